@@ -1,0 +1,75 @@
+/* api.h — the REST API: the route table and helpers shared by its handlers.
+ *
+ * Each handler file (incidents.c, signals.c, silences.c, events in incidents.c,
+ * ops.c) exports its prepare/run functions through this header; api.c holds the
+ * one route table that names them with their method, pattern and minimum role. */
+#ifndef INTERVENE_API_H
+#define INTERVENE_API_H
+
+#include <stddef.h>
+
+#include "http/router.h"
+
+extern const struct route api_routes[];
+extern const size_t api_n_routes;
+
+/* ---- helpers (any thread owning r) ---- */
+
+/* page (>= 1, default 1) and per_page (1..max, default dflt) from the query;
+ * replies 400 and returns non-zero when invalid. */
+int api_paging(struct http_req *r, int64_t dflt, int64_t max, int64_t *page, int64_t *per_page);
+
+/* An integer query parameter in [min, max]; absent → dflt. Replies 400 when
+ * invalid and returns non-zero. */
+int api_query_int(struct http_req *r, const char *key, int64_t min, int64_t max, int64_t dflt,
+		  int64_t *out);
+
+/* Every value of a repeatable, comma-separable query parameter, as a
+ * NULL-terminated array of malloc'd strings (free with api_strv_free); NULL when
+ * the parameter is absent. */
+char **api_query_list(struct http_req *r, const char *key);
+void api_strv_free(char **v);
+
+/* The paged list envelope {<name>: items, total, page, per_page}. items stolen. */
+json_t *api_list(const char *name, json_t *items, int64_t total, int64_t page, int64_t per_page);
+
+/* Reply with e and return its code (for `return api_fail(r, &e);` in run()). */
+int api_fail(struct http_req *r, const struct err *e);
+
+/* ---- handlers ---- */
+int api_signals_prepare(struct http_req *r);
+int api_signals_run(struct http_req *r, struct store_conn *c);
+
+int api_incidents_list_prepare(struct http_req *r);
+int api_incidents_list_run(struct http_req *r, struct store_conn *c);
+int api_incident_declare_prepare(struct http_req *r);
+int api_incident_declare_run(struct http_req *r, struct store_conn *c);
+int api_incident_get_run(struct http_req *r, struct store_conn *c);
+int api_incident_patch_prepare(struct http_req *r);
+int api_incident_patch_run(struct http_req *r, struct store_conn *c);
+int api_incident_verb_prepare(struct http_req *r);
+int api_incident_verb_run(struct http_req *r, struct store_conn *c);
+int api_incident_assign_prepare(struct http_req *r);
+int api_incident_assign_run(struct http_req *r, struct store_conn *c);
+int api_comments_list_prepare(struct http_req *r);
+int api_comments_list_run(struct http_req *r, struct store_conn *c);
+int api_comment_add_prepare(struct http_req *r);
+int api_comment_add_run(struct http_req *r, struct store_conn *c);
+int api_timeline_prepare(struct http_req *r);
+int api_timeline_run(struct http_req *r, struct store_conn *c);
+int api_events_prepare(struct http_req *r);
+int api_events_run(struct http_req *r, struct store_conn *c);
+
+int api_silence_create_prepare(struct http_req *r);
+int api_silence_create_run(struct http_req *r, struct store_conn *c);
+int api_silences_list_prepare(struct http_req *r);
+int api_silences_list_run(struct http_req *r, struct store_conn *c);
+int api_silence_end_run(struct http_req *r, struct store_conn *c);
+int api_silence_preview_prepare(struct http_req *r);
+int api_silence_preview_run(struct http_req *r, struct store_conn *c);
+
+int api_healthz_prepare(struct http_req *r);
+int api_readyz_run(struct http_req *r, struct store_conn *c);
+int api_version_prepare(struct http_req *r);
+
+#endif

@@ -1,0 +1,71 @@
+/* auth.h — tokens, roles and the token cache (SPEC §11).
+ *
+ * A token is 32 random bytes in URL-safe base64 (no padding), shown once. Only a
+ * keyed BLAKE2b hash of it is stored (key: the database's hash_key). The server
+ * keeps every live token's hash in a cache owned by the loop thread, rebuilt from
+ * the store whenever the tokens table changes (checked every second), so tokens
+ * created or revoked by a local command take effect within a second. */
+#ifndef INTERVENE_CORE_AUTH_H
+#define INTERVENE_CORE_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+enum role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_RESPONDER, ROLE_APPROVER, ROLE_ADMIN };
+
+#define AUTH_TOKEN_LEN 43 /* base64url of 32 bytes, no padding */
+#define AUTH_NAME_MAX 64
+
+const char *auth_role_name(enum role r);
+/* "viewer" … "admin" → role; ROLE_NONE when unknown. */
+enum role auth_parse_role(const char *s);
+
+/* Whether name is an acceptable token name: 1..64 of [A-Za-z0-9._@-]. */
+bool auth_valid_name(const char *name);
+
+/* A new random token into out (AUTH_TOKEN_LEN + 1 bytes). */
+void auth_token_generate(char out[AUTH_TOKEN_LEN + 1]);
+
+/* The keyed hash of token. */
+void auth_token_hash(const unsigned char key[32], const char *token, unsigned char out[32]);
+
+/* Create a token row and its token_created event inside the caller's write
+ * transaction. token: the clear text (generated when NULL; then written to
+ * token_out, which must hold AUTH_TOKEN_LEN + 1 bytes). expires_at 0 = never. */
+int auth_token_create(struct store_conn *c, const char *name, enum role role,
+		      int64_t expires_at, const char *actor, const char *token, char *token_out,
+		      struct err *e);
+
+/* Revoke the live token called name and record token_revoked. ERR_NOTFOUND if none. */
+int auth_token_revoke(struct store_conn *c, const char *name, const char *actor, struct err *e);
+
+/* ---- the cache ---- */
+
+struct auth_entry {
+	unsigned char hash[32];
+	char name[AUTH_NAME_MAX + 1];
+	enum role role;
+	int64_t expires_at;
+};
+
+struct auth_cache {
+	unsigned char key[32];
+	struct auth_entry *entries; /* sorted by hash */
+	size_t n;
+	int64_t version;            /* store_token_version when loaded */
+	size_t live_tokens;          /* unrevoked tokens, expired or not */
+};
+
+/* Load every unrevoked token (and the hash key) from c into a new cache. */
+int auth_cache_load(struct store_conn *c, struct auth_cache **out, struct err *e);
+void auth_cache_free(struct auth_cache *ac);
+
+/* Look up a presented token at time now: the entry, or NULL (unknown, revoked or
+ * expired). */
+const struct auth_entry *auth_cache_check(const struct auth_cache *ac, const char *token,
+					  int64_t now);
+
+#endif

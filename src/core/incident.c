@@ -1,0 +1,342 @@
+#include "core/incident.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/event.h"
+#include "util/json.h"
+#include "util/time.h"
+#include "util/validate.h"
+
+const char *incident_severity_name(int sev)
+{
+	static const char *const names[] = {"sev3", "sev1", "sev2", "sev3", "sev4"};
+	return sev >= 1 && sev <= 4 ? names[sev] : "sev3";
+}
+
+json_t *incident_lean_json(const struct config *cfg, const struct incident *inc, int64_t now)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_integer(inc->id));
+	json_object_set_new(o, "kind", json_string(inc->kind));
+	json_object_set_new(o, "key", json_string(inc->key));
+	json_object_set_new(o, "severity", json_string(incident_severity_name(inc->severity)));
+	json_object_set_new(o, "status", json_string(policy_status_name(inc->status)));
+	json_object_set_new(o, "summary", json_string(inc->summary));
+	json_object_set_new(o, "assigned_to", json_str_or_null(inc->assigned_to));
+	json_object_set_new(o, "occurrences", json_integer(inc->occurrences));
+	json_object_set_new(o, "created_at", json_time_or_null(inc->created_at));
+	json_object_set_new(o, "updated_at", json_time_or_null(inc->updated_at));
+	json_object_set_new(o, "issue_url", json_str_or_null(inc->issue_url));
+	json_object_set_new(o, "sla", policy_sla_json(cfg, inc, now));
+	return o;
+}
+
+json_t *incident_to_json(const struct config *cfg, const struct incident *inc, int64_t now,
+			 int64_t comments_count)
+{
+	json_t *o = incident_lean_json(cfg, inc, now);
+	json_object_set(o, "details", inc->details ? inc->details : json_object());
+	json_object_set_new(o, "source", json_str_or_null(inc->source));
+	json_object_set(o, "playbooks", inc->playbooks);
+	json_object_set_new(o, "parent_id", inc->parent_id ? json_integer(inc->parent_id) : json_null());
+	json_object_set_new(o, "issue_ref", inc->issue_ref ? json_incref(inc->issue_ref) : json_null());
+	json_object_set_new(o, "last_seen_at", json_time_or_null(inc->last_seen_at));
+	json_object_set_new(o, "acknowledged_at", json_time_or_null(inc->acknowledged_at));
+	json_object_set_new(o, "acknowledged_by", json_str_or_null(inc->acknowledged_by));
+	json_object_set_new(o, "mitigated_at", json_time_or_null(inc->mitigated_at));
+	json_object_set_new(o, "mitigated_by", json_str_or_null(inc->mitigated_by));
+	json_object_set_new(o, "resolved_at", json_time_or_null(inc->resolved_at));
+	json_object_set_new(o, "resolved_by", json_str_or_null(inc->resolved_by));
+	json_object_set_new(o, "closed_at", json_time_or_null(inc->closed_at));
+	json_object_set_new(o, "closed_by", json_str_or_null(inc->closed_by));
+	json_object_set_new(o, "reopened_at", json_time_or_null(inc->reopened_at));
+	json_object_set(o, "notes", inc->notes);
+	json_object_set(o, "metadata", inc->metadata);
+	json_object_set_new(o, "available_transitions", policy_available_transitions(inc->status));
+	json_object_set_new(o, "comments_count", json_integer(comments_count));
+	return o;
+}
+
+static int count_cb(const struct comment *cm, void *arg)
+{
+	(void)cm;
+	(void)arg;
+	return 1;
+}
+
+static int comments_count(struct store_conn *c, int64_t id, int64_t *n, struct err *e)
+{
+	return store_comment_list(c, id, 0, 0, count_cb, NULL, n, e);
+}
+
+int incident_load_json(struct store_conn *c, const struct config *cfg, int64_t id, json_t **out,
+		       struct err *e)
+{
+	struct incident inc;
+	int rc = store_incident_get(c, id, &inc, e);
+	if (rc)
+		return rc;
+	int64_t n = 0;
+	rc = comments_count(c, id, &n, e);
+	if (!rc)
+		*out = incident_to_json(cfg, &inc, time_now_ms(), n);
+	incident_clear(&inc);
+	return rc;
+}
+
+/* Change times never go backwards, even if the wall clock does. */
+static int64_t change_time(const struct incident *inc)
+{
+	int64_t now = time_now_ms();
+	return now > inc->updated_at ? now : inc->updated_at;
+}
+
+int incident_record_update(struct store_conn *c, const struct config *cfg,
+			   const struct incident *inc, const char *change_type, const char *actor,
+			   json_t *extra, struct err *e)
+{
+	int64_t n = 0;
+	int rc = comments_count(c, inc->id, &n, e);
+	if (rc) {
+		json_decref(extra);
+		return rc;
+	}
+	json_t *data = extra ? extra : json_object();
+	json_object_set_new(data, "incident", incident_to_json(cfg, inc, time_now_ms(), n));
+	json_object_set_new(data, "change_type", json_string(change_type));
+	return event_append(c, "incident_updated", inc->id, actor, data, NULL, e);
+}
+
+static void add_note(struct incident *inc, const char *verb, const char *text, const char *actor,
+		     int64_t at)
+{
+	json_t *list = json_object_get(inc->notes, verb);
+	if (!json_is_array(list)) {
+		list = json_array();
+		json_object_set_new(inc->notes, verb, list);
+	}
+	json_array_append_new(list, json_pack("{so ss ss}", "at", json_time_or_null(at), "by", actor,
+					      "text", text));
+}
+
+static void set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = v && *v ? xstrdup(v) : NULL;
+}
+
+/* The conflict of a key held by another active incident. */
+static int key_conflict(struct store_conn *c, const struct incident *inc, struct err *e)
+{
+	struct incident other;
+	if (!store_incident_find_active(c, inc->kind, inc->key, &other, NULL)) {
+		err_set(e, ERR_CONFLICT, "incident %lld with key %s is already active",
+			(long long)other.id, inc->key);
+		e->incident_id = other.id;
+		incident_clear(&other);
+		return ERR_CONFLICT;
+	}
+	return 0;
+}
+
+int incident_transition(struct store_conn *c, const struct config *cfg, int64_t id, enum verb v,
+			const char *actor, const char *notes, const char *assigned_to,
+			struct incident *out, struct err *e)
+{
+	int rc = store_incident_get(c, id, out, e);
+	if (rc)
+		return rc;
+	if (!policy_transition_allowed(out->status, v)) {
+		rc = err_set(e, ERR_CONFLICT, "cannot %s incident %lld: it is %s", policy_verb_name(v),
+			     (long long)id, policy_status_name(out->status));
+		goto fail;
+	}
+	if (v == VERB_REOPEN && (rc = key_conflict(c, out, e)))
+		goto fail;
+	int64_t now = change_time(out);
+	out->status = policy_verb_target(v);
+	out->updated_at = now;
+	switch (v) {
+	case VERB_ACKNOWLEDGE:
+		out->acknowledged_at = now;
+		set_str(&out->acknowledged_by, actor);
+		break;
+	case VERB_MITIGATE:
+		out->mitigated_at = now;
+		set_str(&out->mitigated_by, actor);
+		break;
+	case VERB_RESOLVE:
+		out->resolved_at = now;
+		set_str(&out->resolved_by, actor);
+		break;
+	case VERB_CLOSE:
+		out->closed_at = now;
+		set_str(&out->closed_by, actor);
+		break;
+	case VERB_REOPEN:
+		out->reopened_at = now;
+		break;
+	default:
+		break;
+	}
+	if (notes && *notes)
+		add_note(out, policy_verb_name(v), notes, actor, now);
+	if (assigned_to)
+		set_str(&out->assigned_to, assigned_to);
+	if ((rc = store_incident_update(c, out, e))) {
+		if (rc == ERR_CONFLICT)
+			key_conflict(c, out, e);
+		goto fail;
+	}
+	json_t *extra = NULL;
+	if (notes && *notes)
+		extra = json_pack("{ss}", "notes", notes);
+	if ((rc = incident_record_update(c, cfg, out, policy_verb_change_type(v), actor, extra, e)))
+		goto fail;
+	return 0;
+fail:
+	incident_clear(out);
+	return rc;
+}
+
+int incident_create(struct store_conn *c, const struct config *cfg, struct incident *inc,
+		    const char *actor, struct err *e)
+{
+	int64_t now = time_now_ms();
+	inc->status = ST_OPEN;
+	inc->occurrences = 1;
+	inc->created_at = inc->updated_at = inc->last_seen_at = now;
+	if (!inc->details)
+		inc->details = json_object();
+	if (!inc->playbooks)
+		inc->playbooks = json_array();
+	if (!inc->notes)
+		inc->notes = json_object();
+	if (!inc->metadata)
+		inc->metadata = json_object();
+	int rc = store_incident_insert(c, inc, e);
+	if (rc == ERR_CONFLICT)
+		key_conflict(c, inc, e);
+	if (rc)
+		return rc;
+	return event_append(c, "incident_created", inc->id, actor,
+			    incident_to_json(cfg, inc, now, 0), NULL, e);
+}
+
+int incident_assign(struct store_conn *c, const struct config *cfg, int64_t id,
+		    const char *assigned_to, const char *actor, struct incident *out,
+		    struct err *e)
+{
+	int rc = store_incident_get(c, id, out, e);
+	if (rc)
+		return rc;
+	set_str(&out->assigned_to, assigned_to);
+	out->updated_at = change_time(out);
+	if (!(rc = store_incident_update(c, out, e)))
+		rc = incident_record_update(c, cfg, out, "assigned", actor, NULL, e);
+	if (rc)
+		incident_clear(out);
+	return rc;
+}
+
+int incident_patch(struct store_conn *c, const struct config *cfg, int64_t id,
+		   const json_t *patch, const char *actor, struct incident *out, struct err *e)
+{
+	int rc = store_incident_get(c, id, out, e);
+	if (rc)
+		return rc;
+	const char *s;
+	const json_t *v;
+	bool sev_changed = false;
+	int old_sev = out->severity;
+	if ((s = json_get_str(patch, "severity"))) {
+		int sev = policy_parse_severity(s);
+		if (sev != out->severity) {
+			if (!json_get_str(patch, "reason")) {
+				rc = err_field(e, ERR_INVALID, "reason",
+					       "reason is required when changing severity");
+				goto fail;
+			}
+			out->severity = sev;
+			sev_changed = true;
+		}
+	}
+	if ((s = json_get_str(patch, "summary"))) {
+		char *t = str_trim_dup(s);
+		free(out->summary);
+		out->summary = t;
+	}
+	if ((v = json_object_get(patch, "assigned_to")))
+		set_str(&out->assigned_to, json_is_string(v) ? json_string_value(v) : NULL);
+	if ((v = json_object_get(patch, "playbooks")) && json_is_array(v)) {
+		json_decref(out->playbooks);
+		out->playbooks = json_deep_copy(v);
+	}
+	if ((v = json_object_get(patch, "metadata")) && json_is_object(v)) {
+		/* Shallow merge; a null value removes the key. */
+		const char *k;
+		json_t *mv;
+		json_object_foreach((json_t *)v, k, mv) {
+			if (json_is_null(mv))
+				json_object_del(out->metadata, k);
+			else
+				json_object_set_new(out->metadata, k, json_deep_copy(mv));
+		}
+	}
+	out->updated_at = change_time(out);
+	if ((rc = store_incident_update(c, out, e)))
+		goto fail;
+	json_t *extra = json_object();
+	if (sev_changed) {
+		json_object_set_new(extra, "previous_severity",
+				    json_string(incident_severity_name(old_sev)));
+		json_object_set_new(extra, "reason", json_string(json_get_str(patch, "reason")));
+	}
+	json_t *fields = json_array();
+	const char *k;
+	json_t *pv;
+	json_object_foreach((json_t *)patch, k, pv) {
+		if (strcmp(k, "reason"))
+			json_array_append_new(fields, json_string(k));
+	}
+	json_object_set_new(extra, "changed_fields", fields);
+	rc = incident_record_update(c, cfg, out, sev_changed ? "severity_changed" : "updated", actor,
+				    extra, e);
+	if (rc)
+		goto fail;
+	return 0;
+fail:
+	incident_clear(out);
+	return rc;
+}
+
+json_t *incident_comment_json(const struct comment *cm)
+{
+	return json_pack("{sI sI ss ss so}", "id", (json_int_t)cm->id, "incident_id",
+			 (json_int_t)cm->incident_id, "author", cm->author, "body", cm->body,
+			 "created_at", json_time_or_null(cm->created_at));
+}
+
+int incident_comment(struct store_conn *c, const struct config *cfg, int64_t id,
+		     const char *author, const char *body, struct comment *out, struct err *e)
+{
+	struct incident inc;
+	int rc = store_incident_get(c, id, &inc, e);
+	if (rc)
+		return rc;
+	memset(out, 0, sizeof *out);
+	out->incident_id = id;
+	out->author = xstrdup(author);
+	out->body = xstrdup(body);
+	out->created_at = time_now_ms();
+	inc.updated_at = change_time(&inc);
+	if (!(rc = store_comment_insert(c, out, e)) && !(rc = store_incident_update(c, &inc, e))) {
+		json_t *extra = json_pack("{so}", "comment", incident_comment_json(out));
+		rc = incident_record_update(c, cfg, &inc, "commented", author, extra, e);
+	}
+	incident_clear(&inc);
+	if (rc)
+		comment_clear(out);
+	return rc;
+}

@@ -1,0 +1,32 @@
+/* server.h — the HTTP server: the libevent loop thread and its hand-off to the
+ * store threads (DESIGN §1).
+ *
+ * server_run owns everything it creates and returns when the process is asked to
+ * stop (SIGTERM/SIGINT): it stops accepting, lets in-flight requests finish,
+ * closes connections, stops the store threads and returns 0. Only the loop thread
+ * touches libevent objects; store threads hand results back through a locked queue
+ * and event_active. */
+#ifndef INTERVENE_HTTP_SERVER_H
+#define INTERVENE_HTTP_SERVER_H
+
+#include <stddef.h>
+
+#include "config/config.h"
+#include "http/router.h"
+#include "store/store.h"
+
+struct server;
+
+/* Serve cfg's API with the given route table (static storage) on store s, whose
+ * schema must be current. Returns 0 after a clean stop, or an error (bad listen
+ * address, port in use, storage failure at start) with e filled. */
+int server_run(const struct config *cfg, struct store *s, const struct route *routes,
+	       size_t n_routes, struct err *e);
+
+/* Whether the server's background parts are healthy (for /readyz), on any thread. */
+int server_healthy(struct server *srv, struct err *e);
+
+/* The store of the server (for handlers that must check the schema). */
+struct store *server_store(struct server *srv);
+
+#endif

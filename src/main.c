@@ -1,0 +1,25 @@
+/* main.c — process-wide initialisation, then the command line. */
+#include <event2/thread.h>
+#include <jansson.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+
+#include "cli/cli.h"
+
+int main(int argc, char **argv)
+{
+	/* evhttp writes with writev without MSG_NOSIGNAL: a closed peer must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	/* Once, before any thread: jansson's hash seed, libsodium, libevent locking. */
+	json_object_seed(0);
+	if (sodium_init() < 0) {
+		fputs("intervene: libsodium failed to initialise\n", stderr);
+		return 1;
+	}
+	if (evthread_use_pthreads() != 0) {
+		fputs("intervene: libevent has no pthreads support\n", stderr);
+		return 1;
+	}
+	return cli_main(argc, argv);
+}

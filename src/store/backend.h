@@ -1,0 +1,82 @@
+/* backend.h — what a storage backend implements (private to src/store/).
+ *
+ * struct store and struct store_conn start with the backend's ops table; each
+ * backend extends them in its own file. store.c dispatches every store.h call
+ * through these pointers. Adding a backend: implement this table in a new file and
+ * add its URL scheme to store_new() in store.c. */
+#ifndef INTERVENE_STORE_BACKEND_H
+#define INTERVENE_STORE_BACKEND_H
+
+#include "store/store.h"
+
+struct store_ops;
+
+struct store {
+	const struct store_ops *ops;
+};
+
+struct store_conn {
+	const struct store_ops *ops;
+};
+
+struct store_ops {
+	const char *name;
+	void (*free)(struct store *s);
+	int (*migrate)(struct store *s, int *version, struct err *e);
+	int (*check_schema)(struct store *s, struct err *e);
+	int (*connect)(struct store *s, bool readonly, struct store_conn **out, struct err *e);
+	void (*disconnect)(struct store_conn *c);
+	int (*begin)(struct store_conn *c, struct err *e);
+	int (*commit)(struct store_conn *c, struct err *e);
+	void (*rollback)(struct store_conn *c);
+	int (*savepoint)(struct store_conn *c, struct err *e);
+	int (*release)(struct store_conn *c, struct err *e);
+	void (*rollback_to)(struct store_conn *c);
+	int (*read_begin)(struct store_conn *c, struct err *e);
+	void (*read_end)(struct store_conn *c);
+	void (*writer_setup)(struct store_conn *c);
+	int (*checkpoint)(struct store_conn *c);
+	int (*meta_hash_key)(struct store_conn *c, unsigned char key[32], struct err *e);
+	int (*incident_get)(struct store_conn *c, int64_t id, struct incident *out, struct err *e);
+	int (*incident_find_active)(struct store_conn *c, const char *kind, const char *key,
+				    struct incident *out, struct err *e);
+	int (*incident_insert)(struct store_conn *c, struct incident *inc, struct err *e);
+	int (*incident_update)(struct store_conn *c, const struct incident *inc, struct err *e);
+	int (*incident_touch)(struct store_conn *c, int64_t id, int64_t occurrences,
+			      int64_t last_seen_at, int severity, struct err *e);
+	int (*incident_count_since)(struct store_conn *c, const char *kind, const char *key,
+				    int64_t since, int64_t *count, struct err *e);
+	int (*incident_list)(struct store_conn *c, const struct incident_filter *f,
+			     store_incident_cb cb, void *arg, int64_t *total, struct err *e);
+	int (*incident_recent_keys)(struct store_conn *c, int64_t since, int limit,
+				    store_key_cb cb, void *arg, struct err *e);
+	int (*comment_insert)(struct store_conn *c, struct comment *cm, struct err *e);
+	int (*comment_list)(struct store_conn *c, int64_t incident_id, int64_t offset,
+			    int64_t limit, store_comment_cb cb, void *arg, int64_t *total,
+			    struct err *e);
+	int (*event_last)(struct store_conn *c, int64_t *id, char hash[65], struct err *e);
+	int (*event_next_id)(struct store_conn *c, int64_t *id, struct err *e);
+	int (*event_insert)(struct store_conn *c, const struct event *ev, struct err *e);
+	int (*event_list)(struct store_conn *c, const struct event_filter *f, store_event_cb cb,
+			  void *arg, int64_t *total, struct err *e);
+	int (*silence_insert)(struct store_conn *c, struct silence *s, struct err *e);
+	int (*silence_get)(struct store_conn *c, int64_t id, struct silence *out, struct err *e);
+	int (*silence_set_end)(struct store_conn *c, int64_t id, int64_t ends_at, struct err *e);
+	int (*silence_list)(struct store_conn *c, int64_t now, bool include_ended, int64_t offset,
+			    int64_t limit, store_silence_cb cb, void *arg, int64_t *total,
+			    struct err *e);
+	int (*token_insert)(struct store_conn *c, struct token_row *t, struct err *e);
+	int (*token_list)(struct store_conn *c, store_token_cb cb, void *arg, struct err *e);
+	int (*token_revoke)(struct store_conn *c, const char *name, int64_t at,
+			    struct token_row *out, struct err *e);
+	int (*token_version)(struct store_conn *c, int64_t *version, struct err *e);
+	int (*idem_get)(struct store_conn *c, const char *scope, const char *key, int64_t since,
+			int *status, struct buf *body, struct err *e);
+	int (*idem_put)(struct store_conn *c, const char *scope, const char *key, int status,
+			const char *body, int64_t at, struct err *e);
+};
+
+/* Backend constructors, called by store_new with the part of the URL after "scheme://". */
+int store_sqlite_new(const char *path, struct store **out, struct err *e);
+
+#endif

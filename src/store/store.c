@@ -1,0 +1,283 @@
+/* store.c — store.h calls dispatched through the backend ops table, row helpers. */
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/backend.h"
+
+int store_migrate(struct store *s, int *version, struct err *e)
+{
+	return s->ops->migrate(s, version, e);
+}
+
+int store_check_schema(struct store *s, struct err *e)
+{
+	return s->ops->check_schema(s, e);
+}
+
+int store_connect(struct store *s, bool readonly, struct store_conn **out, struct err *e)
+{
+	return s->ops->connect(s, readonly, out, e);
+}
+
+void store_disconnect(struct store_conn *c)
+{
+	if (c)
+		c->ops->disconnect(c);
+}
+
+int store_begin(struct store_conn *c, struct err *e)
+{
+	return c->ops->begin(c, e);
+}
+
+int store_commit(struct store_conn *c, struct err *e)
+{
+	return c->ops->commit(c, e);
+}
+
+void store_rollback(struct store_conn *c)
+{
+	c->ops->rollback(c);
+}
+
+int store_savepoint(struct store_conn *c, struct err *e)
+{
+	return c->ops->savepoint(c, e);
+}
+
+int store_release(struct store_conn *c, struct err *e)
+{
+	return c->ops->release(c, e);
+}
+
+void store_rollback_to(struct store_conn *c)
+{
+	c->ops->rollback_to(c);
+}
+
+int store_read_begin(struct store_conn *c, struct err *e)
+{
+	return c->ops->read_begin(c, e);
+}
+
+void store_read_end(struct store_conn *c)
+{
+	c->ops->read_end(c);
+}
+
+void store_writer_setup(struct store_conn *c)
+{
+	c->ops->writer_setup(c);
+}
+
+int store_checkpoint(struct store_conn *c)
+{
+	return c->ops->checkpoint(c);
+}
+
+int store_meta_hash_key(struct store_conn *c, unsigned char key[32], struct err *e)
+{
+	return c->ops->meta_hash_key(c, key, e);
+}
+
+int store_incident_get(struct store_conn *c, int64_t id, struct incident *out, struct err *e)
+{
+	return c->ops->incident_get(c, id, out, e);
+}
+
+int store_incident_find_active(struct store_conn *c, const char *kind, const char *key, struct incident *out, struct err *e)
+{
+	return c->ops->incident_find_active(c, kind, key, out, e);
+}
+
+int store_incident_insert(struct store_conn *c, struct incident *inc, struct err *e)
+{
+	return c->ops->incident_insert(c, inc, e);
+}
+
+int store_incident_update(struct store_conn *c, const struct incident *inc, struct err *e)
+{
+	return c->ops->incident_update(c, inc, e);
+}
+
+int store_incident_touch(struct store_conn *c, int64_t id, int64_t occurrences, int64_t last_seen_at, int severity, struct err *e)
+{
+	return c->ops->incident_touch(c, id, occurrences, last_seen_at, severity, e);
+}
+
+int store_incident_count_since(struct store_conn *c, const char *kind, const char *key, int64_t since, int64_t *count, struct err *e)
+{
+	return c->ops->incident_count_since(c, kind, key, since, count, e);
+}
+
+int store_incident_list(struct store_conn *c, const struct incident_filter *f, store_incident_cb cb, void *arg, int64_t *total, struct err *e)
+{
+	return c->ops->incident_list(c, f, cb, arg, total, e);
+}
+
+int store_incident_recent_keys(struct store_conn *c, int64_t since, int limit, store_key_cb cb, void *arg, struct err *e)
+{
+	return c->ops->incident_recent_keys(c, since, limit, cb, arg, e);
+}
+
+int store_comment_insert(struct store_conn *c, struct comment *cm, struct err *e)
+{
+	return c->ops->comment_insert(c, cm, e);
+}
+
+int store_comment_list(struct store_conn *c, int64_t incident_id, int64_t offset, int64_t limit, store_comment_cb cb, void *arg, int64_t *total, struct err *e)
+{
+	return c->ops->comment_list(c, incident_id, offset, limit, cb, arg, total, e);
+}
+
+int store_event_last(struct store_conn *c, int64_t *id, char hash[65], struct err *e)
+{
+	return c->ops->event_last(c, id, hash, e);
+}
+
+int store_event_next_id(struct store_conn *c, int64_t *id, struct err *e)
+{
+	return c->ops->event_next_id(c, id, e);
+}
+
+int store_event_insert(struct store_conn *c, const struct event *ev, struct err *e)
+{
+	return c->ops->event_insert(c, ev, e);
+}
+
+int store_event_list(struct store_conn *c, const struct event_filter *f, store_event_cb cb, void *arg, int64_t *total, struct err *e)
+{
+	return c->ops->event_list(c, f, cb, arg, total, e);
+}
+
+int store_silence_insert(struct store_conn *c, struct silence *s, struct err *e)
+{
+	return c->ops->silence_insert(c, s, e);
+}
+
+int store_silence_get(struct store_conn *c, int64_t id, struct silence *out, struct err *e)
+{
+	return c->ops->silence_get(c, id, out, e);
+}
+
+int store_silence_set_end(struct store_conn *c, int64_t id, int64_t ends_at, struct err *e)
+{
+	return c->ops->silence_set_end(c, id, ends_at, e);
+}
+
+int store_silence_list(struct store_conn *c, int64_t now, bool include_ended, int64_t offset, int64_t limit, store_silence_cb cb, void *arg, int64_t *total, struct err *e)
+{
+	return c->ops->silence_list(c, now, include_ended, offset, limit, cb, arg, total, e);
+}
+
+int store_token_insert(struct store_conn *c, struct token_row *t, struct err *e)
+{
+	return c->ops->token_insert(c, t, e);
+}
+
+int store_token_list(struct store_conn *c, store_token_cb cb, void *arg, struct err *e)
+{
+	return c->ops->token_list(c, cb, arg, e);
+}
+
+int store_token_revoke(struct store_conn *c, const char *name, int64_t at, struct token_row *out, struct err *e)
+{
+	return c->ops->token_revoke(c, name, at, out, e);
+}
+
+int store_token_version(struct store_conn *c, int64_t *version, struct err *e)
+{
+	return c->ops->token_version(c, version, e);
+}
+
+int store_idem_get(struct store_conn *c, const char *scope, const char *key, int64_t since, int *status, struct buf *body, struct err *e)
+{
+	return c->ops->idem_get(c, scope, key, since, status, body, e);
+}
+
+int store_idem_put(struct store_conn *c, const char *scope, const char *key, int status, const char *body, int64_t at, struct err *e)
+{
+	return c->ops->idem_put(c, scope, key, status, body, at, e);
+}
+
+int store_new(const char *url, struct store **out, struct err *e)
+{
+	static const char sqlite_scheme[] = "sqlite://";
+	*out = NULL;
+	if (!strncmp(url, sqlite_scheme, sizeof sqlite_scheme - 1))
+		return store_sqlite_new(url + sizeof sqlite_scheme - 1, out, e);
+	if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13))
+		return err_set(e, ERR_INVALID,
+			       "storage.url: PostgreSQL support is not built into this version yet");
+	return err_set(e, ERR_INVALID, "storage.url: unsupported scheme in \"%.64s\"", url);
+}
+
+void store_free(struct store *s)
+{
+	if (s)
+		s->ops->free(s);
+}
+
+void incident_clear(struct incident *inc)
+{
+	if (!inc)
+		return;
+	free(inc->kind);
+	free(inc->key);
+	free(inc->summary);
+	json_decref(inc->details);
+	free(inc->source);
+	json_decref(inc->playbooks);
+	free(inc->assigned_to);
+	free(inc->issue_url);
+	json_decref(inc->issue_ref);
+	free(inc->acknowledged_by);
+	free(inc->mitigated_by);
+	free(inc->resolved_by);
+	free(inc->closed_by);
+	json_decref(inc->notes);
+	json_decref(inc->metadata);
+	memset(inc, 0, sizeof *inc);
+}
+
+void comment_clear(struct comment *c)
+{
+	if (!c)
+		return;
+	free(c->author);
+	free(c->body);
+	memset(c, 0, sizeof *c);
+}
+
+void event_clear(struct event *ev)
+{
+	if (!ev)
+		return;
+	free(ev->type);
+	free(ev->actor);
+	free(ev->data);
+	memset(ev, 0, sizeof *ev);
+}
+
+void silence_clear(struct silence *s)
+{
+	if (!s)
+		return;
+	free(s->kind);
+	free(s->key_glob);
+	free(s->reason);
+	free(s->created_by);
+	memset(s, 0, sizeof *s);
+}
+
+void token_row_clear(struct token_row *t)
+{
+	if (!t)
+		return;
+	free(t->name);
+	free(t->role);
+	free(t->created_by);
+	memset(t, 0, sizeof *t);
+}

@@ -1,0 +1,234 @@
+/* store.h — the storage contract: rows, connections, transactions, queries.
+ *
+ * A struct store describes one database (opened from storage.url); a struct
+ * store_conn is one connection owned by exactly one thread. Backends implement
+ * struct store_ops (sqlite.c today); the functions below dispatch through it, so
+ * nothing outside src/store/ sees a database library.
+ *
+ * Transactions: the writer thread wraps group commits with store_begin/commit and
+ * each job in store_savepoint/release/rollback_to (see pool.h). Local commands
+ * (token, audit) use store_begin/commit on their own connection. Read connections
+ * are read-only snapshots per call.
+ *
+ * Timestamps are int64 milliseconds since the epoch (0 = NULL). Rows returned
+ * through out-parameters are owned by the caller and released with their *_clear
+ * function. Errors: ERR_NOTFOUND, ERR_CONFLICT (unique violation), ERR_BUSY
+ * (database locked or newer than this binary), ERR_IO (anything else), with a
+ * message in e. */
+#ifndef INTERVENE_STORE_H
+#define INTERVENE_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+enum incident_status {
+	ST_OPEN,
+	ST_ACKNOWLEDGED,
+	ST_MITIGATED,
+	ST_RESOLVED,
+	ST_CLOSED,
+	ST_COUNT
+};
+
+/* One row of incidents. Strings are malloc'd (NULL = SQL NULL); json_t fields are
+ * owned references (never NULL once loaded: {} or []). */
+struct incident {
+	int64_t id;
+	char *kind, *key;
+	int severity; /* 1..4 */
+	enum incident_status status;
+	char *summary;
+	json_t *details;
+	char *source;
+	json_t *playbooks;
+	char *assigned_to;
+	int64_t parent_id;
+	char *issue_url;
+	json_t *issue_ref; /* object or NULL */
+	int64_t occurrences;
+	int64_t last_seen_at, created_at, updated_at;
+	int64_t acknowledged_at, mitigated_at, resolved_at, closed_at, reopened_at;
+	char *acknowledged_by, *mitigated_by, *resolved_by, *closed_by;
+	json_t *notes;
+	json_t *metadata;
+};
+
+void incident_clear(struct incident *inc);
+
+struct comment {
+	int64_t id, incident_id;
+	char *author, *body;
+	int64_t created_at;
+};
+void comment_clear(struct comment *c);
+
+/* An event row. data is the exact canonical JSON text that is hashed. */
+struct event {
+	int64_t id;
+	char *type;
+	int64_t incident_id; /* 0 = none */
+	char *actor;
+	char *data;
+	char created_at[32]; /* RFC 3339 text, as hashed */
+	char prev_hash[65], hash[65];
+};
+void event_clear(struct event *ev);
+
+struct silence {
+	int64_t id;
+	char *kind; /* NULL = any kind */
+	char *key_glob;
+	char *reason, *created_by;
+	int64_t starts_at, ends_at;
+};
+void silence_clear(struct silence *s);
+
+struct token_row {
+	int64_t id;
+	char *name;
+	char *role; /* viewer | responder | approver | admin */
+	unsigned char hash[32];
+	int64_t created_at, expires_at, revoked_at; /* 0 = never / not revoked */
+	char *created_by;
+};
+void token_row_clear(struct token_row *t);
+
+/* Filters for listing incidents; arrays are NULL-terminated or NULL for "any". */
+struct incident_filter {
+	int statuses;   /* bit mask of 1 << enum incident_status; 0 = any */
+	int severities; /* bit mask of 1 << sev (1..4); 0 = any */
+	const char *const *kinds;
+	const char *const *assignees;
+	const char *q;  /* case-insensitive substring of summary or key */
+	int64_t since;  /* created_at >= since, 0 = any */
+	bool sort_severity;
+	int64_t page, per_page;
+};
+
+struct event_filter {
+	int64_t after_id;
+	int64_t incident_id; /* 0 = any */
+	const char *const *types; /* NULL = any */
+	int64_t limit, offset;
+	bool count_total;
+};
+
+/* Callback invoked for each row of a list; return non-zero to stop. */
+typedef int (*store_incident_cb)(const struct incident *inc, void *arg);
+typedef int (*store_event_cb)(const struct event *ev, void *arg);
+typedef int (*store_comment_cb)(const struct comment *c, void *arg);
+typedef int (*store_silence_cb)(const struct silence *s, void *arg);
+typedef int (*store_token_cb)(const struct token_row *t, void *arg);
+typedef int (*store_key_cb)(const char *kind, const char *key, void *arg);
+
+struct store;
+struct store_conn;
+
+/* Open the database named by url (sqlite://PATH). Nothing is connected yet.
+ * *out is freed with store_free. */
+int store_new(const char *url, struct store **out, struct err *e);
+void store_free(struct store *s);
+
+/* Apply pending migrations (creating the database when absent). Refuses with
+ * ERR_BUSY a database whose schema is newer than this binary. *version gets the
+ * schema version now in effect. */
+int store_migrate(struct store *s, int *version, struct err *e);
+
+/* Check that the schema is current (for /readyz and local commands):
+ * 0, or ERR_BUSY with a message. */
+int store_check_schema(struct store *s, struct err *e);
+
+/* Open a connection for the calling thread. readonly connections refuse writes. */
+int store_connect(struct store *s, bool readonly, struct store_conn **out, struct err *e);
+void store_disconnect(struct store_conn *c);
+
+/* Transactions (write connections). begin takes the write lock (BEGIN IMMEDIATE). */
+int store_begin(struct store_conn *c, struct err *e);
+int store_commit(struct store_conn *c, struct err *e);
+void store_rollback(struct store_conn *c);
+int store_savepoint(struct store_conn *c, struct err *e);
+int store_release(struct store_conn *c, struct err *e);
+void store_rollback_to(struct store_conn *c);
+/* Read snapshot for a sequence of reads on a read connection. */
+int store_read_begin(struct store_conn *c, struct err *e);
+void store_read_end(struct store_conn *c);
+
+/* Make c the server's writer connection: no automatic checkpoints in its commits
+ * (the pool runs passive checkpoints from another connection). */
+void store_writer_setup(struct store_conn *c);
+
+/* Passive WAL checkpoint (from a connection of its own). */
+int store_checkpoint(struct store_conn *c);
+
+/* ---- meta ---- */
+/* The 32-byte secret key for token hashes, created with the schema. */
+int store_meta_hash_key(struct store_conn *c, unsigned char key[32], struct err *e);
+
+/* ---- incidents ---- */
+int store_incident_get(struct store_conn *c, int64_t id, struct incident *out, struct err *e);
+/* The active incident of (kind, key): 0 and *out filled, or ERR_NOTFOUND. */
+int store_incident_find_active(struct store_conn *c, const char *kind, const char *key,
+			       struct incident *out, struct err *e);
+/* Insert inc (id ignored); sets inc->id. ERR_CONFLICT if (kind, key) is active. */
+int store_incident_insert(struct store_conn *c, struct incident *inc, struct err *e);
+/* Write every column of inc to row inc->id. ERR_CONFLICT on the active-key index. */
+int store_incident_update(struct store_conn *c, const struct incident *inc, struct err *e);
+/* Just the dedup columns: occurrences, last_seen_at, severity, updated_at. */
+int store_incident_touch(struct store_conn *c, int64_t id, int64_t occurrences,
+			 int64_t last_seen_at, int severity, struct err *e);
+/* Incidents of (kind, key) created at or after since. */
+int store_incident_count_since(struct store_conn *c, const char *kind, const char *key,
+			       int64_t since, int64_t *count, struct err *e);
+/* Lean listing: calls cb for each row of the page (only lean columns filled). */
+int store_incident_list(struct store_conn *c, const struct incident_filter *f,
+			store_incident_cb cb, void *arg, int64_t *total, struct err *e);
+/* Distinct (kind, key) of incidents created at or after since, newest first, at most limit. */
+int store_incident_recent_keys(struct store_conn *c, int64_t since, int limit, store_key_cb cb,
+			       void *arg, struct err *e);
+
+/* ---- comments ---- */
+int store_comment_insert(struct store_conn *c, struct comment *cm, struct err *e);
+int store_comment_list(struct store_conn *c, int64_t incident_id, int64_t offset, int64_t limit,
+		       store_comment_cb cb, void *arg, int64_t *total, struct err *e);
+
+/* ---- events ---- */
+/* The newest event's id and hash (0 and 64 zeros when the log is empty). */
+int store_event_last(struct store_conn *c, int64_t *id, char hash[65], struct err *e);
+/* The id the next appended event will get. */
+int store_event_next_id(struct store_conn *c, int64_t *id, struct err *e);
+/* Insert ev exactly as given (id, hashes included). */
+int store_event_insert(struct store_conn *c, const struct event *ev, struct err *e);
+int store_event_list(struct store_conn *c, const struct event_filter *f, store_event_cb cb,
+		     void *arg, int64_t *total, struct err *e);
+
+/* ---- silences ---- */
+int store_silence_insert(struct store_conn *c, struct silence *s, struct err *e);
+int store_silence_get(struct store_conn *c, int64_t id, struct silence *out, struct err *e);
+int store_silence_set_end(struct store_conn *c, int64_t id, int64_t ends_at, struct err *e);
+/* Silences active at now (all when include_ended). */
+int store_silence_list(struct store_conn *c, int64_t now, bool include_ended, int64_t offset,
+		       int64_t limit, store_silence_cb cb, void *arg, int64_t *total,
+		       struct err *e);
+
+/* ---- tokens ---- */
+int store_token_insert(struct store_conn *c, struct token_row *t, struct err *e);
+int store_token_list(struct store_conn *c, store_token_cb cb, void *arg, struct err *e);
+/* Revoke by name: ERR_NOTFOUND when no unrevoked token has that name. */
+int store_token_revoke(struct store_conn *c, const char *name, int64_t at, struct token_row *out,
+		       struct err *e);
+/* A number that changes whenever the tokens table changes (any connection or
+ * process): lets the server reload its token cache cheaply. */
+int store_token_version(struct store_conn *c, int64_t *version, struct err *e);
+
+/* ---- idempotency ---- */
+/* A stored response for (scope, key) newer than since: 0 with status/body, or ERR_NOTFOUND. */
+int store_idem_get(struct store_conn *c, const char *scope, const char *key, int64_t since,
+		   int *status, struct buf *body, struct err *e);
+int store_idem_put(struct store_conn *c, const char *scope, const char *key, int status,
+		   const char *body, int64_t at, struct err *e);
+
+#endif

@@ -1,0 +1,40 @@
+/* json.h — jansson conventions of the project.
+ *
+ * Canonical text (compact, keys sorted, 15 significant digits for reals) is what the
+ * event log stores and hashes; strict parsing rejects duplicate keys, invalid UTF-8
+ * and NUL. jansson's own rule holds: *_new functions return a new reference the
+ * caller owns; json_object_set_new steals its value. Any thread, as long as one
+ * json_t is used by one thread at a time. */
+#ifndef INTERVENE_UTIL_JSON_H
+#define INTERVENE_UTIL_JSON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+#define JSON_CANON_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15))
+
+/* Canonical text of v; the caller frees it. Never NULL (aborts on OOM). */
+char *json_canon(const json_t *v);
+
+/* Append the canonical text of v to b. */
+void json_canon_buf(const json_t *v, struct buf *b);
+
+/* Parse text strictly (duplicate keys rejected, any value at top level).
+ * Returns a new reference, or NULL with ERR_JSON and a message naming line/column. */
+json_t *json_parse_strict(const char *text, size_t len, struct err *e);
+
+/* Accessors that tolerate a missing key or wrong type: NULL / dflt. */
+const char *json_get_str(const json_t *obj, const char *key);
+int64_t json_get_int(const json_t *obj, const char *key, int64_t dflt);
+bool json_get_bool(const json_t *obj, const char *key, bool dflt);
+
+/* A string value for a RFC 3339 time in ms, or JSON null when ms == 0. New reference. */
+json_t *json_time_or_null(int64_t ms);
+/* A string or JSON null when s is NULL or empty. New reference. */
+json_t *json_str_or_null(const char *s);
+
+#endif
