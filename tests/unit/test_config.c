@@ -394,7 +394,7 @@ static const struct err_case type_cases[] = {
 	/* across keys */
 	{"canary: {window_runs: 10, min_samples: 30}", "t.yaml:1:40: canary.min_samples: must not exceed canary.window_runs (10)"},
 	{"tracker:\n  provider: github\n  github: {owner: acme, repo: r}\n",
-	 "t.yaml:2:13: tracker.github.token: required when tracker.provider is github"},
+	 "t.yaml:3:11: tracker.github.token: required when tracker.provider is github"},
 	{"tracker:\n  provider: github\n  github: {owner: acme, repo: r, token: \"\"}\n",
 	 "t.yaml:3:41: tracker.github.token: required when tracker.provider is github"},
 	{"tracker:\n  provider: jira\n",
@@ -403,7 +403,7 @@ static const struct err_case type_cases[] = {
 	 "t.yaml:2:13: tracker.jira.api_token: required when tracker.provider is jira\n"
 	 "t.yaml:2:13: tracker.jira.project_key: required when tracker.provider is jira"},
 	{"tracker:\n  provider: gitlab\n  gitlab: {token: t}\n",
-	 "t.yaml:2:13: tracker.gitlab.project_id: required when tracker.provider is gitlab"},
+	 "t.yaml:3:11: tracker.gitlab.project_id: required when tracker.provider is gitlab"},
 	{"server: {listen: \"[::]:8080\"}\nauth: {mode: none}\n",
 	 "t.yaml:2:14: auth.mode: none is only allowed when server.listen is a loopback address (127.0.0.0/8, [::1] or localhost), not [::]:8080"},
 };
@@ -627,14 +627,14 @@ static void test_provider_scope(void **state)
 	assert_int_equal(c->tracker.provider, CONFIG_PROVIDER_NONE);
 	config_free(c);
 	setenv("CFG_T_PROVIDER", "jira", 1);
-	expect_error(y.data, "t.yaml:5:72: environment variable CFG_T_JIRA is not set (key tracker.jira.api_token)");
+	expect_error(y.data, "t.yaml:5:64: environment variable CFG_T_JIRA is not set (key tracker.jira.api_token)");
 	setenv("CFG_T_JIRA", "jt", 1);
 	c = load_ok(y.data);
 	assert_int_equal(c->tracker.provider, CONFIG_PROVIDER_JIRA);
 	assert_string_equal(c->tracker.jira.api_token, "jt");
 	config_free(c);
 	setenv("CFG_T_PROVIDER", "gitlab", 1);
-	expect_error(y.data, "t.yaml:4:20: environment variable CFG_T_GL is not set (key tracker.gitlab.token)");
+	expect_error(y.data, "t.yaml:4:19: environment variable CFG_T_GL is not set (key tracker.gitlab.token)");
 
 	/* Type errors and unknown keys count everywhere, used or not. */
 	expect_error("tracker: {gitlab: {base_url: gitlab.example}}",
@@ -882,7 +882,7 @@ static void test_dump_masking(void **state)
 	assert_non_null(strstr(d, "    username: elastic\n"));
 	assert_non_null(strstr(d, "    password: \"****\"\n"));
 	assert_non_null(strstr(d, "    url: http://u:****@es:9200\n"));
-	assert_non_null(strstr(d, "        secret: \"****\"\n"));
+	assert_non_null(strstr(d, "      secret: \"****\"\n"));
 	/* unset secrets stay visibly empty */
 	assert_non_null(strstr(d, "    token: \"\"\n")); /* gitlab */
 	free(d);

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages intervene needs to build, run and test.
+# Idempotent: apt-get runs only when something is missing.
+set -euo pipefail
+
+PKGS=(
+  build-essential pkg-config meson ninja-build
+  libevent-dev libjansson-dev libyaml-dev libsqlite3-dev libsodium-dev
+  libcmocka-dev
+  python3 python3-pytest python3-jsonschema sqlite3 curl ca-certificates
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The whole test-suite: unit tests (cmocka) and black-box integration tests
+# (pytest against the real binary), first on a normal build, then again on an
+# AddressSanitizer + UndefinedBehaviorSanitizer build. Ends with one line
+# "N passed, N failed". Options: --quick (skip the sanitizer pass).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+QUICK=0
+for a in "$@"; do
+  case "$a" in
+    --quick) QUICK=1 ;;
+    *) echo "usage: tools/test.sh [--quick]" >&2; exit 2 ;;
+  esac
+done
+
+bash tools/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+PY=/usr/bin/python3
+RESULTS=$(mktemp -d)
+status=0
+
+run_pass() { # name builddir meson-args...
+  local name=$1 dir=$2; shift 2
+  echo "=== $name: build ($dir)"
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >"$RESULTS/$name-setup.log" 2>&1 || { cat "$RESULTS/$name-setup.log"; return 1; }
+  fi
+  ninja -C "$dir" >"$RESULTS/$name-build.log" 2>&1 || { tail -50 "$RESULTS/$name-build.log"; return 1; }
+  echo "=== $name: unit tests"
+  meson test -C "$dir" --suite unit --print-errorlogs || status=1
+  cp "$dir/meson-logs/testlog.json" "$RESULTS/$name-unit.json" 2>/dev/null || true
+  echo "=== $name: integration tests"
+  INTERVENE_BIN="$ROOT/$dir/intervene" "$PY" -m pytest -q -p no:cacheprovider \
+    --junitxml="$RESULTS/$name-integration.xml" tests/integration || status=1
+}
+
+run_pass normal build --buildtype=debugoptimized || status=1
+if [ "$QUICK" = 0 ]; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=66
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=67
+  run_pass sanitize build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false || status=1
+  unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+"$PY" tools/summarize.py "$RESULTS"
+rc=$?
+[ $status -ne 0 ] && rc=1
+rm -rf "$RESULTS"
+exit $rc
