@@ -1,6 +1,7 @@
 #include "cli/cli.h"
 
 #include <pwd.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,10 +39,13 @@ struct config *cli_load_config(const struct cli *g)
 	struct config *cfg = NULL;
 	struct err e;
 	err_clear(&e);
-	if (config_load(g->config_path, &cfg, &e)) {
-		fprintf(stderr, "%s\n", e.msg);
+	char *all = NULL;
+	if (config_load_verbose(g->config_path, &cfg, &e, &all)) {
+		fprintf(stderr, "%s\n", all ? all : e.msg);
+		free(all);
 		return NULL;
 	}
+	free(all);
 	return cfg;
 }
 

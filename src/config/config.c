@@ -174,17 +174,20 @@ static const char *const event_types[] = {
 	"audit_anchor", NULL};
 
 #define C(f) offsetof(struct config, f)
-#define KSTR(n, o, d, fl, chk) {.name = n, .type = K_STR, .off = o, .def = d, .flags = fl, .check = chk}
+#define KSTR(n, o, d, fl, chk) \
+	{.name = n, .type = K_STR, .off = o, .def = d, .flags = fl, .check = chk}
 #define KBOOL(n, o, d) {.name = n, .type = K_BOOL, .off = o, .def = d}
 #define KINT(n, o, d, lo, hi) {.name = n, .type = K_INT, .off = o, .def = d, .min = lo, .max = hi}
 #define KDUR(n, o, d, lo, hi, fl) \
 	{.name = n, .type = K_DUR, .off = o, .def = d, .min = lo, .max = hi, .flags = fl}
-#define KFLOAT(n, o, d, lo, hi) {.name = n, .type = K_FLOAT, .off = o, .def = d, .fmin = lo, .fmax = hi}
+#define KFLOAT(n, o, d, lo, hi) \
+	{.name = n, .type = K_FLOAT, .off = o, .def = d, .fmin = lo, .fmax = hi}
 #define KTHRESH(n, o, lo, hi) {.name = n, .type = K_OPTFLOAT, .off = o, .fmin = lo, .fmax = hi}
 #define KENUM(n, o, d, nm) {.name = n, .type = K_ENUM, .off = o, .def = d, .names = nm}
 #define KSTRLIST(n, o, o2, fl, chk) \
 	{.name = n, .type = K_STRLIST, .off = o, .off2 = o2, .flags = fl, .check = chk}
-#define KSECTION(n, s, fl, sc) {.name = n, .type = K_SECTION, .off = SIZE_MAX, .sub = s, .flags = fl, .scope = sc}
+#define KSECTION(n, s, fl, sc) \
+	{.name = n, .type = K_SECTION, .off = SIZE_MAX, .sub = s, .flags = fl, .scope = sc}
 #define KMAP(n, o, o2, co) {.name = n, .type = K_MAP, .off = o, .off2 = o2, .coll = co}
 #define KLIST(n, o, o2, co) {.name = n, .type = K_LIST, .off = o, .off2 = o2, .coll = co}
 #define KEND {.name = NULL}
@@ -192,7 +195,7 @@ static const char *const event_types[] = {
 static const struct key server_keys[] = {
 	KSTR("listen", C(server.listen), "127.0.0.1:8080", F_REQUIRED, check_listen),
 	KSTR("public_url", C(server.public_url), "", F_BASEURL, NULL),
-	KINT("max_body_bytes", C(server.max_body_bytes), "1048576", 1024, 64 * 1024 * 1024),
+	KINT("max_body_bytes", C(server.max_body_bytes), "1048576", 1024, INT64_C(64) * 1024 * 1024),
 	KDUR("read_timeout", C(server.read_timeout_ms), "10s", 100, HOUR, 0),
 	KINT("max_connections", C(server.max_connections), "10000", 1, 1000000),
 	KDUR("sse_heartbeat", C(server.sse_heartbeat_ms), "15s", 100, HOUR, 0),
@@ -285,7 +288,8 @@ static const struct key github_keys[] = {
 	KSTR("token", C(tracker.github.token), "", F_SECRET | F_HEADER | F_REQUIRED, NULL),
 	KSTR("owner", C(tracker.github.owner), "", F_REQUIRED, check_gh_name),
 	KSTR("repo", C(tracker.github.repo), "", F_REQUIRED, check_gh_name),
-	KSTR("base_url", C(tracker.github.base_url), "https://api.github.com", F_BASEURL | F_REQUIRED, NULL),
+	KSTR("base_url", C(tracker.github.base_url), "https://api.github.com",
+	     F_BASEURL | F_REQUIRED, NULL),
 	KMAP("assignees", C(tracker.github.assignees), C(tracker.github.n_assignees), &assignee_coll),
 	KEND,
 };
@@ -548,7 +552,8 @@ static void vadd_error(struct ctx *x, struct pos p, bool with_path, const char *
 }
 
 /* An error about the key at x->path. */
-static void __attribute__((format(printf, 3, 4))) error_at(struct ctx *x, struct pos p, const char *fmt, ...)
+static void __attribute__((format(printf, 3, 4)))
+error_at(struct ctx *x, struct pos p, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -557,7 +562,8 @@ static void __attribute__((format(printf, 3, 4))) error_at(struct ctx *x, struct
 }
 
 /* An error whose text names the key itself (or none). */
-static void __attribute__((format(printf, 3, 4))) error_plain(struct ctx *x, struct pos p, const char *fmt, ...)
+static void __attribute__((format(printf, 3, 4)))
+error_plain(struct ctx *x, struct pos p, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -574,10 +580,35 @@ static void record_mark(struct ctx *x, const struct key *k, const void *base, st
 	x->marks[x->n_marks++] = (struct mark){k, base, p};
 }
 
+/* After the walk the marks are sorted by (base, key) so that the checks that follow can
+ * find them without a scan per key (a file may have tens of thousands of entries). */
+static int mark_cmp(const void *a, const void *b)
+{
+	const struct mark *p = a, *q = b;
+	uintptr_t pb = (uintptr_t)p->base, qb = (uintptr_t)q->base;
+	if (pb != qb)
+		return pb < qb ? -1 : 1;
+	uintptr_t pk = (uintptr_t)p->k, qk = (uintptr_t)q->k;
+	return (pk > qk) - (pk < qk);
+}
+
+static size_t first_mark(const struct ctx *x, const void *base)
+{
+	size_t lo = 0, hi = x->n_marks;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if ((uintptr_t)x->marks[mid].base < (uintptr_t)base)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static const struct mark *find_mark(const struct ctx *x, const struct key *k, const void *base)
 {
-	for (size_t i = x->n_marks; i-- > 0;)
-		if (x->marks[i].k == k && x->marks[i].base == base)
+	for (size_t i = first_mark(x, base); i < x->n_marks && x->marks[i].base == base; i++)
+		if (x->marks[i].k == k)
 			return &x->marks[i];
 	return NULL;
 }
@@ -585,9 +616,9 @@ static const struct mark *find_mark(const struct ctx *x, const struct key *k, co
 /* The mark of the scalar stored at base+off (for checks across keys). */
 static struct pos pos_of(const struct ctx *x, const void *base, size_t off, struct pos fallback)
 {
-	for (size_t i = x->n_marks; i-- > 0;) {
+	for (size_t i = first_mark(x, base); i < x->n_marks && x->marks[i].base == base; i++) {
 		const struct mark *m = &x->marks[i];
-		if (m->base == base && m->k->off == off && is_scalar_type(m->k->type))
+		if (m->k->off == off && is_scalar_type(m->k->type))
 			return m->pos;
 	}
 	return fallback;
@@ -1262,7 +1293,8 @@ static void apply_defaults(const struct ctx *x, const struct key *keys, void *ba
 		apply_default(x, k, base, zero);
 }
 
-static void __attribute__((noreturn)) bad_table(const struct key *k, const char *text, const char *why)
+static void __attribute__((noreturn))
+bad_table(const struct key *k, const char *text, const char *why)
 {
 	fprintf(stderr, "intervene: bad built-in default for %s (\"%s\"): %s\n", k->name, text, why);
 	abort();
@@ -1416,34 +1448,43 @@ static int keyref_cmp(const void *a, const void *b)
 	return p->idx < q->idx ? -1 : p->idx > q->idx;
 }
 
-/* Report non-scalar and duplicate keys of a mapping; returns which pairs to skip. */
-static bool *check_keys(struct ctx *x, const yaml_node_t *map, size_t npairs)
+enum { KEY_OK, KEY_NOT_SCALAR, KEY_DUPLICATE };
+
+/* Classify the keys of a mapping (sorting finds duplicates in n log n); the caller
+ * reports bad ones with bad_key() in document order. */
+static unsigned char *check_keys(const struct ctx *x, const yaml_node_t *map, size_t npairs)
 {
-	bool *skip = xcalloc(npairs, sizeof *skip);
+	unsigned char *state = xcalloc(npairs, 1);
 	struct keyref *refs = xcalloc(npairs, sizeof *refs);
 	size_t nrefs = 0;
 	for (size_t i = 0; i < npairs; i++) {
 		const yaml_node_t *kn = node_at(x, map->data.mapping.pairs.start[i].key);
-		if (kn->type != YAML_SCALAR_NODE) {
-			error_at(x, node_pos(kn), "keys must be plain names, got %s", node_kind(kn));
-			skip[i] = true;
-			continue;
-		}
-		refs[nrefs++] = (struct keyref){(const char *)kn->data.scalar.value, kn->data.scalar.length, i};
+		if (kn->type != YAML_SCALAR_NODE)
+			state[i] = KEY_NOT_SCALAR;
+		else
+			refs[nrefs++] = (struct keyref){(const char *)kn->data.scalar.value,
+							kn->data.scalar.length, i};
 	}
 	qsort(refs, nrefs, sizeof *refs, keyref_cmp);
-	for (size_t i = 1; i < nrefs; i++) {
-		if (refs[i].len == refs[i - 1].len && !memcmp(refs[i].s, refs[i - 1].s, refs[i].len)) {
-			size_t idx = refs[i].idx;
-			const yaml_node_t *kn = node_at(x, map->data.mapping.pairs.start[idx].key);
-			size_t saved = path_push(x, refs[i].s, refs[i].len);
-			error_at(x, node_pos(kn), "duplicate key");
-			path_pop(x, saved);
-			skip[idx] = true;
-		}
-	}
+	for (size_t i = 1; i < nrefs; i++)
+		if (refs[i].len == refs[i - 1].len && !memcmp(refs[i].s, refs[i - 1].s, refs[i].len))
+			state[refs[i].idx] = KEY_DUPLICATE;
 	free(refs);
-	return skip;
+	return state;
+}
+
+/* Report pair i if check_keys found it bad; true when it must be skipped. */
+static bool bad_key(struct ctx *x, const yaml_node_t *map, size_t i, const unsigned char *state)
+{
+	const yaml_node_t *kn = node_at(x, map->data.mapping.pairs.start[i].key);
+	if (state[i] == KEY_NOT_SCALAR) {
+		error_at(x, node_pos(kn), "keys must be plain names, got %s", node_kind(kn));
+	} else if (state[i] == KEY_DUPLICATE) {
+		size_t saved = path_push(x, (const char *)kn->data.scalar.value, kn->data.scalar.length);
+		error_at(x, node_pos(kn), "duplicate key");
+		path_pop(x, saved);
+	}
+	return state[i] != KEY_OK;
 }
 
 static size_t edit_distance(const char *a, size_t la, const char *b)
@@ -1498,12 +1539,13 @@ static const struct key *lookup_key(const struct key *keys, const char *name, si
 	return NULL;
 }
 
-static void walk_section(struct ctx *x, const struct key *keys, yaml_node_t *map, void *base, int scope)
+static void walk_section(struct ctx *x, const struct key *keys, yaml_node_t *map, void *base,
+			 int scope)
 {
 	size_t npairs = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
-	bool *skip = check_keys(x, map, npairs);
+	unsigned char *state = check_keys(x, map, npairs);
 	for (size_t i = 0; i < npairs && !x->too_big && x->n_errors < MAX_ERRORS; i++) {
-		if (skip[i])
+		if (bad_key(x, map, i, state))
 			continue;
 		yaml_node_pair_t *pr = &map->data.mapping.pairs.start[i];
 		yaml_node_t *kn = node_at(x, pr->key);
@@ -1517,7 +1559,7 @@ static void walk_section(struct ctx *x, const struct key *keys, yaml_node_t *map
 			unknown_key(x, keys, kn);
 		path_pop(x, saved);
 	}
-	free(skip);
+	free(state);
 }
 
 static void set_scalar(struct ctx *x, const struct key *k, yaml_node_t *n, void *base, int scope)
@@ -1611,7 +1653,8 @@ static void set_section(struct ctx *x, const struct key *k, yaml_node_t *n, void
 
 /* A map merges into what is there (the defaults); a list replaces it. Arrays are sized
  * once up front: marks recorded for entries point into them. */
-static void set_collection(struct ctx *x, const struct key *k, yaml_node_t *n, void *base, int scope)
+static void set_collection(struct ctx *x, const struct key *k, yaml_node_t *n, void *base,
+			   int scope)
 {
 	const struct coll *co = k->coll;
 	bool is_map = k->type == K_MAP;
@@ -1629,9 +1672,9 @@ static void set_collection(struct ctx *x, const struct key *k, yaml_node_t *n, v
 	char *arr = xrealloc(get_ptr(base, k->off), (have + cnt) * co->elem_size);
 	set_ptr(base, k->off, arr);
 	record_mark(x, k, base, node_pos(n));
-	bool *skip = is_map ? check_keys(x, n, cnt) : xcalloc(cnt, sizeof *skip);
+	unsigned char *state = is_map ? check_keys(x, n, cnt) : NULL;
 	for (size_t i = 0; i < cnt && !x->too_big && x->n_errors < MAX_ERRORS; i++) {
-		if (skip[i])
+		if (is_map && bad_key(x, n, i, state))
 			continue;
 		yaml_node_t *vn;
 		void *eb = NULL;
@@ -1642,8 +1685,11 @@ static void set_collection(struct ctx *x, const struct key *k, yaml_node_t *n, v
 			size_t len = kn->data.scalar.length;
 			vn = node_at(x, n->data.mapping.pairs.start[i].value);
 			saved = path_push(x, name, len);
-			if (len == 0 || memchr(name, '\0', len)) {
-				error_at(x, node_pos(kn), "a name must be non-empty text");
+			bool ok = len > 0;
+			for (size_t j = 0; j < len && ok; j++)
+				ok = (unsigned char)name[j] >= 0x20 && name[j] != 0x7f;
+			if (!ok) {
+				error_at(x, node_pos(kn), "a name must be non-empty text without control characters");
 				path_pop(x, saved);
 				continue;
 			}
@@ -1673,7 +1719,7 @@ static void set_collection(struct ctx *x, const struct key *k, yaml_node_t *n, v
 		set_value(x, co->elem, vn, eb, scope);
 		path_pop(x, saved);
 	}
-	free(skip);
+	free(state);
 }
 
 static void set_value(struct ctx *x, const struct key *k, yaml_node_t *n, void *base, int scope)
@@ -1719,7 +1765,8 @@ static void find_provider(struct ctx *x, yaml_node_t *root)
 	x->provider_pos = (struct pos){1, 1};
 	if (tracker)
 		x->provider_pos = node_pos(tracker);
-	if (!n || n->type != YAML_SCALAR_NODE || is_null(n) || memchr(n->data.scalar.value, 0, n->data.scalar.length))
+	if (!n || n->type != YAML_SCALAR_NODE || is_null(n) ||
+	    memchr(n->data.scalar.value, 0, n->data.scalar.length))
 		return;
 	x->provider_pos = node_pos(n);
 	struct buf o = BUF_INIT, detail = BUF_INIT;
@@ -1733,7 +1780,8 @@ static void find_provider(struct ctx *x, yaml_node_t *root)
 
 /* ---- checks after the walk ---- */
 
-static void check_required(struct ctx *x, const struct key *keys, void *base, int scope, struct pos fallback)
+static void check_required(struct ctx *x, const struct key *keys, void *base, int scope,
+			   struct pos fallback)
 {
 	for (const struct key *k = keys; k->name; k++) {
 		int sc = k->scope ? k->scope : scope;
@@ -1782,20 +1830,24 @@ static void check_across(struct ctx *x, struct config *c)
 			 "must not exceed canary.window_runs (%" PRId64 ")", c->canary.window_runs);
 		path_pop(x, saved);
 	}
-	for (size_t i = 1; i < c->notify.n_webhooks; i++) {
-		const struct config_webhook *w = &c->notify.webhooks[i];
-		for (size_t j = 0; j < i && *w->name; j++) {
-			if (strcmp(w->name, c->notify.webhooks[j].name))
-				continue;
-			struct buf p = BUF_INIT;
-			buf_printf(&p, "notify.webhooks[%zu].name", i);
-			size_t saved = path_push(x, p.data, p.len);
-			error_at(x, pos_of(x, w, W(name), top), "duplicate webhook name \"%s\"", w->name);
-			path_pop(x, saved);
-			buf_free(&p);
-			break;
-		}
+	/* Duplicate webhook names: sort by name, report every entry after the first. */
+	size_t n = c->notify.n_webhooks;
+	struct keyref *refs = xcalloc(n, sizeof *refs);
+	for (size_t i = 0; i < n; i++)
+		refs[i] = (struct keyref){c->notify.webhooks[i].name, strlen(c->notify.webhooks[i].name), i};
+	qsort(refs, n, sizeof *refs, keyref_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (refs[i].len != refs[i - 1].len || memcmp(refs[i].s, refs[i - 1].s, refs[i].len))
+			continue;
+		const struct config_webhook *w = &c->notify.webhooks[refs[i].idx];
+		struct buf p = BUF_INIT;
+		buf_printf(&p, "notify.webhooks[%zu].name", refs[i].idx);
+		size_t saved = path_push(x, p.data, p.len);
+		error_at(x, pos_of(x, w, W(name), top), "duplicate webhook name \"%s\"", w->name);
+		path_pop(x, saved);
+		buf_free(&p);
 	}
+	free(refs);
 }
 
 /* ---- load ---- */
@@ -1836,28 +1888,26 @@ static void syntax_error(struct ctx *x, const yaml_parser_t *ps, const char *tex
 		error_plain(x, p, "invalid YAML: %s", problem);
 }
 
-/* Copy as many whole lines of the full text as fit into e->msg. */
+/* Copy as many whole lines of the full text as fit into e->msg, keeping room for a last
+ * line that says how many were left out. */
 static int fill_err(struct err *e, const struct ctx *x)
 {
 	char msg[ERR_MSG_MAX];
 	const char *all = buf_cstr(&x->errors);
 	size_t total = x->n_errors < MAX_ERRORS ? (size_t)x->n_errors : MAX_ERRORS;
 	size_t used = 0, lines = 0;
-	const char *p = all;
-	while (*p) {
+	const size_t reserve = sizeof "\n(20 more errors)";
+	for (const char *p = all; *p && lines < total;) {
 		size_t n = strcspn(p, "\n");
-		char tail[64];
-		int tl = lines + 1 < total ? snprintf(tail, sizeof tail, "\n(%zu more errors)", total - lines - 1) : 0;
-		if (used + (used ? 1 : 0) + n + (size_t)tl >= sizeof msg)
+		size_t need = used + (used ? 1 : 0) + n;
+		if (need + (lines + 1 < total ? reserve : 0) >= sizeof msg)
 			break;
-		used += (used ? 1 : 0) + n;
+		used = need;
 		lines++;
-		p += n;
-		if (*p)
-			p++;
+		p += n + (p[n] == '\n');
 	}
 	if (lines == 0) {
-		snprintf(msg, sizeof msg, "%s", all);
+		snprintf(msg, sizeof msg, "%s", all); /* one huge line: cut it */
 	} else {
 		memcpy(msg, all, used);
 		msg[used] = '\0';
@@ -1909,11 +1959,14 @@ static int load_text(const char *text, size_t len, const char *name, const char 
 	if (is_null(root))
 		goto out;
 	if (root->type != YAML_MAPPING_NODE) {
-		error_plain(&x, node_pos(root), "the top level must be a mapping of sections (server:, storage:, ...)");
+		error_plain(&x, node_pos(root),
+			    "the top level must be a mapping of sections (server:, storage:, ...)");
 		goto out;
 	}
 	find_provider(&x, root);
 	walk_section(&x, root_keys, root, c, 0);
+	if (x.n_marks)
+		qsort(x.marks, x.n_marks, sizeof *x.marks, mark_cmp);
 	if (!x.n_errors)
 		check_required(&x, root_keys, c, 0, (struct pos){1, 1});
 	if (!x.n_errors)
@@ -2067,10 +2120,12 @@ static bool looks_typed(const char *s)
 /* Plain when that reads back as the same string in any YAML reader, else double-quoted. */
 static void put_yaml_string(struct buf *b, const char *s)
 {
-	static const char safe[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:@+=%*-";
-	size_t n = strlen(s);
-	bool plain = n > 0 && strspn(s, safe) == n && strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./", s[0]) &&
-		     s[n - 1] != ':' && !looks_typed(s);
+	static const char first[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./";
+	static const char rest[] = ":@+=%*-";
+	size_t n = strlen(s), ok = 0;
+	while (ok < n && (strchr(first, s[ok]) || strchr(rest, s[ok])))
+		ok++;
+	bool plain = n > 0 && ok == n && strchr(first, s[0]) && s[n - 1] != ':' && !looks_typed(s);
 	if (plain) {
 		buf_puts(b, s);
 		return;
@@ -2160,7 +2215,8 @@ static void put_scalar(struct buf *b, const struct key *k, const void *base)
 }
 
 /* dash >= 0: the first line is a list item starting at column dash. */
-static void dump_keys(struct buf *b, const struct key *keys, const void *base, int indent, int dash);
+static void dump_keys(struct buf *b, const struct key *keys, const void *base, int indent,
+		      int dash);
 
 static void line_start(struct buf *b, int indent, int *dash)
 {
@@ -2225,7 +2281,8 @@ static void dump_value(struct buf *b, const struct key *k, const void *base, int
 	}
 }
 
-static void dump_keys(struct buf *b, const struct key *keys, const void *base, int indent, int dash)
+static void dump_keys(struct buf *b, const struct key *keys, const void *base, int indent,
+		      int dash)
 {
 	for (const struct key *k = keys; k->name; k++) {
 		if (omitted(k, base))

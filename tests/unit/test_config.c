@@ -377,7 +377,9 @@ static const struct err_case type_cases[] = {
 	{"actions: {dbt: {command: \"\"}}", "t.yaml:1:26: actions.dbt.command: required"},
 	{"tracker: {github: {assignees: {alice: \" \"}}}",
 	 "t.yaml:1:39: tracker.github.assignees.alice: must not be blank"},
-	{"budgets: {\"\": {}}", "t.yaml:1:11: budgets.: a name must be non-empty text"},
+	{"budgets: {\"\": {}}", "t.yaml:1:11: budgets.: a name must be non-empty text without control characters"},
+	{"policy: {severity: {\"a\\tb\": sev1}}",
+	 "t.yaml:1:21: policy.severity.a?b: a name must be non-empty text without control characters"},
 	/* webhooks */
 	{"notify: {webhooks: [{name: a}]}", "t.yaml:1:21: notify.webhooks[0].url: required"},
 	{"notify: {webhooks: [{url: \"http://h\"}]}", "t.yaml:1:21: notify.webhooks[0].name: required"},
@@ -423,6 +425,11 @@ static void test_error_collection(void **state)
 		     "t.yaml:2:8: server.web: expected true or false, got \"1\"\n"
 		     "t.yaml:3:20: server.max_connections: expected an integer, got \"x\"\n"
 		     "t.yaml:5:13: watcher.interval: expected a duration like 500ms, 30s, 15m, 4h or 7d, got \"soon\"");
+
+	/* a duplicate is reported where it stands, not before earlier problems */
+	expect_error("server: {web: 1, listen: \"127.0.0.1:1\", web: 2}",
+		     "t.yaml:1:15: server.web: expected true or false, got \"1\"\n"
+		     "t.yaml:1:41: server.web: duplicate key");
 
 	struct buf y = BUF_INIT;
 	buf_puts(&y, "server:\n");
