@@ -202,3 +202,20 @@ def test_auth_mode_none(make_server):
     assert b["incident"]["mitigated_by"] == "local"
     evs = s.all_events(incident_id=iid)
     assert [e["actor"] for e in evs] == ["local", "bob", "local"], evs
+
+
+def test_token_expiry(shared_server):
+    name = unique("short")
+    tok = shared_server.create_token(name, "viewer", expires="2s")
+    wait_for(lambda: shared_server.get("/api/incidents", token=tok)[0] == 200, timeout=1.25,
+             msg="short-lived token accepted")
+    wait_for(lambda: shared_server.get("/api/incidents", token=tok)[0] == 401, timeout=4,
+             msg="expired token refused")
+
+
+def test_token_duplicate_active_name_exit_1(shared_server):
+    name = unique("dup")
+    shared_server.create_token(name, "viewer")
+    r = shared_server.cli("token", "create", "--name", name, "--role", "admin")
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert not r.stdout.strip() and r.stderr.strip()
