@@ -144,7 +144,8 @@ int auth_cache_load(struct store_conn *c, struct auth_cache **out, struct err *e
 		auth_cache_free(ac);
 		return rc;
 	}
-	qsort(ac->entries, ac->n, sizeof *ac->entries, cmp_entry);
+	if (ac->n)
+		qsort(ac->entries, ac->n, sizeof *ac->entries, cmp_entry);
 	*out = ac;
 	return 0;
 }
@@ -161,7 +162,7 @@ void auth_cache_free(struct auth_cache *ac)
 const struct auth_entry *auth_cache_check(const struct auth_cache *ac, const char *token,
 					  int64_t now)
 {
-	if (!ac || !token || !*token || strlen(token) > 256)
+	if (!ac || !ac->n || !token || !*token || strlen(token) > 256)
 		return NULL;
 	struct auth_entry probe;
 	auth_token_hash(ac->key, token, probe.hash);

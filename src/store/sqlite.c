@@ -330,14 +330,26 @@ static int open_db(const char *path, bool readonly, bool create, sqlite3 **out, 
 	const char *pragmas = readonly ? "PRAGMA foreign_keys = ON;"
 				       : "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
 					 "PRAGMA foreign_keys = ON;";
+	/* Switching a new file to WAL needs an exclusive lock that the busy handler does
+	 * not wait for: two processes creating the database together retry here. */
 	char *msg = NULL;
-	rc = sqlite3_exec(db, pragmas, NULL, NULL, &msg);
+	for (int attempt = 0;; attempt++) {
+		sqlite3_free(msg);
+		msg = NULL;
+		rc = sqlite3_exec(db, pragmas, NULL, NULL, &msg);
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+			break;
+		if (attempt == 1000)
+			break;
+		sqlite3_sleep(10);
+	}
 	if (rc != SQLITE_OK) {
-		err_set(e, rc == SQLITE_BUSY ? ERR_BUSY : ERR_IO, "cannot configure database %s: %s",
-			path, msg ? msg : sqlite3_errstr(rc));
+		int code = ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) ? ERR_BUSY : ERR_IO;
+		err_set(e, code, "cannot configure database %s: %s", path,
+			msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		sqlite3_close(db);
-		return ERR_IO;
+		return code;
 	}
 	*out = db;
 	return 0;
@@ -424,8 +436,11 @@ static int sq_check_schema(struct store *s, struct err *e)
 	struct sq_store *q = (struct sq_store *)s;
 	sqlite3 *db = NULL;
 	int rc = open_db(q->path, true, false, &db, e);
-	if (rc)
-		return rc;
+	if (rc) {
+		char why[ERR_MSG_MAX];
+		snprintf(why, sizeof why, "%s", e ? e->msg : "");
+		return err_set(e, ERR_BUSY, "%s; run 'intervene migrate' to create it", why);
+	}
 	int have = 0;
 	rc = user_version(db, &have, e);
 	sqlite3_close(db);
@@ -608,6 +623,8 @@ static int sq_incident_update(struct store_conn *cc, const struct incident *inc,
 	int rc = sqlite3_step(st);
 	int ret = rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "update incident");
 	stmt_done(st);
+	if (!ret && sqlite3_changes(c->db) == 0)
+		ret = err_set(e, ERR_NOTFOUND, "incident %lld not found", (long long)inc->id);
 	if (ret == ERR_CONFLICT)
 		err_set(e, ERR_CONFLICT, "another incident with key %s is active", inc->key);
 	return ret;
@@ -626,6 +643,8 @@ static int sq_incident_touch(struct store_conn *cc, int64_t id, int64_t occurren
 	sqlite3_bind_int(st, 4, severity);
 	int rc = sqlite3_step(st);
 	stmt_done(st);
+	if (rc == SQLITE_DONE && sqlite3_changes(c->db) == 0)
+		return err_set(e, ERR_NOTFOUND, "incident %lld not found", (long long)id);
 	return rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "update incident");
 }
 
@@ -648,13 +667,28 @@ static int sq_incident_count_since(struct store_conn *cc, const char *kind, cons
 /* A WHERE clause built from fixed fragments; every value is bound, never spliced. */
 struct where {
 	struct buf sql;
-	struct {
+	struct bind {
 		enum { B_TEXT, B_INT } t;
 		const char *s;
 		int64_t i;
-	} binds[64];
-	int n;
+	} *binds;
+	int n, cap;
 };
+
+static struct bind *where_push(struct where *w)
+{
+	if (w->n == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 16;
+		w->binds = xrealloc(w->binds, (size_t)w->cap * sizeof *w->binds);
+	}
+	return &w->binds[w->n++];
+}
+
+static void where_free(struct where *w)
+{
+	buf_free(&w->sql);
+	free(w->binds);
+}
 
 static void where_and(struct where *w, const char *frag)
 {
@@ -664,26 +698,24 @@ static void where_and(struct where *w, const char *frag)
 
 static void where_text(struct where *w, const char *s)
 {
-	if (w->n < 64) {
-		w->binds[w->n].t = B_TEXT;
-		w->binds[w->n++].s = s;
-	}
+	struct bind *b = where_push(w);
+	b->t = B_TEXT;
+	b->s = s;
 }
 
 static void where_int(struct where *w, int64_t i)
 {
-	if (w->n < 64) {
-		w->binds[w->n].t = B_INT;
-		w->binds[w->n++].i = i;
-	}
+	struct bind *b = where_push(w);
+	b->t = B_INT;
+	b->i = i;
 }
 
-/* "col IN (?, ?, ...)" over a NULL-terminated list (at most 16 values). */
+/* "col IN (?, ?, ...)" over a NULL-terminated list. */
 static void where_in_text(struct where *w, const char *col, const char *const *vals)
 {
 	struct buf f = BUF_INIT;
 	buf_printf(&f, "%s IN (", col);
-	for (int i = 0; vals[i] && i < 16; i++) {
+	for (int i = 0; vals[i]; i++) {
 		buf_puts(&f, i ? ", ?" : "?");
 		where_text(w, vals[i]);
 	}
@@ -786,7 +818,7 @@ static int sq_incident_list(struct store_conn *cc, const struct incident_filter 
 	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sq_err(c->db, rc, e, "list incidents");
 	sqlite3_finalize(st);
 out:
-	buf_free(&w.sql);
+	where_free(&w);
 	return rc;
 }
 
@@ -847,7 +879,7 @@ static int sq_comment_list(struct store_conn *cc, int64_t incident_id, int64_t o
 	where_and(&w, "incident_id = ?");
 	where_int(&w, incident_id);
 	int rc = total ? count_where(c, "incident_comments", &w, total, e) : 0;
-	buf_free(&w.sql);
+	where_free(&w);
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
@@ -976,7 +1008,7 @@ static int sq_event_list(struct store_conn *cc, const struct event_filter *f, st
 	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sq_err(c->db, rc, e, "list events");
 	sqlite3_finalize(st);
 out:
-	buf_free(&w.sql);
+	where_free(&w);
 	return rc;
 }
 
@@ -1054,6 +1086,8 @@ static int sq_silence_set_end(struct store_conn *cc, int64_t id, int64_t ends_at
 	sqlite3_bind_int64(st, 2, ends_at);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE && sqlite3_changes(c->db) == 0)
+		return err_set(e, ERR_NOTFOUND, "silence %lld not found", (long long)id);
 	return rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "end silence");
 }
 
@@ -1095,7 +1129,7 @@ static int sq_silence_list(struct store_conn *cc, int64_t now, bool include_ende
 	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sq_err(c->db, rc, e, "list silences");
 	sqlite3_finalize(st);
 out:
-	buf_free(&w.sql);
+	where_free(&w);
 	return rc;
 }
 

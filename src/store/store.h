@@ -175,7 +175,8 @@ int store_incident_find_active(struct store_conn *c, const char *kind, const cha
 			       struct incident *out, struct err *e);
 /* Insert inc (id ignored); sets inc->id. ERR_CONFLICT if (kind, key) is active. */
 int store_incident_insert(struct store_conn *c, struct incident *inc, struct err *e);
-/* Write every column of inc to row inc->id. ERR_CONFLICT on the active-key index. */
+/* Write every column of inc to row inc->id. ERR_CONFLICT on the active-key index,
+ * ERR_NOTFOUND when the row does not exist. */
 int store_incident_update(struct store_conn *c, const struct incident *inc, struct err *e);
 /* Just the dedup columns: occurrences, last_seen_at, severity, updated_at. */
 int store_incident_touch(struct store_conn *c, int64_t id, int64_t occurrences,
@@ -225,7 +226,7 @@ int store_token_revoke(struct store_conn *c, const char *name, int64_t at, struc
 int store_token_version(struct store_conn *c, int64_t *version, struct err *e);
 
 /* ---- idempotency ---- */
-/* A stored response for (scope, key) newer than since: 0 with status/body, or ERR_NOTFOUND. */
+/* A stored response for (scope, key) created at or after since: 0 with status/body, or ERR_NOTFOUND. */
 int store_idem_get(struct store_conn *c, const char *scope, const char *key, int64_t since,
 		   int *status, struct buf *body, struct err *e);
 int store_idem_put(struct store_conn *c, const char *scope, const char *key, int status,

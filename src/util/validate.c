@@ -133,7 +133,7 @@ int validate_object(const json_t *obj, const struct vfield *fields, const char *
 		if (!f->name)
 			return err_field(e, ERR_INVALID, name, "unknown field %s", name);
 		if (json_is_null(v)) {
-			if (f->nullable && !f->required)
+			if (f->nullable)
 				continue;
 			return err_field(e, ERR_INVALID, name, "%s must not be null", name);
 		}

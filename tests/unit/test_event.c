@@ -1,0 +1,528 @@
+/* test_event.c — the hash-chained event log (src/core/event.h, SPEC §3).
+ *
+ * The chain tests run against a real SQLite store in a temporary directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/event.h"
+#include "store/store.h"
+#include "util/json.h"
+#include "util/time.h"
+
+/* In the sanitizer build, undefined behaviour fails the test instead of only being
+ * printed (unused otherwise). */
+const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void)
+{
+	return "halt_on_error=1:print_stacktrace=1";
+}
+
+#define ZEROS "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* ---- a temporary database per test ---- */
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct store *store;
+	struct store_conn *conn;
+};
+
+static int setup_db(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof f->dir, "/tmp/intervene-event-XXXXXX");
+	if (!mkdtemp(f->dir)) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->path, sizeof f->path, "%s/test.db", f->dir);
+	char url[160];
+	snprintf(url, sizeof url, "sqlite://%s", f->path);
+	struct err e;
+	int version = 0;
+	if (store_new(url, &f->store, &e) || store_migrate(f->store, &version, &e) ||
+	    store_connect(f->store, false, &f->conn, &e)) {
+		fprintf(stderr, "setup: %s\n", e.msg);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown_db(void **state)
+{
+	struct fixture *f = *state;
+	store_disconnect(f->conn);
+	store_free(f->store);
+	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+	for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+		char p[160];
+		snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
+		unlink(p);
+	}
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* ---- the hash ---- */
+
+static void test_spec_vector(void **state)
+{
+	(void)state;
+	struct event ev = {
+		.id = 1,
+		.type = "incident_created",
+		.incident_id = 1,
+		.actor = "local",
+		.data = "{\"id\":1}",
+		.created_at = "2026-01-01T00:00:00.000Z",
+		.prev_hash = ZEROS,
+	};
+	char h[65];
+	memset(h, 'x', sizeof h);
+	event_compute_hash(&ev, h);
+	assert_string_equal(h, "6c4f21bfc4f206b5cc21e034254bc63e437b2c2b1541c85f1101725299f89e38");
+}
+
+static void test_hash_without_incident(void **state)
+{
+	(void)state;
+	/* incident_id 0 hashes as an empty field, not as "0" */
+	struct event ev = {
+		.id = 2,
+		.type = "token_created",
+		.incident_id = 0,
+		.actor = "admin",
+		.data = "{\"name\":\"alice\",\"role\":\"viewer\"}",
+		.created_at = "2026-01-01T00:00:00.000Z",
+		.prev_hash = ZEROS,
+	};
+	char h[65];
+	event_compute_hash(&ev, h);
+	assert_string_equal(h, "4d202dc90f9d4e7f957790217e7647215a94b6d24b1105bd58474c29c64359d5");
+
+	/* the SPEC vector with incident_id 0 is not the vector with "0" spelled out */
+	struct event v0 = {
+		.id = 1,
+		.type = "incident_created",
+		.actor = "local",
+		.data = "{\"id\":1}",
+		.created_at = "2026-01-01T00:00:00.000Z",
+		.prev_hash = ZEROS,
+	};
+	event_compute_hash(&v0, h);
+	/* sha256 of the same fields with incident_id "0" */
+	assert_string_not_equal(h,
+				"77a1d24bd197b8e3687c6d7e0d08f24771b43aeea776c69cc28dd922c381d327");
+}
+
+static void test_hash_covers_every_field(void **state)
+{
+	(void)state;
+	const struct event base = {
+		.id = 1,
+		.type = "incident_created",
+		.incident_id = 1,
+		.actor = "local",
+		.data = "{\"id\":1}",
+		.created_at = "2026-01-01T00:00:00.000Z",
+		.prev_hash = ZEROS,
+	};
+	char h0[65];
+	event_compute_hash(&base, h0);
+	for (int field = 0; field < 7; field++) {
+		struct event ev = base;
+		switch (field) {
+		case 0: ev.id = 2; break;
+		case 1: ev.type = "incident_updated"; break;
+		case 2: ev.incident_id = 2; break;
+		case 3: ev.actor = "locals"; break;
+		case 4: ev.data = "{\"id\":2}"; break;
+		case 5: ev.created_at[23] = '1'; break; /* ...00.001Z */
+		case 6: ev.prev_hash[63] = '1'; break;
+		}
+		char h[65];
+		event_compute_hash(&ev, h);
+		if (!strcmp(h, h0))
+			fail_msg("changing field %d does not change the hash", field);
+	}
+	/* the newline separators matter: moving text between fields changes the hash */
+	struct event a = base, b = base;
+	a.actor = "ab";
+	a.data = "c";
+	b.actor = "a";
+	b.data = "bc";
+	char ha[65], hb[65];
+	event_compute_hash(&a, ha);
+	event_compute_hash(&b, hb);
+	assert_string_not_equal(ha, hb);
+	/* deterministic */
+	event_compute_hash(&base, ha);
+	assert_string_equal(ha, h0);
+}
+
+static void test_to_json(void **state)
+{
+	(void)state;
+	struct event ev = {
+		.id = 9,
+		.type = "incident_created",
+		.incident_id = 4,
+		.actor = "local",
+		.data = "{\"b\":[1,2],\"a\":\"x\"}",
+		.created_at = "2026-01-01T00:00:00.000Z",
+		.prev_hash = ZEROS,
+	};
+	event_compute_hash(&ev, ev.hash);
+	json_t *j = event_to_json(&ev);
+	assert_true(json_is_object(j));
+	assert_int_equal(json_object_size(j), 8);
+	assert_int_equal(json_get_int(j, "id", 0), 9);
+	assert_string_equal(json_get_str(j, "type"), "incident_created");
+	assert_int_equal(json_get_int(j, "incident_id", 0), 4);
+	assert_string_equal(json_get_str(j, "actor"), "local");
+	assert_string_equal(json_get_str(j, "created_at"), "2026-01-01T00:00:00.000Z");
+	assert_string_equal(json_get_str(j, "prev_hash"), ZEROS);
+	assert_string_equal(json_get_str(j, "hash"), ev.hash);
+	/* data is the parsed JSON value, not a string */
+	const json_t *d = json_object_get(j, "data");
+	assert_true(json_is_object(d));
+	assert_string_equal(json_get_str(d, "a"), "x");
+	json_decref(j);
+
+	/* no incident: JSON null */
+	ev.incident_id = 0;
+	ev.data = "[]";
+	j = event_to_json(&ev);
+	assert_true(json_is_null(json_object_get(j, "incident_id")));
+	assert_true(json_is_array(json_object_get(j, "data")));
+	json_decref(j);
+}
+
+/* ---- the chain in a store ---- */
+
+struct collected {
+	struct event ev[32];
+	int n;
+};
+
+static int collect_cb(const struct event *ev, void *arg)
+{
+	struct collected *c = arg;
+	if (c->n >= 32)
+		return 1;
+	struct event *o = &c->ev[c->n++];
+	*o = *ev;
+	o->type = xstrdup(ev->type);
+	o->actor = xstrdup(ev->actor);
+	o->data = xstrdup(ev->data);
+	return 0;
+}
+
+static void collected_clear(struct collected *c)
+{
+	for (int i = 0; i < c->n; i++)
+		event_clear(&c->ev[i]);
+	c->n = 0;
+}
+
+static void list_all(struct store_conn *conn, struct collected *out)
+{
+	struct err e;
+	struct event_filter f = {.limit = -1};
+	out->n = 0;
+	if (store_event_list(conn, &f, collect_cb, out, NULL, &e))
+		fail_msg("list events: %s", e.msg);
+}
+
+static void append_ok(struct store_conn *c, const char *type, int64_t inc, json_t *data,
+		      int64_t want_id)
+{
+	struct err e;
+	err_clear(&e);
+	int64_t id = -1;
+	int rc = event_append(c, type, inc, "tester", data, &id, &e);
+	if (rc)
+		fail_msg("event_append %s: %d %s", type, rc, e.msg);
+	assert_int_equal(id, want_id);
+}
+
+static void test_append_and_audit(void **state)
+{
+	struct fixture *f = *state;
+	struct err e;
+	int64_t before = time_now_ms();
+	assert_int_equal(store_begin(f->conn, &e), 0);
+	append_ok(f->conn, "incident_created", 1, json_pack("{si ss}", "id", 1, "kind", "manual"), 1);
+	append_ok(f->conn, "incident_updated", 1,
+		  json_pack("{ss s{si}}", "change_type", "acknowledged", "incident", "id", 1), 2);
+	append_ok(f->conn, "token_created", 0,
+		  json_pack("{ss ss sn}", "role", "viewer", "name", "alice", "expires_at"), 3);
+	assert_int_equal(store_commit(f->conn, &e), 0);
+	/* a second transaction continues the chain */
+	assert_int_equal(store_begin(f->conn, &e), 0);
+	append_ok(f->conn, "sla_breached", 1, json_pack("{sf si}", "x", 0.03, "incident_id", 1), 4);
+	/* id_out may be NULL */
+	assert_int_equal(event_append(f->conn, "incident_created", 2, "tester",
+				      json_pack("{si}", "id", 2), NULL, &e),
+			 0);
+	assert_int_equal(store_commit(f->conn, &e), 0);
+	int64_t after = time_now_ms();
+
+	struct collected c;
+	list_all(f->conn, &c);
+	assert_int_equal(c.n, 5);
+	static const char *const want_data[] = {
+		"{\"id\":1,\"kind\":\"manual\"}",
+		"{\"change_type\":\"acknowledged\",\"incident\":{\"id\":1}}",
+		"{\"expires_at\":null,\"name\":\"alice\",\"role\":\"viewer\"}",
+		"{\"incident_id\":1,\"x\":0.03}",
+		"{\"id\":2}",
+	};
+	static const int64_t want_inc[] = {1, 1, 0, 1, 2};
+	const char *prev = ZEROS;
+	for (int i = 0; i < c.n; i++) {
+		struct event *ev = &c.ev[i];
+		assert_int_equal(ev->id, i + 1);
+		assert_int_equal(ev->incident_id, want_inc[i]);
+		assert_string_equal(ev->actor, "tester");
+		/* data is stored as canonical JSON */
+		assert_string_equal(ev->data, want_data[i]);
+		/* created_at is RFC 3339 text with ms and Z, taken at append time */
+		int64_t at;
+		assert_int_equal(strlen(ev->created_at), TIME_RFC3339_LEN - 1);
+		assert_true(time_parse_ms(ev->created_at, &at));
+		assert_true(at >= before - 1 && at <= after + 1);
+		/* linked and self-consistent */
+		assert_string_equal(ev->prev_hash, prev);
+		char h[65];
+		event_compute_hash(ev, h);
+		assert_string_equal(ev->hash, h);
+		prev = ev->hash;
+	}
+
+	struct audit_result r;
+	memset(&r, 0x5A, sizeof r);
+	assert_int_equal(event_audit(f->conn, &r, &e), 0);
+	assert_int_equal(r.bad_id, 0);
+	assert_int_equal(r.checked, 5);
+	assert_int_equal(r.first_id, 1);
+	assert_int_equal(r.last_id, 5);
+
+	/* the store reports the newest event for the next append */
+	int64_t last_id, next_id;
+	char last_hash[65];
+	assert_int_equal(store_event_last(f->conn, &last_id, last_hash, &e), 0);
+	assert_int_equal(last_id, 5);
+	assert_string_equal(last_hash, c.ev[4].hash);
+	assert_int_equal(store_event_next_id(f->conn, &next_id, &e), 0);
+	assert_int_equal(next_id, 6);
+	collected_clear(&c);
+}
+
+static void test_audit_empty(void **state)
+{
+	struct fixture *f = *state;
+	struct err e;
+	struct audit_result r;
+	memset(&r, 0x5A, sizeof r);
+	assert_int_equal(event_audit(f->conn, &r, &e), 0);
+	assert_int_equal(r.checked, 0);
+	assert_int_equal(r.bad_id, 0);
+
+	int64_t id = -1;
+	char hash[65];
+	assert_int_equal(store_event_last(f->conn, &id, hash, &e), 0);
+	assert_int_equal(id, 0);
+	assert_string_equal(hash, ZEROS);
+	assert_int_equal(store_event_next_id(f->conn, &id, &e), 0);
+	assert_int_equal(id, 1);
+}
+
+/* Insert an event after the current last one, with a chosen flaw. */
+enum flaw { FLAW_NONE, FLAW_HASH, FLAW_PREV };
+
+static int64_t insert_raw(struct store_conn *c, enum flaw flaw)
+{
+	struct err e;
+	struct event ev = {.type = "incident_updated", .incident_id = 1, .actor = "mallory",
+			   .data = "{\"evil\":true}"};
+	int64_t last;
+	assert_int_equal(store_event_last(c, &last, ev.prev_hash, &e), 0);
+	assert_int_equal(store_event_next_id(c, &ev.id, &e), 0);
+	time_format_ms(time_now_ms(), ev.created_at);
+	if (flaw == FLAW_PREV)
+		memcpy(ev.prev_hash, "deadbeef", 8);
+	event_compute_hash(&ev, ev.hash);
+	if (flaw == FLAW_HASH)
+		ev.hash[0] = ev.hash[0] == 'a' ? 'b' : 'a';
+	if (store_event_insert(c, &ev, &e))
+		fail_msg("store_event_insert: %s", e.msg);
+	return ev.id;
+}
+
+static void test_tamper_hash(void **state)
+{
+	struct fixture *f = *state;
+	struct err e;
+	assert_int_equal(store_begin(f->conn, &e), 0);
+	append_ok(f->conn, "incident_created", 1, json_pack("{si}", "id", 1), 1);
+	append_ok(f->conn, "incident_updated", 1, json_pack("{si}", "id", 1), 2);
+	int64_t bad = insert_raw(f->conn, FLAW_HASH);
+	assert_int_equal(bad, 3);
+	/* later events chain onto the bad one; the audit names the first failure */
+	append_ok(f->conn, "incident_updated", 1, json_pack("{si}", "id", 1), 4);
+	assert_int_equal(store_commit(f->conn, &e), 0);
+
+	struct audit_result r;
+	assert_int_equal(event_audit(f->conn, &r, &e), 0);
+	assert_int_equal(r.bad_id, 3);
+	assert_int_equal(r.checked, 2);
+	assert_int_equal(r.first_id, 1);
+	assert_int_equal(r.last_id, 2);
+	assert_non_null(strstr(r.problem, "hash"));
+}
+
+static void test_tamper_prev_hash(void **state)
+{
+	struct fixture *f = *state;
+	struct err e;
+	assert_int_equal(store_begin(f->conn, &e), 0);
+	append_ok(f->conn, "incident_created", 1, json_pack("{si}", "id", 1), 1);
+	/* self-consistent hash, but it does not link to event 1 */
+	int64_t bad = insert_raw(f->conn, FLAW_PREV);
+	assert_int_equal(bad, 2);
+	assert_int_equal(store_commit(f->conn, &e), 0);
+
+	struct audit_result r;
+	assert_int_equal(event_audit(f->conn, &r, &e), 0);
+	assert_int_equal(r.bad_id, 2);
+	assert_int_equal(r.checked, 1);
+	assert_non_null(strstr(r.problem, "prev_hash"));
+}
+
+static void test_tamper_first_event(void **state)
+{
+	struct fixture *f = *state;
+	struct err e;
+	/* the first event must link to 64 zeros */
+	assert_int_equal(store_begin(f->conn, &e), 0);
+	assert_int_equal(insert_raw(f->conn, FLAW_PREV), 1);
+	append_ok(f->conn, "incident_created", 1, json_pack("{si}", "id", 1), 2);
+	assert_int_equal(store_commit(f->conn, &e), 0);
+	struct audit_result r;
+	assert_int_equal(event_audit(f->conn, &r, &e), 0);
+	assert_int_equal(r.bad_id, 1);
+	assert_int_equal(r.checked, 0);
+}
+
+static void test_raw_insert_valid(void **state)
+{
+	struct fixture *f = *state;
+	struct err e;
+	/* a correctly built raw insert is indistinguishable from an append */
+	assert_int_equal(store_begin(f->conn, &e), 0);
+	append_ok(f->conn, "incident_created", 1, json_pack("{si}", "id", 1), 1);
+	assert_int_equal(insert_raw(f->conn, FLAW_NONE), 2);
+	append_ok(f->conn, "incident_updated", 1, json_pack("{si}", "id", 1), 3);
+	assert_int_equal(store_commit(f->conn, &e), 0);
+	struct audit_result r;
+	assert_int_equal(event_audit(f->conn, &r, &e), 0);
+	assert_int_equal(r.bad_id, 0);
+	assert_int_equal(r.checked, 3);
+}
+
+static void test_anchor_start(void **state)
+{
+	struct fixture *f = *state;
+	struct err e;
+	/* A log whose first retained event is an audit_anchor: its prev_hash is whatever
+	 * the pruned predecessor had, and the audit starts from it. */
+	struct event anchor = {.id = 1, .type = "audit_anchor", .actor = "intervene",
+			       .data = "{\"first_kept_id\":1,\"prev_hash\":\"ab\"}"};
+	memset(anchor.prev_hash, 'a', 64);
+	time_format_ms(time_now_ms(), anchor.created_at);
+	event_compute_hash(&anchor, anchor.hash);
+	assert_int_equal(store_begin(f->conn, &e), 0);
+	assert_int_equal(store_event_insert(f->conn, &anchor, &e), 0);
+	append_ok(f->conn, "incident_created", 1, json_pack("{si}", "id", 1), 2);
+	assert_int_equal(store_commit(f->conn, &e), 0);
+	struct audit_result r;
+	assert_int_equal(event_audit(f->conn, &r, &e), 0);
+	assert_int_equal(r.bad_id, 0);
+	assert_int_equal(r.checked, 2);
+	assert_int_equal(r.first_id, 1);
+	assert_int_equal(r.last_id, 2);
+}
+
+static void test_append_readonly_fails(void **state)
+{
+	struct fixture *f = *state;
+	struct err e;
+	struct store_conn *ro = NULL;
+	assert_int_equal(store_connect(f->store, true, &ro, &e), 0);
+	err_clear(&e);
+	/* data is stolen even when the append fails (ASan would report a leak) */
+	int rc = event_append(ro, "incident_created", 1, "tester", json_pack("{si}", "id", 1), NULL,
+			      &e);
+	assert_true(rc < 0);
+	assert_int_equal(e.code, rc);
+	assert_true(e.msg[0] != '\0');
+	store_disconnect(ro);
+
+	/* nothing was written */
+	struct audit_result r;
+	assert_int_equal(event_audit(f->conn, &r, &e), 0);
+	assert_int_equal(r.checked, 0);
+}
+
+static void test_rollback_leaves_no_event(void **state)
+{
+	struct fixture *f = *state;
+	struct err e;
+	assert_int_equal(store_begin(f->conn, &e), 0);
+	append_ok(f->conn, "incident_created", 1, json_pack("{si}", "id", 1), 1);
+	assert_int_equal(store_commit(f->conn, &e), 0);
+	assert_int_equal(store_begin(f->conn, &e), 0);
+	append_ok(f->conn, "incident_created", 2, json_pack("{si}", "id", 2), 2);
+	store_rollback(f->conn);
+	assert_int_equal(store_begin(f->conn, &e), 0);
+	append_ok(f->conn, "incident_created", 3, json_pack("{si}", "id", 3), 2);
+	assert_int_equal(store_commit(f->conn, &e), 0);
+	struct audit_result r;
+	assert_int_equal(event_audit(f->conn, &r, &e), 0);
+	assert_int_equal(r.bad_id, 0);
+	assert_int_equal(r.checked, 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_spec_vector),
+		cmocka_unit_test(test_hash_without_incident),
+		cmocka_unit_test(test_hash_covers_every_field),
+		cmocka_unit_test(test_to_json),
+		cmocka_unit_test_setup_teardown(test_append_and_audit, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_audit_empty, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_tamper_hash, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_tamper_prev_hash, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_tamper_first_event, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_raw_insert_valid, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_anchor_start, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_append_readonly_fails, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_rollback_leaves_no_event, setup_db, teardown_db),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
