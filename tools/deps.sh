@@ -6,6 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential pkg-config meson ninja-build
   libevent-dev libjansson-dev libyaml-dev libsqlite3-dev libsodium-dev
+  libcurl4-openssl-dev
   libcmocka-dev
   python3 python3-pytest python3-jsonschema sqlite3 curl ca-certificates
 )

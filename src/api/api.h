@@ -39,6 +39,7 @@ int api_fail(struct http_req *r, const struct err *e);
 /* ---- handlers ---- */
 int api_signals_prepare(struct http_req *r);
 int api_signals_run(struct http_req *r, struct store_conn *c);
+void api_signals_finish(struct http_req *r);
 
 int api_incidents_list_prepare(struct http_req *r);
 int api_incidents_list_run(struct http_req *r, struct store_conn *c);
@@ -69,6 +70,20 @@ int api_silence_preview_prepare(struct http_req *r);
 int api_silence_preview_run(struct http_req *r, struct store_conn *c);
 
 int api_healthz_prepare(struct http_req *r);
+int api_openapi_prepare(struct http_req *r);
+int api_metrics_prepare(struct http_req *r);
+int api_metrics_run(struct http_req *r, struct store_conn *c);
+
+int api_session_create_prepare(struct http_req *r);
+int api_session_create_run(struct http_req *r, struct store_conn *c);
+int api_session_get_prepare(struct http_req *r);
+int api_session_delete_run(struct http_req *r, struct store_conn *c);
+
+int api_tokens_list_prepare(struct http_req *r);
+int api_tokens_list_run(struct http_req *r, struct store_conn *c);
+int api_token_create_prepare(struct http_req *r);
+int api_token_create_run(struct http_req *r, struct store_conn *c);
+int api_token_revoke_run(struct http_req *r, struct store_conn *c);
 int api_readyz_run(struct http_req *r, struct store_conn *c);
 int api_version_prepare(struct http_req *r);
 

@@ -1,5 +1,11 @@
 /* ops.c — /healthz, /readyz, /api/version (SPEC §5.4). */
+#include <stdlib.h>
+
 #include "api/api.h"
+#include "core/policy.h"
+#include "http/metrics.h"
+#include "util/embed.h"
+#include "util/time.h"
 #include "http/server.h"
 #include "util/json.h"
 
@@ -33,5 +39,65 @@ int api_readyz_run(struct http_req *r, struct store_conn *c)
 		return 0;
 	}
 	req_reply_json(r, 200, json_pack("{ss ss}", "status", "ready", "storage", "ok"));
+	return 0;
+}
+
+extern const struct embedded_file api_openapi_files[];
+
+static void metrics_ctx_free(void *p)
+{
+	buf_free(p);
+	free(p);
+}
+
+static int count_none(const struct silence *s, void *arg)
+{
+	(void)s;
+	(void)arg;
+	return 1;
+}
+
+int api_openapi_prepare(struct http_req *r)
+{
+	r->status = 200;
+	buf_puts(&r->reply, api_openapi_files[0].text);
+	return 1;
+}
+
+/* prepare() snapshots the loop thread's counters; run() adds the gauges that live in
+ * the database. */
+int api_metrics_prepare(struct http_req *r)
+{
+	struct buf *b = xcalloc(1, sizeof *b);
+	metrics_render(server_metrics(r->srv), b);
+	r->ctx = b;
+	r->ctx_free = metrics_ctx_free;
+	return 0;
+}
+
+int api_metrics_run(struct http_req *r, struct store_conn *c)
+{
+	struct buf *b = r->ctx;
+	struct err e;
+	err_clear(&e);
+	int64_t counts[ST_COUNT][5], silences = 0;
+	int rc = store_incident_counts(c, counts, &e);
+	if (!rc)
+		rc = store_silence_list(c, time_now_ms(), false, 0, 0, count_none, NULL, &silences, &e);
+	if (rc)
+		return api_fail(r, &e);
+	buf_puts(b, "# HELP intervene_incidents Incidents by status and severity.\n"
+		    "# TYPE intervene_incidents gauge\n");
+	for (int s = 0; s < ST_COUNT; s++)
+		for (int v = 1; v <= 4; v++)
+			buf_printf(b, "intervene_incidents{status=\"%s\",severity=\"sev%d\"} %lld\n",
+				   policy_status_name((enum incident_status)s), v,
+				   (long long)counts[s][v]);
+	buf_printf(b, "# HELP intervene_silences_active Silences in effect now.\n"
+		      "# TYPE intervene_silences_active gauge\nintervene_silences_active %lld\n",
+		   (long long)silences);
+	r->status = 200;
+	r->reply_type = "text/plain; version=0.0.4; charset=utf-8";
+	buf_append(&r->reply, b->data, b->len);
 	return 0;
 }

@@ -2,6 +2,8 @@
 #include <stdlib.h>
 
 #include "api/api.h"
+#include "http/metrics.h"
+#include "http/server.h"
 #include "core/signal.h"
 #include "util/json.h"
 
@@ -9,6 +11,7 @@
 
 struct signals_ctx {
 	struct signal *items;
+	enum signal_outcome *outcomes; /* filled by run(), counted by finish() */
 	size_t n;
 	bool batch;
 };
@@ -21,6 +24,7 @@ static void ctx_free(void *p)
 	for (size_t i = 0; i < c->n; i++)
 		signal_clear(&c->items[i]);
 	free(c->items);
+	free(c->outcomes);
 	free(c);
 }
 
@@ -73,6 +77,7 @@ int api_signals_run(struct http_req *r, struct store_conn *c)
 	struct err e;
 	err_clear(&e);
 	json_t *results = json_array();
+	ctx->outcomes = xcalloc(ctx->n, sizeof *ctx->outcomes);
 	for (size_t i = 0; i < ctx->n; i++) {
 		enum signal_outcome o;
 		int64_t id;
@@ -83,6 +88,7 @@ int api_signals_run(struct http_req *r, struct store_conn *c)
 				e.index = (long)i;
 			return api_fail(r, &e);
 		}
+		ctx->outcomes[i] = o;
 		json_array_append_new(results, result_json(o, id));
 	}
 	if (ctx->batch) {
@@ -92,4 +98,12 @@ int api_signals_run(struct http_req *r, struct store_conn *c)
 		json_decref(results);
 	}
 	return 0;
+}
+
+void api_signals_finish(struct http_req *r)
+{
+	struct signals_ctx *ctx = r->ctx;
+	struct metrics *m = server_metrics(r->srv);
+	for (size_t i = 0; ctx->outcomes && i < ctx->n; i++)
+		metrics_signal(m, ctx->items[i].kind, signal_outcome_name(ctx->outcomes[i]));
 }

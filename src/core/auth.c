@@ -103,6 +103,52 @@ int auth_token_revoke(struct store_conn *c, const char *name, const char *actor,
 	return rc;
 }
 
+int auth_session_create(struct store_conn *c, const char *token, char *sid_out,
+			char name[AUTH_NAME_MAX + 1], enum role *role, int64_t *expires_at,
+			struct err *e)
+{
+	unsigned char key[32], hash[32];
+	struct token_row t = {0};
+	int rc = store_meta_hash_key(c, key, e);
+	if (rc)
+		return rc;
+	auth_token_hash(key, token, hash);
+	int64_t now = time_now_ms();
+	rc = store_token_find(c, hash, &t, e);
+	if (rc == ERR_NOTFOUND || (!rc && (t.revoked_at || (t.expires_at && t.expires_at <= now)))) {
+		rc = err_set(e, ERR_UNAUTHORIZED, "the token is not valid (unknown, revoked or expired)");
+		goto out;
+	}
+	if (rc)
+		goto out;
+	auth_token_generate(sid_out);
+	unsigned char sh[32];
+	auth_token_hash(key, sid_out, sh);
+	int64_t exp = now + AUTH_SESSION_TTL_MS;
+	if (t.expires_at && t.expires_at < exp)
+		exp = t.expires_at;
+	if ((rc = store_session_insert(c, sh, t.id, now, exp, e)))
+		goto out;
+	snprintf(name, AUTH_NAME_MAX + 1, "%s", t.name);
+	*role = auth_parse_role(t.role);
+	*expires_at = exp;
+out:
+	sodium_memzero(key, sizeof key);
+	token_row_clear(&t);
+	return rc;
+}
+
+int auth_session_end(struct store_conn *c, const char *sid, struct err *e)
+{
+	unsigned char key[32], sh[32];
+	int rc = store_meta_hash_key(c, key, e);
+	if (rc)
+		return rc;
+	auth_token_hash(key, sid, sh);
+	sodium_memzero(key, sizeof key);
+	return store_session_end(c, sh, time_now_ms(), e);
+}
+
 static int cmp_entry(const void *a, const void *b)
 {
 	return memcmp(((const struct auth_entry *)a)->hash, ((const struct auth_entry *)b)->hash, 32);
@@ -131,21 +177,46 @@ static int load_cb(const struct token_row *t, void *arg)
 	return 0;
 }
 
+struct session_state {
+	struct auth_cache *ac;
+	size_t cap;
+};
+
+static int session_cb(const struct session_row *r, void *arg)
+{
+	struct session_state *s = arg;
+	if (s->ac->n_sessions == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 16;
+		s->ac->sessions = xrealloc(s->ac->sessions, s->cap * sizeof *s->ac->sessions);
+	}
+	struct auth_entry *en = &s->ac->sessions[s->ac->n_sessions++];
+	memcpy(en->hash, r->hash, 32);
+	snprintf(en->name, sizeof en->name, "%s", r->token_name);
+	en->role = auth_parse_role(r->role);
+	en->expires_at = r->expires_at;
+	return 0;
+}
+
 int auth_cache_load(struct store_conn *c, struct auth_cache **out, struct err *e)
 {
 	struct auth_cache *ac = xcalloc(1, sizeof *ac);
 	struct load_state s = {.ac = ac};
+	struct session_state ss = {.ac = ac};
 	int rc = store_token_version(c, &ac->version, e);
 	if (!rc)
 		rc = store_meta_hash_key(c, ac->key, e);
 	if (!rc)
 		rc = store_token_list(c, load_cb, &s, e);
+	if (!rc)
+		rc = store_session_list(c, time_now_ms(), session_cb, &ss, e);
 	if (rc) {
 		auth_cache_free(ac);
 		return rc;
 	}
 	if (ac->n)
 		qsort(ac->entries, ac->n, sizeof *ac->entries, cmp_entry);
+	if (ac->n_sessions)
+		qsort(ac->sessions, ac->n_sessions, sizeof *ac->sessions, cmp_entry);
 	*out = ac;
 	return 0;
 }
@@ -156,6 +227,7 @@ void auth_cache_free(struct auth_cache *ac)
 		return;
 	sodium_memzero(ac->key, sizeof ac->key);
 	free(ac->entries);
+	free(ac->sessions);
 	free(ac);
 }
 
@@ -169,6 +241,20 @@ const struct auth_entry *auth_cache_check(const struct auth_cache *ac, const cha
 	const struct auth_entry *en =
 		bsearch(&probe, ac->entries, ac->n, sizeof *ac->entries, cmp_entry);
 	if (!en || (en->expires_at && en->expires_at <= now))
+		return NULL;
+	return en;
+}
+
+const struct auth_entry *auth_cache_check_session(const struct auth_cache *ac, const char *sid,
+						  int64_t now)
+{
+	if (!ac || !ac->n_sessions || !sid || !*sid || strlen(sid) > 256)
+		return NULL;
+	struct auth_entry probe;
+	auth_token_hash(ac->key, sid, probe.hash);
+	const struct auth_entry *en = bsearch(&probe, ac->sessions, ac->n_sessions,
+					      sizeof *ac->sessions, cmp_entry);
+	if (!en || en->expires_at <= now)
 		return NULL;
 	return en;
 }

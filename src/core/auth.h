@@ -42,6 +42,19 @@ int auth_token_create(struct store_conn *c, const char *name, enum role role,
 /* Revoke the live token called name and record token_revoked. ERR_NOTFOUND if none. */
 int auth_token_revoke(struct store_conn *c, const char *name, const char *actor, struct err *e);
 
+#define AUTH_SESSION_TTL_MS (12LL * 3600 * 1000)
+
+/* Sign in with a token: check it against the store (live, not expired) and create
+ * a session of AUTH_SESSION_TTL_MS (capped at the token's expiry). The session id
+ * (AUTH_TOKEN_LEN + 1 bytes) goes to sid_out; name/role/expires_at describe it.
+ * ERR_UNAUTHORIZED for a bad token. Runs in the caller's write transaction. */
+int auth_session_create(struct store_conn *c, const char *token, char *sid_out,
+			char name[AUTH_NAME_MAX + 1], enum role *role, int64_t *expires_at,
+			struct err *e);
+
+/* End the session sid (ERR_NOTFOUND when it is not live). */
+int auth_session_end(struct store_conn *c, const char *sid, struct err *e);
+
 /* ---- the cache ---- */
 
 struct auth_entry {
@@ -53,8 +66,10 @@ struct auth_entry {
 
 struct auth_cache {
 	unsigned char key[32];
-	struct auth_entry *entries; /* sorted by hash */
+	struct auth_entry *entries; /* tokens, sorted by hash */
 	size_t n;
+	struct auth_entry *sessions; /* live sessions (hash of the id), sorted by hash */
+	size_t n_sessions;
 	int64_t version;            /* store_token_version when loaded */
 	size_t live_tokens;          /* unrevoked tokens, expired or not */
 };
@@ -67,5 +82,10 @@ void auth_cache_free(struct auth_cache *ac);
  * expired). */
 const struct auth_entry *auth_cache_check(const struct auth_cache *ac, const char *token,
 					  int64_t now);
+
+/* Look up a session id presented in a cookie: the entry (token name and role), or
+ * NULL. */
+const struct auth_entry *auth_cache_check_session(const struct auth_cache *ac, const char *sid,
+						  int64_t now);
 
 #endif

@@ -54,6 +54,8 @@ struct http_req {
 	char *idempotency_key;
 	char actor[AUTH_NAME_MAX + 1];
 	enum role role;
+	enum { VIA_NONE, VIA_TOKEN, VIA_COOKIE, VIA_LOCAL } via; /* how the actor was established */
+	char *session_id;            /* the cookie's session id when via == VIA_COOKIE */
 	char request_id[40];
 	int64_t started_mono_ms;
 
@@ -64,6 +66,7 @@ struct http_req {
 	int status;
 	struct buf reply;
 	const char *reply_type;      /* Content-Type; NULL = application/json */
+	char *set_cookie;            /* a Set-Cookie header value, or NULL */
 	struct err error;            /* when status >= 400 and reply is empty */
 };
 

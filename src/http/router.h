@@ -29,6 +29,12 @@ struct route {
 	bool empty_body_ok;          /* POST/PUT/PATCH: an empty body means {} */
 	bool ndjson_ok;              /* application/x-ndjson is accepted */
 	bool idempotent_key;         /* honours Idempotency-Key */
+	bool auth_changed;           /* a success changes tokens/sessions: reload the auth
+				      * cache before replying, so the change holds at once */
+	bool metrics;                /* public when server.metrics_public */
+	/* Loop thread, after run() and its commit succeeded, before the reply is sent:
+	 * count what the request did (metrics). NULL: nothing. */
+	void (*finish)(struct http_req *r);
 };
 
 struct route_match {

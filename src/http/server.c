@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 
 #include "core/auth.h"
+#include "http/metrics.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -42,6 +43,7 @@ struct loop_task {
 struct completed {
 	struct loop_task task;
 	struct http_req *req;
+	bool committed;
 };
 
 struct server {
@@ -61,18 +63,27 @@ struct server {
 	struct loop_task *tasks_head, *tasks_tail;
 
 	/* Loop-thread state. */
+	struct metrics *metrics;
 	struct auth_cache *auth;
 	bool token_check_inflight;
 	bool stopping;
 	long inflight;
 	uint64_t req_counter;
 	char req_prefix[9];
+	char origin[300]; /* scheme://host[:port] of server.public_url */
 };
 
 struct store *server_store(struct server *srv)
 {
 	return srv->store;
 }
+
+struct metrics *server_metrics(struct server *srv)
+{
+	return srv->metrics;
+}
+
+
 
 int server_healthy(struct server *srv, struct err *e)
 {
@@ -130,6 +141,8 @@ static void req_free(struct http_req *r)
 	json_decref(r->body);
 	free(r->content_type);
 	free(r->idempotency_key);
+	free(r->session_id);
+	free(r->set_cookie);
 	buf_free(&r->reply);
 	free(r);
 }
@@ -152,6 +165,8 @@ static void send_reply(struct server *srv, struct http_req *r)
 			  r->reply_type ? r->reply_type : "application/json; charset=utf-8");
 	evhttp_add_header(h, "X-Request-Id", r->request_id);
 	evhttp_add_header(h, "Cache-Control", "no-store");
+	if (r->set_cookie)
+		evhttp_add_header(h, "Set-Cookie", r->set_cookie);
 	if (r->status == 405 && r->route == NULL && r->ctx) {
 		/* ctx holds the Allow header text for 405 replies made before routing. */
 		evhttp_add_header(h, "Allow", r->ctx);
@@ -163,6 +178,8 @@ static void send_reply(struct server *srv, struct http_req *r)
 		log_error("request failed", "request_id=%s method=%s path=\"%s\" status=%d",
 			  r->request_id, router_method_name(r->method), r->path ? r->path : "",
 			  r->status);
+	metrics_http(srv->metrics, r->route, r->status,
+		     (double)(time_mono_ms() - r->started_mono_ms) / 1000.0);
 	evhttp_send_reply(ev, r->status, NULL, out);
 	evbuffer_free(out);
 	req_free(r);
@@ -170,11 +187,20 @@ static void send_reply(struct server *srv, struct http_req *r)
 	maybe_finish_stop(srv);
 }
 
+static void reload_auth_then_reply(struct server *srv, struct http_req *r);
+
 static void on_completed(struct server *srv, struct loop_task *t)
 {
 	struct completed *c = (struct completed *)t;
 	struct http_req *r = c->req;
+	bool ok = c->committed && r->status < 400;
 	free(c);
+	if (ok && r->route->finish)
+		r->route->finish(r);
+	if (ok && r->route->auth_changed && !srv->stopping) {
+		reload_auth_then_reply(srv, r);
+		return;
+	}
 	send_reply(srv, r);
 }
 
@@ -199,6 +225,7 @@ static void job_done(struct job *j, int commit_rc, const struct err *commit_err)
 	struct completed *c = xcalloc(1, sizeof *c);
 	c->task.fn = on_completed;
 	c->req = r;
+	c->committed = commit_rc == 0;
 	post_task(r->srv, &c->task);
 }
 
@@ -259,6 +286,24 @@ static bool content_type_is(const char *ct, const char *want)
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
+#define SESSION_COOKIE "intervene_session"
+
+/* The value of cookie name in a Cookie header, malloc'd, or NULL. */
+static char *cookie_value(const char *header, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = header; p && *p;) {
+		while (*p == ' ' || *p == ';')
+			p++;
+		const char *end = strchr(p, ';');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len > n && !strncmp(p, name, n) && p[n] == '=')
+			return xstrndup(p + n + 1, len - n - 1);
+		p = end;
+	}
+	return NULL;
+}
+
 /* Authenticate r: fills actor and role, or replies 401/403/400. 0 = go on. */
 static int authenticate(struct server *srv, struct http_req *r, struct evkeyvalq *in)
 {
@@ -273,15 +318,42 @@ static int authenticate(struct server *srv, struct http_req *r, struct evkeyvalq
 		}
 		snprintf(r->actor, sizeof r->actor, "%s", a ? a : "local");
 		r->role = ROLE_ADMIN;
+		r->via = VIA_LOCAL;
 		return 0;
 	}
 	const char *h = evhttp_find_header(in, "Authorization");
 	const struct auth_entry *en = NULL;
-	if (h && !strncasecmp(h, "Bearer ", 7))
-		en = auth_cache_check(srv->auth, h + 7, time_now_ms());
+	int64_t now = time_now_ms();
+	if (h && !strncasecmp(h, "Bearer ", 7)) {
+		en = auth_cache_check(srv->auth, h + 7, now);
+		r->via = en ? VIA_TOKEN : VIA_NONE;
+	} else if (!h) {
+		char *sid = cookie_value(evhttp_find_header(in, "Cookie"), SESSION_COOKIE);
+		if (sid && (en = auth_cache_check_session(srv->auth, sid, now))) {
+			r->via = VIA_COOKIE;
+			r->session_id = sid;
+			sid = NULL;
+		}
+		free(sid);
+	}
 	if (en) {
 		snprintf(r->actor, sizeof r->actor, "%s", en->name);
 		r->role = en->role;
+	}
+	if (rt->metrics && srv->cfg->server.metrics_public)
+		return 0;
+	/* A browser session may not be used by another site's page: unsafe requests
+	 * that ride on the cookie must come from our own origin. */
+	if (r->via == VIA_COOKIE && r->method != M_GET && r->method != M_HEAD &&
+	    r->method != M_OPTIONS) {
+		const char *origin = evhttp_find_header(in, "Origin");
+		if (!origin || strcmp(origin, srv->origin)) {
+			req_reply_error(r, ERR_FORBIDDEN,
+					"cross-origin request refused: Origin must be %s for cookie "
+					"sessions",
+					srv->origin);
+			return 1;
+		}
 	}
 	if (rt->min_role == ROLE_NONE)
 		return 0;
@@ -433,6 +505,8 @@ struct token_check {
 	struct server *srv;
 	int64_t known_version;
 	struct auth_cache *fresh; /* NULL when unchanged or on error */
+	struct http_req *pending; /* a reply to send once the cache is fresh, or NULL */
+	bool timer;               /* started by the timer (one at a time) */
 };
 
 static int token_check_run(struct job *j, struct store_conn *c)
@@ -453,11 +527,17 @@ static int token_check_run(struct job *j, struct store_conn *c)
 static void token_check_apply(struct server *srv, struct loop_task *task)
 {
 	struct token_check *t = (struct token_check *)((char *)task - offsetof(struct token_check, task));
-	if (t->fresh) {
+	/* Checks can overlap (timer and after-change reloads): never go back. */
+	if (t->fresh && (!srv->auth || t->fresh->version >= srv->auth->version)) {
 		auth_cache_free(srv->auth);
 		srv->auth = t->fresh;
+	} else {
+		auth_cache_free(t->fresh);
 	}
-	srv->token_check_inflight = false;
+	if (t->timer)
+		srv->token_check_inflight = false;
+	if (t->pending)
+		send_reply(srv, t->pending);
 	free(t);
 }
 
@@ -483,7 +563,20 @@ static void on_token_timer(evutil_socket_t fd, short what, void *arg)
 	t->job.done = token_check_done;
 	t->srv = srv;
 	t->known_version = srv->auth ? srv->auth->version : -1;
+	t->timer = true;
 	srv->token_check_inflight = true;
+	store_pool_submit(srv->pool, &t->job);
+}
+
+static void reload_auth_then_reply(struct server *srv, struct http_req *r)
+{
+	struct token_check *t = xcalloc(1, sizeof *t);
+	t->job.kind = JOB_READ;
+	t->job.run = token_check_run;
+	t->job.done = token_check_done;
+	t->srv = srv;
+	t->known_version = -1; /* always load */
+	t->pending = r;
 	store_pool_submit(srv->pool, &t->job);
 }
 
@@ -597,6 +690,16 @@ int server_run(const struct config *cfg, struct store *s, const struct route *ro
 	snprintf(srv->req_prefix, sizeof srv->req_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
 		 rnd[3]);
 	raise_nofile();
+	srv->metrics = metrics_new(routes, n_routes);
+	{
+		/* The origin is the public URL up to the end of its authority part. */
+		char pub[300];
+		const char *u = config_public_url(cfg, pub, sizeof pub);
+		const char *sch = strstr(u, "://");
+		const char *slash = sch ? strchr(sch + 3, '/') : NULL;
+		size_t n = slash ? (size_t)(slash - u) : strlen(u);
+		snprintf(srv->origin, sizeof srv->origin, "%.*s", (int)n, u);
+	}
 
 	if ((rc = store_pool_start(s, 2, NULL, NULL, &srv->pool, e)))
 		goto out;
@@ -673,6 +776,12 @@ out:
 			struct completed *c = (struct completed *)t;
 			req_free(c->req);
 			free(c);
+		} else if (t->fn == token_check_apply) {
+			struct token_check *tc =
+				(struct token_check *)((char *)t - offsetof(struct token_check, task));
+			auth_cache_free(tc->fresh);
+			req_free(tc->pending);
+			free(tc);
 		} else {
 			t->fn(srv, t);
 		}
@@ -692,6 +801,7 @@ out:
 	if (srv->base)
 		event_base_free(srv->base);
 	auth_cache_free(srv->auth);
+	metrics_free(srv->metrics);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);
 	return rc;

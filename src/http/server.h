@@ -26,6 +26,9 @@ int server_run(const struct config *cfg, struct store *s, const struct route *ro
 /* Whether the server's background parts are healthy (for /readyz), on any thread. */
 int server_healthy(struct server *srv, struct err *e);
 
+/* The server's metrics (loop thread only: prepare() and finish() hooks). */
+struct metrics *server_metrics(struct server *srv);
+
 /* The store of the server (for handlers that must check the schema). */
 struct store *server_store(struct server *srv);
 

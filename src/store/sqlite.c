@@ -822,6 +822,28 @@ out:
 	return rc;
 }
 
+static int sq_incident_counts(struct store_conn *cc, int64_t counts[ST_COUNT][5], struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	sqlite3_stmt *st = NULL;
+	memset(counts, 0, sizeof(int64_t) * ST_COUNT * 5);
+	int rc = sqlite3_prepare_v2(c->db,
+				    "SELECT status, severity, count(*) FROM incidents GROUP BY status, "
+				    "severity",
+				    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(c->db, rc, e, "count incidents");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		enum incident_status stt = status_from((const char *)sqlite3_column_text(st, 0));
+		int sev = sqlite3_column_int(st, 1);
+		if (sev >= 1 && sev <= 4)
+			counts[stt][sev] = sqlite3_column_int64(st, 2);
+	}
+	rc = rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "count incidents");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int sq_incident_recent_keys(struct store_conn *cc, int64_t since, int limit,
 				   store_key_cb cb, void *arg, struct err *e)
 {
@@ -1241,6 +1263,100 @@ static int sq_token_version(struct store_conn *cc, int64_t *version, struct err 
 	return rc == SQLITE_ROW ? 0 : sq_err(c->db, rc, e, "token version");
 }
 
+static int sq_token_find(struct store_conn *cc, const unsigned char hash[32],
+			 struct token_row *out, struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(c->db, "SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?1", -1,
+				    &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(c->db, rc, e, "find token");
+	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	int ret = 0;
+	if (rc == SQLITE_ROW)
+		read_token(st, out);
+	else if (rc == SQLITE_DONE)
+		ret = err_set(e, ERR_NOTFOUND, "unknown token");
+	else
+		ret = sq_err(c->db, rc, e, "find token");
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static int sq_session_insert(struct store_conn *cc, const unsigned char hash[32],
+			     int64_t token_id, int64_t created_at, int64_t expires_at,
+			     struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(c->db,
+				    "INSERT INTO sessions (hash, token_id, created_at, expires_at) "
+				    "VALUES (?1, ?2, ?3, ?4)",
+				    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(c->db, rc, e, "insert session");
+	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, token_id);
+	sqlite3_bind_int64(st, 3, created_at);
+	sqlite3_bind_int64(st, 4, expires_at);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "insert session");
+}
+
+static int sq_session_end(struct store_conn *cc, const unsigned char hash[32], int64_t at,
+			  struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(c->db,
+				    "UPDATE sessions SET ended_at = ?2 WHERE hash = ?1 AND ended_at "
+				    "IS NULL",
+				    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(c->db, rc, e, "end session");
+	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, at);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE && sqlite3_changes(c->db) == 0)
+		return err_set(e, ERR_NOTFOUND, "no such session");
+	return rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "end session");
+}
+
+static int sq_session_list(struct store_conn *cc, int64_t now, store_session_cb cb, void *arg,
+			   struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(
+		c->db,
+		"SELECT s.hash, t.name, t.role, s.expires_at FROM sessions s JOIN tokens t ON "
+		"t.id = s.token_id WHERE s.ended_at IS NULL AND s.expires_at > ?1 AND "
+		"t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?1)",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(c->db, rc, e, "list sessions");
+	sqlite3_bind_int64(st, 1, now);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct session_row r = {
+			.token_name = (char *)sqlite3_column_text(st, 1),
+			.role = (char *)sqlite3_column_text(st, 2),
+			.expires_at = sqlite3_column_int64(st, 3),
+		};
+		if (sqlite3_column_bytes(st, 0) != 32)
+			continue;
+		memcpy(r.hash, sqlite3_column_blob(st, 0), 32);
+		if (cb(&r, arg))
+			break;
+	}
+	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sq_err(c->db, rc, e, "list sessions");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* ---- idempotency ---- */
 
 static int sq_idem_get(struct store_conn *cc, const char *scope, const char *key, int64_t since,
@@ -1309,6 +1425,7 @@ static const struct store_ops sq_ops = {
 	.incident_touch = sq_incident_touch,
 	.incident_count_since = sq_incident_count_since,
 	.incident_list = sq_incident_list,
+	.incident_counts = sq_incident_counts,
 	.incident_recent_keys = sq_incident_recent_keys,
 	.comment_insert = sq_comment_insert,
 	.comment_list = sq_comment_list,
@@ -1324,6 +1441,10 @@ static const struct store_ops sq_ops = {
 	.token_list = sq_token_list,
 	.token_revoke = sq_token_revoke,
 	.token_version = sq_token_version,
+	.token_find = sq_token_find,
+	.session_insert = sq_session_insert,
+	.session_end = sq_session_end,
+	.session_list = sq_session_list,
 	.idem_get = sq_idem_get,
 	.idem_put = sq_idem_put,
 };

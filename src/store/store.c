@@ -192,6 +192,35 @@ int store_token_version(struct store_conn *c, int64_t *version, struct err *e)
 	return c->ops->token_version(c, version, e);
 }
 
+int store_incident_counts(struct store_conn *c, int64_t counts[ST_COUNT][5], struct err *e)
+{
+	return c->ops->incident_counts(c, counts, e);
+}
+
+int store_token_find(struct store_conn *c, const unsigned char hash[32], struct token_row *out,
+		     struct err *e)
+{
+	return c->ops->token_find(c, hash, out, e);
+}
+
+int store_session_insert(struct store_conn *c, const unsigned char hash[32], int64_t token_id,
+			 int64_t created_at, int64_t expires_at, struct err *e)
+{
+	return c->ops->session_insert(c, hash, token_id, created_at, expires_at, e);
+}
+
+int store_session_end(struct store_conn *c, const unsigned char hash[32], int64_t at,
+		      struct err *e)
+{
+	return c->ops->session_end(c, hash, at, e);
+}
+
+int store_session_list(struct store_conn *c, int64_t now, store_session_cb cb, void *arg,
+		       struct err *e)
+{
+	return c->ops->session_list(c, now, cb, arg, e);
+}
+
 int store_idem_get(struct store_conn *c, const char *scope, const char *key, int64_t since, int *status, struct buf *body, struct err *e)
 {
 	return c->ops->idem_get(c, scope, key, since, status, body, e);

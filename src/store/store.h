@@ -187,6 +187,8 @@ int store_incident_count_since(struct store_conn *c, const char *kind, const cha
 /* Lean listing: calls cb for each row of the page (only lean columns filled). */
 int store_incident_list(struct store_conn *c, const struct incident_filter *f,
 			store_incident_cb cb, void *arg, int64_t *total, struct err *e);
+/* Number of incidents per status and severity: counts[status][severity 1..4]. */
+int store_incident_counts(struct store_conn *c, int64_t counts[ST_COUNT][5], struct err *e);
 /* Distinct (kind, key) of incidents created at or after since, newest first, at most limit. */
 int store_incident_recent_keys(struct store_conn *c, int64_t since, int limit, store_key_cb cb,
 			       void *arg, struct err *e);
@@ -224,6 +226,27 @@ int store_token_revoke(struct store_conn *c, const char *name, int64_t at, struc
 /* A number that changes whenever the tokens table changes (any connection or
  * process): lets the server reload its token cache cheaply. */
 int store_token_version(struct store_conn *c, int64_t *version, struct err *e);
+
+/* The token row whose hash is hash (revoked or not), or ERR_NOTFOUND. */
+int store_token_find(struct store_conn *c, const unsigned char hash[32], struct token_row *out,
+		     struct err *e);
+
+/* ---- sessions ---- */
+struct session_row {
+	unsigned char hash[32];
+	char *token_name, *role;
+	int64_t expires_at;
+};
+typedef int (*store_session_cb)(const struct session_row *s, void *arg);
+
+int store_session_insert(struct store_conn *c, const unsigned char hash[32], int64_t token_id,
+			 int64_t created_at, int64_t expires_at, struct err *e);
+/* End the live session with this hash; ERR_NOTFOUND when there is none. */
+int store_session_end(struct store_conn *c, const unsigned char hash[32], int64_t at,
+		      struct err *e);
+/* Live sessions at now whose token is neither revoked nor expired. */
+int store_session_list(struct store_conn *c, int64_t now, store_session_cb cb, void *arg,
+		       struct err *e);
 
 /* ---- idempotency ---- */
 /* A stored response for (scope, key) created at or after since: 0 with status/body, or ERR_NOTFOUND. */
