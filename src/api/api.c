@@ -10,6 +10,12 @@ static const char *const verbs[] = {"acknowledge", "mitigate", "resolve", "close
 
 /* The whole API of this version. Minimum roles follow SPEC §5. */
 #define PUBLIC ROLE_NONE
+static const char *const paging[] = {"page", "per_page", NULL};
+static const char *const incident_params[] = {"status", "severity", "kind", "assigned_to", "q",
+					       "since", "sort", "page", "per_page", NULL};
+static const char *const event_params[] = {"after_id", "types", "incident_id", "limit", NULL};
+static const char *const silence_params[] = {"all", "page", "per_page", NULL};
+static const char *const preview_params[] = {"kind", "key_glob", NULL};
 const struct route api_routes[] = {
 	{.method = M_GET, .pattern = "/healthz", .min_role = PUBLIC, .prepare = api_healthz_prepare},
 	{.method = M_GET, .pattern = "/readyz", .min_role = PUBLIC, .run = api_readyz_run},
@@ -28,7 +34,7 @@ const struct route api_routes[] = {
 	{.method = M_DELETE, .pattern = "/api/session", .min_role = ROLE_VIEWER, .kind = JOB_WRITE,
 	 .run = api_session_delete_run, .auth_changed = true},
 
-	{.method = M_GET, .pattern = "/api/tokens", .min_role = ROLE_ADMIN,
+	{.method = M_GET, .pattern = "/api/tokens", .min_role = ROLE_ADMIN, .params = paging,
 	 .prepare = api_tokens_list_prepare, .run = api_tokens_list_run},
 	{.method = M_POST, .pattern = "/api/tokens", .min_role = ROLE_ADMIN, .kind = JOB_WRITE,
 	 .prepare = api_token_create_prepare, .run = api_token_create_run, .auth_changed = true},
@@ -39,6 +45,7 @@ const struct route api_routes[] = {
 	 .prepare = api_signals_prepare, .run = api_signals_run, .finish = api_signals_finish},
 
 	{.method = M_GET, .pattern = "/api/incidents", .min_role = ROLE_VIEWER,
+	 .params = incident_params,
 	 .prepare = api_incidents_list_prepare, .run = api_incidents_list_run},
 	{.method = M_POST, .pattern = "/api/incidents", .min_role = ROLE_RESPONDER,
 	 .kind = JOB_WRITE, .prepare = api_incident_declare_prepare,
@@ -46,7 +53,8 @@ const struct route api_routes[] = {
 	{.method = M_GET, .pattern = "/api/incidents/{id}", .min_role = ROLE_VIEWER,
 	 .run = api_incident_get_run},
 	{.method = M_PATCH, .pattern = "/api/incidents/{id}", .min_role = ROLE_RESPONDER,
-	 .kind = JOB_WRITE, .prepare = api_incident_patch_prepare, .run = api_incident_patch_run},
+	 .kind = JOB_WRITE, .prepare = api_incident_patch_prepare, .run = api_incident_patch_run,
+	 .empty_body_ok = true},
 	{.method = M_POST, .pattern = "/api/incidents/{id}/{verb}", .words = verbs,
 	 .min_role = ROLE_RESPONDER, .kind = JOB_WRITE, .prepare = api_incident_verb_prepare,
 	 .run = api_incident_verb_run, .empty_body_ok = true},
@@ -54,20 +62,24 @@ const struct route api_routes[] = {
 	 .kind = JOB_WRITE, .prepare = api_incident_assign_prepare,
 	 .run = api_incident_assign_run},
 	{.method = M_GET, .pattern = "/api/incidents/{id}/comments", .min_role = ROLE_VIEWER,
+	 .params = paging,
 	 .prepare = api_comments_list_prepare, .run = api_comments_list_run},
 	{.method = M_POST, .pattern = "/api/incidents/{id}/comments", .min_role = ROLE_RESPONDER,
 	 .kind = JOB_WRITE, .prepare = api_comment_add_prepare, .run = api_comment_add_run},
 	{.method = M_GET, .pattern = "/api/incidents/{id}/timeline", .min_role = ROLE_VIEWER,
+	 .params = paging,
 	 .prepare = api_timeline_prepare, .run = api_timeline_run},
 
-	{.method = M_GET, .pattern = "/api/events", .min_role = ROLE_VIEWER,
+	{.method = M_GET, .pattern = "/api/events", .min_role = ROLE_VIEWER, .params = event_params,
 	 .prepare = api_events_prepare, .run = api_events_run},
 
 	{.method = M_POST, .pattern = "/api/silences", .min_role = ROLE_RESPONDER, .kind = JOB_WRITE,
 	 .prepare = api_silence_create_prepare, .run = api_silence_create_run},
 	{.method = M_GET, .pattern = "/api/silences", .min_role = ROLE_VIEWER,
+	 .params = silence_params,
 	 .prepare = api_silences_list_prepare, .run = api_silences_list_run},
 	{.method = M_GET, .pattern = "/api/silences/preview", .min_role = ROLE_VIEWER,
+	 .params = preview_params,
 	 .prepare = api_silence_preview_prepare, .run = api_silence_preview_run},
 	{.method = M_DELETE, .pattern = "/api/silences/{id}", .min_role = ROLE_RESPONDER,
 	 .kind = JOB_WRITE, .run = api_silence_end_run},

@@ -38,7 +38,7 @@ int api_signals_prepare(struct http_req *r)
 	if (json_is_array(r->body)) {
 		size_t n = json_array_size(r->body);
 		if (n == 0 || n > MAX_BATCH) {
-			err_field(&e, ERR_INVALID, "", "a batch holds 1 to %d signals; this one has %zu",
+			err_field(&e, ERR_INVALID, "body", "a batch holds 1 to %d signals; this one has %zu",
 				  MAX_BATCH, n);
 			req_reply_err(r, &e);
 			return 1;

@@ -132,11 +132,43 @@ static int find_cb(const struct token_row *t, void *arg)
 	return 0;
 }
 
+struct admins {
+	const char *name;
+	int64_t now;
+	int others;   /* live admin tokens with another name */
+	bool target_is_admin;
+};
+
+static int admin_cb(const struct token_row *t, void *arg)
+{
+	struct admins *a = arg;
+	bool live = !t->revoked_at && !(t->expires_at && t->expires_at <= a->now);
+	if (!live || strcmp(t->role, "admin"))
+		return 0;
+	if (strcmp(t->name, a->name))
+		a->others++;
+	else
+		a->target_is_admin = true;
+	return 0;
+}
+
 int api_token_revoke_run(struct http_req *r, struct store_conn *c)
 {
 	struct err e;
 	err_clear(&e);
-	int rc = auth_token_revoke(c, r->param, r->actor, &e);
+	/* Revoking the last admin over HTTP would lock everyone out of the API; the local
+	 * `intervene token revoke` stays available for that on purpose. */
+	struct admins a = {.name = r->param, .now = time_now_ms()};
+	int rc = store_token_list(c, admin_cb, &a, &e);
+	if (rc)
+		return api_fail(r, &e);
+	if (a.target_is_admin && a.others == 0) {
+		req_reply_error(r, ERR_CONFLICT,
+				"%s is the last live admin token; create another admin first",
+				r->param);
+		return ERR_CONFLICT;
+	}
+	rc = auth_token_revoke(c, r->param, r->actor, &e);
 	if (rc)
 		return api_fail(r, &e);
 	struct revoked rv = {.name = r->param, .now = time_now_ms()};

@@ -240,6 +240,11 @@ int incident_assign(struct store_conn *c, const struct config *cfg, int64_t id,
 	return rc;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+	return !strcmp(a ? a : "", b ? b : "");
+}
+
 int incident_patch(struct store_conn *c, const struct config *cfg, int64_t id,
 		   const json_t *patch, const char *actor, struct incident *out, struct err *e)
 {
@@ -248,65 +253,83 @@ int incident_patch(struct store_conn *c, const struct config *cfg, int64_t id,
 		return rc;
 	const char *s;
 	const json_t *v;
-	bool sev_changed = false;
+	json_t *fields = json_array(); /* the fields whose value really changed */
 	int old_sev = out->severity;
-	if ((s = json_get_str(patch, "severity"))) {
-		int sev = policy_parse_severity(s);
-		if (sev != out->severity) {
-			if (!json_get_str(patch, "reason")) {
-				rc = err_field(e, ERR_INVALID, "reason",
-					       "reason is required when changing severity");
-				goto fail;
-			}
-			out->severity = sev;
-			sev_changed = true;
+	if ((s = json_get_str(patch, "severity")) && policy_parse_severity(s) != out->severity) {
+		if (!json_get_str(patch, "reason")) {
+			rc = err_field(e, ERR_INVALID, "reason",
+				       "reason is required when changing severity");
+			goto fail;
 		}
+		out->severity = policy_parse_severity(s);
+		json_array_append_new(fields, json_string("severity"));
 	}
 	if ((s = json_get_str(patch, "summary"))) {
 		char *t = str_trim_dup(s);
-		free(out->summary);
-		out->summary = t;
+		if (strcmp(t, out->summary)) {
+			free(out->summary);
+			out->summary = t;
+			json_array_append_new(fields, json_string("summary"));
+		} else {
+			free(t);
+		}
 	}
-	if ((v = json_object_get(patch, "assigned_to")))
-		set_str(&out->assigned_to, json_is_string(v) ? json_string_value(v) : NULL);
-	if ((v = json_object_get(patch, "playbooks")) && json_is_array(v)) {
+	if ((v = json_object_get(patch, "assigned_to"))) {
+		const char *nv = json_is_string(v) ? json_string_value(v) : NULL;
+		if (!same_str(nv, out->assigned_to)) {
+			set_str(&out->assigned_to, nv);
+			json_array_append_new(fields, json_string("assigned_to"));
+		}
+	}
+	if ((v = json_object_get(patch, "playbooks")) && json_is_array(v) &&
+	    !json_equal(v, out->playbooks)) {
 		json_decref(out->playbooks);
 		out->playbooks = json_deep_copy(v);
+		json_array_append_new(fields, json_string("playbooks"));
 	}
 	if ((v = json_object_get(patch, "metadata")) && json_is_object(v)) {
 		/* Shallow merge; a null value removes the key. */
+		json_t *merged = json_deep_copy(out->metadata);
 		const char *k;
 		json_t *mv;
 		json_object_foreach((json_t *)v, k, mv) {
 			if (json_is_null(mv))
-				json_object_del(out->metadata, k);
+				json_object_del(merged, k);
 			else
-				json_object_set_new(out->metadata, k, json_deep_copy(mv));
+				json_object_set_new(merged, k, json_deep_copy(mv));
 		}
+		if (!json_equal(merged, out->metadata)) {
+			json_decref(out->metadata);
+			out->metadata = merged;
+			json_array_append_new(fields, json_string("metadata"));
+		} else {
+			json_decref(merged);
+		}
+	}
+	if (json_array_size(fields) == 0) {
+		/* Nothing changed: no write, no event, no noise in the timeline. */
+		json_decref(fields);
+		return 0;
 	}
 	out->updated_at = change_time(out);
 	if ((rc = store_incident_update(c, out, e)))
 		goto fail;
+	bool sev_changed = out->severity != old_sev;
 	json_t *extra = json_object();
 	if (sev_changed) {
 		json_object_set_new(extra, "previous_severity",
 				    json_string(incident_severity_name(old_sev)));
 		json_object_set_new(extra, "reason", json_string(json_get_str(patch, "reason")));
 	}
-	json_t *fields = json_array();
-	const char *k;
-	json_t *pv;
-	json_object_foreach((json_t *)patch, k, pv) {
-		if (strcmp(k, "reason"))
-			json_array_append_new(fields, json_string(k));
-	}
 	json_object_set_new(extra, "changed_fields", fields);
+	fields = NULL;
 	rc = incident_record_update(c, cfg, out, sev_changed ? "severity_changed" : "updated", actor,
 				    extra, e);
 	if (rc)
 		goto fail;
 	return 0;
 fail:
+	json_decref(fields);
 	incident_clear(out);
 	return rc;
 }

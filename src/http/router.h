@@ -17,6 +17,8 @@ struct route {
 	enum http_method method;
 	const char *pattern;         /* also the metrics label */
 	const char *const *words;    /* allowed values of {param}, or NULL */
+	const char *const *params;   /* accepted query parameters (NULL-terminated); any
+				      * other is refused with 400. NULL: none accepted */
 	enum role min_role;          /* ROLE_NONE: public */
 	enum job_kind kind;          /* where run() executes */
 	/* Loop thread, no storage: check the request and build r->ctx. Return 0 to

@@ -448,7 +448,10 @@ static void on_request(struct evhttp_request *ev, void *arg)
 		goto reply;
 	}
 	if (!parse_query(r, uri ? evhttp_uri_get_query(uri) : NULL)) {
-		req_reply_error(r, ERR_INVALID, "the query string is malformed");
+		struct err qe;
+		err_clear(&qe);
+		err_field(&qe, ERR_INVALID, "query", "the query string is malformed");
+		req_reply_err(r, &qe);
 		goto reply;
 	}
 	struct route_match m;
@@ -474,6 +477,28 @@ static void on_request(struct evhttp_request *ev, void *arg)
 	r->id = m.id;
 	r->id2 = m.id2;
 	r->param = m.param;
+	if (m.param) {
+		/* Path parameters arrive percent-encoded (a token name may hold '@'). */
+		char *dec = evhttp_uridecode(m.param, 0, NULL);
+		if (dec) {
+			free(r->param);
+			r->param = xstrdup(dec);
+			free(dec);
+		}
+	}
+	for (size_t i = 0; i < r->n_query; i++) {
+		bool known = false;
+		for (const char *const *p = r->route->params; p && *p && !known; p++)
+			known = !strcmp(*p, r->query[i].key);
+		if (!known) {
+			struct err qe;
+			err_clear(&qe);
+			err_field(&qe, ERR_INVALID, r->query[i].key, "unknown query parameter %.64s",
+				  r->query[i].key);
+			req_reply_err(r, &qe);
+			goto reply;
+		}
+	}
 	if (authenticate(srv, r, in))
 		goto reply;
 	if (read_body(srv, r, ev, in))
@@ -481,7 +506,11 @@ static void on_request(struct evhttp_request *ev, void *arg)
 	const char *idem = evhttp_find_header(in, "Idempotency-Key");
 	if (idem && r->route->idempotent_key) {
 		if (!*idem || strlen(idem) > 255) {
-			req_reply_error(r, ERR_INVALID, "Idempotency-Key must be 1 to 255 characters");
+			struct err ie;
+			err_clear(&ie);
+			err_field(&ie, ERR_INVALID, "Idempotency-Key",
+				  "Idempotency-Key must be 1 to 255 characters");
+			req_reply_err(r, &ie);
 			goto reply;
 		}
 		r->idempotency_key = xstrdup(idem);

@@ -122,7 +122,8 @@ int validate_object(const json_t *obj, const struct vfield *fields, const char *
 {
 	char name[ERR_FIELD_MAX];
 	if (!json_is_object(obj))
-		return err_field(e, ERR_INVALID, *prefix ? prefix : "", "the body must be a JSON object");
+		return err_field(e, ERR_INVALID, *prefix ? prefix : "body",
+				 "%s must be a JSON object", *prefix ? prefix : "the body");
 	const char *key;
 	const json_t *v;
 	json_object_foreach((json_t *)obj, key, v) {

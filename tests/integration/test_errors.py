@@ -258,3 +258,23 @@ def test_garbage_request_line_closes_or_4xx(shared_server):
 def test_error_details_is_object(shared_server):
     st, _, b = shared_server.request("GET", "/api/nope")
     assert isinstance(b["error"]["details"], dict)
+
+
+def test_unknown_query_parameters_are_refused(shared_server):
+    from harness import assert_error as _ae
+    for path, param in (("/api/incidents?stauts=open", "stauts"),
+                        ("/api/incidents/1?x=1", "x"),
+                        ("/api/events?after=3", "after"),
+                        ("/api/silences?page=1&bogus=", "bogus")):
+        st, body = shared_server.get(path)
+        _ae(st, body, 400, "validation_failed", field=param)
+
+
+def test_malformed_query_and_non_object_bodies_name_a_field(shared_server):
+    from harness import assert_error as _ae
+    st, body = shared_server.get("/api/incidents?%")
+    _ae(st, body, 400, "validation_failed", field="query")
+    st, body = shared_server.post("/api/incidents", [1])
+    _ae(st, body, 400, "validation_failed", field="body")
+    st, body = shared_server.post("/api/signals", [])
+    _ae(st, body, 400, "validation_failed", field="body")

@@ -460,3 +460,21 @@ def test_sla_breached_and_reopen(make_server):
     st, b = s.get("/api/incidents")
     item = [x for x in b["incidents"] if x["id"] == iid][0]
     assert item["sla"]["ack"]["due_at"] == inc["sla"]["ack"]["due_at"]
+
+
+def test_patch_that_changes_nothing_records_nothing(server):
+    iid = server.new_incident(severity="sev2")
+    before = server.incident(iid)
+    n = len(server.all_events(incident_id=iid))
+    for body in ({}, {"severity": "sev2"}, {"summary": before["summary"]},
+                 {"metadata": {}}, {"playbooks": []}):
+        st, b = server.patch(f"/api/incidents/{iid}", body)
+        assert st == 200, b
+        assert b["incident"]["updated_at"] == before["updated_at"]
+    st, _, b = server.request("PATCH", f"/api/incidents/{iid}", raw=b"")
+    assert st == 200, b
+    assert len(server.all_events(incident_id=iid)) == n
+    st, b = server.patch(f"/api/incidents/{iid}", {"summary": "new words", "severity": "sev2"})
+    assert st == 200
+    ev = server.all_events(incident_id=iid)[-1]
+    assert ev["data"]["change_type"] == "updated" and ev["data"]["changed_fields"] == ["summary"]

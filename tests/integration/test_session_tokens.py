@@ -136,3 +136,12 @@ def test_token_api_validation_and_roles(server):
                                ("DELETE", "/api/tokens/admin", None)):
         st, _, resp = server.request(method, path, body, token=approver)
         assert_error(st, resp, 403, "forbidden")
+
+
+def test_the_last_admin_token_cannot_be_revoked_over_http(server):
+    st, body = server.delete("/api/tokens/admin")
+    assert_error(st, body, 409, "conflict")
+    st, body = server.post("/api/tokens", {"name": unique("adm"), "role": "admin"})
+    assert st == 201
+    st, body = server.delete("/api/tokens/admin")
+    assert st == 200 and body["token"]["status"] == "revoked"
