@@ -1,4 +1,5 @@
 /* main.c — process-wide initialisation, then the command line. */
+#include <curl/curl.h>
 #include <event2/thread.h>
 #include <jansson.h>
 #include <signal.h>
@@ -11,15 +12,22 @@ int main(int argc, char **argv)
 {
 	/* evhttp writes with writev without MSG_NOSIGNAL: a closed peer must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
-	/* Once, before any thread: jansson's hash seed, libsodium, libevent locking. */
+	/* Once, before any thread: jansson's hash seed, libsodium, libcurl, libevent locking. */
 	json_object_seed(0);
 	if (sodium_init() < 0) {
 		fputs("intervene: libsodium failed to initialise\n", stderr);
 		return 1;
 	}
-	if (evthread_use_pthreads() != 0) {
-		fputs("intervene: libevent has no pthreads support\n", stderr);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fputs("intervene: libcurl failed to initialise\n", stderr);
 		return 1;
 	}
-	return cli_main(argc, argv);
+	if (evthread_use_pthreads() != 0) {
+		fputs("intervene: libevent has no pthreads support\n", stderr);
+		curl_global_cleanup();
+		return 1;
+	}
+	int code = cli_main(argc, argv);
+	curl_global_cleanup();
+	return code;
 }

@@ -17,6 +17,10 @@ static const struct {
 	{"token", cli_token, "token create|list|revoke: manage API tokens in the store"},
 	{"audit", cli_audit, "audit verify: check the event log's hash chain"},
 	{"version", cli_version, "print the version"},
+	{"incident", cli_incident, "list|show|declare|update|assign|ack|...: incidents on a server"},
+	{"signal", cli_signal, "send a signal (from options or a JSON file)"},
+	{"silence", cli_silence, "add|list|end|preview: silences on a server"},
+	{"events", cli_events, "print (or --follow) the event log of a server"},
 };
 
 static void usage(FILE *f, const char *prog)

@@ -42,4 +42,10 @@ int cli_token(const struct cli *g, int argc, char **argv);
 int cli_audit(const struct cli *g, int argc, char **argv);
 int cli_version(const struct cli *g, int argc, char **argv);
 
+/* Client subcommands (client_*.c): they talk to a running server over HTTP. */
+int cli_incident(const struct cli *g, int argc, char **argv);
+int cli_signal(const struct cli *g, int argc, char **argv);
+int cli_silence(const struct cli *g, int argc, char **argv);
+int cli_events(const struct cli *g, int argc, char **argv);
+
 #endif

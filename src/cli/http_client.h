@@ -1,0 +1,77 @@
+/* http_client.h — a small blocking HTTP client over libcurl, for the client commands.
+ *
+ * One struct http_client holds a base URL, default headers and one curl easy handle,
+ * so consecutive requests reuse the connection. Every request: protocols http and
+ * https only, no redirects, CURLOPT_NOSIGNAL, connect timeout 5 s, total 30 s, a cap
+ * on the response body (64 MiB by default), User-Agent intervene/<version>, and no
+ * `Expect: 100-continue`. Header names must be tokens and values must not hold CR or
+ * LF (libcurl would send them verbatim).
+ *
+ * Threads: curl_global_init must have run (main() does it). One client is used by one
+ * thread at a time. */
+#ifndef INTERVENE_CLI_HTTP_CLIENT_H
+#define INTERVENE_CLI_HTTP_CLIENT_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+#define HTTP_CLIENT_MAX_RESPONSE ((size_t)64 * 1024 * 1024)
+
+struct http_client;
+
+struct http_header {
+	const char *name;
+	const char *value;
+};
+
+struct http_response {
+	long status;       /* the HTTP status, 0 when no response arrived */
+	struct buf body;   /* the response body, byte for byte; owned, see http_response_clear */
+	char content_type[128]; /* the Content-Type header, or "" */
+};
+
+/* A client for base_url ("http://host:port" or "https://...", with an optional path
+ * prefix; a trailing '/' is dropped). Returns 0 with *out set (free with
+ * http_client_free), or ERR_INVALID (not an http(s) URL, or it holds whitespace or
+ * control characters) or ERR_NOMEM, with a message in e. */
+int http_client_new(const char *base_url, struct http_client **out, struct err *e);
+
+/* Release the client and its connection; NULL is allowed. */
+void http_client_free(struct http_client *c);
+
+/* The base URL the client was made with (owned by c). */
+const char *http_client_base(const struct http_client *c);
+
+/* Add a header sent with every request (copied). ERR_INVALID for a bad name or a
+ * value holding CR, LF or NUL. */
+int http_client_add_header(struct http_client *c, const char *name, const char *value,
+			   struct err *e);
+
+/* When *flag becomes non-zero (e.g. from a signal handler) a request in progress is
+ * abandoned with ERR_IO "interrupted". NULL turns this off. The flag is not owned. */
+void http_client_cancel_on(struct http_client *c, volatile sig_atomic_t *flag);
+
+/* Perform one request. method: "GET", "POST", "PATCH", "PUT", "DELETE". path starts
+ * with '/' and may carry a query string (already percent-encoded); it is appended to
+ * the base URL. body (body_len bytes, may be NULL) is sent as application/json;
+ * extra (n_extra entries, may be NULL) are headers for this request only.
+ * Returns 0 whenever a response arrived, whatever its status: resp->status and
+ * resp->body hold it (resp must be zero-initialised or cleared; its previous body is
+ * replaced). Errors: ERR_INVALID (bad method, path or header), ERR_UPSTREAM (the server
+ * could not be reached or the transfer failed; the message names the URL), ERR_TOOLARGE
+ * (the response exceeded the cap), ERR_IO (interrupted). */
+int http_client_request(struct http_client *c, const char *method, const char *path,
+			const char *body, size_t body_len, const struct http_header *extra,
+			size_t n_extra, struct http_response *resp, struct err *e);
+
+/* Release resp's body; resp can be reused. */
+void http_response_clear(struct http_response *resp);
+
+/* Append s percent-encoded for a query string component (RFC 3986 unreserved
+ * characters stay as they are). */
+void http_query_escape(struct buf *b, const char *s);
+
+#endif
