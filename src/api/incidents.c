@@ -322,9 +322,12 @@ int api_incident_verb_run(struct http_req *r, struct store_conn *c)
 		req_reply_error(r, ERR_NOTFOUND, "unknown action %s", r->param);
 		return ERR_NOTFOUND;
 	}
+	/* assigned_to: absent = unchanged; null or "" = unassign (as PATCH and /assign). */
+	const json_t *as = json_object_get(r->body, "assigned_to");
+	const char *assign = as ? (json_is_string(as) ? json_string_value(as) : "") : NULL;
 	struct incident inc;
 	int rc = incident_transition(c, r->cfg, r->id, v, r->actor, json_get_str(r->body, "notes"),
-				     json_get_str(r->body, "assigned_to"), &inc, &e);
+				     assign, &inc, &e);
 	if (rc)
 		return api_fail(r, &e);
 	incident_clear(&inc);

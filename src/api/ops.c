@@ -17,7 +17,11 @@ int api_healthz_prepare(struct http_req *r)
 
 int api_version_prepare(struct http_req *r)
 {
-	req_reply_json(r, 200, json_pack("{ss ss}", "version", INTERVENE_VERSION, "name", "intervene"));
+	/* The limits let clients size their batches without guessing. */
+	req_reply_json(r, 200,
+		       json_pack("{ss ss s{sI sI}}", "version", INTERVENE_VERSION, "name", "intervene",
+				 "limits", "max_body_bytes", (json_int_t)r->cfg->server.max_body_bytes,
+				 "max_signals_per_batch", (json_int_t)1000));
 	return 1;
 }
 

@@ -478,3 +478,13 @@ def test_patch_that_changes_nothing_records_nothing(server):
     assert st == 200
     ev = server.all_events(incident_id=iid)[-1]
     assert ev["data"]["change_type"] == "updated" and ev["data"]["changed_fields"] == ["summary"]
+
+
+def test_verbs_unassign_with_null_like_patch_and_assign(server):
+    iid = server.new_incident()
+    server.transition(iid, "acknowledge", {"assigned_to": "alice"})
+    assert server.incident(iid)["assigned_to"] == "alice"
+    server.transition(iid, "mitigate", {})
+    assert server.incident(iid)["assigned_to"] == "alice"
+    server.transition(iid, "resolve", {"assigned_to": None})
+    assert server.incident(iid)["assigned_to"] is None

@@ -38,3 +38,9 @@ def test_request_ids_are_unique(shared_server):
         _, h, _ = shared_server.request("GET", "/healthz", token=None)
         ids.add(h["x-request-id"])
     assert len(ids) == 5
+
+
+def test_version_advertises_limits(shared_server):
+    st, body = shared_server.get("/api/version", token=None)
+    assert st == 200
+    assert body["limits"] == {"max_body_bytes": 1048576, "max_signals_per_batch": 1000}
