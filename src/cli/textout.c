@@ -54,8 +54,9 @@ void text_safe(struct buf *b, const char *s, size_t max)
 			buf_append(&tmp, p, n);
 			p += n;
 		} else {
+			/* A C1 control is one character: one '?', not one per byte. */
 			buf_putc(&tmp, '?');
-			p++;
+			p += (p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) ? 2 : 1;
 		}
 	}
 	const char *t = buf_cstr(&tmp);
