@@ -22,6 +22,8 @@ struct list_ctx {
 	json_t *items;
 	int64_t now;
 	const struct config *cfg;
+	struct buf *out;
+	int n;
 };
 
 static void list_ctx_free(void *p)
@@ -121,10 +123,36 @@ int api_incidents_list_prepare(struct http_req *r)
 	return 0;
 }
 
+/* Writes the lean item straight into the reply, keys in canonical (sorted) order. */
 static int list_cb(const struct incident *inc, void *arg)
 {
 	struct list_ctx *c = arg;
-	json_array_append_new(c->items, incident_lean_json(c->cfg, inc, c->now));
+	struct buf *b = c->out;
+	buf_puts(b, c->n++ ? ",{\"assigned_to\":" : "{\"assigned_to\":");
+	json_write_str(b, inc->assigned_to && *inc->assigned_to ? inc->assigned_to : NULL);
+	buf_puts(b, ",\"created_at\":");
+	json_write_time(b, inc->created_at);
+	buf_puts(b, ",\"id\":");
+	json_write_int(b, inc->id);
+	buf_puts(b, ",\"issue_url\":");
+	json_write_str(b, inc->issue_url && *inc->issue_url ? inc->issue_url : NULL);
+	buf_puts(b, ",\"key\":");
+	json_write_str(b, inc->key);
+	buf_puts(b, ",\"kind\":");
+	json_write_str(b, inc->kind);
+	buf_puts(b, ",\"occurrences\":");
+	json_write_int(b, inc->occurrences);
+	buf_puts(b, ",\"severity\":");
+	json_write_str(b, incident_severity_name(inc->severity));
+	buf_puts(b, ",\"sla\":");
+	policy_sla_write(b, c->cfg, inc, c->now);
+	buf_puts(b, ",\"status\":");
+	json_write_str(b, policy_status_name(inc->status));
+	buf_puts(b, ",\"summary\":");
+	json_write_str(b, inc->summary);
+	buf_puts(b, ",\"updated_at\":");
+	json_write_time(b, inc->updated_at);
+	buf_putc(b, '}');
 	return 0;
 }
 
@@ -134,15 +162,24 @@ int api_incidents_list_run(struct http_req *r, struct store_conn *conn)
 	struct err e;
 	err_clear(&e);
 	int64_t total = 0;
-	c->items = json_array();
 	c->now = time_now_ms();
 	c->cfg = r->cfg;
+	buf_reset(&r->reply);
+	c->out = &r->reply;
+	buf_puts(&r->reply, "{\"incidents\":[");
 	int rc = store_incident_list(conn, &c->f, list_cb, c, &total, &e);
-	if (rc)
+	if (rc) {
+		buf_reset(&r->reply);
 		return api_fail(r, &e);
-	json_t *items = c->items;
-	c->items = NULL;
-	req_reply_json(r, 200, api_list("incidents", items, total, c->f.page, c->f.per_page));
+	}
+	buf_puts(&r->reply, "],\"page\":");
+	json_write_int(&r->reply, c->f.page);
+	buf_puts(&r->reply, ",\"per_page\":");
+	json_write_int(&r->reply, c->f.per_page);
+	buf_puts(&r->reply, ",\"total\":");
+	json_write_int(&r->reply, total);
+	buf_putc(&r->reply, '}');
+	r->status = 200;
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 
 #include "util/buf.h"
 #include "util/json.h"
+#include "util/time.h"
 
 static const char *const kind_names[CONFIG_KIND_COUNT] = {"invariant", "budget", "planner",
 							  "manual"};
@@ -126,26 +127,30 @@ json_t *policy_available_transitions(enum incident_status s)
 	return a;
 }
 
-/* One stage: due = start + target; met when the stage or a later one happened by due. */
-static json_t *stage_json(int64_t start, int64_t target, int64_t done_at, int64_t now)
+/* One SLA stage: its due time (0 = no target) and met (1 true, 0 false, -1 pending or
+ * no target). Both JSON writers below use it, so they cannot disagree. */
+struct stage {
+	int64_t due;
+	int met;
+};
+
+static struct stage stage_of(int64_t start, int64_t target, int64_t done_at, int64_t now)
 {
-	json_t *o = json_object();
-	if (!target) {
-		json_object_set_new(o, "due_at", json_null());
-		json_object_set_new(o, "met", json_null());
-		return o;
-	}
-	int64_t due = start + target;
-	json_object_set_new(o, "due_at", json_time_or_null(due));
-	json_t *met;
-	if (done_at && done_at <= due)
-		met = json_true();
-	else if (done_at || now > due)
-		met = json_false();
-	else
-		met = json_null();
-	json_object_set_new(o, "met", met);
-	return o;
+	struct stage st = {0, -1};
+	if (!target)
+		return st;
+	st.due = start + target;
+	if (done_at && done_at <= st.due)
+		st.met = 1;
+	else if (done_at || now > st.due)
+		st.met = 0;
+	return st;
+}
+
+static json_t *stage_json(struct stage st)
+{
+	return json_pack("{so so}", "due_at", json_time_or_null(st.due), "met",
+			 st.met < 0 ? json_null() : json_boolean(st.met));
 }
 
 /* The earliest of the given times that is at or after start (0 = none): a stage
@@ -159,19 +164,46 @@ static int64_t first_after(int64_t start, const int64_t *t, int n)
 	return best;
 }
 
-json_t *policy_sla_json(const struct config *cfg, const struct incident *inc, int64_t now)
+/* The three stages of inc at now (SPEC §4.4): from created_at, or reopened_at after a
+ * reopen; a stage is met by that stage or a later one. */
+static void sla_stages(const struct config *cfg, const struct incident *inc, int64_t now,
+		       struct stage out[3])
 {
 	int sev = inc->severity >= 1 && inc->severity <= 4 ? inc->severity : 3;
 	const struct config_sla *t = &cfg->policy.sla[sev];
 	int64_t start = inc->reopened_at ? inc->reopened_at : inc->created_at;
-	/* "that stage or a later one": ack is satisfied by mitigate/resolve/close too. */
 	int64_t later[4] = {inc->acknowledged_at, inc->mitigated_at, inc->resolved_at,
 			    inc->closed_at};
-	json_t *o = json_object();
-	json_object_set_new(o, "ack", stage_json(start, t->ack_ms, first_after(start, later, 4), now));
-	json_object_set_new(o, "mitigate",
-			    stage_json(start, t->mitigate_ms, first_after(start, later + 1, 3), now));
-	json_object_set_new(o, "resolve",
-			    stage_json(start, t->resolve_ms, first_after(start, later + 2, 2), now));
-	return o;
+	out[0] = stage_of(start, t->ack_ms, first_after(start, later, 4), now);
+	out[1] = stage_of(start, t->mitigate_ms, first_after(start, later + 1, 3), now);
+	out[2] = stage_of(start, t->resolve_ms, first_after(start, later + 2, 2), now);
+}
+
+json_t *policy_sla_json(const struct config *cfg, const struct incident *inc, int64_t now)
+{
+	struct stage st[3];
+	sla_stages(cfg, inc, now, st);
+	return json_pack("{so so so}", "ack", stage_json(st[0]), "mitigate", stage_json(st[1]),
+			 "resolve", stage_json(st[2]));
+}
+
+static void stage_write(struct buf *b, struct stage st)
+{
+	buf_puts(b, "{\"due_at\":");
+	json_write_time(b, st.due);
+	buf_puts(b, st.met < 0 ? ",\"met\":null}" : st.met ? ",\"met\":true}" : ",\"met\":false}");
+}
+
+void policy_sla_write(struct buf *b, const struct config *cfg, const struct incident *inc,
+		      int64_t now)
+{
+	struct stage st[3];
+	sla_stages(cfg, inc, now, st);
+	buf_puts(b, "{\"ack\":");
+	stage_write(b, st[0]);
+	buf_puts(b, ",\"mitigate\":");
+	stage_write(b, st[1]);
+	buf_puts(b, ",\"resolve\":");
+	stage_write(b, st[2]);
+	buf_putc(b, '}');
 }

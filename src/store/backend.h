@@ -35,6 +35,7 @@ struct store_ops {
 	int (*read_begin)(struct store_conn *c, struct err *e);
 	void (*read_end)(struct store_conn *c);
 	void (*writer_setup)(struct store_conn *c);
+	void (*writer_maintain)(struct store_conn *c);
 	int (*checkpoint)(struct store_conn *c);
 	int (*meta_hash_key)(struct store_conn *c, unsigned char key[32], struct err *e);
 	int (*incident_get)(struct store_conn *c, int64_t id, struct incident *out, struct err *e);

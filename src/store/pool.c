@@ -133,6 +133,7 @@ static void *writer_main(void *arg)
 		fail_all(batch, 0, NULL);
 		if (p->hook)
 			p->hook(p->hook_arg);
+		store_writer_maintain(p->wconn);
 	}
 	return NULL;
 }

@@ -42,6 +42,7 @@ enum stmt_id {
 	S_TOKEN_VERSION,
 	S_IDEM_GET,
 	S_IDEM_PUT,
+	S_SILENCE_ACTIVE,
 	S_COUNT
 };
 
@@ -58,7 +59,7 @@ enum stmt_id {
 	"updated_at, issue_url, acknowledged_at, mitigated_at, resolved_at, closed_at, "      \
 	"reopened_at, last_seen_at"
 
-#define ACTIVE_SQL "status IN ('open', 'acknowledged', 'mitigated')"
+#define ACTIVE_SQL "(status = 'open' OR status = 'acknowledged' OR status = 'mitigated')"
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_INC_GET] = "SELECT " INC_COLS " FROM incidents WHERE id = ?1",
@@ -69,7 +70,7 @@ static const char *const stmt_sql[S_COUNT] = {
 		"created_at, updated_at, acknowledged_at, acknowledged_by, mitigated_at, mitigated_by, "
 		"resolved_at, resolved_by, closed_at, closed_by, reopened_at, notes, metadata) VALUES "
 		"(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-		"?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28) RETURNING id",
+		"?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
 	[S_INC_UPDATE] =
 		"UPDATE incidents SET kind = ?2, key = ?3, severity = ?4, status = ?5, summary = ?6, "
 		"details = ?7, source = ?8, playbooks = ?9, assigned_to = ?10, parent_id = ?11, "
@@ -98,6 +99,8 @@ static const char *const stmt_sql[S_COUNT] = {
 		       "created_at >= ?3",
 	[S_IDEM_PUT] = "INSERT OR REPLACE INTO idempotency (scope, key, status, body, created_at) "
 		       "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[S_SILENCE_ACTIVE] = "SELECT id, kind, key_glob, reason, created_by, starts_at, ends_at "
+			     "FROM silences WHERE starts_at <= ?1 AND ends_at > ?1 ORDER BY id DESC",
 };
 
 struct sq_conn {
@@ -105,6 +108,12 @@ struct sq_conn {
 	sqlite3 *db;
 	bool readonly;
 	sqlite3_stmt *stmt[S_COUNT];
+	int wal_frames; /* frames in the WAL after the last commit (writer only) */
+	/* Statements built from filter fragments, cached by their text (few shapes). */
+	struct {
+		char *sql;
+		sqlite3_stmt *st;
+	} dyn[16];
 };
 
 static const struct store_ops sq_ops;
@@ -139,6 +148,35 @@ static sqlite3_stmt *stmt_get(struct sq_conn *c, enum stmt_id id, struct err *e)
 		}
 	}
 	return c->stmt[id];
+}
+
+/* A cached statement for SQL built at run time; NULL with rc set on error. */
+static sqlite3_stmt *dyn_get(struct sq_conn *c, const char *sql, int *rc)
+{
+	int i;
+	for (i = 0; i < 16 && c->dyn[i].sql; i++)
+		if (!strcmp(c->dyn[i].sql, sql))
+			return c->dyn[i].st;
+	sqlite3_stmt *st = NULL;
+	*rc = sqlite3_prepare_v3(c->db, sql, -1, i < 16 ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL);
+	if (*rc != SQLITE_OK)
+		return NULL;
+	if (i < 16) {
+		c->dyn[i].sql = xstrdup(sql);
+		c->dyn[i].st = st;
+	}
+	return st;
+}
+
+static void dyn_put(struct sq_conn *c, sqlite3_stmt *st)
+{
+	for (int i = 0; i < 16 && c->dyn[i].sql; i++)
+		if (c->dyn[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return;
+		}
+	sqlite3_finalize(st);
 }
 
 static void stmt_done(sqlite3_stmt *st)
@@ -328,7 +366,7 @@ static int open_db(const char *path, bool readonly, bool create, sqlite3 **out, 
 	sqlite3_busy_timeout(db, 10000);
 	sqlite3_extended_result_codes(db, 1);
 	const char *pragmas = readonly ? "PRAGMA foreign_keys = ON;"
-				       : "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+				       : "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; "
 					 "PRAGMA foreign_keys = ON;";
 	/* Switching a new file to WAL needs an exclusive lock that the busy handler does
 	 * not wait for: two processes creating the database together retry here. */
@@ -475,6 +513,10 @@ static void sq_disconnect(struct store_conn *cc)
 	struct sq_conn *c = SQ(cc);
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(c->stmt[i]);
+	for (int i = 0; i < 16; i++) {
+		sqlite3_finalize(c->dyn[i].st);
+		free(c->dyn[i].sql);
+	}
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -483,6 +525,11 @@ static int sq_begin(struct store_conn *c, struct err *e)
 {
 	return exec_stmt(SQ(c), S_BEGIN, e);
 }
+
+/* Frames past which the writer finishes a checkpoint itself. Under steady load the
+ * background PASSIVE checkpoint never catches up with the last frame, so the WAL would
+ * never restart and would grow without bound. */
+#define WAL_RESTART_FRAMES 8192
 
 static int sq_commit(struct store_conn *c, struct err *e)
 {
@@ -523,9 +570,27 @@ static void sq_read_end(struct store_conn *c)
 		exec_stmt(SQ(c), S_COMMIT, NULL);
 }
 
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	(void)db;
+	(void)name;
+	((struct sq_conn *)arg)->wal_frames = frames;
+	return SQLITE_OK;
+}
+
 static void sq_writer_setup(struct store_conn *c)
 {
 	sqlite3_wal_autocheckpoint(SQ(c)->db, 0);
+	sqlite3_wal_hook(SQ(c)->db, wal_hook, SQ(c));
+}
+
+static void sq_writer_maintain(struct store_conn *cc)
+{
+	struct sq_conn *c = SQ(cc);
+	if (c->wal_frames > WAL_RESTART_FRAMES) {
+		c->wal_frames = 0;
+		sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	}
 }
 
 static int sq_checkpoint(struct store_conn *c)
@@ -601,11 +666,11 @@ static int sq_incident_insert(struct store_conn *cc, struct incident *inc, struc
 	if (!st)
 		return ERR_IO;
 	bind_incident(st, inc);
+	/* No RETURNING: SQLite materialises RETURNING rows in an ephemeral table, which
+	 * costs more than the insert itself; the rowid is the id. */
 	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		inc->id = sqlite3_column_int64(st, 0);
-		rc = sqlite3_step(st);
-	}
+	if (rc == SQLITE_DONE)
+		inc->id = sqlite3_last_insert_rowid(c->db);
 	int ret = rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "insert incident");
 	stmt_done(st);
 	if (ret == ERR_CONFLICT)
@@ -738,15 +803,15 @@ static int count_where(struct sq_conn *c, const char *table, const struct where 
 		       int64_t *total, struct err *e)
 {
 	char *sql = sqlite3_mprintf("SELECT count(*) FROM %s%s", table, buf_cstr(&w->sql));
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+	int rc = SQLITE_OK;
+	sqlite3_stmt *st = dyn_get(c, sql, &rc);
 	sqlite3_free(sql);
-	if (rc != SQLITE_OK)
+	if (!st)
 		return sq_err(c->db, rc, e, "count");
 	where_bind(w, st, 0);
 	rc = sqlite3_step(st);
 	*total = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
+	dyn_put(c, st);
 	return rc == SQLITE_ROW ? 0 : sq_err(c->db, rc, e, "count");
 }
 
@@ -797,10 +862,10 @@ static int sq_incident_list(struct store_conn *cc, const struct incident_filter 
 	char *sql = sqlite3_mprintf("SELECT " INC_LEAN_COLS " FROM incidents%s ORDER BY %s LIMIT ? OFFSET ?",
 				    buf_cstr(&w.sql),
 				    f->sort_severity ? "severity ASC, id DESC" : "created_at DESC, id DESC");
-	sqlite3_stmt *st = NULL;
-	rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+	rc = SQLITE_OK;
+	sqlite3_stmt *st = dyn_get(c, sql, &rc);
 	sqlite3_free(sql);
-	if (rc != SQLITE_OK) {
+	if (!st) {
 		rc = sq_err(c->db, rc, e, "list incidents");
 		goto out;
 	}
@@ -816,7 +881,7 @@ static int sq_incident_list(struct store_conn *cc, const struct incident_filter 
 			break;
 	}
 	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sq_err(c->db, rc, e, "list incidents");
-	sqlite3_finalize(st);
+	dyn_put(c, st);
 out:
 	where_free(&w);
 	return rc;
@@ -1118,6 +1183,24 @@ static int sq_silence_list(struct store_conn *cc, int64_t now, bool include_ende
 			   struct err *e)
 {
 	struct sq_conn *c = SQ(cc);
+	if (!include_ended && !total && offset == 0 && limit <= 0) {
+		sqlite3_stmt *cs = stmt_get(c, S_SILENCE_ACTIVE, e);
+		if (!cs)
+			return ERR_IO;
+		sqlite3_bind_int64(cs, 1, now);
+		int r;
+		while ((r = sqlite3_step(cs)) == SQLITE_ROW) {
+			struct silence s;
+			read_silence(cs, &s);
+			int stop = cb(&s, arg);
+			silence_clear(&s);
+			if (stop)
+				break;
+		}
+		r = (r == SQLITE_ROW || r == SQLITE_DONE) ? 0 : sq_err(c->db, r, e, "list silences");
+		stmt_done(cs);
+		return r;
+	}
 	struct where w = {.sql = BUF_INIT};
 	int rc = 0;
 	if (!include_ended) {
@@ -1416,6 +1499,7 @@ static const struct store_ops sq_ops = {
 	.read_begin = sq_read_begin,
 	.read_end = sq_read_end,
 	.writer_setup = sq_writer_setup,
+	.writer_maintain = sq_writer_maintain,
 	.checkpoint = sq_checkpoint,
 	.meta_hash_key = sq_meta_hash_key,
 	.incident_get = sq_incident_get,

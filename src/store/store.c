@@ -72,6 +72,11 @@ void store_writer_setup(struct store_conn *c)
 	c->ops->writer_setup(c);
 }
 
+void store_writer_maintain(struct store_conn *c)
+{
+	c->ops->writer_maintain(c);
+}
+
 int store_checkpoint(struct store_conn *c)
 {
 	return c->ops->checkpoint(c);

@@ -161,6 +161,11 @@ void store_read_end(struct store_conn *c);
  * (the pool runs passive checkpoints from another connection). */
 void store_writer_setup(struct store_conn *c);
 
+/* On the writer, after a commit's replies are out: keep the write-ahead log bounded
+ * (under steady load the background checkpoint never reaches the log's end, so the
+ * writer folds it back itself once it grows past a threshold). */
+void store_writer_maintain(struct store_conn *c);
+
 /* Passive WAL checkpoint (from a connection of its own). */
 int store_checkpoint(struct store_conn *c);
 

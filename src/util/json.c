@@ -64,3 +64,58 @@ json_t *json_str_or_null(const char *s)
 {
 	return s && *s ? json_string(s) : json_null();
 }
+
+void json_write_str(struct buf *b, const char *s)
+{
+	if (!s) {
+		buf_puts(b, "null");
+		return;
+	}
+	buf_putc(b, '"');
+	const char *run = s;
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		buf_append(b, run, (size_t)(s - run));
+		run = s + 1;
+		switch (ch) {
+		case '"': buf_puts(b, "\\\""); break;
+		case '\\': buf_puts(b, "\\\\"); break;
+		case '\b': buf_puts(b, "\\b"); break;
+		case '\f': buf_puts(b, "\\f"); break;
+		case '\n': buf_puts(b, "\\n"); break;
+		case '\r': buf_puts(b, "\\r"); break;
+		case '\t': buf_puts(b, "\\t"); break;
+		default: buf_printf(b, "\\u%04X", ch); break;
+		}
+	}
+	buf_append(b, run, (size_t)(s - run));
+	buf_putc(b, '"');
+}
+
+void json_write_time(struct buf *b, int64_t ms)
+{
+	if (!ms) {
+		buf_puts(b, "null");
+		return;
+	}
+	char t[TIME_RFC3339_LEN];
+	time_format_ms(ms, t);
+	buf_putc(b, '"');
+	buf_append(b, t, TIME_RFC3339_LEN - 1);
+	buf_putc(b, '"');
+}
+
+void json_write_int(struct buf *b, int64_t v)
+{
+	char n[24];
+	char *p = n + sizeof n;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	buf_append(b, p, (size_t)(n + sizeof n - p));
+}

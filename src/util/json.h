@@ -37,4 +37,12 @@ json_t *json_time_or_null(int64_t ms);
 /* A string or JSON null when s is NULL or empty. New reference. */
 json_t *json_str_or_null(const char *s);
 
+/* Writers of canonical JSON text straight into a buffer, for hot paths that must not
+ * build json_t trees (list pages). They produce exactly what json_canon would. */
+/* A string (valid UTF-8) escaped as jansson does, or null when s is NULL. */
+void json_write_str(struct buf *b, const char *s);
+/* An RFC 3339 string, or null when ms == 0. */
+void json_write_time(struct buf *b, int64_t ms);
+void json_write_int(struct buf *b, int64_t v);
+
 #endif

@@ -56,14 +56,35 @@ void time_format_ms(int64_t ms, char out[TIME_RFC3339_LEN])
 		snprintf(out, TIME_RFC3339_LEN, "%s", "0000-01-01T00:00:00.000Z");
 		return;
 	}
-	/* Bounded values; the compiler cannot prove the widths, so check at run time. */
 	unsigned hh = (unsigned)(rem / 3600) % 24, mi = (unsigned)(rem / 60 % 60),
 		 ss = (unsigned)(rem % 60), ms3 = (unsigned)msec % 1000;
-	char tmp[64];
-	snprintf(tmp, sizeof tmp, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)y % 10000, mo % 100,
-		 d % 100, hh, mi, ss, ms3);
-	memcpy(out, tmp, TIME_RFC3339_LEN - 1);
-	out[TIME_RFC3339_LEN - 1] = '\0';
+	unsigned yy = (unsigned)y;
+	char *o = out;
+	*o++ = (char)('0' + yy / 1000);
+	*o++ = (char)('0' + yy / 100 % 10);
+	*o++ = (char)('0' + yy / 10 % 10);
+	*o++ = (char)('0' + yy % 10);
+	*o++ = '-';
+	*o++ = (char)('0' + mo / 10);
+	*o++ = (char)('0' + mo % 10);
+	*o++ = '-';
+	*o++ = (char)('0' + d / 10);
+	*o++ = (char)('0' + d % 10);
+	*o++ = 'T';
+	*o++ = (char)('0' + hh / 10);
+	*o++ = (char)('0' + hh % 10);
+	*o++ = ':';
+	*o++ = (char)('0' + mi / 10);
+	*o++ = (char)('0' + mi % 10);
+	*o++ = ':';
+	*o++ = (char)('0' + ss / 10);
+	*o++ = (char)('0' + ss % 10);
+	*o++ = '.';
+	*o++ = (char)('0' + ms3 / 100);
+	*o++ = (char)('0' + ms3 / 10 % 10);
+	*o++ = (char)('0' + ms3 % 10);
+	*o++ = 'Z';
+	*o = '\0';
 }
 
 static bool digits(const char *s, int n, int *out)

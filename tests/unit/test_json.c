@@ -284,6 +284,44 @@ static void test_str_or_null(void **state)
 	json_decref(v);
 }
 
+/* The hand-written writers must produce exactly what json_canon produces. */
+static void test_writers_match_canon(void **state)
+{
+	(void)state;
+	static const char *const strs[] = {
+		"", "plain", "quote\" back\\slash", "ctl \x01\x1f\b\f\n\r\t end",
+		"caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x94\xa5", "slash / del \x7f",
+	};
+	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+		json_t *v = json_string(strs[i]);
+		assert_non_null(v);
+		char *want = json_canon(v);
+		struct buf b = BUF_INIT;
+		json_write_str(&b, strs[i]);
+		assert_string_equal(buf_cstr(&b), want);
+		buf_free(&b);
+		free(want);
+		json_decref(v);
+	}
+	static const int64_t ints[] = {0, 1, -1, 42, INT64_MAX, INT64_MIN + 1, -1234567890123LL};
+	for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+		json_t *v = json_integer(ints[i]);
+		char *want = json_canon(v);
+		struct buf b = BUF_INIT;
+		json_write_int(&b, ints[i]);
+		assert_string_equal(buf_cstr(&b), want);
+		buf_free(&b);
+		free(want);
+		json_decref(v);
+	}
+	struct buf b = BUF_INIT;
+	json_write_str(&b, NULL);
+	json_write_time(&b, 0);
+	json_write_time(&b, 1767225600123LL);
+	assert_string_equal(buf_cstr(&b), "nullnull\"2026-01-01T00:00:00.123Z\"");
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -296,6 +334,7 @@ int main(void)
 		cmocka_unit_test(test_accessors),
 		cmocka_unit_test(test_time_or_null),
 		cmocka_unit_test(test_str_or_null),
+		cmocka_unit_test(test_writers_match_canon),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

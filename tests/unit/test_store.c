@@ -343,7 +343,7 @@ static void test_migrate_concurrent(void **state)
 			if (m[i].rc) {
 				if (!failures++)
 					snprintf(first_failure, sizeof first_failure,
-						 "rc %d, e.code %d: %s", m[i].rc, m[i].e.code, m[i].e.msg);
+						 "rc %d, e.code %d: %.400s", m[i].rc, m[i].e.code, m[i].e.msg);
 			} else {
 				assert_true(m[i].version >= 1);
 			}

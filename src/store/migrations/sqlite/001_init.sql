@@ -15,7 +15,7 @@ CREATE TABLE incidents (
   kind            TEXT NOT NULL,
   key             TEXT NOT NULL,
   severity        INTEGER NOT NULL CHECK (severity BETWEEN 1 AND 4),
-  status          TEXT NOT NULL CHECK (status IN ('open', 'acknowledged', 'mitigated', 'resolved', 'closed')),
+  status          TEXT NOT NULL CHECK (status = 'open' OR status = 'acknowledged' OR status = 'mitigated' OR status = 'resolved' OR status = 'closed'),
   summary         TEXT NOT NULL,
   details         TEXT NOT NULL DEFAULT '{}',
   source          TEXT NOT NULL,
@@ -43,7 +43,7 @@ CREATE TABLE incidents (
 
 -- At most one active incident per (kind, key), enforced by the database.
 CREATE UNIQUE INDEX incidents_active_key ON incidents (kind, key)
-  WHERE status IN ('open', 'acknowledged', 'mitigated');
+  WHERE (status = 'open' OR status = 'acknowledged' OR status = 'mitigated');
 CREATE INDEX incidents_key_created ON incidents (kind, key, created_at);
 CREATE INDEX incidents_status_created ON incidents (status, created_at);
 CREATE INDEX incidents_created ON incidents (created_at);
