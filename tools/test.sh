@@ -42,6 +42,12 @@ if [ "$QUICK" = 0 ]; then
   unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 
+# Benchmarks are not tests: a short smoke run prints figures and never fails the suite.
+if [ "$QUICK" = 0 ]; then
+  echo "=== bench: smoke run (figures only)"
+  timeout 300 bash bench/run.sh --smoke || echo "bench: smoke run did not complete (ignored)"
+fi
+
 "$PY" tools/summarize.py "$RESULTS"
 rc=$?
 [ $status -ne 0 ] && rc=1
