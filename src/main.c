@@ -1,4 +1,5 @@
 /* main.c — process-wide initialisation, then the command line. */
+#include <cmark-gfm-core-extensions.h>
 #include <curl/curl.h>
 #include <event2/thread.h>
 #include <jansson.h>
@@ -22,6 +23,10 @@ int main(int argc, char **argv)
 		fputs("intervene: libcurl failed to initialise\n", stderr);
 		return 1;
 	}
+	/* cmark-gfm's extension registry is global and filled without a lock: register the
+	 * GFM extensions (tables, task lists...) once, before any thread converts Markdown
+	 * to ADF (tracker/adf.h). */
+	cmark_gfm_core_extensions_ensure_registered();
 	if (evthread_use_pthreads() != 0) {
 		fputs("intervene: libevent has no pthreads support\n", stderr);
 		curl_global_cleanup();

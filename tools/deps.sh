@@ -7,7 +7,9 @@ PKGS=(
   build-essential pkg-config meson ninja-build
   libevent-dev libjansson-dev libyaml-dev libsqlite3-dev libsodium-dev
   libcurl4-openssl-dev
+  libcmark-gfm-dev libcmark-gfm-extensions-dev
   libcmocka-dev
+  clang libclang-rt-14-dev
   python3 python3-pytest python3-jsonschema sqlite3 curl ca-certificates
 )
 

@@ -16,6 +16,7 @@ static const struct {
 	{"config", cli_config, "config check: validate and print the effective configuration"},
 	{"token", cli_token, "token create|list|revoke: manage API tokens in the store"},
 	{"audit", cli_audit, "audit verify: check the event log's hash chain"},
+	{"render", cli_render, "render an issue template for an incident JSON file"},
 	{"version", cli_version, "print the version"},
 	{"incident", cli_incident, "list|show|declare|update|assign|ack|...: incidents on a server"},
 	{"signal", cli_signal, "send a signal (from options or a JSON file)"},

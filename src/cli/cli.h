@@ -41,6 +41,8 @@ int cli_config(const struct cli *g, int argc, char **argv);
 int cli_token(const struct cli *g, int argc, char **argv);
 int cli_audit(const struct cli *g, int argc, char **argv);
 int cli_version(const struct cli *g, int argc, char **argv);
+/* render [TEMPLATE] --context FILE [--strict] [--format text|json] (render.c) */
+int cli_render(const struct cli *g, int argc, char **argv);
 
 /* Client subcommands (client_*.c): they talk to a running server over HTTP. */
 int cli_incident(const struct cli *g, int argc, char **argv);

@@ -37,7 +37,7 @@ static const struct vfield fields[] = {
 	{"anylist", V_STRING_ARRAY, false, false, 0, 0, NULL},
 	{"ends_at", V_TIME, false, true, 0, 0, NULL},
 	{"extra", V_ANY, false, false, 0, 0, NULL},
-	{NULL},
+	{NULL, 0, false, false, 0, 0, NULL},
 };
 
 static int run(const char *text, const char *prefix, struct err *e)
@@ -217,7 +217,7 @@ static void test_not_object(void **state)
 static void test_empty_table(void **state)
 {
 	(void)state;
-	static const struct vfield none[] = {{NULL}};
+	static const struct vfield none[] = {{NULL, 0, false, false, 0, 0, NULL}};
 	json_t *v = json_object();
 	struct err e;
 	err_clear(&e);
@@ -237,7 +237,7 @@ static void test_required_nullable(void **state)
 	(void)state;
 	static const struct vfield assign[] = {
 		{"assigned_to", V_STRING, true, true, 0, 128, NULL},
-		{NULL},
+		{NULL, 0, false, false, 0, 0, NULL},
 	};
 	struct err e;
 	json_t *v = json_pack("{sn}", "assigned_to");

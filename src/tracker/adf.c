@@ -1,0 +1,1355 @@
+/* adf.c — Markdown to ADF over the cmark-gfm tree, and the structural checker.
+ *
+ * The converter walks the cmark tree recursively (depth bounded by ADF_MAX_DEPTH).
+ * Blocks are emitted into a container whose kind (document, list item, quote, table
+ * cell) decides which ADF nodes it may hold; what a container may not hold is
+ * degraded as described in adf.h. Inline content goes through a small writer that
+ * merges adjacent text with the same marks (cmark splits text at every bracket and
+ * entity) and turns a pending "block ended" flag into a hardBreak when blocks are
+ * folded into one paragraph or task item.
+ *
+ * Node types are compared by cmark_node_get_type_string(): the extension types
+ * (table, strikethrough, tasklist) are data symbols, and one way for all is simpler. */
+#include "tracker/adf.h"
+
+#include <cmark-gfm-core-extensions.h>
+#include <cmark-gfm-extension_api.h>
+#include <cmark-gfm.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/buf.h"
+
+/* ---------------------------------------------------------------- marks ---- */
+
+enum {
+	MARK_STRONG = 1u << 0,
+	MARK_EM = 1u << 1,
+	MARK_STRIKE = 1u << 2,
+	MARK_CODE = 1u << 3,
+};
+
+struct marks {
+	unsigned bits;
+	const char *href; /* link target (points into the cmark tree) or NULL */
+};
+
+/* ADF allows `code` only next to `link`: a code span drops the emphasis around it. */
+static unsigned effective_bits(unsigned bits)
+{
+	return (bits & MARK_CODE) ? MARK_CODE : bits;
+}
+
+static bool marks_equal(struct marks a, struct marks b)
+{
+	if (effective_bits(a.bits) != effective_bits(b.bits))
+		return false;
+	if (!a.href || !b.href)
+		return a.href == b.href;
+	return strcmp(a.href, b.href) == 0;
+}
+
+static json_t *mark_simple(const char *type)
+{
+	json_t *m = json_object();
+	if (m && json_object_set_new(m, "type", json_string(type))) {
+		json_decref(m);
+		return NULL;
+	}
+	return m;
+}
+
+static int append_mark(json_t *arr, const char *type)
+{
+	return json_array_append_new(arr, mark_simple(type)) ? ERR_NOMEM : 0;
+}
+
+/* The marks array for a text node in ProseMirror rank order (link, em, strong,
+ * strike, code), or NULL in *out when there are none. */
+static int marks_json(struct marks m, json_t **out)
+{
+	unsigned bits = effective_bits(m.bits);
+	*out = NULL;
+	if (!bits && !m.href)
+		return 0;
+	json_t *arr = json_array();
+	if (!arr)
+		return ERR_NOMEM;
+	if (m.href) {
+		json_t *link = json_pack("{s:s, s:{s:s}}", "type", "link", "attrs", "href", m.href);
+		if (json_array_append_new(arr, link))
+			goto nomem;
+	}
+	if ((bits & MARK_EM) && append_mark(arr, "em"))
+		goto nomem;
+	if ((bits & MARK_STRONG) && append_mark(arr, "strong"))
+		goto nomem;
+	if ((bits & MARK_STRIKE) && append_mark(arr, "strike"))
+		goto nomem;
+	if ((bits & MARK_CODE) && append_mark(arr, "code"))
+		goto nomem;
+	*out = arr;
+	return 0;
+nomem:
+	json_decref(arr);
+	return ERR_NOMEM;
+}
+
+/* Links that a browser would run or read locally lose their link mark. */
+static bool href_ok(const char *url)
+{
+	static const char *const unsafe[] = {"javascript:", "vbscript:", "file:", "data:"};
+	if (!url)
+		return false;
+	while (*url == ' ' || *url == '\t' || *url == '\n' || *url == '\r')
+		url++;
+	if (!*url)
+		return false;
+	for (size_t i = 0; i < sizeof unsafe / sizeof unsafe[0]; i++)
+		if (strncasecmp(url, unsafe[i], strlen(unsafe[i])) == 0)
+			return false;
+	return true;
+}
+
+/* --------------------------------------------------------- conversion ---- */
+
+enum ctx {
+	CTX_DOC,   /* the document: every block */
+	CTX_ITEM,  /* listItem: paragraph, lists, codeBlock */
+	CTX_QUOTE, /* blockquote: paragraph, bullet/ordered lists, codeBlock */
+	CTX_CELL,  /* tableCell: everything but tables */
+};
+
+struct conv {
+	struct err *e;
+	unsigned depth;
+	unsigned long next_id; /* for taskList/taskItem localIds */
+};
+
+/* An inline content array being written. */
+struct inl {
+	json_t *content; /* borrowed: the array the nodes go to */
+	struct buf text; /* pending text with marks pm */
+	struct marks pm;
+	size_t count;	 /* inline nodes and text runs written so far */
+	bool want_break; /* a folded block ended: the next inline starts on a new line */
+};
+
+static int enter(struct conv *c)
+{
+	if (++c->depth > ADF_MAX_DEPTH)
+		return err_set(c->e, ERR_TOOLARGE, "markdown nested deeper than %u levels",
+			       ADF_MAX_DEPTH);
+	return 0;
+}
+
+static const char *type_of(cmark_node *n)
+{
+	const char *t = cmark_node_get_type_string(n);
+	return t ? t : "";
+}
+
+static bool is(cmark_node *n, const char *type)
+{
+	return strcmp(type_of(n), type) == 0;
+}
+
+static int nomem(struct conv *c)
+{
+	return err_set(c->e, ERR_NOMEM, "out of memory building ADF");
+}
+
+/* A new node {"type": type} with an empty "content" array when with_content. */
+static json_t *node_new(const char *type, bool with_content)
+{
+	json_t *n = json_object();
+	if (!n)
+		return NULL;
+	if (json_object_set_new(n, "type", json_string(type)) ||
+	    (with_content && json_object_set_new(n, "content", json_array()))) {
+		json_decref(n);
+		return NULL;
+	}
+	return n;
+}
+
+static json_t *content_of(json_t *node)
+{
+	return json_object_get(node, "content");
+}
+
+static void inl_init(struct inl *in, json_t *content)
+{
+	*in = (struct inl){.content = content, .text = BUF_INIT};
+}
+
+static int inl_flush(struct conv *c, struct inl *in)
+{
+	if (!in->text.len)
+		return 0;
+	json_t *t = node_new("text", false);
+	json_t *marks = NULL;
+	if (!t || marks_json(in->pm, &marks) ||
+	    json_object_set_new(t, "text", json_stringn(in->text.data, in->text.len))) {
+		json_decref(marks);
+		json_decref(t);
+		return nomem(c);
+	}
+	if (marks && json_object_set_new(t, "marks", marks)) {
+		json_decref(t);
+		return nomem(c);
+	}
+	buf_reset(&in->text);
+	return json_array_append_new(in->content, t) ? nomem(c) : 0;
+}
+
+static int inl_hardbreak_raw(struct conv *c, struct inl *in)
+{
+	int rc = inl_flush(c, in);
+	if (rc)
+		return rc;
+	if (json_array_append_new(in->content, node_new("hardBreak", false)))
+		return nomem(c);
+	in->count++;
+	return 0;
+}
+
+/* Before any inline output: the line break a folded block owes its successor. */
+static int inl_pending_break(struct conv *c, struct inl *in)
+{
+	if (!in->want_break)
+		return 0;
+	in->want_break = false;
+	return in->count ? inl_hardbreak_raw(c, in) : 0;
+}
+
+static int inl_text(struct conv *c, struct inl *in, const char *s, size_t len, struct marks m)
+{
+	if (!len)
+		return 0; /* ADF text nodes are never empty */
+	int rc = inl_pending_break(c, in);
+	if (rc)
+		return rc;
+	if (in->text.len && !marks_equal(in->pm, m) && (rc = inl_flush(c, in)))
+		return rc;
+	in->pm = m;
+	buf_append(&in->text, s, len);
+	in->count++;
+	return 0;
+}
+
+static int inl_cstr(struct conv *c, struct inl *in, const char *s, struct marks m)
+{
+	return inl_text(c, in, s ? s : "", s ? strlen(s) : 0, m);
+}
+
+static int inl_hardbreak(struct conv *c, struct inl *in)
+{
+	int rc = inl_pending_break(c, in);
+	return rc ? rc : inl_hardbreak_raw(c, in);
+}
+
+static int inl_finish(struct conv *c, struct inl *in)
+{
+	int rc = inl_flush(c, in);
+	buf_free(&in->text);
+	return rc;
+}
+
+/* Literal text line by line, hard breaks between lines, trailing newlines dropped. */
+static int inl_lines(struct conv *c, struct inl *in, const char *s, struct marks m)
+{
+	if (!s)
+		return 0;
+	size_t len = strlen(s);
+	while (len && (s[len - 1] == '\n' || s[len - 1] == '\r'))
+		len--;
+	size_t i = 0;
+	while (i < len) {
+		const char *nl = memchr(s + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - s) : len;
+		size_t e2 = end;
+		if (e2 > i && s[e2 - 1] == '\r')
+			e2--;
+		int rc = inl_text(c, in, s + i, e2 - i, m);
+		if (rc)
+			return rc;
+		if (!nl)
+			break;
+		if ((rc = inl_hardbreak(c, in)))
+			return rc;
+		i = end + 1;
+	}
+	return 0;
+}
+
+static int conv_inlines(struct conv *c, cmark_node *parent, struct inl *in, struct marks m);
+
+static int conv_inline(struct conv *c, cmark_node *n, struct inl *in, struct marks m)
+{
+	int rc = enter(c);
+	if (rc)
+		goto out;
+	const char *t = type_of(n);
+	if (!strcmp(t, "text") || !strcmp(t, "html_inline")) {
+		rc = inl_cstr(c, in, cmark_node_get_literal(n), m);
+	} else if (!strcmp(t, "softbreak")) {
+		rc = inl_text(c, in, " ", 1, m);
+	} else if (!strcmp(t, "linebreak")) {
+		rc = inl_hardbreak(c, in);
+	} else if (!strcmp(t, "code")) {
+		m.bits |= MARK_CODE;
+		rc = inl_cstr(c, in, cmark_node_get_literal(n), m);
+	} else if (!strcmp(t, "emph")) {
+		m.bits |= MARK_EM;
+		rc = conv_inlines(c, n, in, m);
+	} else if (!strcmp(t, "strong")) {
+		m.bits |= MARK_STRONG;
+		rc = conv_inlines(c, n, in, m);
+	} else if (!strcmp(t, "strikethrough")) {
+		m.bits |= MARK_STRIKE;
+		rc = conv_inlines(c, n, in, m);
+	} else if (!strcmp(t, "link") || !strcmp(t, "image")) {
+		/* An image has no ADF form without an upload: its alt text links to it. A
+		 * link around an image (a badge) keeps the outer target. */
+		const char *url = cmark_node_get_url(n);
+		if (!m.href && href_ok(url))
+			m.href = url;
+		size_t before = in->count;
+		rc = conv_inlines(c, n, in, m);
+		if (!rc && in->count == before)
+			rc = inl_cstr(c, in, url, m); /* [](url): the URL is the only text */
+	} else {
+		/* footnote references and future inline types: their text, if any */
+		rc = inl_cstr(c, in, cmark_node_get_literal(n), m);
+		if (!rc)
+			rc = conv_inlines(c, n, in, m);
+	}
+out:
+	c->depth--;
+	return rc;
+}
+
+static int conv_inlines(struct conv *c, cmark_node *parent, struct inl *in, struct marks m)
+{
+	for (cmark_node *ch = cmark_node_first_child(parent); ch; ch = cmark_node_next(ch)) {
+		int rc = conv_inline(c, ch, in, m);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int fold_block(struct conv *c, cmark_node *n, struct inl *in, struct marks m);
+
+static int fold_children(struct conv *c, cmark_node *n, struct inl *in, struct marks m)
+{
+	for (cmark_node *ch = cmark_node_first_child(n); ch; ch = cmark_node_next(ch)) {
+		int rc = fold_block(c, ch, in, m);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int fold_item_prefix(struct conv *c, cmark_node *list, cmark_node *item, long number,
+			    struct inl *in, struct marks m)
+{
+	char prefix[32];
+	if (is(item, "tasklist"))
+		snprintf(prefix, sizeof prefix, "%s",
+			 cmark_gfm_extensions_get_tasklist_item_checked(item) ? "[x] " : "[ ] ");
+	else if (cmark_node_get_list_type(list) == CMARK_ORDERED_LIST)
+		snprintf(prefix, sizeof prefix, "%ld. ", number);
+	else
+		snprintf(prefix, sizeof prefix, "• ");
+	struct marks plain = {m.bits & ~MARK_CODE, NULL};
+	return inl_cstr(c, in, prefix, plain);
+}
+
+/* One table row as "a | b | c"; header cells bold. */
+static int fold_row(struct conv *c, cmark_node *row, struct inl *in, struct marks m)
+{
+	struct marks cm = m;
+	if (is(row, "table_header"))
+		cm.bits |= MARK_STRONG;
+	struct marks sep = {m.bits & ~MARK_CODE, NULL};
+	int rc = 0;
+	for (cmark_node *cell = cmark_node_first_child(row); cell && !rc;
+	     cell = cmark_node_next(cell)) {
+		if (cell != cmark_node_first_child(row) && (rc = inl_text(c, in, " | ", 3, sep)))
+			break;
+		rc = enter(c);
+		if (!rc)
+			rc = conv_inlines(c, cell, in, cm);
+		c->depth--;
+	}
+	return rc;
+}
+
+/* Any block as inline content (for task items and where a paragraph must stand in
+ * for a block ADF does not allow), ending with a pending line break. */
+static int fold_block(struct conv *c, cmark_node *n, struct inl *in, struct marks m)
+{
+	int rc = enter(c);
+	if (rc)
+		goto out;
+	const char *t = type_of(n);
+	if (!strcmp(t, "paragraph")) {
+		rc = conv_inlines(c, n, in, m);
+	} else if (!strcmp(t, "heading")) {
+		m.bits |= MARK_STRONG;
+		rc = conv_inlines(c, n, in, m);
+	} else if (!strcmp(t, "code_block")) {
+		m.bits |= MARK_CODE;
+		rc = inl_lines(c, in, cmark_node_get_literal(n), m);
+	} else if (!strcmp(t, "html_block")) {
+		rc = inl_lines(c, in, cmark_node_get_literal(n), m);
+	} else if (!strcmp(t, "thematic_break")) {
+		rc = inl_text(c, in, "---", 3, m);
+	} else if (!strcmp(t, "list")) {
+		long number = cmark_node_get_list_start(n);
+		for (cmark_node *it = cmark_node_first_child(n); it && !rc;
+		     it = cmark_node_next(it)) {
+			rc = fold_item_prefix(c, n, it, number++, in, m);
+			if (!rc)
+				rc = fold_children(c, it, in, m);
+			in->want_break = true;
+		}
+	} else if (!strcmp(t, "table")) {
+		for (cmark_node *row = cmark_node_first_child(n); row && !rc;
+		     row = cmark_node_next(row)) {
+			rc = fold_row(c, row, in, m);
+			in->want_break = true;
+		}
+	} else if (cmark_node_first_child(n) && (cmark_node_get_type(cmark_node_first_child(n)) &
+						 CMARK_NODE_TYPE_MASK) == CMARK_NODE_TYPE_INLINE) {
+		rc = conv_inlines(c, n, in, m);
+	} else {
+		rc = fold_children(c, n, in, m); /* block quotes, items, unknown containers */
+	}
+	in->want_break = true;
+out:
+	c->depth--;
+	return rc;
+}
+
+/* A paragraph node from inline content (a paragraph, a table cell; n may be NULL for
+ * an empty one) or, with fold, from any block folded to inline — dropped when that
+ * says nothing (an HTML block of blank lines). align is 'c', 'r' or 0. */
+static int emit_paragraph(struct conv *c, cmark_node *n, bool fold, struct marks m, char align,
+			  json_t *out)
+{
+	json_t *p = node_new("paragraph", true);
+	if (!p)
+		return nomem(c);
+	struct inl in;
+	inl_init(&in, content_of(p));
+	int rc = 0;
+	if (n)
+		rc = fold ? fold_block(c, n, &in, m) : conv_inlines(c, n, &in, m);
+	int rc2 = inl_finish(c, &in);
+	if (!rc)
+		rc = rc2;
+	if (!rc && fold && !json_array_size(content_of(p))) {
+		json_decref(p);
+		return 0;
+	}
+	if (!rc && align) {
+		json_t *am = json_pack("[{s:s, s:{s:s}}]", "type", "alignment", "attrs", "align",
+				       align == 'c' ? "center" : "end");
+		if (json_object_set_new(p, "marks", am))
+			rc = nomem(c);
+	}
+	if (rc) {
+		json_decref(p);
+		return rc;
+	}
+	return json_array_append_new(out, p) ? nomem(c) : 0;
+}
+
+static int conv_blocks(struct conv *c, cmark_node *parent, enum ctx ctx, json_t *out);
+
+static int conv_heading(struct conv *c, cmark_node *n, json_t *out)
+{
+	json_t *h = node_new("heading", true);
+	int level = cmark_node_get_heading_level(n);
+	if (!h || json_object_set_new(h, "attrs", json_pack("{s:i}", "level", level))) {
+		json_decref(h);
+		return nomem(c);
+	}
+	struct inl in;
+	inl_init(&in, content_of(h));
+	int rc = conv_inlines(c, n, &in, (struct marks){0, NULL});
+	int rc2 = inl_finish(c, &in);
+	if (!rc)
+		rc = rc2;
+	if (rc) {
+		json_decref(h);
+		return rc;
+	}
+	return json_array_append_new(out, h) ? nomem(c) : 0;
+}
+
+static int conv_code_block(struct conv *c, cmark_node *n, json_t *out)
+{
+	json_t *cb = node_new("codeBlock", true);
+	if (!cb)
+		return nomem(c);
+	const char *info = cmark_node_get_fence_info(n);
+	if (info) {
+		size_t i = strspn(info, " \t");
+		size_t l = strcspn(info + i, " \t\r\n");
+		if (l &&
+		    json_object_set_new(cb, "attrs", json_pack("{s:s%}", "language", info + i, l)))
+			goto nomem;
+	}
+	const char *lit = cmark_node_get_literal(n);
+	size_t len = lit ? strlen(lit) : 0;
+	if (len && lit[len - 1] == '\n')
+		len--;
+	if (len) {
+		json_t *t = json_pack("{s:s, s:s%}", "type", "text", "text", lit, len);
+		if (json_array_append_new(content_of(cb), t))
+			goto nomem;
+	}
+	return json_array_append_new(out, cb) ? nomem(c) : 0;
+nomem:
+	json_decref(cb);
+	return nomem(c);
+}
+
+static int conv_quote(struct conv *c, cmark_node *n, json_t *out)
+{
+	json_t *q = node_new("blockquote", true);
+	if (!q)
+		return nomem(c);
+	int rc = conv_blocks(c, n, CTX_QUOTE, content_of(q));
+	if (!rc && !json_array_size(content_of(q)))
+		if (json_array_append_new(content_of(q), node_new("paragraph", true)))
+			rc = nomem(c);
+	if (rc) {
+		json_decref(q);
+		return rc;
+	}
+	return json_array_append_new(out, q) ? nomem(c) : 0;
+}
+
+static int conv_table(struct conv *c, cmark_node *n, json_t *out)
+{
+	uint16_t ncols = cmark_gfm_extensions_get_table_columns(n);
+	const uint8_t *align = cmark_gfm_extensions_get_table_alignments(n);
+	json_t *table = node_new("table", true);
+	if (!table)
+		return nomem(c);
+	int rc = 0;
+	for (cmark_node *row = cmark_node_first_child(n); row && !rc; row = cmark_node_next(row)) {
+		bool header = is(row, "table_header");
+		json_t *tr = node_new("tableRow", true);
+		if (json_array_append_new(content_of(table), tr)) {
+			rc = nomem(c);
+			break;
+		}
+		cmark_node *cell = cmark_node_first_child(row);
+		/* cmark pads short rows and drops extra cells; padding again costs nothing */
+		for (uint16_t col = 0; col < ncols && !rc; col++) {
+			json_t *tc = node_new(header ? "tableHeader" : "tableCell", true);
+			if (json_array_append_new(content_of(tr), tc)) {
+				rc = nomem(c);
+				break;
+			}
+			char a = align ? (char)align[col] : 0; /* 'l', 'c', 'r' or 0 */
+			if (a != 'c' && a != 'r')
+				a = 0;
+			if (cell) {
+				if (!(rc = enter(c)))
+					rc = emit_paragraph(c, cell, false, (struct marks){0, NULL},
+							    a, content_of(tc));
+				c->depth--;
+				cell = cmark_node_next(cell);
+			} else {
+				rc = emit_paragraph(c, NULL, false, (struct marks){0, NULL}, a,
+						    content_of(tc));
+			}
+		}
+	}
+	/* cmark never makes a table without rows or columns, but ADF has no form for one */
+	if (rc || !json_array_size(content_of(table)) ||
+	    !json_array_size(content_of(json_array_get(content_of(table), 0)))) {
+		json_decref(table);
+		return rc;
+	}
+	return json_array_append_new(out, table) ? nomem(c) : 0;
+}
+
+static int conv_task_item(struct conv *c, cmark_node *item, json_t *tl_content);
+static int conv_list(struct conv *c, cmark_node *list, enum ctx ctx, json_t *out);
+
+static int set_local_id(struct conv *c, json_t *node, const char *state)
+{
+	char id[40];
+	c->next_id++;
+	snprintf(id, sizeof id, "00000000-0000-4000-8000-%012lx", c->next_id & 0xffffffffffffUL);
+	json_t *attrs = state ? json_pack("{s:s, s:s}", "localId", id, "state", state)
+			      : json_pack("{s:s}", "localId", id);
+	return json_object_set_new(node, "attrs", attrs) ? nomem(c) : 0;
+}
+
+/* The items [first, end) of a list, all task items, as a taskList appended to out. */
+static int conv_task_run(struct conv *c, cmark_node *first, const cmark_node *end, json_t *out)
+{
+	json_t *tl = node_new("taskList", true);
+	int rc = tl ? set_local_id(c, tl, NULL) : nomem(c);
+	for (cmark_node *it = first; it != end && !rc; it = cmark_node_next(it))
+		rc = conv_task_item(c, it, content_of(tl));
+	if (rc) {
+		json_decref(tl);
+		return rc;
+	}
+	return json_array_append_new(out, tl) ? nomem(c) : 0;
+}
+
+/* A task item: its inline text in a taskItem, nested task lists after it in the
+ * same taskList (ADF nests task lists that way), every other block folded in. */
+static int conv_task_item(struct conv *c, cmark_node *item, json_t *tl_content)
+{
+	int rc = enter(c);
+	if (rc)
+		goto out;
+	json_t *ti = node_new("taskItem", true);
+	if (!ti) {
+		rc = nomem(c);
+		goto out;
+	}
+	bool done = cmark_gfm_extensions_get_tasklist_item_checked(item);
+	if ((rc = set_local_id(c, ti, done ? "DONE" : "TODO"))) {
+		json_decref(ti);
+		goto out;
+	}
+	if (json_array_append_new(tl_content, ti)) {
+		rc = nomem(c);
+		goto out;
+	}
+	struct inl in;
+	inl_init(&in, content_of(ti));
+	struct marks plain = {0, NULL};
+	for (cmark_node *ch = cmark_node_first_child(item); ch && !rc; ch = cmark_node_next(ch)) {
+		if (!is(ch, "list")) {
+			rc = fold_block(c, ch, &in, plain);
+			continue;
+		}
+		/* nested list: task runs nest, plain runs fold into the text */
+		if ((rc = enter(c))) {
+			c->depth--;
+			break;
+		}
+		cmark_node *it = cmark_node_first_child(ch);
+		long number = cmark_node_get_list_start(ch);
+		while (it && !rc) {
+			if (is(it, "tasklist")) {
+				cmark_node *end = it;
+				while (end && is(end, "tasklist")) {
+					end = cmark_node_next(end);
+					number++;
+				}
+				rc = conv_task_run(c, it, end, tl_content);
+				it = end;
+			} else {
+				if (!(rc = fold_item_prefix(c, ch, it, number++, &in, plain)))
+					rc = fold_children(c, it, &in, plain);
+				in.want_break = true;
+				it = cmark_node_next(it);
+			}
+		}
+		c->depth--;
+	}
+	int rc2 = inl_finish(c, &in);
+	if (!rc)
+		rc = rc2;
+out:
+	c->depth--;
+	return rc;
+}
+
+/* One list item: blocks allowed in a listItem, starting with a paragraph (which
+ * carries the "[ ] " prefix of a task item demoted to a plain list). */
+static int conv_list_item(struct conv *c, cmark_node *item, json_t *out)
+{
+	int rc = enter(c);
+	if (rc)
+		goto out;
+	json_t *li = node_new("listItem", true);
+	if (!li || json_array_append_new(out, li)) {
+		rc = nomem(c);
+		goto out;
+	}
+	json_t *blocks = content_of(li);
+	if ((rc = conv_blocks(c, item, CTX_ITEM, blocks)))
+		goto out;
+	json_t *first = json_array_get(blocks, 0);
+	if (!first || strcmp(json_string_value(json_object_get(first, "type")), "paragraph")) {
+		first = node_new("paragraph", true);
+		if (json_array_insert_new(blocks, 0, first)) {
+			rc = nomem(c);
+			goto out;
+		}
+	}
+	if (is(item, "tasklist")) {
+		const char *prefix =
+			cmark_gfm_extensions_get_tasklist_item_checked(item) ? "[x] " : "[ ] ";
+		json_t *t = json_pack("{s:s, s:s}", "type", "text", "text", prefix);
+		if (json_array_insert_new(content_of(first), 0, t))
+			rc = nomem(c);
+	}
+out:
+	c->depth--;
+	return rc;
+}
+
+/* A list, split into runs of task items (taskList, where the container allows one)
+ * and plain items (bulletList / orderedList numbered from the run's first item). */
+static int conv_list(struct conv *c, cmark_node *list, enum ctx ctx, json_t *out)
+{
+	bool ordered = cmark_node_get_list_type(list) == CMARK_ORDERED_LIST;
+	long start = cmark_node_get_list_start(list);
+	bool tasks_ok = ctx != CTX_QUOTE;
+	long index = 0;
+	int rc = 0;
+	cmark_node *it = cmark_node_first_child(list);
+	while (it && !rc) {
+		bool task = tasks_ok && is(it, "tasklist");
+		cmark_node *end = it;
+		long n = 0;
+		while (end && (tasks_ok && is(end, "tasklist")) == task) {
+			end = cmark_node_next(end);
+			n++;
+		}
+		if (task) {
+			rc = conv_task_run(c, it, end, out);
+		} else {
+			json_t *l = node_new(ordered ? "orderedList" : "bulletList", true);
+			if (!l) {
+				rc = nomem(c);
+				break;
+			}
+			long order = start + index;
+			if (ordered && order != 1 &&
+			    json_object_set_new(l, "attrs",
+						json_pack("{s:I}", "order", (json_int_t)order)))
+				rc = nomem(c);
+			for (cmark_node *i = it; i != end && !rc; i = cmark_node_next(i))
+				rc = conv_list_item(c, i, content_of(l));
+			if (rc)
+				json_decref(l);
+			else if (json_array_append_new(out, l)) /* which releases l */
+				rc = nomem(c);
+		}
+		index += n;
+		it = end;
+	}
+	return rc;
+}
+
+static int conv_block(struct conv *c, cmark_node *n, enum ctx ctx, json_t *out)
+{
+	int rc = enter(c);
+	if (rc)
+		goto out;
+	const char *t = type_of(n);
+	struct marks plain = {0, NULL};
+	bool rich = ctx == CTX_DOC || ctx == CTX_CELL; /* headings, rules, quotes */
+	if (!strcmp(t, "paragraph")) {
+		rc = emit_paragraph(c, n, false, plain, 0, out);
+	} else if (!strcmp(t, "heading")) {
+		rc = rich ? conv_heading(c, n, out) : emit_paragraph(c, n, true, plain, 0, out);
+	} else if (!strcmp(t, "thematic_break")) {
+		if (rich)
+			rc = json_array_append_new(out, node_new("rule", false)) ? nomem(c) : 0;
+		else
+			rc = emit_paragraph(c, n, true, plain, 0, out);
+	} else if (!strcmp(t, "code_block")) {
+		rc = conv_code_block(c, n, out);
+	} else if (!strcmp(t, "html_block")) {
+		rc = emit_paragraph(c, n, true, plain, 0, out);
+	} else if (!strcmp(t, "block_quote")) {
+		rc = rich ? conv_quote(c, n, out) : conv_blocks(c, n, ctx, out);
+	} else if (!strcmp(t, "list")) {
+		rc = conv_list(c, n, ctx, out);
+	} else if (!strcmp(t, "table")) {
+		rc = ctx == CTX_DOC ? conv_table(c, n, out)
+				    : emit_paragraph(c, n, true, plain, 0, out);
+	} else {
+		rc = emit_paragraph(c, n, true, plain, 0, out);
+	}
+out:
+	c->depth--;
+	return rc;
+}
+
+static int conv_blocks(struct conv *c, cmark_node *parent, enum ctx ctx, json_t *out)
+{
+	for (cmark_node *ch = cmark_node_first_child(parent); ch; ch = cmark_node_next(ch)) {
+		int rc = conv_block(c, ch, ctx, out);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* GFM pads every table row to the header's width, so a wide header and many short
+ * lines would multiply into millions of nodes. Bound the cells of all tables in md
+ * before parsing: a delimiter-like line (only | : - and blanks, or quote and list
+ * markers before them) of c columns (at most its pipes + 1) may start a table whose
+ * rows run until the next blank line, a blank line ending a table in every container;
+ * each such line costs the widest open table's columns. */
+static bool table_cells_ok(const char *md, size_t len)
+{
+	size_t total = 0, cols = 0;
+	size_t i = 0;
+	while (i < len) {
+		size_t pipes = 0;
+		bool dash = false, delim = true, blank = true;
+		for (; i < len && md[i] != '\n'; i++) {
+			char ch = md[i];
+			if (ch != ' ' && ch != '\t' && ch != '\r')
+				blank = false;
+			if (ch == '|')
+				pipes++;
+			else if (ch == '-')
+				dash = true;
+			else if (!strchr(" \t:>*+.)\r0123456789", ch))
+				delim = false;
+		}
+		i++; /* the newline */
+		if (blank) {
+			cols = 0;
+			continue;
+		}
+		if (delim && dash && pipes) {
+			if (pipes + 1 > cols)
+				cols = pipes + 1;
+			total += cols; /* the header row above it */
+		}
+		total += cols;
+		if (total > ADF_MAX_TABLE_CELLS)
+			return false;
+	}
+	return true;
+}
+
+int adf_from_markdown(const char *md, size_t len, json_t **out, struct err *e)
+{
+	static const char *const extensions[] = {"table", "strikethrough", "autolink", "tasklist"};
+	cmark_parser *parser = NULL;
+	cmark_node *root = NULL;
+	json_t *doc = NULL;
+	int rc = 0;
+
+	if (!out)
+		return err_set(e, ERR_INVALID, "adf_from_markdown: no output pointer");
+	*out = NULL;
+	if (!md && len)
+		return err_set(e, ERR_INVALID, "adf_from_markdown: no input");
+	if (len > ADF_MAX_INPUT)
+		return err_set(e, ERR_TOOLARGE, "markdown is %zu bytes, more than the %u allowed",
+			       len, ADF_MAX_INPUT);
+	if (!table_cells_ok(md, len))
+		return err_set(e, ERR_TOOLARGE, "markdown could make a table of more than %u cells",
+			       ADF_MAX_TABLE_CELLS);
+
+	parser = cmark_parser_new(CMARK_OPT_VALIDATE_UTF8);
+	for (size_t i = 0; i < sizeof extensions / sizeof extensions[0]; i++) {
+		cmark_syntax_extension *ext = cmark_find_syntax_extension(extensions[i]);
+		if (!ext || !cmark_parser_attach_syntax_extension(parser, ext)) {
+			rc = err_set(e, ERR_INTERNAL,
+				     "cmark-gfm extension %s missing: was "
+				     "cmark_gfm_core_extensions_ensure_registered() called?",
+				     extensions[i]);
+			goto out;
+		}
+	}
+	if (len)
+		cmark_parser_feed(parser, md, len);
+	root = cmark_parser_finish(parser);
+	if (!root) {
+		rc = err_set(e, ERR_INTERNAL, "cmark-gfm returned no document");
+		goto out;
+	}
+
+	doc = json_pack("{s:i, s:s, s:[]}", "version", 1, "type", "doc", "content");
+	if (!doc) {
+		rc = err_set(e, ERR_NOMEM, "out of memory building ADF");
+		goto out;
+	}
+	struct conv c = {.e = e};
+	if ((rc = conv_blocks(&c, root, CTX_DOC, content_of(doc))))
+		goto out;
+	struct err ce;
+	if (adf_check(doc, &ce)) {
+		rc = err_set(e, ERR_INTERNAL, "converter produced invalid ADF: %s", ce.msg);
+		goto out;
+	}
+	*out = doc;
+	doc = NULL;
+out:
+	json_decref(doc);
+	if (root)
+		cmark_node_free(root);
+	if (parser)
+		cmark_parser_free(parser);
+	return rc;
+}
+
+/* ------------------------------------------------------------- checker ---- */
+
+#define CHECK_MAX_DEPTH 512u
+#define PATH_MAX_LEN	256
+
+struct check {
+	struct err *e;
+	unsigned depth;
+	char path[PATH_MAX_LEN];
+	size_t plen;
+};
+
+static int bad(struct check *k, const char *fmt, const char *what)
+{
+	return err_set(k->e, ERR_INVALID, "ADF %s: %s%s", k->plen ? k->path : "/", fmt,
+		       what ? what : "");
+}
+
+/* Append "/key" or "/key/index" to the path; returns the old length to restore. */
+static size_t path_push(struct check *k, const char *key, long index)
+{
+	size_t old = k->plen;
+	int n = index >= 0 ? snprintf(k->path + old, sizeof k->path - old, "/%s/%ld", key, index)
+			   : snprintf(k->path + old, sizeof k->path - old, "/%s", key);
+	if (n > 0)
+		k->plen = old + (size_t)n < sizeof k->path ? old + (size_t)n : sizeof k->path - 1;
+	return old;
+}
+
+static void path_pop(struct check *k, size_t old)
+{
+	k->plen = old;
+	k->path[old] = '\0';
+}
+
+/* Every key of obj is one of the NULL-terminated allowed names. */
+static int only_keys(struct check *k, const json_t *obj, const char *const *allowed)
+{
+	for (void *it = json_object_iter((json_t *)obj); it;
+	     it = json_object_iter_next((json_t *)obj, it)) {
+		const char *key = json_object_iter_key(it);
+		bool ok = false;
+		for (const char *const *a = allowed; *a && !ok; a++)
+			ok = !strcmp(key, *a);
+		if (!ok)
+			return bad(k, "unexpected key ", key);
+	}
+	return 0;
+}
+
+static const char *node_type(const json_t *n)
+{
+	return json_string_value(json_object_get(n, "type"));
+}
+
+enum kind {
+	K_DOC,
+	K_ITEM,
+	K_QUOTE,
+	K_CELL,
+};
+
+static bool block_allowed(enum kind in, const char *t)
+{
+	static const char *const doc[] = {"paragraph", "heading",   "bulletList", "orderedList",
+					  "taskList",  "codeBlock", "blockquote", "rule",
+					  "table",     NULL};
+	static const char *const item[] = {"paragraph", "bulletList", "orderedList",
+					   "taskList",	"codeBlock",  NULL};
+	static const char *const quote[] = {"paragraph", "bulletList", "orderedList", "codeBlock",
+					    NULL};
+	static const char *const cell[] = {"paragraph",	  "heading",  "bulletList",
+					   "orderedList", "taskList", "codeBlock",
+					   "blockquote",  "rule",     NULL};
+	const char *const *list = in == K_DOC	  ? doc
+				  : in == K_ITEM  ? item
+				  : in == K_QUOTE ? quote
+						  : cell;
+	for (; *list; list++)
+		if (!strcmp(*list, t))
+			return true;
+	return false;
+}
+
+static int check_text(struct check *k, const json_t *n, bool allow_marks)
+{
+	static const char *const keys[] = {"type", "text", "marks", NULL};
+	int rc = only_keys(k, n, keys);
+	if (rc)
+		return rc;
+	const json_t *text = json_object_get(n, "text");
+	if (!json_is_string(text) || !json_string_length(text))
+		return bad(k, "text node without text", NULL);
+	const json_t *marks = json_object_get(n, "marks");
+	if (!marks)
+		return 0;
+	if (!json_is_array(marks))
+		return bad(k, "marks is not an array", NULL);
+	if (!allow_marks && json_array_size(marks))
+		return bad(k, "marks on code block text", NULL);
+	unsigned seen = 0;
+	enum { S_LINK = 1, S_EM = 2, S_STRONG = 4, S_STRIKE = 8, S_CODE = 16 };
+	for (size_t i = 0; i < json_array_size(marks); i++) {
+		const json_t *m = json_array_get(marks, i);
+		const char *t = json_is_object(m) ? node_type(m) : NULL;
+		unsigned bit = !t		      ? 0
+			       : !strcmp(t, "link")   ? S_LINK
+			       : !strcmp(t, "em")     ? S_EM
+			       : !strcmp(t, "strong") ? S_STRONG
+			       : !strcmp(t, "strike") ? S_STRIKE
+			       : !strcmp(t, "code")   ? S_CODE
+						      : 0;
+		if (!bit)
+			return bad(k, "unknown mark ", t ? t : "(not an object)");
+		if (seen & bit)
+			return bad(k, "mark twice: ", t);
+		seen |= bit;
+		if (bit == S_LINK) {
+			static const char *const lk[] = {"type", "attrs", NULL};
+			static const char *const la[] = {"href", NULL};
+			const json_t *attrs = json_object_get(m, "attrs");
+			if ((rc = only_keys(k, m, lk)))
+				return rc;
+			if (!json_is_object(attrs) ||
+			    !json_is_string(json_object_get(attrs, "href")))
+				return bad(k, "link mark without attrs.href", NULL);
+			if ((rc = only_keys(k, attrs, la)))
+				return rc;
+		} else {
+			static const char *const sk[] = {"type", NULL};
+			if ((rc = only_keys(k, m, sk)))
+				return rc;
+		}
+	}
+	if ((seen & S_CODE) && (seen & ~(unsigned)(S_CODE | S_LINK)))
+		return bad(k, "code mark combined with a mark other than link", NULL);
+	return 0;
+}
+
+/* A node's "content": an array, non-empty when need_items. NULL when absent and
+ * optional. */
+static int get_content(struct check *k, const json_t *n, bool required, bool need_items,
+		       const json_t **out)
+{
+	const json_t *content = json_object_get(n, "content");
+	*out = content;
+	if (!content)
+		return required ? bad(k, "missing content", NULL) : 0;
+	if (!json_is_array(content))
+		return bad(k, "content is not an array", NULL);
+	if (need_items && !json_array_size(content))
+		return bad(k, "empty content", NULL);
+	return 0;
+}
+
+static int check_inline_content(struct check *k, const json_t *n)
+{
+	const json_t *content;
+	int rc = get_content(k, n, false, false, &content);
+	if (rc || !content)
+		return rc;
+	for (size_t i = 0; i < json_array_size(content); i++) {
+		const json_t *ch = json_array_get(content, i);
+		size_t old = path_push(k, "content", (long)i);
+		const char *t = json_is_object(ch) ? node_type(ch) : NULL;
+		if (!t)
+			rc = bad(k, "not a node", NULL);
+		else if (!strcmp(t, "text"))
+			rc = check_text(k, ch, true);
+		else if (!strcmp(t, "hardBreak")) {
+			static const char *const hk[] = {"type", NULL};
+			rc = only_keys(k, ch, hk);
+		} else
+			rc = bad(k, "not an inline node: ", t);
+		if (rc)
+			return rc;
+		path_pop(k, old);
+	}
+	return 0;
+}
+
+/* "attrs" with only the given keys; required says whether it must be present. */
+static int get_attrs(struct check *k, const json_t *n, bool required, const char *const *keys,
+		     const json_t **out)
+{
+	const json_t *attrs = json_object_get(n, "attrs");
+	*out = attrs;
+	if (!attrs)
+		return required ? bad(k, "missing attrs", NULL) : 0;
+	if (!json_is_object(attrs))
+		return bad(k, "attrs is not an object", NULL);
+	return only_keys(k, attrs, keys);
+}
+
+static int check_block(struct check *k, const json_t *n, enum kind in);
+
+static int check_blocks(struct check *k, const json_t *n, enum kind in, bool need_items,
+			bool first_paragraph)
+{
+	const json_t *content;
+	int rc = get_content(k, n, true, need_items, &content);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < json_array_size(content); i++) {
+		const json_t *ch = json_array_get(content, i);
+		size_t old = path_push(k, "content", (long)i);
+		if (i == 0 && first_paragraph &&
+		    (!json_is_object(ch) || !node_type(ch) || strcmp(node_type(ch), "paragraph")))
+			return bad(k, "list item does not start with a paragraph", NULL);
+		if ((rc = check_block(k, ch, in)))
+			return rc;
+		path_pop(k, old);
+	}
+	return 0;
+}
+
+static int check_paragraph(struct check *k, const json_t *n, enum kind in)
+{
+	static const char *const keys[] = {"type", "content", "marks", NULL};
+	int rc = only_keys(k, n, keys);
+	if (rc)
+		return rc;
+	const json_t *marks = json_object_get(n, "marks");
+	if (marks) {
+		if (!json_is_array(marks))
+			return bad(k, "marks is not an array", NULL);
+		if (json_array_size(marks) && in != K_DOC && in != K_CELL)
+			return bad(k, "paragraph marks outside the document or a table cell", NULL);
+		if (json_array_size(marks) > 1)
+			return bad(k, "more than one paragraph mark", NULL);
+		const json_t *m = json_array_get(marks, 0);
+		if (m) {
+			static const char *const mk[] = {"type", "attrs", NULL};
+			static const char *const ak[] = {"align", NULL};
+			const json_t *attrs = json_object_get(m, "attrs");
+			const char *align = json_string_value(json_object_get(attrs, "align"));
+			if (!json_is_object(m) || !node_type(m) ||
+			    strcmp(node_type(m), "alignment"))
+				return bad(k, "paragraph mark is not alignment", NULL);
+			if ((rc = only_keys(k, m, mk)) || !json_is_object(attrs) ||
+			    (rc = only_keys(k, attrs, ak)))
+				return rc ? rc : bad(k, "alignment mark without attrs", NULL);
+			if (!align || (strcmp(align, "center") && strcmp(align, "end")))
+				return bad(k, "alignment is not center or end", NULL);
+		}
+	}
+	return check_inline_content(k, n);
+}
+
+static int check_list(struct check *k, const json_t *n, bool ordered)
+{
+	static const char *const keys[] = {"type", "content", "attrs", NULL};
+	static const char *const ak[] = {"order", NULL};
+	static const char *const none[] = {NULL};
+	static const char *const lik[] = {"type", "content", NULL};
+	const json_t *attrs, *content;
+	int rc = only_keys(k, n, keys);
+	if (!rc)
+		rc = get_attrs(k, n, false, ordered ? ak : none, &attrs);
+	if (rc)
+		return rc;
+	const json_t *order = json_object_get(attrs, "order");
+	if (order && (!json_is_integer(order) || json_integer_value(order) < 0))
+		return bad(k, "attrs.order is not a non-negative integer", NULL);
+	if ((rc = get_content(k, n, true, true, &content)))
+		return rc;
+	for (size_t i = 0; i < json_array_size(content); i++) {
+		const json_t *li = json_array_get(content, i);
+		size_t old = path_push(k, "content", (long)i);
+		if (!json_is_object(li) || !node_type(li) || strcmp(node_type(li), "listItem"))
+			return bad(k, "list holds something other than listItem", NULL);
+		if ((rc = only_keys(k, li, lik)) || (rc = check_blocks(k, li, K_ITEM, true, true)))
+			return rc;
+		path_pop(k, old);
+	}
+	return 0;
+}
+
+static int check_task_list(struct check *k, const json_t *n)
+{
+	static const char *const keys[] = {"type", "content", "attrs", NULL};
+	static const char *const ak[] = {"localId", NULL};
+	static const char *const ik[] = {"type", "content", "attrs", NULL};
+	static const char *const iak[] = {"localId", "state", NULL};
+	const json_t *attrs, *content;
+	int rc = only_keys(k, n, keys);
+	if (!rc)
+		rc = get_attrs(k, n, true, ak, &attrs);
+	if (rc)
+		return rc;
+	if (!json_is_string(json_object_get(attrs, "localId")))
+		return bad(k, "taskList without attrs.localId", NULL);
+	if ((rc = get_content(k, n, true, true, &content)))
+		return rc;
+	for (size_t i = 0; i < json_array_size(content); i++) {
+		const json_t *ch = json_array_get(content, i);
+		size_t old = path_push(k, "content", (long)i);
+		const char *t = json_is_object(ch) ? node_type(ch) : NULL;
+		if (t && !strcmp(t, "taskList") && i > 0) {
+			if (++k->depth > CHECK_MAX_DEPTH)
+				return bad(k, "nested too deeply", NULL);
+			rc = check_task_list(k, ch);
+			k->depth--;
+		} else if (t && !strcmp(t, "taskItem")) {
+			if ((rc = only_keys(k, ch, ik)) ||
+			    (rc = get_attrs(k, ch, true, iak, &attrs)))
+				return rc;
+			const char *state = json_string_value(json_object_get(attrs, "state"));
+			if (!json_is_string(json_object_get(attrs, "localId")))
+				return bad(k, "taskItem without attrs.localId", NULL);
+			if (!state || (strcmp(state, "TODO") && strcmp(state, "DONE")))
+				return bad(k, "taskItem state is not TODO or DONE", NULL);
+			rc = check_inline_content(k, ch);
+		} else {
+			rc = bad(k,
+				 "task list holds something other than a task item or (after "
+				 "one) a task list",
+				 NULL);
+		}
+		if (rc)
+			return rc;
+		path_pop(k, old);
+	}
+	return 0;
+}
+
+static int check_code_block(struct check *k, const json_t *n)
+{
+	static const char *const keys[] = {"type", "content", "attrs", NULL};
+	static const char *const ak[] = {"language", NULL};
+	const json_t *attrs, *content;
+	int rc = only_keys(k, n, keys);
+	if (!rc)
+		rc = get_attrs(k, n, false, ak, &attrs);
+	if (rc)
+		return rc;
+	if (attrs && !json_is_string(json_object_get(attrs, "language")))
+		return bad(k, "codeBlock attrs.language is not a string", NULL);
+	if ((rc = get_content(k, n, false, false, &content)) || !content)
+		return rc;
+	for (size_t i = 0; i < json_array_size(content); i++) {
+		const json_t *ch = json_array_get(content, i);
+		size_t old = path_push(k, "content", (long)i);
+		if (!json_is_object(ch) || !node_type(ch) || strcmp(node_type(ch), "text"))
+			return bad(k, "codeBlock holds something other than text", NULL);
+		if ((rc = check_text(k, ch, false)))
+			return rc;
+		path_pop(k, old);
+	}
+	return 0;
+}
+
+static int check_table(struct check *k, const json_t *n)
+{
+	static const char *const keys[] = {"type", "content", NULL};
+	const json_t *rows;
+	int rc = only_keys(k, n, keys);
+	if (!rc)
+		rc = get_content(k, n, true, true, &rows);
+	if (rc)
+		return rc;
+	for (size_t r = 0; r < json_array_size(rows); r++) {
+		const json_t *row = json_array_get(rows, r);
+		size_t old = path_push(k, "content", (long)r);
+		const json_t *cells;
+		if (!json_is_object(row) || !node_type(row) || strcmp(node_type(row), "tableRow"))
+			return bad(k, "table holds something other than tableRow", NULL);
+		if ((rc = only_keys(k, row, keys)) ||
+		    (rc = get_content(k, row, true, true, &cells)))
+			return rc;
+		for (size_t col = 0; col < json_array_size(cells); col++) {
+			const json_t *cell = json_array_get(cells, col);
+			size_t old2 = path_push(k, "content", (long)col);
+			const char *t = json_is_object(cell) ? node_type(cell) : NULL;
+			if (!t || (strcmp(t, "tableHeader") && strcmp(t, "tableCell")))
+				return bad(k, "table row holds something other than a cell", NULL);
+			if ((rc = only_keys(k, cell, keys)) ||
+			    (rc = check_blocks(k, cell, K_CELL, true, false)))
+				return rc;
+			path_pop(k, old2);
+		}
+		path_pop(k, old);
+	}
+	return 0;
+}
+
+static int check_block(struct check *k, const json_t *n, enum kind in)
+{
+	const char *t = json_is_object(n) ? node_type(n) : NULL;
+	int rc = 0;
+	if (!t)
+		return bad(k, "not a node", NULL);
+	if (!block_allowed(in, t))
+		return bad(k, "block not allowed here: ", t);
+	if (++k->depth > CHECK_MAX_DEPTH) {
+		rc = bad(k, "nested too deeply", NULL);
+		goto out;
+	}
+	if (!strcmp(t, "paragraph")) {
+		rc = check_paragraph(k, n, in);
+	} else if (!strcmp(t, "heading")) {
+		static const char *const keys[] = {"type", "content", "attrs", NULL};
+		static const char *const ak[] = {"level", NULL};
+		const json_t *attrs;
+		if (!(rc = only_keys(k, n, keys)) && !(rc = get_attrs(k, n, true, ak, &attrs))) {
+			const json_t *level = json_object_get(attrs, "level");
+			if (!json_is_integer(level) || json_integer_value(level) < 1 ||
+			    json_integer_value(level) > 6)
+				rc = bad(k, "heading level is not 1 to 6", NULL);
+			else
+				rc = check_inline_content(k, n);
+		}
+	} else if (!strcmp(t, "bulletList") || !strcmp(t, "orderedList")) {
+		rc = check_list(k, n, t[0] == 'o');
+	} else if (!strcmp(t, "taskList")) {
+		rc = check_task_list(k, n);
+	} else if (!strcmp(t, "codeBlock")) {
+		rc = check_code_block(k, n);
+	} else if (!strcmp(t, "blockquote")) {
+		static const char *const keys[] = {"type", "content", NULL};
+		if (!(rc = only_keys(k, n, keys)))
+			rc = check_blocks(k, n, K_QUOTE, true, false);
+	} else if (!strcmp(t, "rule")) {
+		static const char *const keys[] = {"type", NULL};
+		rc = only_keys(k, n, keys);
+	} else if (!strcmp(t, "table")) {
+		rc = check_table(k, n);
+	} else {
+		rc = bad(k, "unknown node type ", t);
+	}
+out:
+	k->depth--;
+	return rc;
+}
+
+int adf_check(const json_t *doc, struct err *e)
+{
+	static const char *const keys[] = {"version", "type", "content", NULL};
+	struct check k = {.e = e};
+	if (!json_is_object(doc))
+		return bad(&k, "document is not an object", NULL);
+	const char *t = node_type(doc);
+	if (!t || strcmp(t, "doc"))
+		return bad(&k, "document type is not doc", NULL);
+	const json_t *version = json_object_get(doc, "version");
+	if (!json_is_integer(version) || json_integer_value(version) != 1)
+		return bad(&k, "document version is not 1", NULL);
+	int rc = only_keys(&k, doc, keys);
+	return rc ? rc : check_blocks(&k, doc, K_DOC, false, false);
+}
