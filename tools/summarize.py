@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Add up meson test logs (testlog.json) and pytest JUnit XML files in a folder
+"""Add up meson test logs (testlog.json), pytest JUnit XML files and fuzz results
+(lines "PASS name" / "FAIL name" / "SKIP name" in *-fuzz.txt) in a folder
 and print the closing line "N passed, N failed" (", N skipped" when any).
 A TAP unit test counts each of its cases. Exit 1 when anything failed."""
 import json
@@ -36,6 +37,16 @@ def main() -> int:
             passed += tests - f - sk
             failed += f
             skipped += sk
+    for txt in sorted(folder.glob("*-fuzz.txt")):
+        for l in txt.read_text().splitlines():
+            word = l.split(" ", 1)[0]
+            if word == "PASS":
+                passed += 1
+            elif word == "SKIP":
+                skipped += 1
+            elif word == "FAIL":
+                failed += 1
+                print(f"failed: {l[5:]}")
     line = f"{passed} passed, {failed} failed"
     if skipped:
         line += f", {skipped} skipped"

@@ -42,6 +42,44 @@ if [ "$QUICK" = 0 ]; then
   unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 
+# Fuzzing (clang + libFuzzer): the whole tree must also build warning-free with clang,
+# and each target runs briefly from its seed corpus; the ADF outputs of the corpus it
+# grew are validated against the real ADF schema.
+if [ "$QUICK" = 0 ]; then
+  echo "=== fuzz: clang build and short runs"
+  fuzz_result() { echo "$1 $2" >>"$RESULTS/fuzz-fuzz.txt"; }
+  if [ ! -f build-fuzz/build.ninja ]; then
+    CC=clang meson setup build-fuzz -Dfuzz=true -Db_lundef=false >"$RESULTS/fuzz-setup.log" 2>&1 \
+      || { cat "$RESULTS/fuzz-setup.log"; fuzz_result FAIL clang-setup; }
+  fi
+  if ninja -C build-fuzz >"$RESULTS/fuzz-build.log" 2>&1; then
+    fuzz_result PASS clang-build
+    for t in mustache adf; do
+      corpus=$(mktemp -d)
+      cp tests/fuzz/corpus/$t/* "$corpus"/
+      dict=""; [ -f tests/fuzz/$t.dict ] && dict="-dict=tests/fuzz/$t.dict"
+      if timeout 120 build-fuzz/tests/fuzz/fuzz_$t -max_total_time="${FUZZ_SECONDS:-20}" \
+           $dict "$corpus" >"$RESULTS/fuzz-$t.log" 2>&1; then
+        fuzz_result PASS "fuzz_$t"
+        grep -E "^#[0-9]+ +DONE" "$RESULTS/fuzz-$t.log" | tail -1
+      else
+        tail -40 "$RESULTS/fuzz-$t.log"; fuzz_result FAIL "fuzz_$t"
+      fi
+      if [ "$t" = adf ]; then
+        if "$PY" tests/fuzz/validate_adf_outputs.py --converter build/tests/unit/test_adf \
+             --max-bytes 2048 "$corpus"; then
+          fuzz_result PASS adf-corpus-schema
+        else
+          [ $? -eq 77 ] && fuzz_result SKIP adf-corpus-schema || fuzz_result FAIL adf-corpus-schema
+        fi
+      fi
+      rm -rf "$corpus"
+    done
+  else
+    tail -40 "$RESULTS/fuzz-build.log"; fuzz_result FAIL clang-build
+  fi
+fi
+
 # Benchmarks are not tests: a short smoke run prints figures and never fails the suite.
 if [ "$QUICK" = 0 ]; then
   echo "=== bench: smoke run (figures only)"
