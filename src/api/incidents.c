@@ -60,7 +60,8 @@ int api_incidents_list_prepare(struct http_req *r)
 		for (char **s = c->statuses; *s; s++) {
 			enum incident_status st;
 			if (!strcmp(*s, "active")) {
-				c->f.statuses |= 1 << ST_OPEN | 1 << ST_ACKNOWLEDGED | 1 << ST_MITIGATED;
+				c->f.statuses |=
+					1 << ST_OPEN | 1 << ST_ACKNOWLEDGED | 1 << ST_MITIGATED;
 				continue;
 			}
 			if (!policy_parse_status(*s, &st))
@@ -87,7 +88,8 @@ int api_incidents_list_prepare(struct http_req *r)
 		size_t n = 0;
 		for (char **s = c->kinds; *s; s++, n++)
 			if (policy_kind_index(*s) < 0)
-				return bad_query(r, "kind", "must be invariant, budget, planner or manual",
+				return bad_query(r, "kind",
+						 "must be invariant, budget, planner or manual",
 						 *s);
 		if (!n)
 			return bad_query(r, "kind", "must not be empty", "");
@@ -214,7 +216,8 @@ int api_incident_declare_prepare(struct http_req *r)
 	inc->summary = str_trim_dup(json_get_str(r->body, "summary"));
 	size_t n = utf8_length(inc->summary);
 	if (n < 1 || n > 256) {
-		err_field(&e, ERR_INVALID, "summary", "summary must be 1 to 256 characters after trimming");
+		err_field(&e, ERR_INVALID, "summary",
+			  "summary must be 1 to 256 characters after trimming");
 		req_reply_err(r, &e);
 		return 1;
 	}
@@ -254,11 +257,11 @@ int api_incident_declare_run(struct http_req *r, struct store_conn *c)
 	int rc = incident_create(c, r->cfg, inc, r->actor, &e);
 	if (rc)
 		return api_fail(r, &e);
-	req_reply_json(r, 201,
-		       json_pack("{so}", "incident", incident_to_json(r->cfg, inc, time_now_ms(), 0)));
-	if (r->idempotency_key &&
-	    (rc = store_idem_put(c, scope, r->idempotency_key, r->status, buf_cstr(&r->reply),
-				 time_now_ms(), &e))) {
+	req_reply_json(
+		r, 201,
+		json_pack("{so}", "incident", incident_to_json(r->cfg, inc, time_now_ms(), 0)));
+	if (r->idempotency_key && (rc = store_idem_put(c, scope, r->idempotency_key, r->status,
+						       buf_cstr(&r->reply), time_now_ms(), &e))) {
 		buf_reset(&r->reply);
 		return api_fail(r, &e);
 	}
@@ -457,8 +460,8 @@ int api_comments_list_run(struct http_req *r, struct store_conn *c)
 		return rc;
 	int64_t total = 0;
 	json_t *items = json_array();
-	rc = store_comment_list(c, r->id, (p->page - 1) * p->per_page, p->per_page, comment_cb, items,
-				&total, &e);
+	rc = store_comment_list(c, r->id, (p->page - 1) * p->per_page, p->per_page, comment_cb,
+				items, &total, &e);
 	if (rc) {
 		json_decref(items);
 		return api_fail(r, &e);
@@ -496,7 +499,8 @@ int api_comment_add_run(struct http_req *r, struct store_conn *c)
 	struct err e;
 	err_clear(&e);
 	struct comment cm;
-	int rc = incident_comment(c, r->cfg, r->id, r->actor, json_get_str(r->body, "body"), &cm, &e);
+	int rc = incident_comment(c, r->cfg, r->id, r->actor, json_get_str(r->body, "body"), &cm,
+				  &e);
 	if (rc)
 		return api_fail(r, &e);
 	req_reply_json(r, 201, json_pack("{so}", "comment", incident_comment_json(&cm)));
@@ -541,10 +545,12 @@ int api_timeline_run(struct http_req *r, struct store_conn *c)
 
 /* The event types of SPEC §6; a filter naming another type is a mistake. */
 static const char *const event_types[] = {
-	"incident_created", "incident_updated", "signal_suppressed", "sla_breached",
-	"action_planned", "action_approved", "action_started", "action_executed",
-	"action_rolled_back", "issue_delivered", "issue_failed", "settings_changed",
-	"silence_created", "silence_ended", "token_created", "token_revoked", "audit_anchor", NULL};
+	"incident_created", "incident_updated", "signal_suppressed",
+	"sla_breached",	    "action_planned",	"action_approved",
+	"action_started",   "action_executed",	"action_rolled_back",
+	"issue_delivered",  "issue_failed",	"settings_changed",
+	"silence_created",  "silence_ended",	"token_created",
+	"token_revoked",    "audit_anchor",	NULL};
 
 struct events_ctx {
 	struct event_filter f;

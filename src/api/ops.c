@@ -4,10 +4,10 @@
 #include "api/api.h"
 #include "core/policy.h"
 #include "http/metrics.h"
-#include "util/embed.h"
-#include "util/time.h"
 #include "http/server.h"
+#include "util/embed.h"
 #include "util/json.h"
+#include "util/time.h"
 
 int api_healthz_prepare(struct http_req *r)
 {
@@ -19,9 +19,10 @@ int api_version_prepare(struct http_req *r)
 {
 	/* The limits let clients size their batches without guessing. */
 	req_reply_json(r, 200,
-		       json_pack("{ss ss s{sI sI}}", "version", INTERVENE_VERSION, "name", "intervene",
-				 "limits", "max_body_bytes", (json_int_t)r->cfg->server.max_body_bytes,
-				 "max_signals_per_batch", (json_int_t)1000));
+		       json_pack("{ss ss s{sI sI}}", "version", INTERVENE_VERSION, "name",
+				 "intervene", "limits", "max_body_bytes",
+				 (json_int_t)r->cfg->server.max_body_bytes, "max_signals_per_batch",
+				 (json_int_t)1000));
 	return 1;
 }
 
@@ -38,8 +39,9 @@ int api_readyz_run(struct http_req *r, struct store_conn *c)
 	if (!rc)
 		rc = server_healthy(r->srv, &e);
 	if (rc) {
-		req_reply_json(r, 503, json_pack("{s{ss ss s{}}}", "error", "code", "storage_unavailable",
-						 "message", e.msg, "details"));
+		req_reply_json(r, 503,
+			       json_pack("{s{ss ss s{}}}", "error", "code", "storage_unavailable",
+					 "message", e.msg, "details"));
 		return 0;
 	}
 	req_reply_json(r, 200, json_pack("{ss ss}", "status", "ready", "storage", "ok"));
@@ -87,18 +89,21 @@ int api_metrics_run(struct http_req *r, struct store_conn *c)
 	int64_t counts[ST_COUNT][5], silences = 0;
 	int rc = store_incident_counts(c, counts, &e);
 	if (!rc)
-		rc = store_silence_list(c, time_now_ms(), false, 0, 0, count_none, NULL, &silences, &e);
+		rc = store_silence_list(c, time_now_ms(), false, 0, 0, count_none, NULL, &silences,
+					&e);
 	if (rc)
 		return api_fail(r, &e);
 	buf_puts(b, "# HELP intervene_incidents Incidents by status and severity.\n"
 		    "# TYPE intervene_incidents gauge\n");
 	for (int s = 0; s < ST_COUNT; s++)
 		for (int v = 1; v <= 4; v++)
-			buf_printf(b, "intervene_incidents{status=\"%s\",severity=\"sev%d\"} %lld\n",
+			buf_printf(b,
+				   "intervene_incidents{status=\"%s\",severity=\"sev%d\"} %lld\n",
 				   policy_status_name((enum incident_status)s), v,
 				   (long long)counts[s][v]);
-	buf_printf(b, "# HELP intervene_silences_active Silences in effect now.\n"
-		      "# TYPE intervene_silences_active gauge\nintervene_silences_active %lld\n",
+	buf_printf(b,
+		   "# HELP intervene_silences_active Silences in effect now.\n"
+		   "# TYPE intervene_silences_active gauge\nintervene_silences_active %lld\n",
 		   (long long)silences);
 	r->status = 200;
 	r->reply_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -49,16 +49,18 @@ int api_session_create_run(struct http_req *r, struct store_conn *c)
 		return api_fail(r, &e);
 	int64_t max_age = (expires_at - time_now_ms()) / 1000;
 	r->set_cookie = cookie(r->cfg, sid, max_age > 0 ? max_age : 0);
-	req_reply_json(r, 200, json_pack("{ss ss so}", "actor", name, "role", auth_role_name(role),
-					 "expires_at", json_time_or_null(expires_at)));
+	req_reply_json(r, 200,
+		       json_pack("{ss ss so}", "actor", name, "role", auth_role_name(role),
+				 "expires_at", json_time_or_null(expires_at)));
 	return 0;
 }
 
 int api_session_get_prepare(struct http_req *r)
 {
 	static const char *const via[] = {"none", "token", "cookie", "none"};
-	req_reply_json(r, 200, json_pack("{ss ss ss}", "actor", r->actor, "role",
-					 auth_role_name(r->role), "via", via[r->via]));
+	req_reply_json(r, 200,
+		       json_pack("{ss ss ss}", "actor", r->actor, "role", auth_role_name(r->role),
+				 "via", via[r->via]));
 	return 1;
 }
 

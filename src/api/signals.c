@@ -2,9 +2,9 @@
 #include <stdlib.h>
 
 #include "api/api.h"
+#include "core/signal.h"
 #include "http/metrics.h"
 #include "http/server.h"
-#include "core/signal.h"
 #include "util/json.h"
 
 #define MAX_BATCH 1000
@@ -38,8 +38,8 @@ int api_signals_prepare(struct http_req *r)
 	if (json_is_array(r->body)) {
 		size_t n = json_array_size(r->body);
 		if (n == 0 || n > MAX_BATCH) {
-			err_field(&e, ERR_INVALID, "body", "a batch holds 1 to %d signals; this one has %zu",
-				  MAX_BATCH, n);
+			err_field(&e, ERR_INVALID, "body",
+				  "a batch holds 1 to %d signals; this one has %zu", MAX_BATCH, n);
 			req_reply_err(r, &e);
 			return 1;
 		}

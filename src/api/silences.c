@@ -51,7 +51,8 @@ int api_silence_create_prepare(struct http_req *r)
 	const char *dur = json_get_str(r->body, "duration");
 	const char *starts = json_get_str(r->body, "starts_at");
 	if (!!ends == !!dur)
-		return invalid(r, ends ? "duration" : "ends_at", "give exactly one of ends_at or duration");
+		return invalid(r, ends ? "duration" : "ends_at",
+			       "give exactly one of ends_at or duration");
 	char *reason = str_trim_dup(json_get_str(r->body, "reason"));
 	bool blank = !*reason;
 	free(reason);
@@ -72,7 +73,8 @@ int api_silence_create_prepare(struct http_req *r)
 		time_parse_ms(ends, &end);
 	}
 	if (end <= now || end <= start)
-		return invalid(r, ends ? "ends_at" : "duration", "the silence must end in the future");
+		return invalid(r, ends ? "ends_at" : "duration",
+			       "the silence must end in the future");
 	if (end - start > SILENCE_MAX_MS)
 		return invalid(r, ends ? "ends_at" : "duration", "a silence lasts at most 7 days");
 	struct silence *s = xcalloc(1, sizeof *s);
@@ -238,8 +240,8 @@ int api_silence_preview_run(struct http_req *r, struct store_conn *conn)
 	};
 	int rc = store_incident_list(conn, &f, preview_incident_cb, c, NULL, &e);
 	if (!rc)
-		rc = store_incident_recent_keys(conn, c->now - PREVIEW_RECENT_MS, 5000, preview_key_cb,
-						c, &e);
+		rc = store_incident_recent_keys(conn, c->now - PREVIEW_RECENT_MS, 5000,
+						preview_key_cb, c, &e);
 	if (rc)
 		return api_fail(r, &e);
 	req_reply_json(r, 200, json_pack("{sO sO}", "incidents", c->incidents, "keys", c->keys));

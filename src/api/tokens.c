@@ -10,12 +10,13 @@
 
 static json_t *token_json(const struct token_row *t, int64_t now)
 {
-	const char *status = t->revoked_at ? "revoked"
+	const char *status = t->revoked_at			       ? "revoked"
 			     : (t->expires_at && t->expires_at <= now) ? "expired"
-									   : "active";
+								       : "active";
 	return json_pack("{ss ss so so so so ss}", "name", t->name, "role", t->role, "created_at",
-			 json_time_or_null(t->created_at), "created_by", json_str_or_null(t->created_by),
-			 "expires_at", json_time_or_null(t->expires_at), "revoked_at",
+			 json_time_or_null(t->created_at), "created_by",
+			 json_str_or_null(t->created_by), "expires_at",
+			 json_time_or_null(t->expires_at), "revoked_at",
 			 json_time_or_null(t->revoked_at), "status", status);
 }
 
@@ -110,9 +111,10 @@ int api_token_create_run(struct http_req *r, struct store_conn *c)
 	int rc = auth_token_create(c, name, role, expires_at, r->actor, NULL, token, &e);
 	if (rc)
 		return api_fail(r, &e);
-	req_reply_json(r, 201, json_pack("{ss ss ss so}", "token", token, "name", name, "role",
-					 auth_role_name(role), "expires_at",
-					 json_time_or_null(expires_at)));
+	req_reply_json(r, 201,
+		       json_pack("{ss ss ss so}", "token", token, "name", name, "role",
+				 auth_role_name(role), "expires_at",
+				 json_time_or_null(expires_at)));
 	return 0;
 }
 
@@ -135,7 +137,7 @@ static int find_cb(const struct token_row *t, void *arg)
 struct admins {
 	const char *name;
 	int64_t now;
-	int others;   /* live admin tokens with another name */
+	int others; /* live admin tokens with another name */
 	bool target_is_admin;
 };
 

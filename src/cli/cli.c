@@ -1,8 +1,8 @@
 #include "cli/cli.h"
 
 #include <pwd.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,7 +18,8 @@ static const struct {
 	{"audit", cli_audit, "audit verify: check the event log's hash chain"},
 	{"render", cli_render, "render an issue template for an incident JSON file"},
 	{"version", cli_version, "print the version"},
-	{"incident", cli_incident, "list|show|declare|update|assign|ack|...: incidents on a server"},
+	{"incident", cli_incident,
+	 "list|show|declare|update|assign|ack|...: incidents on a server"},
 	{"signal", cli_signal, "send a signal (from options or a JSON file)"},
 	{"silence", cli_silence, "add|list|end|preview: silences on a server"},
 	{"events", cli_events, "print (or --follow) the event log of a server"},
@@ -33,10 +34,11 @@ static void usage(FILE *f, const char *prog)
 		prog);
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
-	fprintf(f, "\nglobal options:\n"
-		   "  --config PATH  configuration file (else $INTERVENE_CONFIG, else ./intervene.yaml,\n"
-		   "                 else built-in defaults)\n"
-		   "  --help         this text; COMMAND --help describes a command\n");
+	fprintf(f,
+		"\nglobal options:\n"
+		"  --config PATH  configuration file (else $INTERVENE_CONFIG, else ./intervene.yaml,\n"
+		"                 else built-in defaults)\n"
+		"  --help         this text; COMMAND --help describes a command\n");
 }
 
 struct config *cli_load_config(const struct cli *g)

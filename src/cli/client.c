@@ -37,7 +37,8 @@ static void usage_line(struct buf *b, const char *prog_cmd, const struct client_
 			continue;
 		bool first = true, later = false;
 		for (const struct copt *p = cmd->opts; p->name; p++)
-			if (o->group && p->group == o->group && p != o && (p->flags & COPT_REQUIRED))
+			if (o->group && p->group == o->group && p != o &&
+			    (p->flags & COPT_REQUIRED))
 				(p < o ? (first = false) : (later = true));
 		if (!first)
 			continue;
@@ -68,7 +69,8 @@ static void cmd_help(FILE *f, const char *prog_cmd, const struct client_cmd *cmd
 			   o->metavar && !positional(o) ? o->metavar : "");
 		buf_printf(&b, "  %-22s %s%s%s\n", buf_cstr(&left), o->help,
 			   o->kind == COPT_LIST ? " (repeatable)" : "",
-			   (o->flags & COPT_REQUIRED) && !positional(o) && !o->group ? " (required)" : "");
+			   (o->flags & COPT_REQUIRED) && !positional(o) && !o->group ? " (required)"
+										     : "");
 		buf_free(&left);
 	}
 	buf_printf(&b, "\n%s", client_opts_help);
@@ -79,7 +81,8 @@ static void cmd_help(FILE *f, const char *prog_cmd, const struct client_cmd *cmd
 static void group_help(FILE *f, const char *group, const char *desc, const struct client_cmd *cmds,
 		       size_t n)
 {
-	fprintf(f, "usage: intervene %s COMMAND [ARGS] [OPTIONS]\n\n%s\n\ncommands:\n", group, desc);
+	fprintf(f, "usage: intervene %s COMMAND [ARGS] [OPTIONS]\n\n%s\n\ncommands:\n", group,
+		desc);
 	for (size_t i = 0; i < n; i++) {
 		struct buf left = BUF_INIT;
 		buf_puts(&left, cmds[i].name);
@@ -113,8 +116,8 @@ static json_t *parse_object(const struct client *c, const char *what, const char
 	json_error_t je;
 	json_t *v = json_loads(text, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 	if (!v) {
-		client_usage_error(c, "%s is not valid JSON: %s (line %d, column %d)", what, je.text,
-				   je.line, je.column);
+		client_usage_error(c, "%s is not valid JSON: %s (line %d, column %d)", what,
+				   je.text, je.line, je.column);
 		return NULL;
 	}
 	if (!json_is_object(v)) {
@@ -171,8 +174,9 @@ static json_t *option_value(const struct client *c, const struct copt *o, const 
 		if (time_parse_ms(v, &ms))
 			return json_string(v);
 		if ((d = config_parse_duration(v)) <= 0) {
-			client_usage_error(c, "%s must be an RFC 3339 time or a duration like 2h (got '%s')",
-					   o->name, v);
+			client_usage_error(
+				c, "%s must be an RFC 3339 time or a duration like 2h (got '%s')",
+				o->name, v);
 			return NULL;
 		}
 		time_format_ms(time_now_ms() - d, time_buf);
@@ -196,7 +200,8 @@ static int apply(const struct client *c, const struct client_cmd *cmd, size_t id
 		return client_usage_error(c, "%s is given twice", o->name);
 	for (const struct copt *p = cmd->opts; o->group && p->name; p++)
 		if (p != o && p->group == o->group && a->given[p - cmd->opts])
-			return client_usage_error(c, "give either %s or %s, not both", p->name, o->name);
+			return client_usage_error(c, "give either %s or %s, not both", p->name,
+						  o->name);
 	a->given[idx] = true;
 	char tbuf[TIME_RFC3339_LEN];
 	json_t *j = option_value(c, o, v, tbuf);
@@ -404,12 +409,14 @@ static void report_http_error(const struct client *c, const char *path,
 		buf_printf(&b, ", HTTP %ld)\n", resp->status);
 		const char *k;
 		const json_t *v;
-		json_object_foreach((json_t *)json_object_get(err, "details"), k, v) {
+		json_object_foreach((json_t *)json_object_get(err, "details"), k, v)
+		{
 			struct buf val = BUF_INIT;
 			text_scalar(&val, v);
 			if (!strcmp(k, "index") && json_is_integer(v) && c->index_base) {
 				buf_reset(&val);
-				buf_printf(&val, "%lld", (long long)(json_integer_value(v) + c->index_base));
+				buf_printf(&val, "%lld",
+					   (long long)(json_integer_value(v) + c->index_base));
 			}
 			buf_puts(&b, "  ");
 			text_safe(&b, k, 0);
@@ -421,7 +428,8 @@ static void report_http_error(const struct client *c, const char *path,
 		if (resp->status == 401 && !c->token && !getenv("INTERVENE_TOKEN"))
 			buf_puts(&b, "  (no token given: use --token or set INTERVENE_TOKEN)\n");
 	} else {
-		buf_printf(&b, "intervene: HTTP %ld from %s%s", resp->status, http_client_base(c->http), path);
+		buf_printf(&b, "intervene: HTTP %ld from %s%s", resp->status,
+			   http_client_base(c->http), path);
 		if (resp->body.len) {
 			buf_puts(&b, ": ");
 			text_safe(&b, resp->body.data, 200);
@@ -440,7 +448,8 @@ int client_request(struct client *c, const char *method, const char *path, const
 	err_clear(&e);
 	if (reply)
 		*reply = NULL;
-	int rc = http_client_request(c->http, method, path, body, body_len, headers, n_headers, resp, &e);
+	int rc = http_client_request(c->http, method, path, body, body_len, headers, n_headers,
+				     resp, &e);
 	if (rc) {
 		struct buf m = BUF_INIT;
 		text_safe(&m, e.msg, 0);
@@ -449,8 +458,9 @@ int client_request(struct client *c, const char *method, const char *path, const
 		buf_free(&m);
 		return rc == ERR_INVALID ? EXIT_USAGE : EXIT_FAIL;
 	}
-	json_t *j = resp->body.len ? json_loadb(resp->body.data, resp->body.len, JSON_DECODE_ANY, NULL)
-				   : json_null();
+	json_t *j = resp->body.len
+			    ? json_loadb(resp->body.data, resp->body.len, JSON_DECODE_ANY, NULL)
+			    : json_null();
 	if (resp->status < 200 || resp->status > 299) {
 		if (c->json && resp->body.len)
 			client_put_body(resp);
@@ -459,7 +469,8 @@ int client_request(struct client *c, const char *method, const char *path, const
 		return EXIT_FAIL;
 	}
 	if (!j && !c->json) {
-		fprintf(stderr, "intervene: the server at %s answered HTTP %ld with a body that is not JSON\n",
+		fprintf(stderr,
+			"intervene: the server at %s answered HTTP %ld with a body that is not JSON\n",
 			http_client_base(c->http), resp->status);
 		return EXIT_FAIL;
 	}
@@ -558,7 +569,8 @@ int client_group(const struct cli *g, const char *group, const char *desc,
 		return argc < 2 ? EXIT_USAGE : EXIT_OK;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (strcmp(argv[1], cmds[i].name) && (!cmds[i].alias || strcmp(argv[1], cmds[i].alias)))
+		if (strcmp(argv[1], cmds[i].name) &&
+		    (!cmds[i].alias || strcmp(argv[1], cmds[i].alias)))
 			continue;
 		char full[64];
 		snprintf(full, sizeof full, "%s %s", group, cmds[i].name);

@@ -26,15 +26,15 @@
 
 /* What an option's value is. */
 enum copt_kind {
-	COPT_STRING,   /* any string */
-	COPT_CLEARABLE,/* a string; "-" is sent as "", which clears the field on every route
+	COPT_STRING,	/* any string */
+	COPT_CLEARABLE, /* a string; "-" is sent as "", which clears the field on every route
 			* (JSON null would mean "no change" to the lifecycle verbs) */
-	COPT_INT,      /* a positive decimal integer, sent as a string in queries */
-	COPT_ID,       /* a resource id: 1..19 digits, no leading zero */
-	COPT_OBJECT,   /* a JSON object (usage error when it is not one) */
-	COPT_LIST,     /* repeatable: a body array of strings, or a repeated query parameter */
-	COPT_FLAG,     /* takes no value: sends flag_value (or "1" for TO_LOCAL) */
-	COPT_SINCE,    /* an RFC 3339 time, or a duration ("2h") meaning that long ago */
+	COPT_INT,	/* a positive decimal integer, sent as a string in queries */
+	COPT_ID,	/* a resource id: 1..19 digits, no leading zero */
+	COPT_OBJECT,	/* a JSON object (usage error when it is not one) */
+	COPT_LIST,	/* repeatable: a body array of strings, or a repeated query parameter */
+	COPT_FLAG,	/* takes no value: sends flag_value (or "1" for TO_LOCAL) */
+	COPT_SINCE,	/* an RFC 3339 time, or a duration ("2h") meaning that long ago */
 };
 
 /* Where an option's value goes. */
@@ -45,39 +45,49 @@ enum {
 };
 
 struct copt {
-	const char *name;       /* "--status"; a name without a leading '-' ("ID") is positional */
-	const char *alias;      /* "-q", or NULL */
+	const char *name;  /* "--status"; a name without a leading '-' ("ID") is positional */
+	const char *alias; /* "-q", or NULL */
 	enum copt_kind kind;
 	enum copt_dest dest;
-	const char *key;        /* query parameter, body field or header name */
+	const char *key;	/* query parameter, body field or header name */
 	const char *flag_value; /* COPT_FLAG: the value sent */
 	unsigned flags;
-	int group;              /* options sharing a non-zero group exclude one another */
-	const char *metavar;    /* "S", "JSON", ... for the help text (NULL for flags) */
+	int group;	     /* options sharing a non-zero group exclude one another */
+	const char *metavar; /* "S", "JSON", ... for the help text (NULL for flags) */
 	const char *help;
 };
 
 /* Shorthands for the common rows: an option with no flags and no group. */
-#define COPT_BODY(name, kind, key, metavar, help) \
-	{name, NULL, kind, TO_BODY, key, NULL, 0, 0, metavar, help}
-#define COPT_QUERY(name, kind, key, metavar, help) \
-	{name, NULL, kind, TO_QUERY, key, NULL, 0, 0, metavar, help}
+#define COPT_BODY(name, kind, key, metavar, help)                                                  \
+	{                                                                                          \
+		name, NULL, kind, TO_BODY, key, NULL, 0, 0, metavar, help                          \
+	}
+#define COPT_QUERY(name, kind, key, metavar, help)                                                 \
+	{                                                                                          \
+		name, NULL, kind, TO_QUERY, key, NULL, 0, 0, metavar, help                         \
+	}
 
 /* Rows shared by several tables. */
-#define COPT_END {NULL, NULL, 0, 0, NULL, NULL, 0, 0, NULL, NULL}
-#define COPT_PATH_ID(what) {"ID", NULL, COPT_ID, TO_PATH, NULL, NULL, COPT_REQUIRED, 0, NULL, what}
-#define COPT_PAGING                                                  \
-	COPT_QUERY("--page", COPT_INT, "page", "N", "page number, from 1"), \
+#define COPT_END                                                                                   \
+	{                                                                                          \
+		NULL, NULL, 0, 0, NULL, NULL, 0, 0, NULL, NULL                                     \
+	}
+#define COPT_PATH_ID(what)                                                                         \
+	{                                                                                          \
+		"ID", NULL, COPT_ID, TO_PATH, NULL, NULL, COPT_REQUIRED, 0, NULL, what             \
+	}
+#define COPT_PAGING                                                                                \
+	COPT_QUERY("--page", COPT_INT, "page", "N", "page number, from 1"),                        \
 		COPT_QUERY("--per-page", COPT_INT, "per_page", "N", "items per page")
 
-#define CLIENT_MAX_OPTS 24
+#define CLIENT_MAX_OPTS	     24
 #define CLIENT_MAX_PATH_ARGS 2
-#define CLIENT_MAX_HEADERS 4
+#define CLIENT_MAX_HEADERS   4
 
 /* argv parsed against a command's table. */
 struct client_args {
-	json_t *body;           /* TO_BODY values (an object, never NULL after parsing) */
-	struct buf query;       /* "" or "?k=v&..." percent-encoded */
+	json_t *body;	  /* TO_BODY values (an object, never NULL after parsing) */
+	struct buf query; /* "" or "?k=v&..." percent-encoded */
 	const char *path_args[CLIENT_MAX_PATH_ARGS];
 	size_t n_path;
 	struct http_header headers[CLIENT_MAX_HEADERS];
@@ -89,12 +99,12 @@ struct client_args {
 /* A connected client command. */
 struct client {
 	const struct cli *g;
-	char cmd[64];               /* "incident list", for messages */
-	const char *server;         /* --server, or NULL */
-	const char *token;          /* --token, or NULL */
-	bool json;                  /* --format json */
-	struct http_client *http;   /* owned; made by the engine before run/print */
-	long long index_base;       /* added to details.index in error reports (batches) */
+	char cmd[64];		  /* "incident list", for messages */
+	const char *server;	  /* --server, or NULL */
+	const char *token;	  /* --token, or NULL */
+	bool json;		  /* --format json */
+	struct http_client *http; /* owned; made by the engine before run/print */
+	long long index_base;	  /* added to details.index in error reports (batches) */
 };
 
 struct client_cmd;
@@ -105,21 +115,20 @@ typedef int (*client_print_fn)(struct client *c, const struct client_cmd *cmd, c
 
 /* The whole work of a command, for those that are not one request. Returns an exit
  * code. */
-typedef int (*client_run_fn)(struct client *c, const struct client_cmd *cmd,
-			     struct client_args *a);
+typedef int (*client_run_fn)(struct client *c, const struct client_cmd *cmd, struct client_args *a);
 
 struct client_cmd {
-	const char *name;      /* "list"; for a group-less command, the command itself */
-	const char *alias;     /* another accepted name, or NULL */
-	const char *method;    /* "GET", "POST", "PATCH", "DELETE" */
-	const char *path;      /* "/api/incidents/{}/comments": each {} takes a TO_PATH value */
+	const char *name;	 /* "list"; for a group-less command, the command itself */
+	const char *alias;	 /* another accepted name, or NULL */
+	const char *method;	 /* "GET", "POST", "PATCH", "DELETE" */
+	const char *path;	 /* "/api/incidents/{}/comments": each {} takes a TO_PATH value */
 	const struct copt *opts; /* ends with an entry whose name is NULL */
-	const char *summary;   /* one line for the group's help */
-	const char *desc;      /* the paragraph of the command's help */
+	const char *summary;	 /* one line for the group's help */
+	const char *desc;	 /* the paragraph of the command's help */
 	client_print_fn print;
-	client_run_fn run;     /* NULL: send one request and print the reply */
-	const void *data;      /* for print/run (e.g. the word a mutation prints) */
-	bool needs_body;       /* refuse to send an empty body (nothing to change) */
+	client_run_fn run; /* NULL: send one request and print the reply */
+	const void *data;  /* for print/run (e.g. the word a mutation prints) */
+	bool needs_body;   /* refuse to send an empty body (nothing to change) */
 };
 
 /* Run a group of commands ("incident", "silence"): argv[0] is the group name, argv[1]

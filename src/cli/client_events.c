@@ -22,7 +22,8 @@ static const struct {
 	const char *paths[4];
 } briefs[] = {
 	{"incident_created", {"severity", "key", "summary", NULL}},
-	{"incident_updated", {"change_type", "incident.status", "incident.severity", "incident.occurrences"}},
+	{"incident_updated",
+	 {"change_type", "incident.status", "incident.severity", "incident.occurrences"}},
 	{"signal_suppressed", {"reason", "kind", "key", "silence_id"}},
 	{"sla_breached", {"stage", "due_at", NULL, NULL}},
 	{"silence_created", {"id", "matcher.kind", "matcher.key_glob", "reason"}},
@@ -56,7 +57,8 @@ static void event_brief(struct buf *b, const json_t *ev)
 			if (!v || json_is_null(v))
 				continue;
 			const char *dot = strrchr(briefs[i].paths[k], '.');
-			buf_printf(b, "%s%s=", b->len ? " " : "", dot ? dot + 1 : briefs[i].paths[k]);
+			buf_printf(b, "%s%s=", b->len ? " " : "",
+				   dot ? dot + 1 : briefs[i].paths[k]);
 			text_scalar(b, v);
 		}
 		return;
@@ -84,7 +86,7 @@ static void event_cells(const json_t *ev, char id[24], char inc[24], const char 
 	cells[5] = buf_steal(&data);
 }
 
-static const struct table_col event_cols[] = {{"ID", 0},       {"TIME", 0},  {"TYPE", 0},
+static const struct table_col event_cols[] = {{"ID", 0},       {"TIME", 0},   {"TYPE", 0},
 					      {"INCIDENT", 0}, {"ACTOR", 24}, {"DATA", 100}};
 
 static void event_row(struct table *t, const json_t *ev, int64_t now)
@@ -180,7 +182,8 @@ static int follow_poll(struct client *c, long long after_id, const char *filters
 	int code = EXIT_OK;
 	while (!stop_requested) {
 		buf_reset(&path);
-		buf_printf(&path, "/api/events?after_id=%lld&limit=%lld%s", after_id, limit, filters);
+		buf_printf(&path, "/api/events?after_id=%lld&limit=%lld%s", after_id, limit,
+			   filters);
 		json_t *reply = NULL;
 		code = client_request(c, "GET", path.data, NULL, 0, NULL, 0, &resp, &reply);
 		if (code) {
@@ -192,7 +195,8 @@ static int follow_poll(struct client *c, long long after_id, const char *filters
 		const json_t *events = json_object_get(reply, "events");
 		size_t i;
 		const json_t *ev;
-		json_array_foreach(events, i, ev) {
+		json_array_foreach(events, i, ev)
+		{
 			emit_event(em, ev);
 			after_id = json_get_int(ev, "id", after_id);
 		}
@@ -266,11 +270,19 @@ static int events_run(struct client *c, const struct client_cmd *cmd, struct cli
 }
 
 static const struct client_cmd events_cmd = {
-	"events", NULL, "GET", "/api/events", events_opts, "print the event log",
+	"events",
+	NULL,
+	"GET",
+	"/api/events",
+	events_opts,
+	"print the event log",
 	"Print the event log in id order: ID, TIME, TYPE, INCIDENT, ACTOR and the gist of\n"
 	"the data. With --follow, keep printing new events (polling every second) until\n"
 	"interrupted; with --format json each followed event is one JSON line.",
-	print_events, events_run, NULL, false,
+	print_events,
+	events_run,
+	NULL,
+	false,
 };
 
 int cli_events(const struct cli *g, int argc, char **argv)

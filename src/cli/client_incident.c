@@ -11,7 +11,7 @@
 /* ---- text output ---- */
 
 static const struct table_col incident_cols[] = {
-	{"ID", 0},   {"SEV", 0}, {"STATUS", 0},	  {"KIND", 0},
+	{"ID", 0},   {"SEV", 0},      {"STATUS", 0},	{"KIND", 0},
 	{"KEY", 40}, {"SUMMARY", 60}, {"ASSIGNED", 20}, {"AGE", 0},
 };
 
@@ -31,8 +31,9 @@ static void incident_row(struct table *t, const json_t *inc, int64_t now)
 
 void client_print_incidents(const json_t *items)
 {
-	table_print_items(stdout, items, incident_cols, sizeof incident_cols / sizeof incident_cols[0],
-			  "incidents", incident_row);
+	table_print_items(stdout, items, incident_cols,
+			  sizeof incident_cols / sizeof incident_cols[0], "incidents",
+			  incident_row);
 }
 
 static int print_list(struct client *c, const struct client_cmd *cmd, const json_t *reply)
@@ -60,7 +61,8 @@ static void fmt_sla(struct buf *b, const json_t *sla, int64_t now)
 		else if (json_is_true(met))
 			buf_puts(b, "met");
 		else
-			buf_printf(b, "%s (due %s)", json_is_false(met) ? "breached" : "pending", age);
+			buf_printf(b, "%s (due %s)", json_is_false(met) ? "breached" : "pending",
+				   age);
 	}
 }
 
@@ -112,7 +114,8 @@ static int print_changed(struct client *c, const struct client_cmd *cmd, const j
 	const char *who = json_get_str(inc, "assigned_to");
 	struct buf b = BUF_INIT;
 	buf_printf(&b, "incident %lld %s: %s, %s, ", (long long)json_get_int(inc, "id", 0),
-		   (const char *)cmd->data, json_get_str(inc, "status"), json_get_str(inc, "severity"));
+		   (const char *)cmd->data, json_get_str(inc, "status"),
+		   json_get_str(inc, "severity"));
 	if (who)
 		buf_printf(&b, "assigned to %s", who);
 	else
@@ -204,7 +207,8 @@ static const struct copt update_opts[] = {
 	INC_ID,
 	COPT_BODY("--summary", COPT_STRING, "summary", "S", "new summary"),
 	COPT_BODY("--assigned-to", COPT_CLEARABLE, "assigned_to", "A", "new assignee ('-' clears)"),
-	COPT_BODY("--severity", COPT_STRING, "severity", "SEV", "new severity (a change needs --reason)"),
+	COPT_BODY("--severity", COPT_STRING, "severity", "SEV",
+		  "new severity (a change needs --reason)"),
 	COPT_BODY("--reason", COPT_STRING, "reason", "R", "why the severity changes"),
 	COPT_BODY("--metadata", COPT_OBJECT, "metadata", "JSON",
 		  "a JSON object merged into metadata (null removes a key)"),
@@ -235,10 +239,13 @@ static const struct copt comment_opts[] = {
 
 static const struct copt paged_opts[] = {INC_ID, COPT_PAGING, COPT_END};
 
-#define VERB(name, alias, path, word, summary)                                                    \
-	{name, alias, "POST", "/api/incidents/{}/" path, verb_opts, summary,                      \
-	 "Move the incident: " summary ". Refused (409) from a status that does not allow it.",  \
-	 print_changed, NULL, word, false}
+#define VERB(name, alias, path, word, summary)                                                     \
+	{                                                                                          \
+		name, alias, "POST", "/api/incidents/{}/" path, verb_opts, summary,                \
+			"Move the incident: " summary                                              \
+			". Refused (409) from a status that does not allow it.",                   \
+			print_changed, NULL, word, false                                           \
+	}
 
 static const struct client_cmd incident_cmds[] = {
 	{"list", "ls", "GET", "/api/incidents", list_opts, "list incidents (filters, paging)",
@@ -265,8 +272,8 @@ static const struct client_cmd incident_cmds[] = {
 	VERB("close", NULL, "close", "closed", "close (from resolved or mitigated)"),
 	VERB("reopen", NULL, "reopen", "reopened", "reopen (from resolved or closed)"),
 	{"comment", NULL, "POST", "/api/incidents/{}/comments", comment_opts, "add a comment",
-	 "Add a comment to the incident (mirrored to its tracker issue).", print_comment, NULL, NULL,
-	 false},
+	 "Add a comment to the incident (mirrored to its tracker issue).", print_comment, NULL,
+	 NULL, false},
 	{"comments", NULL, "GET", "/api/incidents/{}/comments", paged_opts, "list the comments",
 	 "List the incident's comments, oldest first.", print_comments, NULL, NULL, false},
 	{"timeline", NULL, "GET", "/api/incidents/{}/timeline", paged_opts,
@@ -276,8 +283,9 @@ static const struct client_cmd incident_cmds[] = {
 
 int cli_incident(const struct cli *g, int argc, char **argv)
 {
-	return client_group(g, "incident",
-			    "Work with incidents on a running server: list and inspect them, declare\n"
-			    "one, change it, move it through its lifecycle, comment on it.",
-			    incident_cmds, sizeof incident_cmds / sizeof incident_cmds[0], argc, argv);
+	return client_group(
+		g, "incident",
+		"Work with incidents on a running server: list and inspect them, declare\n"
+		"one, change it, move it through its lifecycle, comment on it.",
+		incident_cmds, sizeof incident_cmds / sizeof incident_cmds[0], argc, argv);
 }

@@ -14,7 +14,7 @@
 #include "cli/textout.h"
 #include "util/json.h"
 
-#define BATCH_MAX 1000
+#define BATCH_MAX  1000
 #define BODY_LIMIT ((size_t)(1024 * 1024 - 16 * 1024))
 
 /* ---- text output ---- */
@@ -52,7 +52,8 @@ static void add_results(struct results *rs, const json_t *items, size_t first, c
 {
 	size_t i;
 	const json_t *r;
-	json_array_foreach(json_object_get(reply, "results"), i, r) {
+	json_array_foreach(json_object_get(reply, "results"), i, r)
+	{
 		const json_t *item = json_array_get(items, first + i);
 		const char *outcome = json_get_str(r, "outcome");
 		long long id = json_get_int(r, "incident_id", 0);
@@ -78,7 +79,8 @@ static void print_results(const struct results *rs, size_t n_sent)
 	const char *k;
 	const json_t *v;
 	const char *sep = ": ";
-	json_object_foreach(rs->counts, k, v) {
+	json_object_foreach(rs->counts, k, v)
+	{
 		printf("%s%lld %s", sep, (long long)json_integer_value(v), k);
 		sep = ", ";
 	}
@@ -109,18 +111,21 @@ static int read_all(const char *path, struct buf *b)
 
 /* Serialize every item of arr (compact); usage error when one is not an object or
  * cannot fit in a request by itself. texts[i] is malloc'd. */
-static int serialize_items(const struct client *c, const char *path, const json_t *arr, char **texts)
+static int serialize_items(const struct client *c, const char *path, const json_t *arr,
+			   char **texts)
 {
 	size_t i;
 	const json_t *item;
-	json_array_foreach(arr, i, item) {
+	json_array_foreach(arr, i, item)
+	{
 		if (!json_is_object(item))
 			return client_usage_error(c, "%s: item %zu is not a JSON object", path, i);
 		texts[i] = json_dumps(item, JSON_COMPACT | JSON_REAL_PRECISION(15));
 		size_t len = texts[i] ? strlen(texts[i]) : 0;
 		if (!texts[i] || len + 2 > BODY_LIMIT)
-			return client_usage_error(c, "%s: item %zu is %zu bytes; a request holds at most %zu",
-						  path, i, len, BODY_LIMIT);
+			return client_usage_error(
+				c, "%s: item %zu is %zu bytes; a request holds at most %zu", path,
+				i, len, BODY_LIMIT);
 	}
 	return EXIT_OK;
 }
@@ -140,7 +145,8 @@ static int send_batch(struct client *c, const json_t *items, char **texts, size_
 	}
 	buf_putc(&body, ']');
 	c->index_base = (long long)first;
-	int code = client_request(c, "POST", "/api/signals", body.data, body.len, NULL, 0, &resp, &reply);
+	int code = client_request(c, "POST", "/api/signals", body.data, body.len, NULL, 0, &resp,
+				  &reply);
 	if (!code) {
 		rs->requests++;
 		if (c->json)
@@ -174,8 +180,9 @@ static int send_array(struct client *c, const char *path, const json_t *items)
 		}
 		code = send_batch(c, items, texts, sent, count, &rs);
 		if (code && sent)
-			fprintf(stderr, "intervene signal: items 0..%zu were accepted; the request with items "
-					"%zu..%zu failed and later items were not sent\n",
+			fprintf(stderr,
+				"intervene signal: items 0..%zu were accepted; the request with items "
+				"%zu..%zu failed and later items were not sent\n",
 				sent - 1, sent, sent + count - 1);
 		if (!code)
 			sent += count;
@@ -203,8 +210,8 @@ static int send_file(struct client *c, const char *path)
 	json_error_t je;
 	v = json_loadb(buf_cstr(&text), text.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 	if (!v) {
-		code = client_usage_error(c, "%s is not valid JSON: %s (line %d, column %d)", path, je.text,
-					  je.line, je.column);
+		code = client_usage_error(c, "%s is not valid JSON: %s (line %d, column %d)", path,
+					  je.text, je.line, je.column);
 		goto out;
 	}
 	if (json_is_array(v)) {
@@ -212,12 +219,14 @@ static int send_file(struct client *c, const char *path)
 		goto out;
 	}
 	if (!json_is_object(v)) {
-		code = client_usage_error(c, "%s must hold a JSON object or an array of objects", path);
+		code = client_usage_error(c, "%s must hold a JSON object or an array of objects",
+					  path);
 		goto out;
 	}
 	struct http_response resp = {0};
 	json_t *reply = NULL;
-	code = client_request(c, "POST", "/api/signals", text.data, text.len, NULL, 0, &resp, &reply);
+	code = client_request(c, "POST", "/api/signals", text.data, text.len, NULL, 0, &resp,
+			      &reply);
 	if (!code && c->json)
 		client_put_body(&resp);
 	else if (!code)
@@ -272,7 +281,8 @@ static int signal_run(struct client *c, const struct client_cmd *cmd, struct cli
 {
 	if (a->local[OPT_FILE]) {
 		if (json_object_size(a->body))
-			return client_usage_error(c, "--file cannot be combined with other signal options");
+			return client_usage_error(
+				c, "--file cannot be combined with other signal options");
 		return send_file(c, a->local[OPT_FILE]);
 	}
 	if (!a->given[OPT_KIND] || !a->given[OPT_SUMMARY])
@@ -281,12 +291,20 @@ static int signal_run(struct client *c, const struct client_cmd *cmd, struct cli
 }
 
 static const struct client_cmd signal_cmd = {
-	"signal", NULL, "POST", "/api/signals", signal_opts, "send a signal",
+	"signal",
+	NULL,
+	"POST",
+	"/api/signals",
+	signal_opts,
+	"send a signal",
 	"Send one signal built from the options, or the signals of a JSON file. The server\n"
 	"deduplicates by (kind, key): the outcome is created, deduplicated, silenced,\n"
 	"rate_limited, resolved or no_incident. A file's array is sent in batches of at\n"
 	"most 1000 signals and 1 MiB, in order; one line per item is printed.",
-	print_one, signal_run, NULL, false,
+	print_one,
+	signal_run,
+	NULL,
+	false,
 };
 
 int cli_signal(const struct cli *g, int argc, char **argv)

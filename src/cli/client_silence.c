@@ -13,7 +13,8 @@ static void put_matcher(struct buf *b, const json_t *s)
 	const char *kind = json_get_str(m, "kind");
 	if (kind)
 		buf_printf(b, "kind=%s ", kind);
-	buf_printf(b, "key_glob=%s", json_get_str(m, "key_glob") ? json_get_str(m, "key_glob") : "");
+	buf_printf(b, "key_glob=%s",
+		   json_get_str(m, "key_glob") ? json_get_str(m, "key_glob") : "");
 }
 
 /* "silence 3 created: kind=manual key_glob=db-* until 2026-05-01T10:00:00.000Z (in 2h)" */
@@ -25,7 +26,8 @@ static int print_silence(struct client *c, const struct client_cmd *cmd, const j
 	char age[32];
 	text_age(ends, time_now_ms(), true, age);
 	struct buf b = BUF_INIT, safe = BUF_INIT;
-	buf_printf(&b, "silence %lld %s: ", (long long)json_get_int(s, "id", 0), (const char *)cmd->data);
+	buf_printf(&b, "silence %lld %s: ", (long long)json_get_int(s, "id", 0),
+		   (const char *)cmd->data);
 	put_matcher(&b, s);
 	buf_printf(&b, " until %s (%s)", ends ? ends : "-", age);
 	text_safe(&safe, b.data, 0);
@@ -36,7 +38,7 @@ static int print_silence(struct client *c, const struct client_cmd *cmd, const j
 }
 
 static const struct table_col silence_cols[] = {
-	{"ID", 0},   {"ACTIVE", 0}, {"KIND", 0},	    {"KEY_GLOB", 40},
+	{"ID", 0},   {"ACTIVE", 0},	 {"KIND", 0},	 {"KEY_GLOB", 40},
 	{"ENDS", 0}, {"CREATED_BY", 24}, {"REASON", 60},
 };
 
@@ -93,7 +95,8 @@ static const struct copt add_opts[] = {
 	 "how long: 30m, 4h, 7d (at most 7 days)"},
 	{"--ends-at", NULL, COPT_STRING, TO_BODY, "ends_at", NULL, COPT_REQUIRED, 1, "TIME",
 	 "instead of --duration: when it ends (RFC 3339)"},
-	COPT_BODY("--starts-at", COPT_STRING, "starts_at", "TIME", "when it starts (RFC 3339; default now)"),
+	COPT_BODY("--starts-at", COPT_STRING, "starts_at", "TIME",
+		  "when it starts (RFC 3339; default now)"),
 	COPT_END,
 };
 
@@ -133,7 +136,8 @@ static const struct client_cmd silence_cmds[] = {
 
 int cli_silence(const struct cli *g, int argc, char **argv)
 {
-	return client_group(g, "silence",
-			    "Silence signals by a glob over their keys for a while (at most 7 days).",
-			    silence_cmds, sizeof silence_cmds / sizeof silence_cmds[0], argc, argv);
+	return client_group(
+		g, "silence",
+		"Silence signals by a glob over their keys for a while (at most 7 days).",
+		silence_cmds, sizeof silence_cmds / sizeof silence_cmds[0], argc, argv);
 }

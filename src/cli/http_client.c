@@ -9,12 +9,12 @@
 #include <strings.h>
 
 #define CONNECT_TIMEOUT_MS 5000L
-#define TOTAL_TIMEOUT_MS 30000L
+#define TOTAL_TIMEOUT_MS   30000L
 
 struct http_client {
 	CURL *h;
-	char *base;                   /* without a trailing '/' */
-	struct curl_slist *headers;   /* "Name: value" sent with every request */
+	char *base;		    /* without a trailing '/' */
+	struct curl_slist *headers; /* "Name: value" sent with every request */
 	volatile sig_atomic_t *cancel;
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -40,8 +40,8 @@ static bool is_token(const char *s)
 	if (!*s)
 		return false;
 	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      strchr("!#$%&'*+-.^_`|~", *s)))
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("!#$%&'*+-.^_`|~", *s)))
 			return false;
 	return true;
 }
@@ -51,16 +51,18 @@ static int check_header(const char *name, const char *value, struct err *e)
 	if (!name || !is_token(name))
 		return err_set(e, ERR_INVALID, "invalid HTTP header name '%s'", name ? name : "");
 	if (!value || strpbrk(value, "\r\n"))
-		return err_set(e, ERR_INVALID, "the value of the %s header must not contain CR or LF",
-				name);
+		return err_set(e, ERR_INVALID,
+			       "the value of the %s header must not contain CR or LF", name);
 	return 0;
 }
 
 int http_client_new(const char *base_url, struct http_client **out, struct err *e)
 {
 	*out = NULL;
-	if (!base_url || (strncasecmp(base_url, "http://", 7) && strncasecmp(base_url, "https://", 8)))
-		return err_set(e, ERR_INVALID, "the server URL must start with http:// or https:// (got '%s')",
+	if (!base_url ||
+	    (strncasecmp(base_url, "http://", 7) && strncasecmp(base_url, "https://", 8)))
+		return err_set(e, ERR_INVALID,
+			       "the server URL must start with http:// or https:// (got '%s')",
 			       base_url ? base_url : "");
 	const char *host = strstr(base_url, "://") + 3;
 	if (!*host || *host == '/' || has_ctl_or_space(base_url))
@@ -259,20 +261,21 @@ int http_client_request(struct http_client *c, const char *method, const char *p
 		if (strcmp(method, "POST"))
 			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 		if (body || !strcmp(method, "POST")) {
-			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? body_len : 0));
+			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+					 (curl_off_t)(body ? body_len : 0));
 			curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
 		}
 	}
 
 	CURLcode cc = curl_easy_perform(h);
 	if (cc == CURLE_WRITE_ERROR && sink.over) {
-		rc = err_set(e, ERR_TOOLARGE, "the response from %s is larger than %zu bytes", url.data,
-			     HTTP_CLIENT_MAX_RESPONSE);
+		rc = err_set(e, ERR_TOOLARGE, "the response from %s is larger than %zu bytes",
+			     url.data, HTTP_CLIENT_MAX_RESPONSE);
 		goto out;
 	}
 	if (cc == CURLE_FILESIZE_EXCEEDED) {
-		rc = err_set(e, ERR_TOOLARGE, "the response from %s is larger than %zu bytes", url.data,
-			     HTTP_CLIENT_MAX_RESPONSE);
+		rc = err_set(e, ERR_TOOLARGE, "the response from %s is larger than %zu bytes",
+			     url.data, HTTP_CLIENT_MAX_RESPONSE);
 		goto out;
 	}
 	if (cc == CURLE_ABORTED_BY_CALLBACK) {
@@ -306,8 +309,8 @@ void http_query_escape(struct buf *b, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
 			buf_putc(b, (char)*p);
 		} else {
 			buf_putc(b, '%');

@@ -28,8 +28,8 @@ struct http_header {
 };
 
 struct http_response {
-	long status;       /* the HTTP status, 0 when no response arrived */
-	struct buf body;   /* the response body, byte for byte; owned, see http_response_clear */
+	long status;	 /* the HTTP status, 0 when no response arrived */
+	struct buf body; /* the response body, byte for byte; owned, see http_response_clear */
 	char content_type[128]; /* the Content-Type header, or "" */
 };
 

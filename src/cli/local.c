@@ -64,15 +64,16 @@ static int print_token(const struct token_row *t, void *arg)
 	time_format_ms(t->created_at, created);
 	if (t->expires_at)
 		time_format_ms(t->expires_at, expires);
-	const char *status = t->revoked_at ? "revoked"
+	const char *status = t->revoked_at				  ? "revoked"
 			     : (t->expires_at && t->expires_at <= s->now) ? "expired"
-									   : "active";
+									  : "active";
 	if (s->json) {
-		json_array_append_new(
-			s->arr, json_pack("{ss ss ss so so ss}", "name", t->name, "role", t->role,
-					  "created_at", created, "expires_at",
-					  t->expires_at ? json_string(expires) : json_null(),
-					  "revoked_at", json_time_or_null(t->revoked_at), "status", status));
+		json_array_append_new(s->arr,
+				      json_pack("{ss ss ss so so ss}", "name", t->name, "role",
+						t->role, "created_at", created, "expires_at",
+						t->expires_at ? json_string(expires) : json_null(),
+						"revoked_at", json_time_or_null(t->revoked_at),
+						"status", status));
 	} else {
 		printf("%-24s %-10s %-25s %-25s %s\n", t->name, t->role, created, expires, status);
 	}
@@ -101,13 +102,13 @@ static int token_create(struct store_conn *c, int argc, char **argv)
 {
 	const char *name = NULL, *role = NULL, *expires = NULL;
 	for (int i = 2; i < argc; i++) {
-		const char **dst = !strcmp(argv[i], "--name")	 ? &name
-				   : !strcmp(argv[i], "--role")	 ? &role
+		const char **dst = !strcmp(argv[i], "--name")	   ? &name
+				   : !strcmp(argv[i], "--role")	   ? &role
 				   : !strcmp(argv[i], "--expires") ? &expires
 								   : NULL;
 		if (!dst || i + 1 >= argc) {
-			fprintf(stderr, "intervene token create: unexpected argument '%s'\n%s", argv[i],
-				token_help);
+			fprintf(stderr, "intervene token create: unexpected argument '%s'\n%s",
+				argv[i], token_help);
 			return EXIT_USAGE;
 		}
 		*dst = argv[++i];
@@ -118,15 +119,17 @@ static int token_create(struct store_conn *c, int argc, char **argv)
 	}
 	enum role r = auth_parse_role(role);
 	if (r == ROLE_NONE) {
-		fprintf(stderr, "intervene token create: --role must be viewer, responder, approver "
-				"or admin\n");
+		fprintf(stderr,
+			"intervene token create: --role must be viewer, responder, approver "
+			"or admin\n");
 		return EXIT_USAGE;
 	}
 	int64_t exp = 0;
 	if (expires) {
 		int64_t ms = config_parse_duration(expires);
 		if (ms <= 0) {
-			fprintf(stderr, "intervene token create: --expires must look like 90d or 12h\n");
+			fprintf(stderr,
+				"intervene token create: --expires must look like 90d or 12h\n");
 			return EXIT_USAGE;
 		}
 		exp = time_now_ms() + ms;
@@ -190,7 +193,8 @@ static int token_list(struct store_conn *c, int argc, char **argv)
 	if (st.json)
 		st.arr = json_array();
 	else
-		printf("%-24s %-10s %-25s %-25s %s\n", "NAME", "ROLE", "CREATED", "EXPIRES", "STATUS");
+		printf("%-24s %-10s %-25s %-25s %s\n", "NAME", "ROLE", "CREATED", "EXPIRES",
+		       "STATUS");
 	int rc = store_token_list(c, print_token, &st, &e);
 	if (rc) {
 		json_decref(st.arr);
@@ -210,8 +214,8 @@ int cli_token(const struct cli *g, int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv, token_help))
 		return EXIT_OK;
-	if (argc < 2 || (strcmp(argv[1], "create") && strcmp(argv[1], "list") &&
-			 strcmp(argv[1], "revoke"))) {
+	if (argc < 2 ||
+	    (strcmp(argv[1], "create") && strcmp(argv[1], "list") && strcmp(argv[1], "revoke"))) {
 		fputs(token_help, stderr);
 		return EXIT_USAGE;
 	}
@@ -263,8 +267,8 @@ int cli_audit(const struct cli *g, int argc, char **argv)
 		goto out;
 	}
 	if (r.bad_id) {
-		printf("FAIL: event %lld: %s (%lld events before it verified)\n", (long long)r.bad_id,
-		       r.problem, (long long)r.checked);
+		printf("FAIL: event %lld: %s (%lld events before it verified)\n",
+		       (long long)r.bad_id, r.problem, (long long)r.checked);
 		goto out;
 	}
 	if (r.checked)

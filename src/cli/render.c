@@ -109,7 +109,8 @@ static void print_doc(const struct issue_doc *d, bool as_json)
 		json_object_set_new(o, "title", json_string(d->title));
 		json_object_set_new(o, "labels", string_array(d->labels, d->n_labels));
 		if (d->n_assignees)
-			json_object_set_new(o, "assignees", string_array(d->assignees, d->n_assignees));
+			json_object_set_new(o, "assignees",
+					    string_array(d->assignees, d->n_assignees));
 		json_object_set_new(o, "body", json_string(d->body));
 		json_dumpf(o, stdout, JSON_INDENT(2));
 		putchar('\n');
@@ -155,15 +156,18 @@ int cli_render(const struct cli *g, int argc, char **argv)
 			opts_done = true;
 		} else if (!opts_done && !strcmp(argv[i], "--strict")) {
 			strict = true;
-		} else if (!opts_done && ((v = opt_value(argc, argv, &i, "--context", &bad)) || bad)) {
+		} else if (!opts_done &&
+			   ((v = opt_value(argc, argv, &i, "--context", &bad)) || bad)) {
 			if (bad) {
 				fprintf(stderr, "intervene render: --context needs a file\n");
 				return EXIT_USAGE;
 			}
 			context = v;
-		} else if (!opts_done && ((v = opt_value(argc, argv, &i, "--format", &bad)) || bad)) {
+		} else if (!opts_done &&
+			   ((v = opt_value(argc, argv, &i, "--format", &bad)) || bad)) {
 			if (bad || (strcmp(v, "text") && strcmp(v, "json"))) {
-				fprintf(stderr, "intervene render: --format must be text or json\n");
+				fprintf(stderr,
+					"intervene render: --format must be text or json\n");
 				return EXIT_USAGE;
 			}
 			format = v;

@@ -51,7 +51,8 @@ static int bootstrap(struct store *s, struct err *e)
 		if (!env || !*env)
 			fprintf(stderr, "admin token: %s\n", token);
 		else
-			log_info("bootstrap admin token created from INTERVENE_BOOTSTRAP_TOKEN", NULL);
+			log_info("bootstrap admin token created from INTERVENE_BOOTSTRAP_TOKEN",
+				 NULL);
 		goto out;
 	}
 rollback:
@@ -63,12 +64,13 @@ out:
 
 int cli_serve(const struct cli *g, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv,
-		       "usage: intervene [--config PATH] serve\n\n"
-		       "Run the server on the configured store: the REST API on server.listen.\n"
-		       "Creates and migrates the database on first start. In tokens mode with no\n"
-		       "tokens, creates an admin token from INTERVENE_BOOTSTRAP_TOKEN, or prints a\n"
-		       "random one as 'admin token: <token>' on stderr. SIGTERM stops it cleanly.\n"))
+	if (cli_wants_help(
+		    argc, argv,
+		    "usage: intervene [--config PATH] serve\n\n"
+		    "Run the server on the configured store: the REST API on server.listen.\n"
+		    "Creates and migrates the database on first start. In tokens mode with no\n"
+		    "tokens, creates an admin token from INTERVENE_BOOTSTRAP_TOKEN, or prints a\n"
+		    "random one as 'admin token: <token>' on stderr. SIGTERM stops it cleanly.\n"))
 		return EXIT_OK;
 	if (argc > 1) {
 		fprintf(stderr, "intervene serve: unexpected argument '%s'\n", argv[1]);
@@ -102,9 +104,9 @@ out:
 int cli_migrate(const struct cli *g, int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv,
-		       "usage: intervene [--config PATH] migrate\n\n"
-		       "Create the database if needed and apply every pending migration.\n"
-		       "A database newer than this binary is refused.\n"))
+			   "usage: intervene [--config PATH] migrate\n\n"
+			   "Create the database if needed and apply every pending migration.\n"
+			   "A database newer than this binary is refused.\n"))
 		return EXIT_OK;
 	if (argc > 1) {
 		fprintf(stderr, "intervene migrate: unexpected argument '%s'\n", argv[1]);

@@ -29,7 +29,10 @@ static size_t seq_len(const unsigned char *p)
 	unsigned char c = p[0];
 	if (c >= 0x20 && c < 0x7f)
 		return 1;
-	size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+	size_t n = c >= 0xC2 && c <= 0xDF   ? 2
+		   : c >= 0xE0 && c <= 0xEF ? 3
+		   : c >= 0xF0 && c <= 0xF4 ? 4
+					    : 0;
 	for (size_t i = 1; i < n; i++)
 		if ((p[i] & 0xC0) != 0x80)
 			return 0;
@@ -159,8 +162,7 @@ void table_print_items(FILE *f, const json_t *items, const struct table_col *col
 	int64_t now = time_now_ms();
 	size_t i;
 	const json_t *item;
-	json_array_foreach(items, i, item)
-		row(t, item, now);
+	json_array_foreach(items, i, item) row(t, item, now);
 	table_print(t, f);
 	table_free(t);
 }
@@ -210,7 +212,8 @@ static bool all_scalars(const json_t *a)
 {
 	size_t i;
 	const json_t *v;
-	json_array_foreach(a, i, v) {
+	json_array_foreach(a, i, v)
+	{
 		if (json_is_object(v) || json_is_array(v))
 			return false;
 	}
@@ -232,7 +235,8 @@ void text_scalar(struct buf *b, const json_t *v)
 			const json_t *x;
 			if (!json_array_size(v))
 				buf_puts(b, "-");
-			json_array_foreach(v, i, x) {
+			json_array_foreach(v, i, x)
+			{
 				if (i)
 					buf_puts(b, ", ");
 				text_scalar(b, x);
@@ -311,7 +315,8 @@ void text_fields(FILE *f, const json_t *obj, const struct text_field *order, int
 	const char *k;
 	const json_t *v;
 	const char **rest = xcalloc(json_object_size(obj) + 1, sizeof *rest);
-	json_object_foreach((json_t *)obj, k, v) {
+	json_object_foreach((json_t *)obj, k, v)
+	{
 		bool listed = false;
 		for (const struct text_field *o = order; o->key && !listed; o++)
 			listed = !strcmp(o->key, k);

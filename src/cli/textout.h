@@ -15,7 +15,7 @@
 
 struct table_col {
 	const char *head; /* "SUMMARY" */
-	size_t max;       /* longest cell in code points (longer ones end with "…"); 0 = any */
+	size_t max;	  /* longest cell in code points (longer ones end with "…"); 0 = any */
 };
 
 struct table;

@@ -35,12 +35,12 @@ _Static_assert(sizeof(enum config_close_on) == sizeof(int), "enum size");
 #define MAX_ERRORS 20
 /* Aliases let a small file reference one node many times; a cap on visited nodes keeps
  * a hostile file from costing exponential time. Real configs have a few hundred. */
-#define MAX_NODES 100000
+#define MAX_NODES      100000
 #define MAX_FILE_BYTES (4 * 1024 * 1024)
-#define SECOND INT64_C(1000)
-#define MINUTE (60 * SECOND)
-#define HOUR (60 * MINUTE)
-#define DAY (24 * HOUR)
+#define SECOND	       INT64_C(1000)
+#define MINUTE	       (60 * SECOND)
+#define HOUR	       (60 * MINUTE)
+#define DAY	       (24 * HOUR)
 
 enum ktype {
 	K_STR,
@@ -48,12 +48,12 @@ enum ktype {
 	K_INT,
 	K_FLOAT,
 	K_OPTFLOAT, /* struct config_threshold: a float that may be absent */
-	K_DUR,      /* int64_t milliseconds */
-	K_ENUM,     /* int, from a table of names */
+	K_DUR,	    /* int64_t milliseconds */
+	K_ENUM,	    /* int, from a table of names */
 	K_STRLIST,  /* char ** (NULL-terminated) at off, size_t count at off2 */
 	K_SECTION,  /* fixed keys in sub; same base */
-	K_MAP,      /* arbitrary keys → coll->elem; array at off, count at off2 */
-	K_LIST,     /* sequence of coll->elem; array at off, count at off2 */
+	K_MAP,	    /* arbitrary keys → coll->elem; array at off, count at off2 */
+	K_LIST,	    /* sequence of coll->elem; array at off, count at off2 */
 };
 
 enum {
@@ -83,8 +83,8 @@ typedef int (*check_fn)(const struct ctx *x, char **s, struct buf *why);
 
 struct coll {
 	size_t elem_size;
-	size_t name_off;             /* map: where the entry's key (char *) goes */
-	const struct key *elem;      /* the value of each entry; offsets into the entry */
+	size_t name_off;	     /* map: where the entry's key (char *) goes */
+	const struct key *elem;	     /* the value of each entry; offsets into the entry */
 	const char *const *defaults; /* map: key, value text pairs, NULL-terminated */
 };
 
@@ -93,14 +93,14 @@ struct key {
 	enum ktype type;
 	unsigned flags;
 	size_t off, off2;
-	const char *def;  /* default as written in a file; NULL: empty / zero */
-	int64_t min, max; /* K_INT; K_DUR in ms */
-	double fmin, fmax; /* K_FLOAT, K_OPTFLOAT */
-	int scope;         /* K_SECTION: only used when tracker.provider is this */
+	const char *def;	       /* default as written in a file; NULL: empty / zero */
+	int64_t min, max;	       /* K_INT; K_DUR in ms */
+	double fmin, fmax;	       /* K_FLOAT, K_OPTFLOAT */
+	int scope;		       /* K_SECTION: only used when tracker.provider is this */
 	const struct enum_name *names; /* K_ENUM */
-	const struct key *sub;         /* K_SECTION */
+	const struct key *sub;	       /* K_SECTION */
 	const struct coll *coll;       /* K_MAP, K_LIST */
-	check_fn check;                /* K_STR, and each item of a K_STRLIST */
+	check_fn check;		       /* K_STR, and each item of a K_STRLIST */
 };
 
 union val {
@@ -167,35 +167,68 @@ static const struct enum_name severities[] = {
 
 /* SPEC §6: the event types a webhook may subscribe to. */
 static const char *const event_types[] = {
-	"incident_created", "incident_updated", "signal_suppressed", "sla_breached",
-	"action_planned", "action_approved", "action_started", "action_executed",
-	"action_rolled_back", "issue_delivered", "issue_failed", "settings_changed",
-	"silence_created", "silence_ended", "token_created", "token_revoked",
-	"audit_anchor", NULL};
+	"incident_created", "incident_updated", "signal_suppressed",
+	"sla_breached",	    "action_planned",	"action_approved",
+	"action_started",   "action_executed",	"action_rolled_back",
+	"issue_delivered",  "issue_failed",	"settings_changed",
+	"silence_created",  "silence_ended",	"token_created",
+	"token_revoked",    "audit_anchor",	NULL};
 
 #define C(f) offsetof(struct config, f)
-#define KSTR(n, o, d, fl, chk) \
-	{.name = n, .type = K_STR, .off = o, .def = d, .flags = fl, .check = chk}
-#define KBOOL(n, o, d) {.name = n, .type = K_BOOL, .off = o, .def = d}
-#define KINT(n, o, d, lo, hi) {.name = n, .type = K_INT, .off = o, .def = d, .min = lo, .max = hi}
-#define KDUR(n, o, d, lo, hi, fl) \
-	{.name = n, .type = K_DUR, .off = o, .def = d, .min = lo, .max = hi, .flags = fl}
-#define KFLOAT(n, o, d, lo, hi) \
-	{.name = n, .type = K_FLOAT, .off = o, .def = d, .fmin = lo, .fmax = hi}
-#define KTHRESH(n, o, lo, hi) {.name = n, .type = K_OPTFLOAT, .off = o, .fmin = lo, .fmax = hi}
-#define KENUM(n, o, d, nm) {.name = n, .type = K_ENUM, .off = o, .def = d, .names = nm}
-#define KSTRLIST(n, o, o2, fl, chk) \
-	{.name = n, .type = K_STRLIST, .off = o, .off2 = o2, .flags = fl, .check = chk}
-#define KSECTION(n, s, fl, sc) \
-	{.name = n, .type = K_SECTION, .off = SIZE_MAX, .sub = s, .flags = fl, .scope = sc}
-#define KMAP(n, o, o2, co) {.name = n, .type = K_MAP, .off = o, .off2 = o2, .coll = co}
-#define KLIST(n, o, o2, co) {.name = n, .type = K_LIST, .off = o, .off2 = o2, .coll = co}
-#define KEND {.name = NULL}
+#define KSTR(n, o, d, fl, chk)                                                                     \
+	{                                                                                          \
+		.name = n, .type = K_STR, .off = o, .def = d, .flags = fl, .check = chk            \
+	}
+#define KBOOL(n, o, d)                                                                             \
+	{                                                                                          \
+		.name = n, .type = K_BOOL, .off = o, .def = d                                      \
+	}
+#define KINT(n, o, d, lo, hi)                                                                      \
+	{                                                                                          \
+		.name = n, .type = K_INT, .off = o, .def = d, .min = lo, .max = hi                 \
+	}
+#define KDUR(n, o, d, lo, hi, fl)                                                                  \
+	{                                                                                          \
+		.name = n, .type = K_DUR, .off = o, .def = d, .min = lo, .max = hi, .flags = fl    \
+	}
+#define KFLOAT(n, o, d, lo, hi)                                                                    \
+	{                                                                                          \
+		.name = n, .type = K_FLOAT, .off = o, .def = d, .fmin = lo, .fmax = hi             \
+	}
+#define KTHRESH(n, o, lo, hi)                                                                      \
+	{                                                                                          \
+		.name = n, .type = K_OPTFLOAT, .off = o, .fmin = lo, .fmax = hi                    \
+	}
+#define KENUM(n, o, d, nm)                                                                         \
+	{                                                                                          \
+		.name = n, .type = K_ENUM, .off = o, .def = d, .names = nm                         \
+	}
+#define KSTRLIST(n, o, o2, fl, chk)                                                                \
+	{                                                                                          \
+		.name = n, .type = K_STRLIST, .off = o, .off2 = o2, .flags = fl, .check = chk      \
+	}
+#define KSECTION(n, s, fl, sc)                                                                     \
+	{                                                                                          \
+		.name = n, .type = K_SECTION, .off = SIZE_MAX, .sub = s, .flags = fl, .scope = sc  \
+	}
+#define KMAP(n, o, o2, co)                                                                         \
+	{                                                                                          \
+		.name = n, .type = K_MAP, .off = o, .off2 = o2, .coll = co                         \
+	}
+#define KLIST(n, o, o2, co)                                                                        \
+	{                                                                                          \
+		.name = n, .type = K_LIST, .off = o, .off2 = o2, .coll = co                        \
+	}
+#define KEND                                                                                       \
+	{                                                                                          \
+		.name = NULL                                                                       \
+	}
 
 static const struct key server_keys[] = {
 	KSTR("listen", C(server.listen), "127.0.0.1:8080", F_REQUIRED, check_listen),
 	KSTR("public_url", C(server.public_url), "", F_BASEURL, NULL),
-	KINT("max_body_bytes", C(server.max_body_bytes), "1048576", 1024, INT64_C(64) * 1024 * 1024),
+	KINT("max_body_bytes", C(server.max_body_bytes), "1048576", 1024,
+	     INT64_C(64) * 1024 * 1024),
 	KDUR("read_timeout", C(server.read_timeout_ms), "10s", 100, HOUR, 0),
 	KINT("max_connections", C(server.max_connections), "10000", 1, 1000000),
 	KDUR("sse_heartbeat", C(server.sse_heartbeat_ms), "15s", 100, HOUR, 0),
@@ -206,7 +239,8 @@ static const struct key server_keys[] = {
 };
 
 static const struct key storage_keys[] = {
-	KSTR("url", C(storage.url), "sqlite://intervene.db", F_REQUIRED | F_DBURL, check_storage_url),
+	KSTR("url", C(storage.url), "sqlite://intervene.db", F_REQUIRED | F_DBURL,
+	     check_storage_url),
 	KDUR("event_retention", C(storage.event_retention_ms), "30d", SECOND, 3650 * DAY, 0),
 	KEND,
 };
@@ -243,8 +277,8 @@ static const struct key rate_limit_keys[] = {
 
 static const struct key severity_word_value =
 	KENUM("", offsetof(struct config_severity_word, sev), "sev3", severities);
-static const char *const severity_defaults[] = {
-	"critical", "sev1", "high", "sev2", "medium", "sev3", "low", "sev4", NULL};
+static const char *const severity_defaults[] = {"critical", "sev1", "high", "sev2", "medium",
+						"sev3",	    "low",  "sev4", NULL};
 static const struct coll severity_coll = {
 	.elem_size = sizeof(struct config_severity_word),
 	.name_off = offsetof(struct config_severity_word, word),
@@ -253,9 +287,11 @@ static const struct coll severity_coll = {
 };
 
 #define STAGE(n, sev, f, d) KDUR(n, C(policy.sla[sev].f), d, SECOND, 365 * DAY, F_OPTIONAL)
-#define SLA_KEYS(sev, a, m, r) \
-	{STAGE("ack", sev, ack_ms, a), STAGE("mitigate", sev, mitigate_ms, m), \
-	 STAGE("resolve", sev, resolve_ms, r), KEND}
+#define SLA_KEYS(sev, a, m, r)                                                                     \
+	{                                                                                          \
+		STAGE("ack", sev, ack_ms, a), STAGE("mitigate", sev, mitigate_ms, m),              \
+			STAGE("resolve", sev, resolve_ms, r), KEND                                 \
+	}
 static const struct key sla1_keys[] = SLA_KEYS(1, "5m", "30m", "4h");
 static const struct key sla2_keys[] = SLA_KEYS(2, "15m", "4h", "24h");
 static const struct key sla3_keys[] = SLA_KEYS(3, "1h", "24h", "7d");
@@ -290,14 +326,16 @@ static const struct key github_keys[] = {
 	KSTR("repo", C(tracker.github.repo), "", F_REQUIRED, check_gh_name),
 	KSTR("base_url", C(tracker.github.base_url), "https://api.github.com",
 	     F_BASEURL | F_REQUIRED, NULL),
-	KMAP("assignees", C(tracker.github.assignees), C(tracker.github.n_assignees), &assignee_coll),
+	KMAP("assignees", C(tracker.github.assignees), C(tracker.github.n_assignees),
+	     &assignee_coll),
 	KEND,
 };
 
 static const struct key gitlab_keys[] = {
 	KSTR("token", C(tracker.gitlab.token), "", F_SECRET | F_HEADER | F_REQUIRED, NULL),
 	KSTR("project_id", C(tracker.gitlab.project_id), "", F_REQUIRED, NULL),
-	KSTR("base_url", C(tracker.gitlab.base_url), "https://gitlab.com", F_BASEURL | F_REQUIRED, NULL),
+	KSTR("base_url", C(tracker.gitlab.base_url), "https://gitlab.com", F_BASEURL | F_REQUIRED,
+	     NULL),
 	KEND,
 };
 
@@ -352,7 +390,8 @@ static const struct key notify_keys[] = {
 
 static const struct key dbt_keys[] = {
 	KSTR("command", C(actions.dbt.command), "dbt", F_EXEC | F_REQUIRED, NULL),
-	KSTRLIST("project_dirs", C(actions.dbt.project_dirs), C(actions.dbt.n_project_dirs), F_PATH, NULL),
+	KSTRLIST("project_dirs", C(actions.dbt.project_dirs), C(actions.dbt.n_project_dirs), F_PATH,
+		 NULL),
 	KSTR("profiles_dir", C(actions.dbt.profiles_dir), "", F_PATH, NULL),
 	KSTR("target", C(actions.dbt.target), "", 0, check_dbt_target),
 	KDUR("timeout", C(actions.dbt.timeout_ms), "2h", SECOND, 7 * DAY, 0),
@@ -376,9 +415,9 @@ static const struct key actions_keys[] = {
 	KEND,
 };
 
-#define B(f) offsetof(struct config_budget, f)
+#define B(f)	    offsetof(struct config_budget, f)
 #define LATENCY_MAX 86400000.0 /* a day, in ms */
-#define COST_MAX 1e6
+#define COST_MAX    1e6
 static const struct key budget_keys[] = {
 	KBOOL("enabled", B(enabled), "true"),
 	KSTR("description", B(description), "", 0, NULL),
@@ -864,14 +903,13 @@ static int parse_value(const struct ctx *x, const struct key *k, const char *tex
 			return -1;
 		}
 		return 0;
-	case K_BOOL:
-		return parse_bool(text, &v->b) ? 0 : bad_value(k, text, why);
+	case K_BOOL: return parse_bool(text, &v->b) ? 0 : bad_value(k, text, why);
 	case K_INT:
 		if (!parse_int(text, &v->i))
 			return bad_value(k, text, why);
 		if (v->i < k->min || v->i > k->max) {
-			buf_printf(why, "must be between %" PRId64 " and %" PRId64 ", got %" PRId64, k->min,
-				   k->max, v->i);
+			buf_printf(why, "must be between %" PRId64 " and %" PRId64 ", got %" PRId64,
+				   k->min, k->max, v->i);
 			return -1;
 		}
 		return 0;
@@ -893,7 +931,8 @@ static int parse_value(const struct ctx *x, const struct key *k, const char *tex
 		if (!parse_float(text, &v->f))
 			return bad_value(k, text, why);
 		if (v->f < k->fmin || v->f > k->fmax) {
-			buf_printf(why, "must be between %.15g and %.15g, got %s", k->fmin, k->fmax, text);
+			buf_printf(why, "must be between %.15g and %.15g, got %s", k->fmin, k->fmax,
+				   text);
 			return -1;
 		}
 		return 0;
@@ -905,8 +944,7 @@ static int parse_value(const struct ctx *x, const struct key *k, const char *tex
 			}
 		}
 		return bad_value(k, text, why);
-	default:
-		break;
+	default: break;
 	}
 	buf_puts(why, "internal: not a scalar key");
 	return -1;
@@ -927,7 +965,9 @@ static void store_value(const struct key *k, void *base, union val *v)
 	case K_INT:
 	case K_DUR: *(int64_t *)p = v->i; break;
 	case K_FLOAT: *(double *)p = v->f; break;
-	case K_OPTFLOAT: *(struct config_threshold *)p = (struct config_threshold){true, v->f}; break;
+	case K_OPTFLOAT:
+		*(struct config_threshold *)p = (struct config_threshold){true, v->f};
+		break;
 	case K_ENUM: *(int *)p = v->e; break;
 	default: break;
 	}
@@ -962,7 +1002,8 @@ static int expand_env(const char *s, size_t n, struct buf *out, struct buf *deta
 		}
 		size_t name = i + 2, j = name;
 		if (j >= n || !var_start(s[j])) {
-			buf_puts(detail, "${ must be followed by a variable name ([A-Za-z_][A-Za-z0-9_]*)");
+			buf_puts(detail,
+				 "${ must be followed by a variable name ([A-Za-z_][A-Za-z0-9_]*)");
 			return EXP_SYNTAX;
 		}
 		while (j < n && var_char(s[j]))
@@ -974,14 +1015,16 @@ static int expand_env(const char *s, size_t n, struct buf *out, struct buf *deta
 			def = s + j + 2;
 			const char *close = memchr(def, '}', n - (j + 2));
 			if (!close) {
-				buf_printf(detail, "unterminated ${%.*s:-...}", (int)name_len, s + name);
+				buf_printf(detail, "unterminated ${%.*s:-...}", (int)name_len,
+					   s + name);
 				return EXP_SYNTAX;
 			}
 			def_len = (size_t)(close - def);
 			j = (size_t)(close - s);
 		}
 		if (j >= n || s[j] != '}') {
-			buf_printf(detail, "expected } or :- after ${%.*s", (int)name_len, s + name);
+			buf_printf(detail, "expected } or :- after ${%.*s", (int)name_len,
+				   s + name);
 			return EXP_SYNTAX;
 		}
 		char *var = xstrndup(s + name, name_len);
@@ -1057,7 +1100,9 @@ static int parse_listen(const char *s, char *host, size_t hostsz, bool *v6, stru
 		if (!numeric) {
 			/* RFC 1123 labels: letters, digits, inner hyphens, 1..63 each */
 			for (const char *l = host; *l;) {
-				size_t len = strspn(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
+				size_t len = strspn(
+					l,
+					"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
 				if (len == 0 || len > 63 || l[0] == '-' || l[len - 1] == '-' ||
 				    (l[len] && l[len] != '.')) {
 					buf_puts(why, "bad host name");
@@ -1123,7 +1168,8 @@ static int check_storage_url(const struct ctx *x, char **s, struct buf *why)
 	}
 	if (strncmp(u, "sqlite://", 9)) {
 		char *shown = mask_url_password(u);
-		buf_puts(why, "expected sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB, got ");
+		buf_puts(why,
+			 "expected sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB, got ");
 		put_echo(why, shown);
 		free(shown);
 		return -1;
@@ -1168,7 +1214,9 @@ static int check_jira_key(const struct ctx *x, char **s, struct buf *why)
 	for (; ok && *p; p++)
 		ok = var_char(*p);
 	if (!ok) {
-		buf_puts(why, "expected a Jira project key (a letter, then letters, digits or '_'), got ");
+		buf_puts(
+			why,
+			"expected a Jira project key (a letter, then letters, digits or '_'), got ");
 		put_echo(why, *s);
 		return -1;
 	}
@@ -1182,7 +1230,8 @@ static int check_webhook_name(const struct ctx *x, char **s, struct buf *why)
 	size_t n = strlen(*s);
 	if (n > 64 ||
 	    strspn(*s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != n) {
-		buf_puts(why, "may contain only letters, digits, '-', '_' and '.' (at most 64), got ");
+		buf_puts(why,
+			 "may contain only letters, digits, '-', '_' and '.' (at most 64), got ");
 		put_echo(why, *s);
 		return -1;
 	}
@@ -1219,7 +1268,8 @@ static int check_dbt_env(const struct ctx *x, char **s, struct buf *why)
 	for (; ok && *p && *p != '='; p++)
 		ok = var_char(*p);
 	if (!ok) {
-		buf_puts(why, "expected NAME or NAME=VALUE with NAME like [A-Za-z_][A-Za-z0-9_]*, got ");
+		buf_puts(why,
+			 "expected NAME or NAME=VALUE with NAME like [A-Za-z_][A-Za-z0-9_]*, got ");
 		put_echo(why, *s);
 		return -1;
 	}
@@ -1262,9 +1312,7 @@ static void free_key(const struct key *k, void *base)
 		*count_of(base, k) = 0;
 		break;
 	}
-	case K_SECTION:
-		free_keys(k->sub, base);
-		break;
+	case K_SECTION: free_keys(k->sub, base); break;
 	case K_MAP:
 	case K_LIST: {
 		char *arr = get_ptr(base, k->off);
@@ -1280,8 +1328,7 @@ static void free_key(const struct key *k, void *base)
 		*count_of(base, k) = 0;
 		break;
 	}
-	default:
-		break;
+	default: break;
 	}
 }
 
@@ -1296,7 +1343,8 @@ static void apply_defaults(const struct ctx *x, const struct key *keys, void *ba
 static void __attribute__((noreturn))
 bad_table(const struct key *k, const char *text, const char *why)
 {
-	fprintf(stderr, "intervene: bad built-in default for %s (\"%s\"): %s\n", k->name, text, why);
+	fprintf(stderr, "intervene: bad built-in default for %s (\"%s\"): %s\n", k->name, text,
+		why);
 	abort();
 }
 
@@ -1315,9 +1363,7 @@ static void set_from_text(const struct ctx *x, const struct key *k, void *base, 
 static void apply_default(const struct ctx *x, const struct key *k, void *base, bool zero)
 {
 	switch (k->type) {
-	case K_SECTION:
-		apply_defaults(x, k->sub, base, zero);
-		return;
+	case K_SECTION: apply_defaults(x, k->sub, base, zero); return;
 	case K_STRLIST:
 		set_ptr(base, k->off, xcalloc(1, sizeof(char *)));
 		*count_of(base, k) = 0;
@@ -1343,8 +1389,7 @@ static void apply_default(const struct ctx *x, const struct key *k, void *base, 
 		*count_of(base, k) = n;
 		return;
 	}
-	default:
-		break;
+	default: break;
 	}
 	const char *text = zero ? NULL : k->def;
 	if (text) {
@@ -1375,7 +1420,8 @@ static bool is_null(const yaml_node_t *n)
 	const char *v = (const char *)n->data.scalar.value;
 	size_t len = n->data.scalar.length;
 	return len == 0 || (len == 1 && v[0] == '~') ||
-	       (len == 4 && (!memcmp(v, "null", 4) || !memcmp(v, "Null", 4) || !memcmp(v, "NULL", 4)));
+	       (len == 4 &&
+		(!memcmp(v, "null", 4) || !memcmp(v, "Null", 4) || !memcmp(v, "NULL", 4)));
 }
 
 static const char *node_kind(const yaml_node_t *n)
@@ -1414,17 +1460,15 @@ static int scalar_text(struct ctx *x, const yaml_node_t *n, int scope, char **ou
 			rc = 1;
 			break;
 		}
-		error_plain(x, node_pos(n), "environment variable %s is not set (key %s)", detail.data,
-			    buf_cstr(&x->path));
+		error_plain(x, node_pos(n), "environment variable %s is not set (key %s)",
+			    detail.data, buf_cstr(&x->path));
 		rc = -1;
 		break;
 	case EXP_SYNTAX:
 		error_at(x, node_pos(n), "%s", detail.data);
 		rc = -1;
 		break;
-	default:
-		*out = buf_steal(&o);
-		break;
+	default: *out = buf_steal(&o); break;
 	}
 	buf_free(&o);
 	buf_free(&detail);
@@ -1467,7 +1511,8 @@ static unsigned char *check_keys(const struct ctx *x, const yaml_node_t *map, si
 	}
 	qsort(refs, nrefs, sizeof *refs, keyref_cmp);
 	for (size_t i = 1; i < nrefs; i++)
-		if (refs[i].len == refs[i - 1].len && !memcmp(refs[i].s, refs[i - 1].s, refs[i].len))
+		if (refs[i].len == refs[i - 1].len &&
+		    !memcmp(refs[i].s, refs[i - 1].s, refs[i].len))
 			state[refs[i].idx] = KEY_DUPLICATE;
 	free(refs);
 	return state;
@@ -1480,7 +1525,8 @@ static bool bad_key(struct ctx *x, const yaml_node_t *map, size_t i, const unsig
 	if (state[i] == KEY_NOT_SCALAR) {
 		error_at(x, node_pos(kn), "keys must be plain names, got %s", node_kind(kn));
 	} else if (state[i] == KEY_DUPLICATE) {
-		size_t saved = path_push(x, (const char *)kn->data.scalar.value, kn->data.scalar.length);
+		size_t saved =
+			path_push(x, (const char *)kn->data.scalar.value, kn->data.scalar.length);
 		error_at(x, node_pos(kn), "duplicate key");
 		path_pop(x, saved);
 	}
@@ -1689,7 +1735,9 @@ static void set_collection(struct ctx *x, const struct key *k, yaml_node_t *n, v
 			for (size_t j = 0; j < len && ok; j++)
 				ok = (unsigned char)name[j] >= 0x20 && name[j] != 0x7f;
 			if (!ok) {
-				error_at(x, node_pos(kn), "a name must be non-empty text without control characters");
+				error_at(
+					x, node_pos(kn),
+					"a name must be non-empty text without control characters");
 				path_pop(x, saved);
 				continue;
 			}
@@ -1726,7 +1774,8 @@ static void set_value(struct ctx *x, const struct key *k, yaml_node_t *n, void *
 {
 	if (++x->visits > MAX_NODES) {
 		if (!x->too_big)
-			error_at(x, node_pos(n), "too many values (more than %d after expanding aliases)",
+			error_at(x, node_pos(n),
+				 "too many values (more than %d after expanding aliases)",
 				 MAX_NODES);
 		x->too_big = true;
 		return;
@@ -1746,7 +1795,8 @@ static yaml_node_t *map_get(const struct ctx *x, yaml_node_t *map, const char *n
 {
 	if (!map || map->type != YAML_MAPPING_NODE)
 		return NULL;
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
 		yaml_node_t *kn = node_at(x, p->key);
 		if (kn->type == YAML_SCALAR_NODE && kn->data.scalar.length == strlen(name) &&
 		    !memcmp(kn->data.scalar.value, name, kn->data.scalar.length))
@@ -1770,7 +1820,8 @@ static void find_provider(struct ctx *x, yaml_node_t *root)
 		return;
 	x->provider_pos = node_pos(n);
 	struct buf o = BUF_INIT, detail = BUF_INIT;
-	if (expand_env((const char *)n->data.scalar.value, n->data.scalar.length, &o, &detail) == EXP_OK)
+	if (expand_env((const char *)n->data.scalar.value, n->data.scalar.length, &o, &detail) ==
+	    EXP_OK)
 		for (const struct enum_name *p = providers; p->name; p++)
 			if (!strcmp(p->name, o.data))
 				x->provider = p->value;
@@ -1792,20 +1843,25 @@ static void check_required(struct ctx *x, const struct key *keys, void *base, in
 		size_t saved = path_push(x, k->name, strlen(k->name));
 		if (k->type == K_SECTION) {
 			check_required(x, k->sub, base, sc, p);
-		} else if ((k->type == K_MAP || k->type == K_LIST) && k->coll->elem->type == K_SECTION) {
+		} else if ((k->type == K_MAP || k->type == K_LIST) &&
+			   k->coll->elem->type == K_SECTION) {
 			char *arr = get_ptr(base, k->off);
 			for (size_t i = 0; i < *count_of(base, k); i++) {
 				void *eb = arr + i * k->coll->elem_size;
 				const struct mark *em = find_mark(x, k->coll->elem, eb);
-				size_t s2 = k->type == K_MAP ? path_push(x, get_ptr(eb, k->coll->name_off),
-									  strlen(get_ptr(eb, k->coll->name_off)))
-							     : path_push_index(x, i);
+				size_t s2 =
+					k->type == K_MAP
+						? path_push(x, get_ptr(eb, k->coll->name_off),
+							    strlen(get_ptr(eb, k->coll->name_off)))
+						: path_push_index(x, i);
 				check_required(x, k->coll->elem->sub, eb, sc, em ? em->pos : p);
 				path_pop(x, s2);
 			}
-		} else if (k->type == K_STR && (k->flags & F_REQUIRED) && !*(char *)get_ptr(base, k->off)) {
+		} else if (k->type == K_STR && (k->flags & F_REQUIRED) &&
+			   !*(char *)get_ptr(base, k->off)) {
 			if (sc)
-				error_at(x, p, "required when tracker.provider is %s", enum_label(providers, sc));
+				error_at(x, p, "required when tracker.provider is %s",
+					 enum_label(providers, sc));
 			else
 				error_at(x, p, "required");
 		}
@@ -1826,7 +1882,9 @@ static void check_across(struct ctx *x, struct config *c)
 	}
 	if (c->canary.min_samples > c->canary.window_runs) {
 		size_t saved = path_push(x, "canary.min_samples", 18);
-		error_at(x, pos_of(x, c, C(canary.min_samples), pos_of(x, c, C(canary.window_runs), top)),
+		error_at(x,
+			 pos_of(x, c, C(canary.min_samples),
+				pos_of(x, c, C(canary.window_runs), top)),
 			 "must not exceed canary.window_runs (%" PRId64 ")", c->canary.window_runs);
 		path_pop(x, saved);
 	}
@@ -1834,7 +1892,8 @@ static void check_across(struct ctx *x, struct config *c)
 	size_t n = c->notify.n_webhooks;
 	struct keyref *refs = xcalloc(n, sizeof *refs);
 	for (size_t i = 0; i < n; i++)
-		refs[i] = (struct keyref){c->notify.webhooks[i].name, strlen(c->notify.webhooks[i].name), i};
+		refs[i] = (struct keyref){c->notify.webhooks[i].name,
+					  strlen(c->notify.webhooks[i].name), i};
 	qsort(refs, n, sizeof *refs, keyref_cmp);
 	for (size_t i = 1; i < n; i++) {
 		if (refs[i].len != refs[i - 1].len || memcmp(refs[i].s, refs[i - 1].s, refs[i].len))
@@ -1912,7 +1971,8 @@ static int fill_err(struct err *e, const struct ctx *x)
 		memcpy(msg, all, used);
 		msg[used] = '\0';
 		if (lines < total)
-			snprintf(msg + used, sizeof msg - used, "\n(%zu more errors)", total - lines);
+			snprintf(msg + used, sizeof msg - used, "\n(%zu more errors)",
+				 total - lines);
 	}
 	return err_field(e, ERR_INVALID, x->first_field, "%s", msg);
 }
@@ -2013,7 +2073,8 @@ static int read_file(const char *path, struct buf *b, struct err *e)
 	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
 		buf_append(b, chunk, n);
 		if (b->len > MAX_FILE_BYTES) {
-			rc = err_set(e, ERR_INVALID, "%s: larger than %d bytes", path, MAX_FILE_BYTES);
+			rc = err_set(e, ERR_INVALID, "%s: larger than %d bytes", path,
+				     MAX_FILE_BYTES);
 			goto out;
 		}
 	}
@@ -2106,9 +2167,10 @@ const char *config_public_url(const struct config *c, char *buf, size_t bufsz)
 
 static bool looks_typed(const char *s)
 {
-	static const char *const words[] = {"~", "null", "Null", "NULL", "true", "True", "TRUE", "false",
-					    "False", "FALSE", "yes", "Yes", "YES", "no", "No", "NO",
-					    "on", "On", "ON", "off", "Off", "OFF", NULL};
+	static const char *const words[] = {"~",    "null",  "Null",  "NULL",  "true", "True",
+					    "TRUE", "false", "False", "FALSE", "yes",  "Yes",
+					    "YES",  "no",    "No",    "NO",    "on",   "On",
+					    "ON",   "off",   "Off",   "OFF",   NULL};
 	for (size_t i = 0; words[i]; i++)
 		if (!strcmp(s, words[i]))
 			return true;
@@ -2120,7 +2182,8 @@ static bool looks_typed(const char *s)
 /* Plain when that reads back as the same string in any YAML reader, else double-quoted. */
 static void put_yaml_string(struct buf *b, const char *s)
 {
-	static const char first[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./";
+	static const char first[] =
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./";
 	static const char rest[] = ":@+=%*-";
 	size_t n = strlen(s), ok = 0;
 	while (ok < n && (strchr(first, s[ok]) || strchr(rest, s[ok])))
@@ -2281,8 +2344,7 @@ static void dump_value(struct buf *b, const struct key *k, const void *base, int
 	}
 }
 
-static void dump_keys(struct buf *b, const struct key *keys, const void *base, int indent,
-		      int dash)
+static void dump_keys(struct buf *b, const struct key *keys, const void *base, int indent, int dash)
 {
 	for (const struct key *k = keys; k->name; k++) {
 		if (omitted(k, base))

@@ -18,9 +18,20 @@
 
 #include "util/err.h"
 
-enum config_kind { CONFIG_KIND_INVARIANT, CONFIG_KIND_BUDGET, CONFIG_KIND_PLANNER, CONFIG_KIND_MANUAL, CONFIG_KIND_COUNT };
+enum config_kind {
+	CONFIG_KIND_INVARIANT,
+	CONFIG_KIND_BUDGET,
+	CONFIG_KIND_PLANNER,
+	CONFIG_KIND_MANUAL,
+	CONFIG_KIND_COUNT
+};
 enum config_auth_mode { CONFIG_AUTH_TOKENS, CONFIG_AUTH_NONE };
-enum config_provider { CONFIG_PROVIDER_NONE, CONFIG_PROVIDER_GITHUB, CONFIG_PROVIDER_GITLAB, CONFIG_PROVIDER_JIRA };
+enum config_provider {
+	CONFIG_PROVIDER_NONE,
+	CONFIG_PROVIDER_GITHUB,
+	CONFIG_PROVIDER_GITLAB,
+	CONFIG_PROVIDER_JIRA
+};
 enum config_close_on { CONFIG_CLOSE_ON_RESOLVED, CONFIG_CLOSE_ON_CLOSED, CONFIG_CLOSE_ON_NEVER };
 
 /* One priority word → severity (1..4) pair of policy.severity. */
@@ -65,7 +76,7 @@ struct config {
 	char *dir;  /* its directory (for relative paths), or the cwd */
 
 	struct {
-		char *listen; /* host:port, "[::1]:8080" form for IPv6 */
+		char *listen;	  /* host:port, "[::1]:8080" form for IPv6 */
 		char *public_url; /* "" → http://<listen> (see config_public_url) */
 		int64_t max_body_bytes;
 		int64_t read_timeout_ms;
@@ -111,7 +122,8 @@ struct config {
 			char *token, *project_id, *base_url;
 		} gitlab;
 		struct {
-			char *base_url, *email, *api_token, *project_key, *issue_type, *close_transition;
+			char *base_url, *email, *api_token, *project_key, *issue_type,
+				*close_transition;
 		} jira;
 		struct {
 			bool comment_on_transition;
@@ -128,10 +140,12 @@ struct config {
 	struct {
 		struct {
 			char *command;
-			char **project_dirs; size_t n_project_dirs;
+			char **project_dirs;
+			size_t n_project_dirs;
 			char *profiles_dir, *target;
 			int64_t timeout_ms;
-			char **env; size_t n_env; /* NAME=VALUE or NAME (taken from our env) */
+			char **env;
+			size_t n_env; /* NAME=VALUE or NAME (taken from our env) */
 		} dbt;
 		struct {
 			char *url, *api_key, *username, *password;

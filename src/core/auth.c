@@ -1,8 +1,8 @@
 #include "core/auth.h"
 
 #include <sodium.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/event.h"
@@ -31,8 +31,8 @@ bool auth_valid_name(const char *name)
 		return false;
 	for (const char *p = name; *p; p++) {
 		char ch = *p;
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '.' || ch == '_' || ch == '-' || ch == '@'))
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-' || ch == '@'))
 			return false;
 	}
 	return true;
@@ -52,9 +52,8 @@ void auth_token_hash(const unsigned char key[32], const char *token, unsigned ch
 	crypto_generichash(out, 32, (const unsigned char *)token, strlen(token), key, 32);
 }
 
-int auth_token_create(struct store_conn *c, const char *name, enum role role,
-		      int64_t expires_at, const char *actor, const char *token, char *token_out,
-		      struct err *e)
+int auth_token_create(struct store_conn *c, const char *name, enum role role, int64_t expires_at,
+		      const char *actor, const char *token, char *token_out, struct err *e)
 {
 	unsigned char key[32];
 	char generated[AUTH_TOKEN_LEN + 1];
@@ -115,8 +114,10 @@ int auth_session_create(struct store_conn *c, const char *token, char *sid_out,
 	auth_token_hash(key, token, hash);
 	int64_t now = time_now_ms();
 	rc = store_token_find(c, hash, &t, e);
-	if (rc == ERR_NOTFOUND || (!rc && (t.revoked_at || (t.expires_at && t.expires_at <= now)))) {
-		rc = err_set(e, ERR_UNAUTHORIZED, "the token is not valid (unknown, revoked or expired)");
+	if (rc == ERR_NOTFOUND ||
+	    (!rc && (t.revoked_at || (t.expires_at && t.expires_at <= now)))) {
+		rc = err_set(e, ERR_UNAUTHORIZED,
+			     "the token is not valid (unknown, revoked or expired)");
 		goto out;
 	}
 	if (rc)
@@ -151,7 +152,8 @@ int auth_session_end(struct store_conn *c, const char *sid, struct err *e)
 
 static int cmp_entry(const void *a, const void *b)
 {
-	return memcmp(((const struct auth_entry *)a)->hash, ((const struct auth_entry *)b)->hash, 32);
+	return memcmp(((const struct auth_entry *)a)->hash, ((const struct auth_entry *)b)->hash,
+		      32);
 }
 
 struct load_state {
@@ -252,8 +254,8 @@ const struct auth_entry *auth_cache_check_session(const struct auth_cache *ac, c
 		return NULL;
 	struct auth_entry probe;
 	auth_token_hash(ac->key, sid, probe.hash);
-	const struct auth_entry *en = bsearch(&probe, ac->sessions, ac->n_sessions,
-					      sizeof *ac->sessions, cmp_entry);
+	const struct auth_entry *en =
+		bsearch(&probe, ac->sessions, ac->n_sessions, sizeof *ac->sessions, cmp_entry);
 	if (!en || en->expires_at <= now)
 		return NULL;
 	return en;

@@ -17,7 +17,7 @@
 enum role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_RESPONDER, ROLE_APPROVER, ROLE_ADMIN };
 
 #define AUTH_TOKEN_LEN 43 /* base64url of 32 bytes, no padding */
-#define AUTH_NAME_MAX 64
+#define AUTH_NAME_MAX  64
 
 const char *auth_role_name(enum role r);
 /* "viewer" … "admin" → role; ROLE_NONE when unknown. */
@@ -35,9 +35,8 @@ void auth_token_hash(const unsigned char key[32], const char *token, unsigned ch
 /* Create a token row and its token_created event inside the caller's write
  * transaction. token: the clear text (generated when NULL; then written to
  * token_out, which must hold AUTH_TOKEN_LEN + 1 bytes). expires_at 0 = never. */
-int auth_token_create(struct store_conn *c, const char *name, enum role role,
-		      int64_t expires_at, const char *actor, const char *token, char *token_out,
-		      struct err *e);
+int auth_token_create(struct store_conn *c, const char *name, enum role role, int64_t expires_at,
+		      const char *actor, const char *token, char *token_out, struct err *e);
 
 /* Revoke the live token called name and record token_revoked. ERR_NOTFOUND if none. */
 int auth_token_revoke(struct store_conn *c, const char *name, const char *actor, struct err *e);
@@ -70,8 +69,8 @@ struct auth_cache {
 	size_t n;
 	struct auth_entry *sessions; /* live sessions (hash of the id), sorted by hash */
 	size_t n_sessions;
-	int64_t version;            /* store_token_version when loaded */
-	size_t live_tokens;          /* unrevoked tokens, expired or not */
+	int64_t version;    /* store_token_version when loaded */
+	size_t live_tokens; /* unrevoked tokens, expired or not */
 };
 
 /* Load every unrevoked token (and the hash key) from c into a new cache. */

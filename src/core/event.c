@@ -105,8 +105,8 @@ static int audit_cb(const struct event *ev, void *arg)
 	if (strcmp(h, ev->hash)) {
 		r->bad_id = ev->id;
 		snprintf(r->problem, sizeof r->problem,
-			 "hash does not match its contents (stored %.12s…, computed %.12s…)", ev->hash,
-			 h);
+			 "hash does not match its contents (stored %.12s…, computed %.12s…)",
+			 ev->hash, h);
 		return 1;
 	}
 	memcpy(s->expect_prev, ev->hash, 65);

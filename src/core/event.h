@@ -27,10 +27,10 @@ int event_append(struct store_conn *c, const char *type, int64_t incident_id, co
 json_t *event_to_json(const struct event *ev);
 
 struct audit_result {
-	int64_t checked;     /* events verified */
+	int64_t checked; /* events verified */
 	int64_t first_id, last_id;
-	int64_t bad_id;      /* first event that fails, 0 when all pass */
-	char problem[160];   /* what was wrong with bad_id */
+	int64_t bad_id;	   /* first event that fails, 0 when all pass */
+	char problem[160]; /* what was wrong with bad_id */
 };
 
 /* Verify the whole chain from the first retained event (or an audit_anchor).

@@ -39,8 +39,10 @@ json_t *incident_to_json(const struct config *cfg, const struct incident *inc, i
 	json_object_set(o, "details", inc->details ? inc->details : json_object());
 	json_object_set_new(o, "source", json_str_or_null(inc->source));
 	json_object_set(o, "playbooks", inc->playbooks);
-	json_object_set_new(o, "parent_id", inc->parent_id ? json_integer(inc->parent_id) : json_null());
-	json_object_set_new(o, "issue_ref", inc->issue_ref ? json_incref(inc->issue_ref) : json_null());
+	json_object_set_new(o, "parent_id",
+			    inc->parent_id ? json_integer(inc->parent_id) : json_null());
+	json_object_set_new(o, "issue_ref",
+			    inc->issue_ref ? json_incref(inc->issue_ref) : json_null());
 	json_object_set_new(o, "last_seen_at", json_time_or_null(inc->last_seen_at));
 	json_object_set_new(o, "acknowledged_at", json_time_or_null(inc->acknowledged_at));
 	json_object_set_new(o, "acknowledged_by", json_str_or_null(inc->acknowledged_by));
@@ -116,8 +118,8 @@ static void add_note(struct incident *inc, const char *verb, const char *text, c
 		list = json_array();
 		json_object_set_new(inc->notes, verb, list);
 	}
-	json_array_append_new(list, json_pack("{so ss ss}", "at", json_time_or_null(at), "by", actor,
-					      "text", text));
+	json_array_append_new(list, json_pack("{so ss ss}", "at", json_time_or_null(at), "by",
+					      actor, "text", text));
 }
 
 static void set_str(char **dst, const char *v)
@@ -148,8 +150,8 @@ int incident_transition(struct store_conn *c, const struct config *cfg, int64_t 
 	if (rc)
 		return rc;
 	if (!policy_transition_allowed(out->status, v)) {
-		rc = err_set(e, ERR_CONFLICT, "cannot %s incident %lld: it is %s", policy_verb_name(v),
-			     (long long)id, policy_status_name(out->status));
+		rc = err_set(e, ERR_CONFLICT, "cannot %s incident %lld: it is %s",
+			     policy_verb_name(v), (long long)id, policy_status_name(out->status));
 		goto fail;
 	}
 	if (v == VERB_REOPEN && (rc = key_conflict(c, out, e)))
@@ -174,11 +176,8 @@ int incident_transition(struct store_conn *c, const struct config *cfg, int64_t 
 		out->closed_at = now;
 		set_str(&out->closed_by, actor);
 		break;
-	case VERB_REOPEN:
-		out->reopened_at = now;
-		break;
-	default:
-		break;
+	case VERB_REOPEN: out->reopened_at = now; break;
+	default: break;
 	}
 	if (notes && *notes)
 		add_note(out, policy_verb_name(v), notes, actor, now);
@@ -225,8 +224,7 @@ int incident_create(struct store_conn *c, const struct config *cfg, struct incid
 }
 
 int incident_assign(struct store_conn *c, const struct config *cfg, int64_t id,
-		    const char *assigned_to, const char *actor, struct incident *out,
-		    struct err *e)
+		    const char *assigned_to, const char *actor, struct incident *out, struct err *e)
 {
 	int rc = store_incident_get(c, id, out, e);
 	if (rc)
@@ -245,8 +243,8 @@ static bool same_str(const char *a, const char *b)
 	return !strcmp(a ? a : "", b ? b : "");
 }
 
-int incident_patch(struct store_conn *c, const struct config *cfg, int64_t id,
-		   const json_t *patch, const char *actor, struct incident *out, struct err *e)
+int incident_patch(struct store_conn *c, const struct config *cfg, int64_t id, const json_t *patch,
+		   const char *actor, struct incident *out, struct err *e)
 {
 	int rc = store_incident_get(c, id, out, e);
 	if (rc)
@@ -292,7 +290,8 @@ int incident_patch(struct store_conn *c, const struct config *cfg, int64_t id,
 		json_t *merged = json_deep_copy(out->metadata);
 		const char *k;
 		json_t *mv;
-		json_object_foreach((json_t *)v, k, mv) {
+		json_object_foreach((json_t *)v, k, mv)
+		{
 			if (json_is_null(mv))
 				json_object_del(merged, k);
 			else
@@ -323,8 +322,8 @@ int incident_patch(struct store_conn *c, const struct config *cfg, int64_t id,
 	}
 	json_object_set_new(extra, "changed_fields", fields);
 	fields = NULL;
-	rc = incident_record_update(c, cfg, out, sev_changed ? "severity_changed" : "updated", actor,
-				    extra, e);
+	rc = incident_record_update(c, cfg, out, sev_changed ? "severity_changed" : "updated",
+				    actor, extra, e);
 	if (rc)
 		goto fail;
 	return 0;
@@ -341,8 +340,8 @@ json_t *incident_comment_json(const struct comment *cm)
 			 "created_at", json_time_or_null(cm->created_at));
 }
 
-int incident_comment(struct store_conn *c, const struct config *cfg, int64_t id,
-		     const char *author, const char *body, struct comment *out, struct err *e)
+int incident_comment(struct store_conn *c, const struct config *cfg, int64_t id, const char *author,
+		     const char *body, struct comment *out, struct err *e)
 {
 	struct incident inc;
 	int rc = store_incident_get(c, id, &inc, e);

@@ -48,12 +48,12 @@ int incident_assign(struct store_conn *c, const struct config *cfg, int64_t id,
 /* Apply a validated PATCH body {summary?, assigned_to?, playbooks?, metadata?,
  * severity?, reason?}: a severity change needs reason and records
  * severity_changed; other changes record updated. */
-int incident_patch(struct store_conn *c, const struct config *cfg, int64_t id,
-		   const json_t *patch, const char *actor, struct incident *out, struct err *e);
+int incident_patch(struct store_conn *c, const struct config *cfg, int64_t id, const json_t *patch,
+		   const char *actor, struct incident *out, struct err *e);
 
 /* Add a comment (body already validated) and record change_type "commented". */
-int incident_comment(struct store_conn *c, const struct config *cfg, int64_t id,
-		     const char *author, const char *body, struct comment *out, struct err *e);
+int incident_comment(struct store_conn *c, const struct config *cfg, int64_t id, const char *author,
+		     const char *body, struct comment *out, struct err *e);
 
 /* The JSON of a comment row. New reference. */
 json_t *incident_comment_json(const struct comment *cm);

@@ -49,8 +49,8 @@ int policy_priority_severity(const struct config *cfg, const char *p)
 	return 0;
 }
 
-static const char *const status_names[ST_COUNT] = {"open", "acknowledged", "mitigated",
-						   "resolved", "closed"};
+static const char *const status_names[ST_COUNT] = {"open", "acknowledged", "mitigated", "resolved",
+						   "closed"};
 
 const char *policy_status_name(enum incident_status s)
 {
@@ -108,8 +108,8 @@ bool policy_transition_allowed(enum incident_status from, enum verb v)
 
 enum incident_status policy_verb_target(enum verb v)
 {
-	static const enum incident_status target[VERB_COUNT] = {
-		ST_ACKNOWLEDGED, ST_MITIGATED, ST_RESOLVED, ST_CLOSED, ST_OPEN};
+	static const enum incident_status target[VERB_COUNT] = {ST_ACKNOWLEDGED, ST_MITIGATED,
+								ST_RESOLVED, ST_CLOSED, ST_OPEN};
 	return target[v];
 }
 

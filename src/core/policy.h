@@ -47,7 +47,8 @@ json_t *policy_available_transitions(enum incident_status s);
 /* The sla object of SPEC §4.4 for inc at time now. New reference. */
 struct buf;
 /* Writes the same JSON as policy_sla_json (canonical: sorted keys, compact) into b. */
-void policy_sla_write(struct buf *b, const struct config *cfg, const struct incident *inc, int64_t now);
+void policy_sla_write(struct buf *b, const struct config *cfg, const struct incident *inc,
+		      int64_t now);
 json_t *policy_sla_json(const struct config *cfg, const struct incident *inc, int64_t now);
 
 #endif

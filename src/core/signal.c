@@ -12,8 +12,8 @@
 #include "util/time.h"
 #include "util/validate.h"
 
-static const char *const outcome_names[OUT_COUNT] = {
-	"created", "deduplicated", "silenced", "rate_limited", "resolved", "no_incident"};
+static const char *const outcome_names[OUT_COUNT] = {"created",	     "deduplicated", "silenced",
+						     "rate_limited", "resolved",     "no_incident"};
 
 const char *signal_outcome_name(enum signal_outcome o)
 {
@@ -45,9 +45,9 @@ char *signal_manual_key(void)
 	u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
 	char *k = xmalloc(7 + 36 + 1);
 	snprintf(k, 44,
-		 "manual:%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
-		 u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
-		 u[14], u[15]);
+		 "manual:%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+		 u[13], u[14], u[15]);
 	return k;
 }
 
@@ -160,8 +160,9 @@ int signal_ingest(struct store_conn *c, const struct config *cfg, const struct s
 			/* Recorded as a suppression so the event vocabulary stays that of
 			 * SPEC §6: the resolve had nothing to act on. */
 			return event_append(c, "signal_suppressed", 0, actor,
-					    json_pack("{ss ss ss ss}", "kind", s->kind, "key", s->key,
-						      "reason", "no_incident", "source", s->source),
+					    json_pack("{ss ss ss ss}", "kind", s->kind, "key",
+						      s->key, "reason", "no_incident", "source",
+						      s->source),
 					    NULL, e);
 		}
 		int64_t id = inc.id;
@@ -193,9 +194,9 @@ int signal_ingest(struct store_conn *c, const struct config *cfg, const struct s
 		if (!rc) {
 			json_t *data = json_pack(
 				"{s{sI sI so ss} ss so}", "incident", "id", (json_int_t)inc.id,
-				"occurrences", (json_int_t)occ, "last_seen_at", json_time_or_null(seen),
-				"severity", incident_severity_name(sev), "change_type", "deduplicated",
-				"signal", signal_json(s));
+				"occurrences", (json_int_t)occ, "last_seen_at",
+				json_time_or_null(seen), "severity", incident_severity_name(sev),
+				"change_type", "deduplicated", "signal", signal_json(s));
 			rc = event_append(c, "incident_updated", inc.id, actor, data, NULL, e);
 		}
 		*outcome = OUT_DEDUPLICATED;

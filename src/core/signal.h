@@ -24,9 +24,9 @@ enum signal_outcome {
 
 struct signal {
 	char *kind;
-	char *key;      /* normalised dedup key (policy_make_key), or a fresh manual:<uuid> */
-	int severity;   /* 1..4 */
-	char *summary;  /* trimmed */
+	char *key;	   /* normalised dedup key (policy_make_key), or a fresh manual:<uuid> */
+	int severity;	   /* 1..4 */
+	char *summary;	   /* trimmed */
 	json_t *details;   /* object (owned) */
 	json_t *playbooks; /* array (owned) */
 	char *source;
@@ -37,8 +37,7 @@ const char *signal_outcome_name(enum signal_outcome o);
 
 /* Validate obj and fill *out (cleared with signal_clear even on failure).
  * ERR_INVALID with the field named (prefix is put before field names, e.g. ""). */
-int signal_parse(const struct config *cfg, const json_t *obj, struct signal *out,
-		 struct err *e);
+int signal_parse(const struct config *cfg, const json_t *obj, struct signal *out, struct err *e);
 void signal_clear(struct signal *s);
 
 /* Apply one signal as actor. *incident_id is 0 when no incident is involved. */

@@ -11,8 +11,7 @@
 
 /* Whether a silence matcher (kind may be NULL = any) matches (kind, key). Globs use
  * '*' and '?' (fnmatch, no special '/'). */
-bool silence_matches(const char *m_kind, const char *key_glob, const char *kind,
-		     const char *key);
+bool silence_matches(const char *m_kind, const char *key_glob, const char *kind, const char *key);
 
 /* The id of an active silence matching (kind, key) at now, or 0. */
 int silence_find_match(struct store_conn *c, const char *kind, const char *key, int64_t now,

@@ -8,14 +8,14 @@
 
 /* Upper bounds of the latency histogram, in seconds. */
 static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-				 0.05,   0.1,   0.25,   0.5,   1,    2.5};
+				 0.05,	 0.1,	0.25,	0.5,   1,    2.5};
 #define N_BUCKETS (sizeof buckets / sizeof buckets[0])
 #define MAX_CODES 12
 
 static const char *const kinds[] = {"invariant", "budget", "planner", "manual"};
 static const char *const outcomes[] = {"created",      "deduplicated", "silenced",
 				       "rate_limited", "resolved",     "no_incident"};
-#define N_KINDS (sizeof kinds / sizeof kinds[0])
+#define N_KINDS	   (sizeof kinds / sizeof kinds[0])
 #define N_OUTCOMES (sizeof outcomes / sizeof outcomes[0])
 
 struct route_stats {
@@ -105,16 +105,19 @@ void metrics_render(const struct metrics *m, struct buf *out)
 	for (size_t r = 0; r <= m->n; r++) {
 		const struct route_stats *s = &m->stats[r];
 		for (int i = 0; i < MAX_CODES && s->codes[i]; i++)
-			buf_printf(out,
-				   "intervene_http_requests_total{method=\"%s\",route=\"%s\",code=\"%d\"} "
-				   "%llu\n",
-				   method_label(m, r), route_label(m, r), s->codes[i],
-				   (unsigned long long)s->counts[i]);
+			buf_printf(
+				out,
+				"intervene_http_requests_total{method=\"%s\",route=\"%s\",code=\"%d\"} "
+				"%llu\n",
+				method_label(m, r), route_label(m, r), s->codes[i],
+				(unsigned long long)s->counts[i]);
 		if (s->other)
-			buf_printf(out,
-				   "intervene_http_requests_total{method=\"%s\",route=\"%s\",code=\"other\"} "
-				   "%llu\n",
-				   method_label(m, r), route_label(m, r), (unsigned long long)s->other);
+			buf_printf(
+				out,
+				"intervene_http_requests_total{method=\"%s\",route=\"%s\",code=\"other\"} "
+				"%llu\n",
+				method_label(m, r), route_label(m, r),
+				(unsigned long long)s->other);
 	}
 	buf_puts(out, "# HELP intervene_http_request_duration_seconds Time from request "
 		      "received to reply sent.\n# TYPE intervene_http_request_duration_seconds "
@@ -124,27 +127,32 @@ void metrics_render(const struct metrics *m, struct buf *out)
 		if (!s->hist_count)
 			continue;
 		for (size_t b = 0; b < N_BUCKETS; b++)
-			buf_printf(out,
-				   "intervene_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
-				   "le=\"%g\"} %llu\n",
-				   method_label(m, r), route_label(m, r), buckets[b],
-				   (unsigned long long)s->hist[b]);
-		buf_printf(out,
-			   "intervene_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
-			   "le=\"+Inf\"} %llu\n",
-			   method_label(m, r), route_label(m, r), (unsigned long long)s->hist_count);
-		buf_printf(out,
-			   "intervene_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n",
-			   method_label(m, r), route_label(m, r), s->hist_sum);
-		buf_printf(out,
-			   "intervene_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} "
-			   "%llu\n",
-			   method_label(m, r), route_label(m, r), (unsigned long long)s->hist_count);
+			buf_printf(
+				out,
+				"intervene_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
+				"le=\"%g\"} %llu\n",
+				method_label(m, r), route_label(m, r), buckets[b],
+				(unsigned long long)s->hist[b]);
+		buf_printf(
+			out,
+			"intervene_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
+			"le=\"+Inf\"} %llu\n",
+			method_label(m, r), route_label(m, r), (unsigned long long)s->hist_count);
+		buf_printf(
+			out,
+			"intervene_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n",
+			method_label(m, r), route_label(m, r), s->hist_sum);
+		buf_printf(
+			out,
+			"intervene_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} "
+			"%llu\n",
+			method_label(m, r), route_label(m, r), (unsigned long long)s->hist_count);
 	}
 	buf_puts(out, "# HELP intervene_signals_total Signals ingested, by kind and outcome "
 		      "(committed).\n# TYPE intervene_signals_total counter\n");
 	for (size_t k = 0; k < N_KINDS; k++)
 		for (size_t o = 0; o < N_OUTCOMES; o++)
-			buf_printf(out, "intervene_signals_total{kind=\"%s\",outcome=\"%s\"} %llu\n",
+			buf_printf(out,
+				   "intervene_signals_total{kind=\"%s\",outcome=\"%s\"} %llu\n",
 				   kinds[k], outcomes[o], (unsigned long long)m->signals[k][o]);
 }

@@ -37,37 +37,37 @@ struct query_kv {
 };
 
 struct http_req {
-	struct job job;              /* first: the pool sees a struct job */
+	struct job job; /* first: the pool sees a struct job */
 	struct server *srv;
 	const struct config *cfg;
-	void *ev;                    /* struct evhttp_request *, loop thread only */
+	void *ev; /* struct evhttp_request *, loop thread only */
 	const struct route *route;
 	enum http_method method;
 	char *path;
-	int64_t id;                  /* the {id} path parameter, or 0 */
-	int64_t id2;                 /* a second {id} parameter, or 0 */
-	char *param;                 /* the {verb}/{name} path parameter, or NULL */
+	int64_t id;  /* the {id} path parameter, or 0 */
+	int64_t id2; /* a second {id} parameter, or 0 */
+	char *param; /* the {verb}/{name} path parameter, or NULL */
 	struct query_kv *query;
 	size_t n_query;
-	json_t *body;                /* parsed JSON body, or NULL when empty */
+	json_t *body; /* parsed JSON body, or NULL when empty */
 	char *content_type;
 	char *idempotency_key;
 	char actor[AUTH_NAME_MAX + 1];
 	enum role role;
 	enum { VIA_NONE, VIA_TOKEN, VIA_COOKIE, VIA_LOCAL } via; /* how the actor was established */
-	char *session_id;            /* the cookie's session id when via == VIA_COOKIE */
+	char *session_id; /* the cookie's session id when via == VIA_COOKIE */
 	char request_id[40];
 	int64_t started_mono_ms;
 
-	void *ctx;                   /* route-private data built by prepare() */
+	void *ctx; /* route-private data built by prepare() */
 	void (*ctx_free)(void *ctx);
 
 	/* The reply, built by prepare() (when it answers at once) or run(). */
 	int status;
 	struct buf reply;
-	const char *reply_type;      /* Content-Type; NULL = application/json */
-	char *set_cookie;            /* a Set-Cookie header value, or NULL */
-	struct err error;            /* when status >= 400 and reply is empty */
+	const char *reply_type; /* Content-Type; NULL = application/json */
+	char *set_cookie;	/* a Set-Cookie header value, or NULL */
+	struct err error;	/* when status >= 400 and reply is empty */
 };
 
 /* First value of query parameter key, or NULL. */

@@ -83,8 +83,8 @@ static bool match_pattern(const struct route *rt, const char *path, struct route
 	return true;
 }
 
-int router_match(const struct route *table, size_t n, const char *path,
-		 enum http_method method, struct route_match *m)
+int router_match(const struct route *table, size_t n, const char *path, enum http_method method,
+		 struct route_match *m)
 {
 	memset(m, 0, sizeof *m);
 	bool path_known = false;

@@ -15,12 +15,12 @@
 
 struct route {
 	enum http_method method;
-	const char *pattern;         /* also the metrics label */
-	const char *const *words;    /* allowed values of {param}, or NULL */
-	const char *const *params;   /* accepted query parameters (NULL-terminated); any
+	const char *pattern;	   /* also the metrics label */
+	const char *const *words;  /* allowed values of {param}, or NULL */
+	const char *const *params; /* accepted query parameters (NULL-terminated); any
 				      * other is refused with 400. NULL: none accepted */
-	enum role min_role;          /* ROLE_NONE: public */
-	enum job_kind kind;          /* where run() executes */
+	enum role min_role;	   /* ROLE_NONE: public */
+	enum job_kind kind;	   /* where run() executes */
 	/* Loop thread, no storage: check the request and build r->ctx. Return 0 to
 	 * go on to run(), non-zero when the reply is complete (an error, or an
 	 * answer that needs no storage). NULL: nothing to check. */
@@ -28,12 +28,12 @@ struct route {
 	/* A store thread: do the work and fill the reply. For write jobs a negative
 	 * return rolls back the request's changes. NULL: prepare() always answers. */
 	int (*run)(struct http_req *r, struct store_conn *c);
-	bool empty_body_ok;          /* POST/PUT/PATCH: an empty body means {} */
-	bool ndjson_ok;              /* application/x-ndjson is accepted */
-	bool idempotent_key;         /* honours Idempotency-Key */
-	bool auth_changed;           /* a success changes tokens/sessions: reload the auth
+	bool empty_body_ok;  /* POST/PUT/PATCH: an empty body means {} */
+	bool ndjson_ok;	     /* application/x-ndjson is accepted */
+	bool idempotent_key; /* honours Idempotency-Key */
+	bool auth_changed;   /* a success changes tokens/sessions: reload the auth
 				      * cache before replying, so the change holds at once */
-	bool metrics;                /* public when server.metrics_public */
+	bool metrics;	     /* public when server.metrics_public */
 	/* Loop thread, after run() and its commit succeeded, before the reply is sent:
 	 * count what the request did (metrics). NULL: nothing. */
 	void (*finish)(struct http_req *r);
@@ -42,15 +42,15 @@ struct route {
 struct route_match {
 	const struct route *route;
 	int64_t id, id2;
-	char *param;                 /* malloc'd or NULL */
-	unsigned allowed;            /* methods the path allows (for 405) */
+	char *param;	  /* malloc'd or NULL */
+	unsigned allowed; /* methods the path allows (for 405) */
 };
 
 /* Match path (without query) and method against table[0..n). Returns 0 with m
  * filled, ERR_NOTFOUND when no pattern matches the path, ERR_METHOD when the path
  * matches but not with this method (m->allowed says which). */
-int router_match(const struct route *table, size_t n, const char *path,
-		 enum http_method method, struct route_match *m);
+int router_match(const struct route *table, size_t n, const char *path, enum http_method method,
+		 struct route_match *m);
 
 /* "GET", "POST", ... */
 const char *router_method_name(enum http_method m);

@@ -83,8 +83,6 @@ struct metrics *server_metrics(struct server *srv)
 	return srv->metrics;
 }
 
-
-
 int server_healthy(struct server *srv, struct err *e)
 {
 	if (store_pool_healthy(srv->pool))
@@ -220,7 +218,8 @@ static void job_done(struct job *j, int commit_rc, const struct err *commit_err)
 		/* The transaction is gone: whatever the handler built must not be sent. */
 		buf_reset(&r->reply);
 		req_reply_error(r, ERR_IO, "storage unavailable: %s",
-				commit_err && commit_err->msg[0] ? commit_err->msg : "commit failed");
+				commit_err && commit_err->msg[0] ? commit_err->msg
+								 : "commit failed");
 	}
 	struct completed *c = xcalloc(1, sizeof *c);
 	c->task.fn = on_completed;
@@ -311,8 +310,9 @@ static int authenticate(struct server *srv, struct http_req *r, struct evkeyvalq
 	if (srv->cfg->auth.mode == CONFIG_AUTH_NONE) {
 		const char *a = evhttp_find_header(in, "X-Intervene-Actor");
 		if (a && !auth_valid_name(a)) {
-			req_reply_error(r, ERR_INVALID,
-					"X-Intervene-Actor must be 1 to 64 characters of A-Z a-z 0-9 . _ @ -");
+			req_reply_error(
+				r, ERR_INVALID,
+				"X-Intervene-Actor must be 1 to 64 characters of A-Z a-z 0-9 . _ @ -");
 			snprintf(r->error.field, sizeof r->error.field, "X-Intervene-Actor");
 			return 1;
 		}
@@ -348,10 +348,11 @@ static int authenticate(struct server *srv, struct http_req *r, struct evkeyvalq
 	    r->method != M_OPTIONS) {
 		const char *origin = evhttp_find_header(in, "Origin");
 		if (!origin || strcmp(origin, srv->origin)) {
-			req_reply_error(r, ERR_FORBIDDEN,
-					"cross-origin request refused: Origin must be %s for cookie "
-					"sessions",
-					srv->origin);
+			req_reply_error(
+				r, ERR_FORBIDDEN,
+				"cross-origin request refused: Origin must be %s for cookie "
+				"sessions",
+				srv->origin);
 			return 1;
 		}
 	}
@@ -493,8 +494,8 @@ static void on_request(struct evhttp_request *ev, void *arg)
 		if (!known) {
 			struct err qe;
 			err_clear(&qe);
-			err_field(&qe, ERR_INVALID, r->query[i].key, "unknown query parameter %.64s",
-				  r->query[i].key);
+			err_field(&qe, ERR_INVALID, r->query[i].key,
+				  "unknown query parameter %.64s", r->query[i].key);
 			req_reply_err(r, &qe);
 			goto reply;
 		}
@@ -535,7 +536,7 @@ struct token_check {
 	int64_t known_version;
 	struct auth_cache *fresh; /* NULL when unchanged or on error */
 	struct http_req *pending; /* a reply to send once the cache is fresh, or NULL */
-	bool timer;               /* started by the timer (one at a time) */
+	bool timer;		  /* started by the timer (one at a time) */
 };
 
 static int token_check_run(struct job *j, struct store_conn *c)
@@ -555,7 +556,8 @@ static int token_check_run(struct job *j, struct store_conn *c)
 
 static void token_check_apply(struct server *srv, struct loop_task *task)
 {
-	struct token_check *t = (struct token_check *)((char *)task - offsetof(struct token_check, task));
+	struct token_check *t =
+		(struct token_check *)((char *)task - offsetof(struct token_check, task));
 	/* Checks can overlap (timer and after-change reloads): never go back. */
 	if (t->fresh && (!srv->auth || t->fresh->version >= srv->auth->version)) {
 		auth_cache_free(srv->auth);
@@ -654,7 +656,8 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
 {
 	(void)arg;
 	int err = EVUTIL_SOCKET_ERROR();
-	log_warn("accept failed; pausing 100ms", "error=\"%s\"", evutil_socket_error_to_string(err));
+	log_warn("accept failed; pausing 100ms", "error=\"%s\"",
+		 evutil_socket_error_to_string(err));
 	evconnlistener_disable(lev);
 	struct timeval tv = {0, 100000};
 	event_base_once(evconnlistener_get_base(lev), -1, EV_TIMEOUT, on_resume_accept, lev, &tv);
@@ -670,8 +673,7 @@ static void raise_nofile(void)
 }
 
 /* Resolve cfg's host:port (numeric, [v6]:port or a host name). */
-static int resolve_listen(const char *listen, struct sockaddr_storage *ss, int *len,
-			  struct err *e)
+static int resolve_listen(const char *listen, struct sockaddr_storage *ss, int *len, struct err *e)
 {
 	*len = sizeof *ss;
 	if (evutil_parse_sockaddr_port(listen, (struct sockaddr *)ss, len) == 0)
@@ -716,8 +718,8 @@ int server_run(const struct config *cfg, struct store *s, const struct route *ro
 	pthread_mutex_init(&srv->mu, NULL);
 	unsigned char rnd[4];
 	evutil_secure_rng_get_bytes(rnd, sizeof rnd);
-	snprintf(srv->req_prefix, sizeof srv->req_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
-		 rnd[3]);
+	snprintf(srv->req_prefix, sizeof srv->req_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1],
+		 rnd[2], rnd[3]);
 	raise_nofile();
 	srv->metrics = metrics_new(routes, n_routes);
 	{
@@ -762,10 +764,10 @@ int server_run(const struct config *cfg, struct store *s, const struct route *ro
 	int sslen;
 	if ((rc = resolve_listen(cfg->server.listen, &ss, &sslen, e)))
 		goto out;
-	srv->listener = evconnlistener_new_bind(
-		srv->base, NULL, NULL,
-		LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
-		(struct sockaddr *)&ss, sslen);
+	srv->listener = evconnlistener_new_bind(srv->base, NULL, NULL,
+						LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
+							LEV_OPT_CLOSE_ON_EXEC,
+						1024, (struct sockaddr *)&ss, sslen);
 	if (!srv->listener) {
 		rc = err_set(e, ERR_IO, "cannot listen on %s: %s", cfg->server.listen,
 			     strerror(errno));
@@ -807,7 +809,8 @@ out:
 			free(c);
 		} else if (t->fn == token_check_apply) {
 			struct token_check *tc =
-				(struct token_check *)((char *)t - offsetof(struct token_check, task));
+				(struct token_check *)((char *)t -
+						       offsetof(struct token_check, task));
 			auth_cache_free(tc->fresh);
 			req_free(tc->pending);
 			free(tc);

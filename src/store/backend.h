@@ -50,8 +50,8 @@ struct store_ops {
 	int (*incident_list)(struct store_conn *c, const struct incident_filter *f,
 			     store_incident_cb cb, void *arg, int64_t *total, struct err *e);
 	int (*incident_counts)(struct store_conn *c, int64_t counts[ST_COUNT][5], struct err *e);
-	int (*incident_recent_keys)(struct store_conn *c, int64_t since, int limit,
-				    store_key_cb cb, void *arg, struct err *e);
+	int (*incident_recent_keys)(struct store_conn *c, int64_t since, int limit, store_key_cb cb,
+				    void *arg, struct err *e);
 	int (*comment_insert)(struct store_conn *c, struct comment *cm, struct err *e);
 	int (*comment_list)(struct store_conn *c, int64_t incident_id, int64_t offset,
 			    int64_t limit, store_comment_cb cb, void *arg, int64_t *total,
@@ -72,8 +72,8 @@ struct store_ops {
 	int (*token_revoke)(struct store_conn *c, const char *name, int64_t at,
 			    struct token_row *out, struct err *e);
 	int (*token_version)(struct store_conn *c, int64_t *version, struct err *e);
-	int (*token_find)(struct store_conn *c, const unsigned char hash[32],
-			  struct token_row *out, struct err *e);
+	int (*token_find)(struct store_conn *c, const unsigned char hash[32], struct token_row *out,
+			  struct err *e);
 	int (*session_insert)(struct store_conn *c, const unsigned char hash[32], int64_t token_id,
 			      int64_t created_at, int64_t expires_at, struct err *e);
 	int (*session_end)(struct store_conn *c, const unsigned char hash[32], int64_t at,

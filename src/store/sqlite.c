@@ -47,23 +47,24 @@ enum stmt_id {
 };
 
 /* The incident columns, in the order read_incident() expects. */
-#define INC_COLS                                                                            \
-	"id, kind, key, severity, status, summary, details, source, playbooks, assigned_to, " \
-	"parent_id, issue_url, issue_ref, occurrences, last_seen_at, created_at, updated_at, " \
-	"acknowledged_at, acknowledged_by, mitigated_at, mitigated_by, resolved_at, "         \
+#define INC_COLS                                                                                   \
+	"id, kind, key, severity, status, summary, details, source, playbooks, assigned_to, "      \
+	"parent_id, issue_url, issue_ref, occurrences, last_seen_at, created_at, updated_at, "     \
+	"acknowledged_at, acknowledged_by, mitigated_at, mitigated_by, resolved_at, "              \
 	"resolved_by, closed_at, closed_by, reopened_at, notes, metadata"
 
 /* The lean columns of list pages, in the order read_incident_lean() expects. */
-#define INC_LEAN_COLS                                                                       \
-	"id, kind, key, severity, status, summary, assigned_to, occurrences, created_at, "    \
-	"updated_at, issue_url, acknowledged_at, mitigated_at, resolved_at, closed_at, "      \
+#define INC_LEAN_COLS                                                                              \
+	"id, kind, key, severity, status, summary, assigned_to, occurrences, created_at, "         \
+	"updated_at, issue_url, acknowledged_at, mitigated_at, resolved_at, closed_at, "           \
 	"reopened_at, last_seen_at"
 
 #define ACTIVE_SQL "(status = 'open' OR status = 'acknowledged' OR status = 'mitigated')"
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_INC_GET] = "SELECT " INC_COLS " FROM incidents WHERE id = ?1",
-	[S_INC_ACTIVE] = "SELECT " INC_COLS " FROM incidents WHERE kind = ?1 AND key = ?2 AND " ACTIVE_SQL,
+	[S_INC_ACTIVE] =
+		"SELECT " INC_COLS " FROM incidents WHERE kind = ?1 AND key = ?2 AND " ACTIVE_SQL,
 	[S_INC_INSERT] =
 		"INSERT INTO incidents (kind, key, severity, status, summary, details, source, "
 		"playbooks, assigned_to, parent_id, issue_url, issue_ref, occurrences, last_seen_at, "
@@ -99,8 +100,9 @@ static const char *const stmt_sql[S_COUNT] = {
 		       "created_at >= ?3",
 	[S_IDEM_PUT] = "INSERT OR REPLACE INTO idempotency (scope, key, status, body, created_at) "
 		       "VALUES (?1, ?2, ?3, ?4, ?5)",
-	[S_SILENCE_ACTIVE] = "SELECT id, kind, key_glob, reason, created_by, starts_at, ends_at "
-			     "FROM silences WHERE starts_at <= ?1 AND ends_at > ?1 ORDER BY id DESC",
+	[S_SILENCE_ACTIVE] =
+		"SELECT id, kind, key_glob, reason, created_by, starts_at, ends_at "
+		"FROM silences WHERE starts_at <= ?1 AND ends_at > ?1 ORDER BY id DESC",
 };
 
 struct sq_conn {
@@ -226,8 +228,8 @@ static json_t *col_json(sqlite3_stmt *st, int i, bool array)
 	return v;
 }
 
-static const char *const status_names[ST_COUNT] = {"open", "acknowledged", "mitigated",
-						   "resolved", "closed"};
+static const char *const status_names[ST_COUNT] = {"open", "acknowledged", "mitigated", "resolved",
+						   "closed"};
 
 static enum incident_status status_from(const char *s)
 {
@@ -365,9 +367,11 @@ static int open_db(const char *path, bool readonly, bool create, sqlite3 **out, 
 	}
 	sqlite3_busy_timeout(db, 10000);
 	sqlite3_extended_result_codes(db, 1);
-	const char *pragmas = readonly ? "PRAGMA foreign_keys = ON;"
-				       : "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; "
-					 "PRAGMA foreign_keys = ON;";
+	const char *pragmas =
+		readonly
+			? "PRAGMA foreign_keys = ON;"
+			: "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; "
+			  "PRAGMA foreign_keys = ON;";
 	/* Switching a new file to WAL needs an exclusive lock that the busy handler does
 	 * not wait for: two processes creating the database together retry here. */
 	char *msg = NULL;
@@ -382,7 +386,8 @@ static int open_db(const char *path, bool readonly, bool create, sqlite3 **out, 
 		sqlite3_sleep(10);
 	}
 	if (rc != SQLITE_OK) {
-		int code = ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) ? ERR_BUSY : ERR_IO;
+		int code = ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) ? ERR_BUSY
+											: ERR_IO;
 		err_set(e, code, "cannot configure database %s: %s", path,
 			msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
@@ -487,8 +492,9 @@ static int sq_check_schema(struct store *s, struct err *e)
 	if (have > schema_count())
 		return newer_error(have, e);
 	if (have < schema_count())
-		return err_set(e, ERR_BUSY, "database schema version %d is older than %d; run "
-					    "'intervene migrate'",
+		return err_set(e, ERR_BUSY,
+			       "database schema version %d is older than %d; run "
+			       "'intervene migrate'",
 			       have, schema_count());
 	return 0;
 }
@@ -736,7 +742,7 @@ struct where {
 		enum { B_TEXT, B_INT } t;
 		const char *s;
 		int64_t i;
-	} *binds;
+	} * binds;
 	int n, cap;
 };
 
@@ -799,8 +805,8 @@ static void where_bind(const struct where *w, sqlite3_stmt *st, int offset)
 	}
 }
 
-static int count_where(struct sq_conn *c, const char *table, const struct where *w,
-		       int64_t *total, struct err *e)
+static int count_where(struct sq_conn *c, const char *table, const struct where *w, int64_t *total,
+		       struct err *e)
 {
 	char *sql = sqlite3_mprintf("SELECT count(*) FROM %s%s", table, buf_cstr(&w->sql));
 	int rc = SQLITE_OK;
@@ -849,7 +855,9 @@ static int sq_incident_list(struct store_conn *cc, const struct incident_filter 
 	if (f->assignees)
 		where_in_text(&w, "assigned_to", f->assignees);
 	if (f->q && *f->q) {
-		where_and(&w, "(instr(lower(summary), lower(?)) > 0 OR instr(lower(key), lower(?)) > 0)");
+		where_and(
+			&w,
+			"(instr(lower(summary), lower(?)) > 0 OR instr(lower(key), lower(?)) > 0)");
 		where_text(&w, f->q);
 		where_text(&w, f->q);
 	}
@@ -859,9 +867,10 @@ static int sq_incident_list(struct store_conn *cc, const struct incident_filter 
 	}
 	if (total && (rc = count_where(c, "incidents", &w, total, e)))
 		goto out;
-	char *sql = sqlite3_mprintf("SELECT " INC_LEAN_COLS " FROM incidents%s ORDER BY %s LIMIT ? OFFSET ?",
-				    buf_cstr(&w.sql),
-				    f->sort_severity ? "severity ASC, id DESC" : "created_at DESC, id DESC");
+	char *sql = sqlite3_mprintf(
+		"SELECT " INC_LEAN_COLS " FROM incidents%s ORDER BY %s LIMIT ? OFFSET ?",
+		buf_cstr(&w.sql),
+		f->sort_severity ? "severity ASC, id DESC" : "created_at DESC, id DESC");
 	rc = SQLITE_OK;
 	sqlite3_stmt *st = dyn_get(c, sql, &rc);
 	sqlite3_free(sql);
@@ -892,10 +901,11 @@ static int sq_incident_counts(struct store_conn *cc, int64_t counts[ST_COUNT][5]
 	struct sq_conn *c = SQ(cc);
 	sqlite3_stmt *st = NULL;
 	memset(counts, 0, sizeof(int64_t) * ST_COUNT * 5);
-	int rc = sqlite3_prepare_v2(c->db,
-				    "SELECT status, severity, count(*) FROM incidents GROUP BY status, "
-				    "severity",
-				    -1, &st, NULL);
+	int rc = sqlite3_prepare_v2(
+		c->db,
+		"SELECT status, severity, count(*) FROM incidents GROUP BY status, "
+		"severity",
+		-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sq_err(c->db, rc, e, "count incidents");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -909,8 +919,8 @@ static int sq_incident_counts(struct store_conn *cc, int64_t counts[ST_COUNT][5]
 	return rc;
 }
 
-static int sq_incident_recent_keys(struct store_conn *cc, int64_t since, int limit,
-				   store_key_cb cb, void *arg, struct err *e)
+static int sq_incident_recent_keys(struct store_conn *cc, int64_t since, int limit, store_key_cb cb,
+				   void *arg, struct err *e)
 {
 	struct sq_conn *c = SQ(cc);
 	sqlite3_stmt *st = NULL;
@@ -923,8 +933,8 @@ static int sq_incident_recent_keys(struct store_conn *cc, int64_t since, int lim
 	sqlite3_bind_int64(st, 1, since);
 	sqlite3_bind_int(st, 2, limit);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
-		       arg))
+		if (cb((const char *)sqlite3_column_text(st, 0),
+		       (const char *)sqlite3_column_text(st, 1), arg))
 			break;
 	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sq_err(c->db, rc, e, "recent keys");
 	sqlite3_finalize(st);
@@ -970,10 +980,11 @@ static int sq_comment_list(struct store_conn *cc, int64_t incident_id, int64_t o
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
-	rc = sqlite3_prepare_v2(c->db,
-				"SELECT id, incident_id, author, body, created_at FROM "
-				"incident_comments WHERE incident_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3",
-				-1, &st, NULL);
+	rc = sqlite3_prepare_v2(
+		c->db,
+		"SELECT id, incident_id, author, body, created_at FROM "
+		"incident_comments WHERE incident_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3",
+		-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sq_err(c->db, rc, e, "list comments");
 	sqlite3_bind_int64(st, 1, incident_id);
@@ -1013,7 +1024,8 @@ static int sq_event_last(struct store_conn *cc, int64_t *id, char hash[65], stru
 		hash[64] = '\0';
 	}
 	stmt_done(st);
-	return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sq_err(c->db, rc, e, "read last event");
+	return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0
+						       : sq_err(c->db, rc, e, "read last event");
 }
 
 static int sq_event_next_id(struct store_conn *cc, int64_t *id, struct err *e)
@@ -1118,10 +1130,11 @@ static int sq_silence_insert(struct store_conn *cc, struct silence *s, struct er
 {
 	struct sq_conn *c = SQ(cc);
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(c->db,
-				    "INSERT INTO silences (kind, key_glob, reason, created_by, "
-				    "starts_at, ends_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-				    -1, &st, NULL);
+	int rc = sqlite3_prepare_v2(
+		c->db,
+		"INSERT INTO silences (kind, key_glob, reason, created_by, "
+		"starts_at, ends_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+		-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sq_err(c->db, rc, e, "insert silence");
 	bind_text(st, 1, s->kind);
@@ -1144,8 +1157,8 @@ static int sq_silence_get(struct store_conn *cc, int64_t id, struct silence *out
 {
 	struct sq_conn *c = SQ(cc);
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(c->db, "SELECT " SILENCE_COLS " FROM silences WHERE id = ?1", -1,
-				    &st, NULL);
+	int rc = sqlite3_prepare_v2(c->db, "SELECT " SILENCE_COLS " FROM silences WHERE id = ?1",
+				    -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sq_err(c->db, rc, e, "read silence");
 	sqlite3_bind_int64(st, 1, id);
@@ -1165,8 +1178,8 @@ static int sq_silence_set_end(struct store_conn *cc, int64_t id, int64_t ends_at
 {
 	struct sq_conn *c = SQ(cc);
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(c->db, "UPDATE silences SET ends_at = ?2 WHERE id = ?1", -1, &st,
-				    NULL);
+	int rc = sqlite3_prepare_v2(c->db, "UPDATE silences SET ends_at = ?2 WHERE id = ?1", -1,
+				    &st, NULL);
 	if (rc != SQLITE_OK)
 		return sq_err(c->db, rc, e, "end silence");
 	sqlite3_bind_int64(st, 1, id);
@@ -1197,7 +1210,8 @@ static int sq_silence_list(struct store_conn *cc, int64_t now, bool include_ende
 			if (stop)
 				break;
 		}
-		r = (r == SQLITE_ROW || r == SQLITE_DONE) ? 0 : sq_err(c->db, r, e, "list silences");
+		r = (r == SQLITE_ROW || r == SQLITE_DONE) ? 0
+							  : sq_err(c->db, r, e, "list silences");
 		stmt_done(cs);
 		return r;
 	}
@@ -1310,10 +1324,11 @@ static int sq_token_revoke(struct store_conn *cc, const char *name, int64_t at,
 {
 	struct sq_conn *c = SQ(cc);
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(c->db,
-				    "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at "
-				    "IS NULL RETURNING " TOKEN_COLS,
-				    -1, &st, NULL);
+	int rc = sqlite3_prepare_v2(
+		c->db,
+		"UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at "
+		"IS NULL RETURNING " TOKEN_COLS,
+		-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sq_err(c->db, rc, e, "revoke token");
 	bind_text(st, 1, name);
@@ -1346,8 +1361,8 @@ static int sq_token_version(struct store_conn *cc, int64_t *version, struct err 
 	return rc == SQLITE_ROW ? 0 : sq_err(c->db, rc, e, "token version");
 }
 
-static int sq_token_find(struct store_conn *cc, const unsigned char hash[32],
-			 struct token_row *out, struct err *e)
+static int sq_token_find(struct store_conn *cc, const unsigned char hash[32], struct token_row *out,
+			 struct err *e)
 {
 	struct sq_conn *c = SQ(cc);
 	sqlite3_stmt *st = NULL;
@@ -1368,9 +1383,8 @@ static int sq_token_find(struct store_conn *cc, const unsigned char hash[32],
 	return ret;
 }
 
-static int sq_session_insert(struct store_conn *cc, const unsigned char hash[32],
-			     int64_t token_id, int64_t created_at, int64_t expires_at,
-			     struct err *e)
+static int sq_session_insert(struct store_conn *cc, const unsigned char hash[32], int64_t token_id,
+			     int64_t created_at, int64_t expires_at, struct err *e)
 {
 	struct sq_conn *c = SQ(cc);
 	sqlite3_stmt *st = NULL;
@@ -1394,10 +1408,11 @@ static int sq_session_end(struct store_conn *cc, const unsigned char hash[32], i
 {
 	struct sq_conn *c = SQ(cc);
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(c->db,
-				    "UPDATE sessions SET ended_at = ?2 WHERE hash = ?1 AND ended_at "
-				    "IS NULL",
-				    -1, &st, NULL);
+	int rc =
+		sqlite3_prepare_v2(c->db,
+				   "UPDATE sessions SET ended_at = ?2 WHERE hash = ?1 AND ended_at "
+				   "IS NULL",
+				   -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sq_err(c->db, rc, e, "end session");
 	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);

@@ -92,7 +92,8 @@ int store_incident_get(struct store_conn *c, int64_t id, struct incident *out, s
 	return c->ops->incident_get(c, id, out, e);
 }
 
-int store_incident_find_active(struct store_conn *c, const char *kind, const char *key, struct incident *out, struct err *e)
+int store_incident_find_active(struct store_conn *c, const char *kind, const char *key,
+			       struct incident *out, struct err *e)
 {
 	return c->ops->incident_find_active(c, kind, key, out, e);
 }
@@ -107,22 +108,26 @@ int store_incident_update(struct store_conn *c, const struct incident *inc, stru
 	return c->ops->incident_update(c, inc, e);
 }
 
-int store_incident_touch(struct store_conn *c, int64_t id, int64_t occurrences, int64_t last_seen_at, int severity, struct err *e)
+int store_incident_touch(struct store_conn *c, int64_t id, int64_t occurrences,
+			 int64_t last_seen_at, int severity, struct err *e)
 {
 	return c->ops->incident_touch(c, id, occurrences, last_seen_at, severity, e);
 }
 
-int store_incident_count_since(struct store_conn *c, const char *kind, const char *key, int64_t since, int64_t *count, struct err *e)
+int store_incident_count_since(struct store_conn *c, const char *kind, const char *key,
+			       int64_t since, int64_t *count, struct err *e)
 {
 	return c->ops->incident_count_since(c, kind, key, since, count, e);
 }
 
-int store_incident_list(struct store_conn *c, const struct incident_filter *f, store_incident_cb cb, void *arg, int64_t *total, struct err *e)
+int store_incident_list(struct store_conn *c, const struct incident_filter *f, store_incident_cb cb,
+			void *arg, int64_t *total, struct err *e)
 {
 	return c->ops->incident_list(c, f, cb, arg, total, e);
 }
 
-int store_incident_recent_keys(struct store_conn *c, int64_t since, int limit, store_key_cb cb, void *arg, struct err *e)
+int store_incident_recent_keys(struct store_conn *c, int64_t since, int limit, store_key_cb cb,
+			       void *arg, struct err *e)
 {
 	return c->ops->incident_recent_keys(c, since, limit, cb, arg, e);
 }
@@ -132,7 +137,8 @@ int store_comment_insert(struct store_conn *c, struct comment *cm, struct err *e
 	return c->ops->comment_insert(c, cm, e);
 }
 
-int store_comment_list(struct store_conn *c, int64_t incident_id, int64_t offset, int64_t limit, store_comment_cb cb, void *arg, int64_t *total, struct err *e)
+int store_comment_list(struct store_conn *c, int64_t incident_id, int64_t offset, int64_t limit,
+		       store_comment_cb cb, void *arg, int64_t *total, struct err *e)
 {
 	return c->ops->comment_list(c, incident_id, offset, limit, cb, arg, total, e);
 }
@@ -152,7 +158,8 @@ int store_event_insert(struct store_conn *c, const struct event *ev, struct err 
 	return c->ops->event_insert(c, ev, e);
 }
 
-int store_event_list(struct store_conn *c, const struct event_filter *f, store_event_cb cb, void *arg, int64_t *total, struct err *e)
+int store_event_list(struct store_conn *c, const struct event_filter *f, store_event_cb cb,
+		     void *arg, int64_t *total, struct err *e)
 {
 	return c->ops->event_list(c, f, cb, arg, total, e);
 }
@@ -172,7 +179,8 @@ int store_silence_set_end(struct store_conn *c, int64_t id, int64_t ends_at, str
 	return c->ops->silence_set_end(c, id, ends_at, e);
 }
 
-int store_silence_list(struct store_conn *c, int64_t now, bool include_ended, int64_t offset, int64_t limit, store_silence_cb cb, void *arg, int64_t *total, struct err *e)
+int store_silence_list(struct store_conn *c, int64_t now, bool include_ended, int64_t offset,
+		       int64_t limit, store_silence_cb cb, void *arg, int64_t *total, struct err *e)
 {
 	return c->ops->silence_list(c, now, include_ended, offset, limit, cb, arg, total, e);
 }
@@ -187,7 +195,8 @@ int store_token_list(struct store_conn *c, store_token_cb cb, void *arg, struct 
 	return c->ops->token_list(c, cb, arg, e);
 }
 
-int store_token_revoke(struct store_conn *c, const char *name, int64_t at, struct token_row *out, struct err *e)
+int store_token_revoke(struct store_conn *c, const char *name, int64_t at, struct token_row *out,
+		       struct err *e)
 {
 	return c->ops->token_revoke(c, name, at, out, e);
 }
@@ -214,8 +223,7 @@ int store_session_insert(struct store_conn *c, const unsigned char hash[32], int
 	return c->ops->session_insert(c, hash, token_id, created_at, expires_at, e);
 }
 
-int store_session_end(struct store_conn *c, const unsigned char hash[32], int64_t at,
-		      struct err *e)
+int store_session_end(struct store_conn *c, const unsigned char hash[32], int64_t at, struct err *e)
 {
 	return c->ops->session_end(c, hash, at, e);
 }
@@ -226,12 +234,14 @@ int store_session_list(struct store_conn *c, int64_t now, store_session_cb cb, v
 	return c->ops->session_list(c, now, cb, arg, e);
 }
 
-int store_idem_get(struct store_conn *c, const char *scope, const char *key, int64_t since, int *status, struct buf *body, struct err *e)
+int store_idem_get(struct store_conn *c, const char *scope, const char *key, int64_t since,
+		   int *status, struct buf *body, struct err *e)
 {
 	return c->ops->idem_get(c, scope, key, since, status, body, e);
 }
 
-int store_idem_put(struct store_conn *c, const char *scope, const char *key, int status, const char *body, int64_t at, struct err *e)
+int store_idem_put(struct store_conn *c, const char *scope, const char *key, int status,
+		   const char *body, int64_t at, struct err *e)
 {
 	return c->ops->idem_put(c, scope, key, status, body, at, e);
 }
@@ -243,8 +253,9 @@ int store_new(const char *url, struct store **out, struct err *e)
 	if (!strncmp(url, sqlite_scheme, sizeof sqlite_scheme - 1))
 		return store_sqlite_new(url + sizeof sqlite_scheme - 1, out, e);
 	if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13))
-		return err_set(e, ERR_INVALID,
-			       "storage.url: PostgreSQL support is not built into this version yet");
+		return err_set(
+			e, ERR_INVALID,
+			"storage.url: PostgreSQL support is not built into this version yet");
 	return err_set(e, ERR_INVALID, "storage.url: unsupported scheme in \"%.64s\"", url);
 }
 

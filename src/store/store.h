@@ -25,14 +25,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-enum incident_status {
-	ST_OPEN,
-	ST_ACKNOWLEDGED,
-	ST_MITIGATED,
-	ST_RESOLVED,
-	ST_CLOSED,
-	ST_COUNT
-};
+enum incident_status { ST_OPEN, ST_ACKNOWLEDGED, ST_MITIGATED, ST_RESOLVED, ST_CLOSED, ST_COUNT };
 
 /* One row of incidents. Strings are malloc'd (NULL = SQL NULL); json_t fields are
  * owned references (never NULL once loaded: {} or []). */
@@ -99,19 +92,19 @@ void token_row_clear(struct token_row *t);
 
 /* Filters for listing incidents; arrays are NULL-terminated or NULL for "any". */
 struct incident_filter {
-	int statuses;   /* bit mask of 1 << enum incident_status; 0 = any */
+	int statuses;	/* bit mask of 1 << enum incident_status; 0 = any */
 	int severities; /* bit mask of 1 << sev (1..4); 0 = any */
 	const char *const *kinds;
 	const char *const *assignees;
-	const char *q;  /* case-insensitive substring of summary or key */
-	int64_t since;  /* created_at >= since, 0 = any */
+	const char *q; /* case-insensitive substring of summary or key */
+	int64_t since; /* created_at >= since, 0 = any */
 	bool sort_severity;
 	int64_t page, per_page;
 };
 
 struct event_filter {
 	int64_t after_id;
-	int64_t incident_id; /* 0 = any */
+	int64_t incident_id;	  /* 0 = any */
 	const char *const *types; /* NULL = any */
 	int64_t limit, offset;
 	bool count_total;
@@ -190,8 +183,8 @@ int store_incident_touch(struct store_conn *c, int64_t id, int64_t occurrences,
 int store_incident_count_since(struct store_conn *c, const char *kind, const char *key,
 			       int64_t since, int64_t *count, struct err *e);
 /* Lean listing: calls cb for each row of the page (only lean columns filled). */
-int store_incident_list(struct store_conn *c, const struct incident_filter *f,
-			store_incident_cb cb, void *arg, int64_t *total, struct err *e);
+int store_incident_list(struct store_conn *c, const struct incident_filter *f, store_incident_cb cb,
+			void *arg, int64_t *total, struct err *e);
 /* Number of incidents per status and severity: counts[status][severity 1..4]. */
 int store_incident_counts(struct store_conn *c, int64_t counts[ST_COUNT][5], struct err *e);
 /* Distinct (kind, key) of incidents created at or after since, newest first, at most limit. */

@@ -122,9 +122,10 @@ int issue_template_load(const char *name, const char *templates_dir, char **text
 	if (origin)
 		*origin = NULL;
 	if (!issue_template_name_valid(name))
-		return err_set(e, ERR_INVALID,
-			       "invalid template name '%s': use 1 to %d characters of a-z, 0-9 and _",
-			       name ? name : "", ISSUE_NAME_MAX);
+		return err_set(
+			e, ERR_INVALID,
+			"invalid template name '%s': use 1 to %d characters of a-z, 0-9 and _",
+			name ? name : "", ISSUE_NAME_MAX);
 	if (templates_dir && *templates_dir) {
 		struct buf path = BUF_INIT;
 		buf_printf(&path, "%s/%s.md", templates_dir, name);
@@ -413,9 +414,10 @@ static json_t *metric_rows(const json_t *cur, const json_t *base)
 	size_t nk = sizeof metric_keys / sizeof metric_keys[0];
 	for (size_t i = 0; i < nk; i++)
 		if (has_num(cur, metric_keys[i].key) || has_num(base, metric_keys[i].key))
-			json_array_append_new(rows, metric_row(metric_keys[i].label, metric_keys[i].key,
-							       metric_keys[i].unit, metric_keys[i].count,
-							       cur, base));
+			json_array_append_new(rows,
+					      metric_row(metric_keys[i].label, metric_keys[i].key,
+							 metric_keys[i].unit, metric_keys[i].count,
+							 cur, base));
 	const json_t *objs[2] = {cur, base};
 	const char **extra = NULL;
 	size_t n_extra = 0;
@@ -424,7 +426,8 @@ static json_t *metric_rows(const json_t *cur, const json_t *base)
 		json_t *v;
 		if (!json_is_object(objs[o]))
 			continue;
-		json_object_foreach((json_t *)objs[o], k, v) {
+		json_object_foreach((json_t *)objs[o], k, v)
+		{
 			if (!json_is_number(v))
 				continue;
 			bool known = false;
@@ -441,7 +444,8 @@ static json_t *metric_rows(const json_t *cur, const json_t *base)
 	if (n_extra)
 		qsort(extra, n_extra, sizeof *extra, cmp_str);
 	for (size_t i = 0; i < n_extra; i++)
-		json_array_append_new(rows, metric_row(extra[i], extra[i], UNIT_NONE, false, cur, base));
+		json_array_append_new(rows,
+				      metric_row(extra[i], extra[i], UNIT_NONE, false, cur, base));
 	free(extra);
 	return rows;
 }
@@ -453,7 +457,8 @@ static void derive_budget(json_t *derived, const json_t *details)
 	const json_t *base = json_object_get(details, "baseline");
 	if (json_is_object(cur) || json_is_object(base)) {
 		json_t *rows = metric_rows(cur, base);
-		json_object_set_new(derived, "has_metric_rows", json_boolean(json_array_size(rows) > 0));
+		json_object_set_new(derived, "has_metric_rows",
+				    json_boolean(json_array_size(rows) > 0));
 		json_object_set_new(derived, "metric_rows", rows);
 	}
 	if (!type)
@@ -463,7 +468,8 @@ static void derive_budget(json_t *derived, const json_t *details)
 		if (!strcmp(type, budget_types[i].type))
 			bt = &budget_types[i];
 	double threshold = 0, actual = 0;
-	bool nums = get_num(details, "threshold", &threshold) && get_num(details, "actual", &actual);
+	bool nums =
+		get_num(details, "threshold", &threshold) && get_num(details, "actual", &actual);
 	bool minimum = bt ? bt->minimum : (nums && actual < threshold);
 	enum unit u = bt ? bt->unit : UNIT_NONE;
 	if (bt) {
@@ -549,10 +555,11 @@ static json_t *derive_canary_metric(const json_t *m)
 	if (has_c && has_b && bv != 0)
 		fmt_pct(s, sizeof s, (cv - bv) / fabs(bv) * 100, true);
 	set_str(d, "delta_pct", has_c && has_b && bv != 0 ? s : "n/a");
-	set_str(d, "direction", !(has_c && has_b) ? "n/a"
-				: cv > bv	  ? "higher"
-				: cv < bv	  ? "lower"
-						  : "unchanged");
+	set_str(d, "direction",
+		!(has_c && has_b) ? "n/a"
+		: cv > bv	  ? "higher"
+		: cv < bv	  ? "lower"
+				  : "unchanged");
 	return d;
 }
 
@@ -563,7 +570,8 @@ static void derive_canary(json_t *derived, json_t *details)
 		struct buf names = BUF_INIT;
 		size_t i, count = 0;
 		json_t *m;
-		json_array_foreach(metrics, i, m) {
+		json_array_foreach(metrics, i, m)
+		{
 			if (!json_is_object(m))
 				continue;
 			json_object_set_new(m, "derived", derive_canary_metric(m));
@@ -600,7 +608,8 @@ int issue_context(const json_t *incident, const char *public_url, json_t **out, 
 		return err_set(e, ERR_INVALID, "the incident must be a JSON object");
 	const json_t *id = json_object_get(incident, "id");
 	if (!json_is_integer(id) || json_integer_value(id) < 1)
-		return err_field(e, ERR_INVALID, "id", "the incident needs an integer id of 1 or more");
+		return err_field(e, ERR_INVALID, "id",
+				 "the incident needs an integer id of 1 or more");
 	if (!json_is_string(json_object_get(incident, "kind")))
 		return err_field(e, ERR_INVALID, "kind", "the incident needs a string kind");
 	if (!json_is_string(json_object_get(incident, "key")))
@@ -719,20 +728,17 @@ static int split_template(const char *text, size_t len, const char *origin, stru
 		pos += n + (nl ? 1 : 0);
 		line++;
 	}
-	return err_set(e, ERR_INVALID, "%s:1:1: the front matter has no closing '---' line", origin);
+	return err_set(e, ERR_INVALID, "%s:1:1: the front matter has no closing '---' line",
+		       origin);
 }
 
 static const char *node_type_name(const yaml_node_t *n)
 {
 	switch (n->type) {
-	case YAML_SCALAR_NODE:
-		return "a string";
-	case YAML_SEQUENCE_NODE:
-		return "a list";
-	case YAML_MAPPING_NODE:
-		return "a mapping";
-	default:
-		return "nothing";
+	case YAML_SCALAR_NODE: return "a string";
+	case YAML_SEQUENCE_NODE: return "a list";
+	case YAML_MAPPING_NODE: return "a mapping";
+	default: return "nothing";
 	}
 }
 
@@ -829,7 +835,8 @@ static int parse_front_matter(const char *text, const struct layout *l, const ch
 	have_doc = true;
 	yaml_node_t *root = yaml_document_get_root_node(&doc);
 	if (!root) {
-		rc = err_set(e, ERR_INVALID, "%s:%d:1: the front matter is empty: it needs title and labels",
+		rc = err_set(e, ERR_INVALID,
+			     "%s:%d:1: the front matter is empty: it needs title and labels",
 			     origin, l->first_line);
 		goto out;
 	}
@@ -850,8 +857,8 @@ static int parse_front_matter(const char *text, const struct layout *l, const ch
 			goto out;
 		}
 		const char *key = (const char *)k->data.scalar.value;
-		bool *seen = !strcmp(key, "title")	     ? &fm->has_title
-			     : !strcmp(key, "labels")    ? &fm->has_labels
+		bool *seen = !strcmp(key, "title")	 ? &fm->has_title
+			     : !strcmp(key, "labels")	 ? &fm->has_labels
 			     : !strcmp(key, "assignees") ? &fm->has_assignees
 							 : NULL;
 		if (!seen) {
@@ -891,15 +898,17 @@ static int parse_front_matter(const char *text, const struct layout *l, const ch
 	yaml_document_delete(&doc);
 	have_doc = false;
 	if (!yaml_parser_load(&p, &doc)) {
-		rc = err_set(e, ERR_INVALID, "%s:%d:%d: invalid YAML in the front matter: %s", origin,
-			     (int)p.problem_mark.line + l->first_line,
-			     (int)p.problem_mark.column + 1, p.problem ? p.problem : "syntax error");
+		rc = err_set(e, ERR_INVALID, "%s:%d:%d: invalid YAML in the front matter: %s",
+			     origin, (int)p.problem_mark.line + l->first_line,
+			     (int)p.problem_mark.column + 1,
+			     p.problem ? p.problem : "syntax error");
 		goto out;
 	}
 	have_doc = true;
 	if (yaml_document_get_root_node(&doc))
-		rc = err_set(e, ERR_INVALID, "%s:%d:1: the front matter holds more than one YAML document",
-			     origin, l->first_line);
+		rc = err_set(e, ERR_INVALID,
+			     "%s:%d:1: the front matter holds more than one YAML document", origin,
+			     l->first_line);
 out:
 	if (have_doc)
 		yaml_document_delete(&doc);
@@ -988,8 +997,9 @@ static int render_code(int rc)
 }
 
 /* Render one front matter string without escaping, as one line; *out is new. */
-static int render_fm(const struct fm_str *s, const char *what, const json_t *ctx, const char *origin,
-		     issue_missing_fn missing, void *missing_arg, char **out, struct err *e)
+static int render_fm(const struct fm_str *s, const char *what, const json_t *ctx,
+		     const char *origin, issue_missing_fn missing, void *missing_arg, char **out,
+		     struct err *e)
 {
 	struct mustache_opts o = {
 		.escape = MUSTACHE_ESCAPE_NONE, .missing = missing, .missing_arg = missing_arg};
@@ -1049,7 +1059,8 @@ static int render_body(const char *text, size_t len, const struct layout *l, con
 	while (skip < pad && skip < res.len && res.data[skip] == '\n')
 		skip++;
 	if (skip != pad) {
-		rc = err_set(e, ERR_INTERNAL, "%s: the body's rendering lost its leading lines", origin);
+		rc = err_set(e, ERR_INTERNAL, "%s: the body's rendering lost its leading lines",
+			     origin);
 		goto out;
 	}
 	buf_append(out, res.data ? res.data + skip : "", res.len - skip);
@@ -1071,15 +1082,16 @@ static int append_footer(struct buf *body, const json_t *ctx, struct err *e)
 	char fence[32];
 	fence_for(key, 1, fence, sizeof fence);
 	bool pad = *key == '`' || (*key && key[strlen(key) - 1] == '`');
-	json_t *fctx = json_pack("{ss ss sI ss ss}", "url",
-				 json_string_value(json_object_get(ctx, "incident_url")), "key", key, "id",
-				 (json_int_t)json_integer_value(json_object_get(ctx, "id")), "fence",
-				 fence, "pad", pad ? " " : "");
+	json_t *fctx = json_pack(
+		"{ss ss sI ss ss}", "url", json_string_value(json_object_get(ctx, "incident_url")),
+		"key", key, "id", (json_int_t)json_integer_value(json_object_get(ctx, "id")),
+		"fence", fence, "pad", pad ? " " : "");
 	free(key);
 	static const char with_key[] =
 		"---\n_Opened by [intervene]({{url}}) for incident #{{id}} · key "
 		"{{fence}}{{pad}}{{key}}{{pad}}{{fence}}_\n";
-	static const char without_key[] = "---\n_Opened by [intervene]({{url}}) for incident #{{id}}_\n";
+	static const char without_key[] =
+		"---\n_Opened by [intervene]({{url}}) for incident #{{id}}_\n";
 	const char *t = *json_string_value(json_object_get(fctx, "key")) ? with_key : without_key;
 	struct mustache_opts o = {.escape = MUSTACHE_ESCAPE_MARKDOWN};
 	struct err me;
@@ -1147,7 +1159,8 @@ int issue_render_text(const char *text, size_t len, const char *origin, const js
 		char *s = NULL;
 		char what[32];
 		snprintf(what, sizeof what, "assignees[%zu]", i);
-		if ((rc = render_fm(&fm.assignees[i], what, ctx, origin, missing, missing_arg, &s, e)))
+		if ((rc = render_fm(&fm.assignees[i], what, ctx, origin, missing, missing_arg, &s,
+				    e)))
 			goto out;
 		add_unique(&d.assignees, &d.n_assignees, s);
 	}
@@ -1174,7 +1187,8 @@ int issue_render(const char *template_name, const char *templates_dir, const jso
 	memset(out, 0, sizeof *out);
 	const char *name = template_name;
 	if (!name)
-		name = issue_template_for_kind(json_string_value(json_object_get(incident, "kind")));
+		name = issue_template_for_kind(
+			json_string_value(json_object_get(incident, "kind")));
 	char *text = NULL, *origin = NULL;
 	int rc = issue_template_load(name, templates_dir, &text, &origin, e);
 	if (!rc)

@@ -50,12 +50,12 @@
  * issue_doc_clear. Strings are never NULL after a successful render; the arrays are
  * NULL when empty. */
 struct issue_doc {
-	char *title;      /* one line, never empty (falls back to the summary, then "Incident #<id>") */
-	char **labels;    /* template labels, then "intervene", "intervene-<id>" */
+	char *title; /* one line, never empty (falls back to the summary, then "Incident #<id>") */
+	char **labels; /* template labels, then "intervene", "intervene-<id>" */
 	size_t n_labels;
 	char **assignees; /* from the front matter's optional `assignees` */
 	size_t n_assignees;
-	char *body;       /* Markdown, ends with the footer and one '\n' */
+	char *body; /* Markdown, ends with the footer and one '\n' */
 };
 
 /* Called once per tag that resolved to a missing value or to null, "", false or an

@@ -10,24 +10,24 @@
 
 enum err_code {
 	ERR_OK = 0,
-	ERR_NOMEM = -1,       /* allocation failed */
-	ERR_INVALID = -2,     /* bad input: validation_failed (400) */
-	ERR_NOTFOUND = -3,    /* 404 */
-	ERR_CONFLICT = -4,    /* 409 */
-	ERR_IO = -5,          /* local I/O, storage: storage_unavailable (503) */
-	ERR_UPSTREAM = -6,    /* another machine failed */
-	ERR_FORBIDDEN = -7,   /* 403 */
-	ERR_UNAUTHORIZED = -8,/* 401 */
-	ERR_JSON = -9,        /* malformed JSON: invalid_json (400) */
-	ERR_TOOLARGE = -10,   /* 413 */
-	ERR_MEDIA = -11,      /* 415 */
-	ERR_METHOD = -12,     /* 405 */
-	ERR_RATELIMIT = -13,  /* 429 */
-	ERR_INTERNAL = -14,   /* a bug or an impossible state: 500 */
-	ERR_BUSY = -15,       /* storage locked or newer schema: 503 */
+	ERR_NOMEM = -1,	       /* allocation failed */
+	ERR_INVALID = -2,      /* bad input: validation_failed (400) */
+	ERR_NOTFOUND = -3,     /* 404 */
+	ERR_CONFLICT = -4,     /* 409 */
+	ERR_IO = -5,	       /* local I/O, storage: storage_unavailable (503) */
+	ERR_UPSTREAM = -6,     /* another machine failed */
+	ERR_FORBIDDEN = -7,    /* 403 */
+	ERR_UNAUTHORIZED = -8, /* 401 */
+	ERR_JSON = -9,	       /* malformed JSON: invalid_json (400) */
+	ERR_TOOLARGE = -10,    /* 413 */
+	ERR_MEDIA = -11,       /* 415 */
+	ERR_METHOD = -12,      /* 405 */
+	ERR_RATELIMIT = -13,   /* 429 */
+	ERR_INTERNAL = -14,    /* a bug or an impossible state: 500 */
+	ERR_BUSY = -15,	       /* storage locked or newer schema: 503 */
 };
 
-#define ERR_MSG_MAX 512
+#define ERR_MSG_MAX   512
 #define ERR_FIELD_MAX 128
 
 /* Error detail for the user. field names the offending input field (dotted for
@@ -45,8 +45,7 @@ void err_clear(struct err *e);
 
 /* Set code and a printf-style message; returns code so callers can
  * `return err_set(e, ERR_INVALID, "...")`. NULL e is allowed (nothing stored). */
-int err_set(struct err *e, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int err_set(struct err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Like err_set, and also names the field (dotted path). */
 int err_field(struct err *e, int code, const char *field, const char *fmt, ...)

@@ -17,8 +17,8 @@ void log_set_level(enum log_level lvl);
 void log_msg(enum log_level lvl, const char *msg, const char *kvfmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-#define log_info(msg, ...) log_msg(LOG_INFO, msg, __VA_ARGS__)
-#define log_warn(msg, ...) log_msg(LOG_WARN, msg, __VA_ARGS__)
+#define log_info(msg, ...)  log_msg(LOG_INFO, msg, __VA_ARGS__)
+#define log_warn(msg, ...)  log_msg(LOG_WARN, msg, __VA_ARGS__)
 #define log_error(msg, ...) log_msg(LOG_ERROR, msg, __VA_ARGS__)
 #define log_debug(msg, ...) log_msg(LOG_DEBUG, msg, __VA_ARGS__)
 

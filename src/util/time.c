@@ -136,7 +136,8 @@ bool time_parse_ms(const char *s, int64_t *out)
 		p++;
 	} else if (*p == '+' || *p == '-') {
 		int oh, om;
-		if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 23 || om > 59)
+		if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 23 ||
+		    om > 59)
 			return false;
 		offset = (int64_t)(oh * 60 + om) * 60000 * (*p == '+' ? 1 : -1);
 		p += 6;

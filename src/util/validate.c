@@ -50,14 +50,16 @@ static int check_field(const json_t *v, const struct vfield *f, const char *name
 		if (f->type == V_TIME) {
 			int64_t ms;
 			if (!time_parse_ms(json_string_value(v), &ms))
-				return err_field(e, ERR_INVALID, name, "%s must be %s", name, type_word(f->type));
+				return err_field(e, ERR_INVALID, name, "%s must be %s", name,
+						 type_word(f->type));
 			return 0;
 		}
 		if (f->min || f->max) {
 			size_t n = utf8_length(json_string_value(v));
 			if ((long long)n < f->min || (long long)n > f->max)
-				return err_field(e, ERR_INVALID, name, "%s must be %lld to %lld characters long",
-						 name, f->min, f->max);
+				return err_field(e, ERR_INVALID, name,
+						 "%s must be %lld to %lld characters long", name,
+						 f->min, f->max);
 		}
 		if (f->allowed) {
 			for (const char *const *a = f->allowed; *a; a++)
@@ -66,7 +68,8 @@ static int check_field(const json_t *v, const struct vfield *f, const char *name
 			struct buf b = BUF_INIT;
 			for (const char *const *a = f->allowed; *a; a++)
 				buf_printf(&b, "%s%s", a == f->allowed ? "" : ", ", *a);
-			err_field(e, ERR_INVALID, name, "%s must be one of: %s", name, buf_cstr(&b));
+			err_field(e, ERR_INVALID, name, "%s must be one of: %s", name,
+				  buf_cstr(&b));
 			buf_free(&b);
 			return ERR_INVALID;
 		}
@@ -76,16 +79,16 @@ static int check_field(const json_t *v, const struct vfield *f, const char *name
 			break;
 		if ((f->min || f->max) &&
 		    (json_integer_value(v) < f->min || json_integer_value(v) > f->max))
-			return err_field(e, ERR_INVALID, name, "%s must be between %lld and %lld", name,
-					 f->min, f->max);
+			return err_field(e, ERR_INVALID, name, "%s must be between %lld and %lld",
+					 name, f->min, f->max);
 		return 0;
 	case V_NUMBER:
 		if (!json_is_number(v))
 			break;
-		if (f->min < f->max &&
-		    (json_number_value(v) < (double)f->min || json_number_value(v) > (double)f->max))
-			return err_field(e, ERR_INVALID, name, "%s must be between %lld and %lld", name,
-					 f->min, f->max);
+		if (f->min < f->max && (json_number_value(v) < (double)f->min ||
+					json_number_value(v) > (double)f->max))
+			return err_field(e, ERR_INVALID, name, "%s must be between %lld and %lld",
+					 name, f->min, f->max);
 		return 0;
 	case V_BOOL:
 		if (!json_is_boolean(v))
@@ -100,19 +103,19 @@ static int check_field(const json_t *v, const struct vfield *f, const char *name
 			break;
 		size_t i;
 		const json_t *it;
-		json_array_foreach(v, i, it) {
+		json_array_foreach(v, i, it)
+		{
 			if (!json_is_string(it) || !*json_string_value(it))
-				return err_field(e, ERR_INVALID, name, "%s[%zu] must be a non-empty string",
-						 name, i);
+				return err_field(e, ERR_INVALID, name,
+						 "%s[%zu] must be a non-empty string", name, i);
 		}
-		if ((f->min || f->max) &&
-		    ((long long)json_array_size(v) < f->min || (long long)json_array_size(v) > f->max))
-			return err_field(e, ERR_INVALID, name, "%s must have %lld to %lld items", name,
-					 f->min, f->max);
+		if ((f->min || f->max) && ((long long)json_array_size(v) < f->min ||
+					   (long long)json_array_size(v) > f->max))
+			return err_field(e, ERR_INVALID, name, "%s must have %lld to %lld items",
+					 name, f->min, f->max);
 		return 0;
 	}
-	case V_ANY:
-		return 0;
+	case V_ANY: return 0;
 	}
 	return err_field(e, ERR_INVALID, name, "%s must be %s", name, type_word(f->type));
 }
@@ -126,7 +129,8 @@ int validate_object(const json_t *obj, const struct vfield *fields, const char *
 				 "%s must be a JSON object", *prefix ? prefix : "the body");
 	const char *key;
 	const json_t *v;
-	json_object_foreach((json_t *)obj, key, v) {
+	json_object_foreach((json_t *)obj, key, v)
+	{
 		const struct vfield *f = fields;
 		while (f->name && strcmp(f->name, key))
 			f++;

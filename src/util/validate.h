@@ -14,13 +14,13 @@
 #include "util/err.h"
 
 enum vtype {
-	V_STRING,       /* min..max = length in characters (code points); 0/0 = any */
-	V_INT,          /* min..max inclusive (0/0 = any) */
-	V_NUMBER,       /* integer or real; min..max when min < max */
+	V_STRING, /* min..max = length in characters (code points); 0/0 = any */
+	V_INT,	  /* min..max inclusive (0/0 = any) */
+	V_NUMBER, /* integer or real; min..max when min < max */
 	V_BOOL,
-	V_OBJECT,       /* any JSON object */
+	V_OBJECT,	/* any JSON object */
 	V_STRING_ARRAY, /* array of non-empty strings; min..max = number of items */
-	V_TIME,         /* RFC 3339 string */
+	V_TIME,		/* RFC 3339 string */
 	V_ANY,
 };
 
@@ -28,7 +28,7 @@ struct vfield {
 	const char *name;
 	enum vtype type;
 	bool required;
-	bool nullable;           /* JSON null accepted (treated as absent) */
+	bool nullable; /* JSON null accepted (treated as absent) */
 	long long min, max;
 	const char *const *allowed; /* NULL-terminated list for V_STRING, or NULL */
 };

@@ -94,8 +94,8 @@ static void test_roles(void **state)
 	/* viewer < responder < approver < admin */
 	assert_true(ROLE_NONE < ROLE_VIEWER && ROLE_VIEWER < ROLE_RESPONDER &&
 		    ROLE_RESPONDER < ROLE_APPROVER && ROLE_APPROVER < ROLE_ADMIN);
-	static const char *const bad[] = {"", "none", "Admin", "ADMIN", "root", "admin ",
-					  "view", "viewers"};
+	static const char *const bad[] = {"",	  "none",   "Admin", "ADMIN",
+					  "root", "admin ", "view",  "viewers"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(auth_parse_role(bad[i]), ROLE_NONE);
 	assert_int_equal(auth_parse_role(NULL), ROLE_NONE);
@@ -163,8 +163,9 @@ static void test_token_generate(void **state)
 		/* 32 bytes decode back from 43 characters, no padding */
 		unsigned char raw[40];
 		size_t len = 0;
-		assert_int_equal(sodium_base642bin(raw, sizeof raw, toks[i], AUTH_TOKEN_LEN, NULL, &len,
-						   NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+		assert_int_equal(sodium_base642bin(raw, sizeof raw, toks[i], AUTH_TOKEN_LEN, NULL,
+						   &len, NULL,
+						   sodium_base64_VARIANT_URLSAFE_NO_PADDING),
 				 0);
 		assert_int_equal(len, 32);
 		for (int j = 0; j < i; j++)
@@ -185,7 +186,7 @@ static void test_token_hash(void **state)
 	auth_token_hash(k1, "token-a", h1b);
 	auth_token_hash(k2, "token-a", h2);
 	auth_token_hash(k1, "token-b", h3);
-	assert_memory_equal(h1, h1b, 32);     /* deterministic */
+	assert_memory_equal(h1, h1b, 32);    /* deterministic */
 	assert_memory_not_equal(h1, h2, 32); /* keyed */
 	assert_memory_not_equal(h1, h3, 32); /* depends on the token */
 	/* not the bare unkeyed hash */
@@ -249,8 +250,8 @@ static void test_create_and_revoke(void **state)
 
 	assert_int_equal(store_begin(f->conn, &e), 0);
 	/* generated token written to token_out */
-	assert_int_equal(auth_token_create(f->conn, "alice", ROLE_APPROVER, 0, "test", NULL, tok, &e),
-			 0);
+	assert_int_equal(
+		auth_token_create(f->conn, "alice", ROLE_APPROVER, 0, "test", NULL, tok, &e), 0);
 	assert_int_equal(strlen(tok), AUTH_TOKEN_LEN);
 	/* a given token: token_out untouched */
 	char untouched[AUTH_TOKEN_LEN + 1] = "unchanged";
@@ -285,12 +286,14 @@ static void test_create_and_revoke(void **state)
 	struct event_filter ef = {.limit = -1};
 	assert_int_equal(store_event_list(f->conn, &ef, count_events, &tc, NULL, &e), 0);
 	assert_int_equal(tc.created, 2);
-	assert_string_equal(tc.last_data, "{\"expires_at\":null,\"name\":\"bob\",\"role\":\"viewer\"}");
+	assert_string_equal(tc.last_data,
+			    "{\"expires_at\":null,\"name\":\"bob\",\"role\":\"viewer\"}");
 
 	/* a second live token with the same name is refused */
 	assert_int_equal(store_begin(f->conn, &e), 0);
-	assert_int_equal(auth_token_create(f->conn, "alice", ROLE_VIEWER, 0, "test", NULL, NULL, &e),
-			 ERR_CONFLICT);
+	assert_int_equal(
+		auth_token_create(f->conn, "alice", ROLE_VIEWER, 0, "test", NULL, NULL, &e),
+		ERR_CONFLICT);
 	store_rollback(f->conn);
 
 	/* revoke: event, and revoked_at set */
@@ -317,7 +320,8 @@ static void test_create_and_revoke(void **state)
 
 	/* the name is free again once revoked */
 	assert_int_equal(store_begin(f->conn, &e), 0);
-	assert_int_equal(auth_token_create(f->conn, "alice", ROLE_ADMIN, 0, "test", NULL, tok, &e), 0);
+	assert_int_equal(auth_token_create(f->conn, "alice", ROLE_ADMIN, 0, "test", NULL, tok, &e),
+			 0);
 	assert_int_equal(store_commit(f->conn, &e), 0);
 
 	/* the chain stays valid through all of it */
@@ -333,8 +337,9 @@ static void test_create_invalid(void **state)
 	struct err e;
 	assert_int_equal(store_begin(f->conn, &e), 0);
 	err_clear(&e);
-	assert_int_equal(auth_token_create(f->conn, "bad name", ROLE_VIEWER, 0, "test", NULL, NULL, &e),
-			 ERR_INVALID);
+	assert_int_equal(
+		auth_token_create(f->conn, "bad name", ROLE_VIEWER, 0, "test", NULL, NULL, &e),
+		ERR_INVALID);
 	assert_string_equal(e.field, "name");
 	err_clear(&e);
 	assert_int_equal(auth_token_create(f->conn, "", ROLE_VIEWER, 0, "test", NULL, NULL, &e),
@@ -358,15 +363,16 @@ static void test_cache(void **state)
 	char t_admin[AUTH_TOKEN_LEN + 1], t_view[AUTH_TOKEN_LEN + 1], t_exp[AUTH_TOKEN_LEN + 1],
 		t_rev[AUTH_TOKEN_LEN + 1];
 	assert_int_equal(store_begin(f->conn, &e), 0);
-	assert_int_equal(auth_token_create(f->conn, "root", ROLE_ADMIN, 0, "test", NULL, t_admin, &e), 0);
+	assert_int_equal(
+		auth_token_create(f->conn, "root", ROLE_ADMIN, 0, "test", NULL, t_admin, &e), 0);
 	assert_int_equal(auth_token_create(f->conn, "viewer1", ROLE_VIEWER, now + 3600000, "test",
 					   NULL, t_view, &e),
 			 0);
 	assert_int_equal(auth_token_create(f->conn, "old", ROLE_RESPONDER, now - 1000, "test", NULL,
 					   t_exp, &e),
 			 0);
-	assert_int_equal(auth_token_create(f->conn, "gone", ROLE_APPROVER, 0, "test", NULL, t_rev, &e),
-			 0);
+	assert_int_equal(
+		auth_token_create(f->conn, "gone", ROLE_APPROVER, 0, "test", NULL, t_rev, &e), 0);
 	assert_int_equal(auth_token_revoke(f->conn, "gone", "test", &e), 0);
 	assert_int_equal(store_commit(f->conn, &e), 0);
 
@@ -428,7 +434,8 @@ static void test_cache_follows_changes(void **state)
 	int64_t now = time_now_ms();
 	char keep[AUTH_TOKEN_LEN + 1], tok[AUTH_TOKEN_LEN + 1];
 	assert_int_equal(store_begin(f->conn, &e), 0);
-	assert_int_equal(auth_token_create(f->conn, "dave", ROLE_VIEWER, 0, "test", NULL, keep, &e), 0);
+	assert_int_equal(auth_token_create(f->conn, "dave", ROLE_VIEWER, 0, "test", NULL, keep, &e),
+			 0);
 	assert_int_equal(store_commit(f->conn, &e), 0);
 	struct auth_cache *before = NULL;
 	assert_int_equal(auth_cache_load(f->conn, &before, &e), 0);
@@ -436,8 +443,8 @@ static void test_cache_follows_changes(void **state)
 	assert_int_equal(before->live_tokens, 1);
 
 	assert_int_equal(store_begin(f->conn, &e), 0);
-	assert_int_equal(auth_token_create(f->conn, "carol", ROLE_RESPONDER, 0, "test", NULL, tok, &e),
-			 0);
+	assert_int_equal(
+		auth_token_create(f->conn, "carol", ROLE_RESPONDER, 0, "test", NULL, tok, &e), 0);
 	assert_int_equal(store_commit(f->conn, &e), 0);
 	assert_null(auth_cache_check(before, tok, now)); /* the old cache does not know it */
 	assert_non_null(auth_cache_check(before, keep, now));
@@ -483,7 +490,8 @@ static void test_cache_empty(void **state)
 	struct err e;
 	char tok[AUTH_TOKEN_LEN + 1];
 	assert_int_equal(store_begin(f->conn, &e), 0);
-	assert_int_equal(auth_token_create(f->conn, "erin", ROLE_ADMIN, 0, "test", NULL, tok, &e), 0);
+	assert_int_equal(auth_token_create(f->conn, "erin", ROLE_ADMIN, 0, "test", NULL, tok, &e),
+			 0);
 	assert_int_equal(auth_token_revoke(f->conn, "erin", "test", &e), 0);
 	assert_int_equal(store_commit(f->conn, &e), 0);
 

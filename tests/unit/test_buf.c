@@ -266,16 +266,11 @@ static void test_xalloc(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_init_empty),
-		cmocka_unit_test(test_append_terminates),
-		cmocka_unit_test(test_puts_putc),
-		cmocka_unit_test(test_growth_large),
-		cmocka_unit_test(test_reserve),
-		cmocka_unit_test(test_printf),
-		cmocka_unit_test(test_vprintf),
-		cmocka_unit_test(test_reset_keeps_memory),
-		cmocka_unit_test(test_steal),
-		cmocka_unit_test(test_xalloc),
+		cmocka_unit_test(test_init_empty), cmocka_unit_test(test_append_terminates),
+		cmocka_unit_test(test_puts_putc),  cmocka_unit_test(test_growth_large),
+		cmocka_unit_test(test_reserve),	   cmocka_unit_test(test_printf),
+		cmocka_unit_test(test_vprintf),	   cmocka_unit_test(test_reset_keeps_memory),
+		cmocka_unit_test(test_steal),	   cmocka_unit_test(test_xalloc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

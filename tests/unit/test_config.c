@@ -252,7 +252,8 @@ static void test_missing_file(void **state)
 	struct err e;
 	assert_int_equal(config_load("golden/config/does-not-exist.yaml", &c, &e), ERR_IO);
 	assert_null(c);
-	assert_string_equal(e.msg, "cannot read golden/config/does-not-exist.yaml: No such file or directory");
+	assert_string_equal(
+		e.msg, "cannot read golden/config/does-not-exist.yaml: No such file or directory");
 	assert_int_equal(config_load("golden", &c, &e), ERR_IO);
 	assert_string_equal(e.msg, "cannot read golden: Is a directory");
 	char *all = NULL;
@@ -270,93 +271,130 @@ struct err_case {
 
 static const struct err_case type_cases[] = {
 	/* every scalar type */
-	{"server: {listen: {a: 1}}", "t.yaml:1:18: server.listen: expected a string, got a mapping"},
+	{"server: {listen: {a: 1}}",
+	 "t.yaml:1:18: server.listen: expected a string, got a mapping"},
 	{"server: {web: yes}", "t.yaml:1:15: server.web: expected true or false, got \"yes\""},
 	{"server: {web: [true]}", "t.yaml:1:15: server.web: expected true or false, got a list"},
-	{"server: {max_connections: 1.5}", "t.yaml:1:27: server.max_connections: expected an integer, got \"1.5\""},
-	{"server: {max_connections: 0x10}", "t.yaml:1:27: server.max_connections: expected an integer, got \"0x10\""},
+	{"server: {max_connections: 1.5}",
+	 "t.yaml:1:27: server.max_connections: expected an integer, got \"1.5\""},
+	{"server: {max_connections: 0x10}",
+	 "t.yaml:1:27: server.max_connections: expected an integer, got \"0x10\""},
 	{"server: {max_connections: 99999999999999999999}",
 	 "t.yaml:1:27: server.max_connections: expected an integer, got \"99999999999999999999\""},
-	{"canary: {max_avg_cost: cheap}", "t.yaml:1:24: canary.max_avg_cost: expected a number, got \"cheap\""},
-	{"canary: {max_avg_cost: .inf}", "t.yaml:1:24: canary.max_avg_cost: expected a number, got \".inf\""},
-	{"canary: {max_avg_cost: nan}", "t.yaml:1:24: canary.max_avg_cost: expected a number, got \"nan\""},
-	{"canary: {max_avg_cost: 0x1p3}", "t.yaml:1:24: canary.max_avg_cost: expected a number, got \"0x1p3\""},
+	{"canary: {max_avg_cost: cheap}",
+	 "t.yaml:1:24: canary.max_avg_cost: expected a number, got \"cheap\""},
+	{"canary: {max_avg_cost: .inf}",
+	 "t.yaml:1:24: canary.max_avg_cost: expected a number, got \".inf\""},
+	{"canary: {max_avg_cost: nan}",
+	 "t.yaml:1:24: canary.max_avg_cost: expected a number, got \"nan\""},
+	{"canary: {max_avg_cost: 0x1p3}",
+	 "t.yaml:1:24: canary.max_avg_cost: expected a number, got \"0x1p3\""},
 	{"watcher: {interval: 15}",
 	 "t.yaml:1:21: watcher.interval: expected a duration like 500ms, 30s, 15m, 4h or 7d, got \"15\""},
 	{"watcher: {interval: 1h30m}",
 	 "t.yaml:1:21: watcher.interval: expected a duration like 500ms, 30s, 15m, 4h or 7d, got \"1h30m\""},
-	{"auth: {mode: basic}", "t.yaml:1:14: auth.mode: expected one of tokens or none, got \"basic\""},
+	{"auth: {mode: basic}",
+	 "t.yaml:1:14: auth.mode: expected one of tokens or none, got \"basic\""},
 	{"tracker: {provider: GitHub}",
 	 "t.yaml:1:21: tracker.provider: expected one of none, github, gitlab or jira, got \"GitHub\""},
 	{"tracker: {sync: {close_on: done}}",
 	 "t.yaml:1:28: tracker.sync.close_on: expected one of resolved, closed or never, got \"done\""},
-	{"budgets: {a: {max_avg_cost: x}}", "t.yaml:1:29: budgets.a.max_avg_cost: expected a number, got \"x\""},
+	{"budgets: {a: {max_avg_cost: x}}",
+	 "t.yaml:1:29: budgets.a.max_avg_cost: expected a number, got \"x\""},
 	/* containers */
 	{"server: 8080", "t.yaml:1:9: server: expected a mapping, got a scalar"},
 	{"server: [a]", "t.yaml:1:9: server: expected a mapping, got a list"},
-	{"actions: {dbt: {project_dirs: a}}", "t.yaml:1:31: actions.dbt.project_dirs: expected a list, got a scalar"},
+	{"actions: {dbt: {project_dirs: a}}",
+	 "t.yaml:1:31: actions.dbt.project_dirs: expected a list, got a scalar"},
 	{"actions: {dbt: {project_dirs: [a, {b: c}]}}",
 	 "t.yaml:1:35: actions.dbt.project_dirs[1]: expected a string, got a mapping"},
-	{"actions: {dbt: {project_dirs: [a, ~]}}", "t.yaml:1:35: actions.dbt.project_dirs[1]: expected a string, got null"},
-	{"actions: {dbt: {project_dirs: [\"\"]}}", "t.yaml:1:32: actions.dbt.project_dirs[0]: must not be empty"},
+	{"actions: {dbt: {project_dirs: [a, ~]}}",
+	 "t.yaml:1:35: actions.dbt.project_dirs[1]: expected a string, got null"},
+	{"actions: {dbt: {project_dirs: [\"\"]}}",
+	 "t.yaml:1:32: actions.dbt.project_dirs[0]: must not be empty"},
 	{"budgets: [a]", "t.yaml:1:10: budgets: expected a mapping, got a list"},
 	{"budgets: {a: 3}", "t.yaml:1:14: budgets.a: expected a mapping, got a scalar"},
-	{"notify: {webhooks: {a: b}}", "t.yaml:1:20: notify.webhooks: expected a list, got a mapping"},
-	{"notify: {webhooks: [x]}", "t.yaml:1:21: notify.webhooks[0]: expected a mapping, got a scalar"},
+	{"notify: {webhooks: {a: b}}",
+	 "t.yaml:1:20: notify.webhooks: expected a list, got a mapping"},
+	{"notify: {webhooks: [x]}",
+	 "t.yaml:1:21: notify.webhooks[0]: expected a mapping, got a scalar"},
 	{"policy: {severity: {blocker: 1}}",
 	 "t.yaml:1:30: policy.severity.blocker: expected one of sev1, sev2, sev3 or sev4, got \"1\""},
-	{"policy: {sla: {sev5: {ack: 1m}}}", "t.yaml:1:16: policy.sla.sev5: unknown key; did you mean sev1?"},
-	{"policy: {sla: {sev1: {ack: 1m, respond: 1h}}}", "t.yaml:1:32: policy.sla.sev1.respond: unknown key"},
-	{"policy: {rate_limit: {window: {incident: 1h}}}", "t.yaml:1:32: policy.rate_limit.window.incident: unknown key"},
+	{"policy: {sla: {sev5: {ack: 1m}}}",
+	 "t.yaml:1:16: policy.sla.sev5: unknown key; did you mean sev1?"},
+	{"policy: {sla: {sev1: {ack: 1m, respond: 1h}}}",
+	 "t.yaml:1:32: policy.sla.sev1.respond: unknown key"},
+	{"policy: {rate_limit: {window: {incident: 1h}}}",
+	 "t.yaml:1:32: policy.rate_limit.window.incident: unknown key"},
 	/* keys */
 	{"servers: {}", "t.yaml:1:1: servers: unknown key; did you mean server?"},
 	{"server: {web: true, web: false}", "t.yaml:1:21: server.web: duplicate key"},
 	{"server: {[a]: 1}", "t.yaml:1:10: server: keys must be plain names, got a list"},
 	{"server: {listen: \"a\\0b\"}", "t.yaml:1:18: server.listen: contains a NUL character"},
-	{"- a\n- b\n", "t.yaml:1:1: the top level must be a mapping of sections (server:, storage:, ...)"},
+	{"- a\n- b\n",
+	 "t.yaml:1:1: the top level must be a mapping of sections (server:, storage:, ...)"},
 	{"a: 1\n---\nb: 2\n", "t.yaml:3:1: only one YAML document is allowed"},
-	{"server:\n  web: [true\n", "t.yaml:3:1: invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence at 2:8)"},
-	{"server: {listen: \"\xff\"}",
-	 "t.yaml:1:19: invalid YAML: invalid leading UTF-8 octet"},
+	{"server:\n  web: [true\n",
+	 "t.yaml:3:1: invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence at 2:8)"},
+	{"server: {listen: \"\xff\"}", "t.yaml:1:19: invalid YAML: invalid leading UTF-8 octet"},
 	/* bounds */
-	{"server: {max_body_bytes: 1023}", "t.yaml:1:26: server.max_body_bytes: must be between 1024 and 67108864, got 1023"},
+	{"server: {max_body_bytes: 1023}",
+	 "t.yaml:1:26: server.max_body_bytes: must be between 1024 and 67108864, got 1023"},
 	{"server: {max_body_bytes: 67108865}",
 	 "t.yaml:1:26: server.max_body_bytes: must be between 1024 and 67108864, got 67108865"},
-	{"server: {max_connections: 0}", "t.yaml:1:27: server.max_connections: must be between 1 and 1000000, got 0"},
-	{"server: {max_connections: -5}", "t.yaml:1:27: server.max_connections: must be between 1 and 1000000, got -5"},
-	{"server: {read_timeout: 50ms}", "t.yaml:1:24: server.read_timeout: must be between 100ms and 1h, got 50ms"},
-	{"server: {read_timeout: 61m}", "t.yaml:1:24: server.read_timeout: must be between 100ms and 1h, got 61m"},
+	{"server: {max_connections: 0}",
+	 "t.yaml:1:27: server.max_connections: must be between 1 and 1000000, got 0"},
+	{"server: {max_connections: -5}",
+	 "t.yaml:1:27: server.max_connections: must be between 1 and 1000000, got -5"},
+	{"server: {read_timeout: 50ms}",
+	 "t.yaml:1:24: server.read_timeout: must be between 100ms and 1h, got 50ms"},
+	{"server: {read_timeout: 61m}",
+	 "t.yaml:1:24: server.read_timeout: must be between 100ms and 1h, got 61m"},
 	{"watcher: {auto_resolve_after: 1001}",
 	 "t.yaml:1:31: watcher.auto_resolve_after: must be between 1 and 1000, got 1001"},
-	{"policy: {rate_limit: {max: 0}}", "t.yaml:1:28: policy.rate_limit.max: must be between 1 and 1000000, got 0"},
-	{"canary: {window_runs: 100001}", "t.yaml:1:23: canary.window_runs: must be between 1 and 100000, got 100001"},
-	{"canary: {max_quality_drop: -1}", "t.yaml:1:28: canary.max_quality_drop: must be between 0 and 100, got -1"},
+	{"policy: {rate_limit: {max: 0}}",
+	 "t.yaml:1:28: policy.rate_limit.max: must be between 1 and 1000000, got 0"},
+	{"canary: {window_runs: 100001}",
+	 "t.yaml:1:23: canary.window_runs: must be between 1 and 100000, got 100001"},
+	{"canary: {max_quality_drop: -1}",
+	 "t.yaml:1:28: canary.max_quality_drop: must be between 0 and 100, got -1"},
 	{"budgets: {a: {min_success_rate: 95}}",
 	 "t.yaml:1:33: budgets.a.min_success_rate: must be between 0 and 1, got 95"},
-	{"storage: {event_retention: 0s}", "t.yaml:1:28: storage.event_retention: must be between 1s and 3650d, got 0s"},
+	{"storage: {event_retention: 0s}",
+	 "t.yaml:1:28: storage.event_retention: must be between 1s and 3650d, got 0s"},
 	/* listen */
-	{"server: {listen: 8080}", "t.yaml:1:18: server.listen: expected HOST:PORT, e.g. 127.0.0.1:8080"},
-	{"server: {listen: \":8080\"}", "t.yaml:1:18: server.listen: missing host (use 0.0.0.0:PORT for every address)"},
-	{"server: {listen: \"::1:8080\"}", "t.yaml:1:18: server.listen: an IPv6 address needs brackets, e.g. [::1]:8080"},
-	{"server: {listen: \"[::1]\"}", "t.yaml:1:18: server.listen: expected [IPv6]:PORT, e.g. [::1]:8080"},
+	{"server: {listen: 8080}",
+	 "t.yaml:1:18: server.listen: expected HOST:PORT, e.g. 127.0.0.1:8080"},
+	{"server: {listen: \":8080\"}",
+	 "t.yaml:1:18: server.listen: missing host (use 0.0.0.0:PORT for every address)"},
+	{"server: {listen: \"::1:8080\"}",
+	 "t.yaml:1:18: server.listen: an IPv6 address needs brackets, e.g. [::1]:8080"},
+	{"server: {listen: \"[::1]\"}",
+	 "t.yaml:1:18: server.listen: expected [IPv6]:PORT, e.g. [::1]:8080"},
 	{"server: {listen: \"[::g]:80\"}", "t.yaml:1:18: server.listen: bad IPv6 address \"::g\""},
-	{"server: {listen: 127.0.0.1:65536}", "t.yaml:1:18: server.listen: port must be a number from 0 to 65535"},
-	{"server: {listen: 127.0.0.1:http}", "t.yaml:1:18: server.listen: port must be a number from 0 to 65535"},
-	{"server: {listen: 300.1.1.1:80}", "t.yaml:1:18: server.listen: bad IPv4 address \"300.1.1.1\""},
+	{"server: {listen: 127.0.0.1:65536}",
+	 "t.yaml:1:18: server.listen: port must be a number from 0 to 65535"},
+	{"server: {listen: 127.0.0.1:http}",
+	 "t.yaml:1:18: server.listen: port must be a number from 0 to 65535"},
+	{"server: {listen: 300.1.1.1:80}",
+	 "t.yaml:1:18: server.listen: bad IPv4 address \"300.1.1.1\""},
 	{"server: {listen: bad_host:80}", "t.yaml:1:18: server.listen: bad host name"},
 	{"server: {listen: \"\"}", "t.yaml:1:18: server.listen: required"},
 	/* URLs and string rules */
 	{"server: {public_url: example.com}",
 	 "t.yaml:1:22: server.public_url: must be an http:// or https:// URL, got \"example.com\""},
-	{"server: {public_url: \"http://\"}", "t.yaml:1:22: server.public_url: must be an http:// or https:// URL, got \"http://\""},
+	{"server: {public_url: \"http://\"}",
+	 "t.yaml:1:22: server.public_url: must be an http:// or https:// URL, got \"http://\""},
 	{"server: {public_url: \"http://a b\"}",
 	 "t.yaml:1:22: server.public_url: must be an http:// or https:// URL, got \"http://a b\""},
 	{"actions: {elasticsearch: {url: \"ftp://u:pw@es\"}}",
 	 "t.yaml:1:32: actions.elasticsearch.url: must be an http:// or https:// URL, got \"ftp://u:****@es\""},
 	{"storage: {url: mysql://db/x}",
 	 "t.yaml:1:16: storage.url: expected sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB, got \"mysql://db/x\""},
-	{"storage: {url: \"sqlite://\"}", "t.yaml:1:16: storage.url: sqlite:// needs a file path, e.g. sqlite://intervene.db"},
-	{"storage: {url: \"postgres://\"}", "t.yaml:1:16: storage.url: postgres:// URL has no host"},
+	{"storage: {url: \"sqlite://\"}",
+	 "t.yaml:1:16: storage.url: sqlite:// needs a file path, e.g. sqlite://intervene.db"},
+	{"storage: {url: \"postgres://\"}",
+	 "t.yaml:1:16: storage.url: postgres:// URL has no host"},
 	{"tracker: {github: {owner: ../x}}",
 	 "t.yaml:1:27: tracker.github.owner: may contain only letters, digits, '-', '_' and '.', got \"../x\""},
 	{"tracker: {github: {repo: \"..\"}}",
@@ -373,16 +411,19 @@ static const struct err_case type_cases[] = {
 	 "t.yaml:1:37: actions.elasticsearch.password: must not contain CR or LF (the value is sent in an HTTP header)"},
 	{"actions: {dbt: {env: [\"1X=2\"]}}",
 	 "t.yaml:1:23: actions.dbt.env[0]: expected NAME or NAME=VALUE with NAME like [A-Za-z_][A-Za-z0-9_]*, got \"1X=2\""},
-	{"actions: {dbt: {target: --debug}}", "t.yaml:1:25: actions.dbt.target: must not start with '-'"},
+	{"actions: {dbt: {target: --debug}}",
+	 "t.yaml:1:25: actions.dbt.target: must not start with '-'"},
 	{"actions: {dbt: {command: \"\"}}", "t.yaml:1:26: actions.dbt.command: required"},
 	{"tracker: {github: {assignees: {alice: \" \"}}}",
 	 "t.yaml:1:39: tracker.github.assignees.alice: must not be blank"},
-	{"budgets: {\"\": {}}", "t.yaml:1:11: budgets.: a name must be non-empty text without control characters"},
+	{"budgets: {\"\": {}}",
+	 "t.yaml:1:11: budgets.: a name must be non-empty text without control characters"},
 	{"policy: {severity: {\"a\\tb\": sev1}}",
 	 "t.yaml:1:21: policy.severity.a?b: a name must be non-empty text without control characters"},
 	/* webhooks */
 	{"notify: {webhooks: [{name: a}]}", "t.yaml:1:21: notify.webhooks[0].url: required"},
-	{"notify: {webhooks: [{url: \"http://h\"}]}", "t.yaml:1:21: notify.webhooks[0].name: required"},
+	{"notify: {webhooks: [{url: \"http://h\"}]}",
+	 "t.yaml:1:21: notify.webhooks[0].name: required"},
 	{"notify: {webhooks: [{name: \"a b\", url: \"http://h\"}]}",
 	 "t.yaml:1:28: notify.webhooks[0].name: may contain only letters, digits, '-', '_' and '.' (at most 64), got \"a b\""},
 	{"notify: {webhooks: [{name: a, url: \"http://h\", events: [incident_created, incident_opened]}]}",
@@ -394,7 +435,8 @@ static const struct err_case type_cases[] = {
 	{"notify: {webhooks: [{name: a, url: \"http://h\", secret: \"s\\n\"}]}",
 	 "t.yaml:1:56: notify.webhooks[0].secret: must not contain CR or LF (the value is sent in an HTTP header)"},
 	/* across keys */
-	{"canary: {window_runs: 10, min_samples: 30}", "t.yaml:1:40: canary.min_samples: must not exceed canary.window_runs (10)"},
+	{"canary: {window_runs: 10, min_samples: 30}",
+	 "t.yaml:1:40: canary.min_samples: must not exceed canary.window_runs (10)"},
 	{"tracker:\n  provider: github\n  github: {owner: acme, repo: r}\n",
 	 "t.yaml:3:11: tracker.github.token: required when tracker.provider is github"},
 	{"tracker:\n  provider: github\n  github: {owner: acme, repo: r, token: \"\"}\n",
@@ -421,10 +463,11 @@ static void test_type_errors(void **state)
 static void test_error_collection(void **state)
 {
 	(void)state;
-	expect_error("server:\n  web: 1\n  max_connections: x\nwatcher:\n  interval: soon\n",
-		     "t.yaml:2:8: server.web: expected true or false, got \"1\"\n"
-		     "t.yaml:3:20: server.max_connections: expected an integer, got \"x\"\n"
-		     "t.yaml:5:13: watcher.interval: expected a duration like 500ms, 30s, 15m, 4h or 7d, got \"soon\"");
+	expect_error(
+		"server:\n  web: 1\n  max_connections: x\nwatcher:\n  interval: soon\n",
+		"t.yaml:2:8: server.web: expected true or false, got \"1\"\n"
+		"t.yaml:3:20: server.max_connections: expected an integer, got \"x\"\n"
+		"t.yaml:5:13: watcher.interval: expected a duration like 500ms, 30s, 15m, 4h or 7d, got \"soon\"");
 
 	/* a duplicate is reported where it stands, not before earlier problems */
 	expect_error("server: {web: 1, listen: \"127.0.0.1:1\", web: 2}",
@@ -442,14 +485,16 @@ static void test_error_collection(void **state)
 	struct config *c;
 	struct err e;
 	char *all = NULL;
-	assert_int_equal(config_load_verbose("/tmp/test_config_many.yaml", &c, &e, &all), ERR_INVALID);
+	assert_int_equal(config_load_verbose("/tmp/test_config_many.yaml", &c, &e, &all),
+			 ERR_INVALID);
 	unlink("/tmp/test_config_many.yaml");
 	assert_non_null(all);
 	int lines = 1;
 	for (const char *p = all; *p; p++)
 		lines += *p == '\n';
 	assert_int_equal(lines, 20);
-	assert_non_null(strstr(all, "/tmp/test_config_many.yaml:21:3: server.unknown_key_number_19: unknown key"));
+	assert_non_null(strstr(
+		all, "/tmp/test_config_many.yaml:21:3: server.unknown_key_number_19: unknown key"));
 	assert_null(strstr(all, "unknown_key_number_20"));
 	/* e->msg holds whole lines and says how many were left out */
 	assert_true(strlen(e.msg) < sizeof e.msg - 1);
@@ -505,7 +550,8 @@ static void test_durations(void **state)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		if (config_parse_duration(cases[i].s) != cases[i].ms)
 			fail_msg("config_parse_duration(\"%s\") = %lld, want %lld", cases[i].s,
-				 (long long)config_parse_duration(cases[i].s), (long long)cases[i].ms);
+				 (long long)config_parse_duration(cases[i].s),
+				 (long long)cases[i].ms);
 	assert_int_equal(config_parse_duration(NULL), -1);
 
 	/* The dump writes the largest exact unit back. */
@@ -568,16 +614,21 @@ static void test_env_expansion(void **state)
 	expect_error("server: {max_connections: \"${CFG_T_EMPTY}\"}",
 		     "t.yaml:1:27: server.max_connections: expected an integer, got \"\"");
 
-	expect_error("server:\n  public_url: \"https://${CFG_T_UNSET}.example.com\"\n",
-		     "t.yaml:2:15: environment variable CFG_T_UNSET is not set (key server.public_url)");
-	expect_error("actions: {dbt: {env: [\"X=${CFG_T_UNSET}\"]}}",
-		     "t.yaml:1:23: environment variable CFG_T_UNSET is not set (key actions.dbt.env[0])");
-	expect_error("budgets: {a: {description: \"${CFG_T_A} ${CFG_T_UNSET}\"}}",
-		     "t.yaml:1:28: environment variable CFG_T_UNSET is not set (key budgets.a.description)");
-	expect_error("server: {public_url: \"${\"}",
-		     "t.yaml:1:22: server.public_url: ${ must be followed by a variable name ([A-Za-z_][A-Za-z0-9_]*)");
-	expect_error("server: {public_url: \"${1A}\"}",
-		     "t.yaml:1:22: server.public_url: ${ must be followed by a variable name ([A-Za-z_][A-Za-z0-9_]*)");
+	expect_error(
+		"server:\n  public_url: \"https://${CFG_T_UNSET}.example.com\"\n",
+		"t.yaml:2:15: environment variable CFG_T_UNSET is not set (key server.public_url)");
+	expect_error(
+		"actions: {dbt: {env: [\"X=${CFG_T_UNSET}\"]}}",
+		"t.yaml:1:23: environment variable CFG_T_UNSET is not set (key actions.dbt.env[0])");
+	expect_error(
+		"budgets: {a: {description: \"${CFG_T_A} ${CFG_T_UNSET}\"}}",
+		"t.yaml:1:28: environment variable CFG_T_UNSET is not set (key budgets.a.description)");
+	expect_error(
+		"server: {public_url: \"${\"}",
+		"t.yaml:1:22: server.public_url: ${ must be followed by a variable name ([A-Za-z_][A-Za-z0-9_]*)");
+	expect_error(
+		"server: {public_url: \"${1A}\"}",
+		"t.yaml:1:22: server.public_url: ${ must be followed by a variable name ([A-Za-z_][A-Za-z0-9_]*)");
 	expect_error("server: {public_url: \"${CFG_T_A\"}",
 		     "t.yaml:1:22: server.public_url: expected } or :- after ${CFG_T_A");
 	expect_error("server: {public_url: \"${CFG_T_A:x}\"}",
@@ -587,8 +638,9 @@ static void test_env_expansion(void **state)
 
 	/* A header-bound value from the environment is checked after expansion. */
 	setenv("CFG_T_NL", "tok\n", 1);
-	expect_error("actions: {elasticsearch: {api_key: \"${CFG_T_NL}\"}}",
-		     "t.yaml:1:36: actions.elasticsearch.api_key: must not contain CR or LF (the value is sent in an HTTP header)");
+	expect_error(
+		"actions: {elasticsearch: {api_key: \"${CFG_T_NL}\"}}",
+		"t.yaml:1:36: actions.elasticsearch.api_key: must not contain CR or LF (the value is sent in an HTTP header)");
 	unsetenv("CFG_T_NL");
 	unsetenv("CFG_T_A");
 	unsetenv("CFG_T_B");
@@ -604,10 +656,11 @@ static void test_provider_scope(void **state)
 	unsetenv("CFG_T_GL");
 	unsetenv("CFG_T_JIRA");
 	unsetenv("CFG_T_PROVIDER");
-	static const char sections[] = "  github: {token: \"${CFG_T_GH}\", owner: acme, repo: svc}\n"
-				       "  gitlab: {token: \"${CFG_T_GL}\", project_id: \"12\"}\n"
-				       "  jira: {base_url: \"https://a.example\", email: e@x, api_token: \"${CFG_T_JIRA}\",\n"
-				       "         project_key: OPS}\n";
+	static const char sections[] =
+		"  github: {token: \"${CFG_T_GH}\", owner: acme, repo: svc}\n"
+		"  gitlab: {token: \"${CFG_T_GL}\", project_id: \"12\"}\n"
+		"  jira: {base_url: \"https://a.example\", email: e@x, api_token: \"${CFG_T_JIRA}\",\n"
+		"         project_key: OPS}\n";
 	struct buf y = BUF_INIT;
 
 	buf_printf(&y, "tracker:\n%s", sections);
@@ -619,7 +672,9 @@ static void test_provider_scope(void **state)
 
 	buf_reset(&y);
 	buf_printf(&y, "tracker:\n  provider: github\n%s", sections);
-	expect_error(y.data, "t.yaml:3:19: environment variable CFG_T_GH is not set (key tracker.github.token)");
+	expect_error(
+		y.data,
+		"t.yaml:3:19: environment variable CFG_T_GH is not set (key tracker.github.token)");
 	setenv("CFG_T_GH", "ghp_secret", 1);
 	c = load_ok(y.data); /* gitlab and jira references stay unresolved: not used */
 	assert_int_equal(c->tracker.provider, CONFIG_PROVIDER_GITHUB);
@@ -634,22 +689,28 @@ static void test_provider_scope(void **state)
 	assert_int_equal(c->tracker.provider, CONFIG_PROVIDER_NONE);
 	config_free(c);
 	setenv("CFG_T_PROVIDER", "jira", 1);
-	expect_error(y.data, "t.yaml:5:64: environment variable CFG_T_JIRA is not set (key tracker.jira.api_token)");
+	expect_error(
+		y.data,
+		"t.yaml:5:64: environment variable CFG_T_JIRA is not set (key tracker.jira.api_token)");
 	setenv("CFG_T_JIRA", "jt", 1);
 	c = load_ok(y.data);
 	assert_int_equal(c->tracker.provider, CONFIG_PROVIDER_JIRA);
 	assert_string_equal(c->tracker.jira.api_token, "jt");
 	config_free(c);
 	setenv("CFG_T_PROVIDER", "gitlab", 1);
-	expect_error(y.data, "t.yaml:4:19: environment variable CFG_T_GL is not set (key tracker.gitlab.token)");
+	expect_error(
+		y.data,
+		"t.yaml:4:19: environment variable CFG_T_GL is not set (key tracker.gitlab.token)");
 
 	/* Type errors and unknown keys count everywhere, used or not. */
-	expect_error("tracker: {gitlab: {base_url: gitlab.example}}",
-		     "t.yaml:1:30: tracker.gitlab.base_url: must be an http:// or https:// URL, got \"gitlab.example\"");
+	expect_error(
+		"tracker: {gitlab: {base_url: gitlab.example}}",
+		"t.yaml:1:30: tracker.gitlab.base_url: must be an http:// or https:// URL, got \"gitlab.example\"");
 	expect_error("tracker: {jira: {tokn: x}}", "t.yaml:1:18: tracker.jira.tokn: unknown key");
 	/* Outside provider sections an unset variable is always an error. */
-	expect_error("tracker: {templates_dir: \"${CFG_T_GL}\"}",
-		     "t.yaml:1:26: environment variable CFG_T_GL is not set (key tracker.templates_dir)");
+	expect_error(
+		"tracker: {templates_dir: \"${CFG_T_GL}\"}",
+		"t.yaml:1:26: environment variable CFG_T_GL is not set (key tracker.templates_dir)");
 
 	unsetenv("CFG_T_GH");
 	unsetenv("CFG_T_JIRA");
@@ -713,7 +774,7 @@ static void test_paths(void **state)
 		    "actions: {dbt: {command: dbt-1.7}}\n");
 	assert_string_equal(c->storage.url, "sqlite:///var/lib/intervene/i.db");
 	assert_string_equal(c->actions.dbt.command, "dbt-1.7"); /* no '/': looked up in $PATH */
-	assert_string_equal(c->tracker.templates_dir, "");       /* empty stays empty */
+	assert_string_equal(c->tracker.templates_dir, "");	/* empty stays empty */
 	config_free(c);
 
 	c = load_ok("storage: {url: \"postgres://u:p@db:5432/intervene\"}");
@@ -768,7 +829,8 @@ static void test_collections(void **state)
 	static const struct {
 		const char *w;
 		int sev;
-	} sev[] = {{"critical", 1}, {"high", 1}, {"medium", 3}, {"low", 4}, {"blocker", 1}, {"trivial", 4}, {"weird", 3}};
+	} sev[] = {{"critical", 1}, {"high", 1},    {"medium", 3}, {"low", 4},
+		   {"blocker", 1},  {"trivial", 4}, {"weird", 3}};
 	for (size_t i = 0; i < 7; i++) {
 		assert_string_equal(c->policy.severity[i].word, sev[i].w);
 		assert_int_equal(c->policy.severity[i].sev, sev[i].sev);
@@ -818,10 +880,11 @@ static void test_collections(void **state)
 	config_free(c);
 
 	/* Base URLs lose trailing slashes; null means "keep the default". */
-	c = load_ok("server: {public_url: \"https://oncall.example.com/\", web: ~, listen: null}\n"
-		    "tracker: {github: {base_url: \"https://ghe.example.com/api/v3//\"}, jira: {issue_type: }}\n"
-		    "policy: {sla: {sev1: ~}}\n"
-		    "budgets: ~\n");
+	c = load_ok(
+		"server: {public_url: \"https://oncall.example.com/\", web: ~, listen: null}\n"
+		"tracker: {github: {base_url: \"https://ghe.example.com/api/v3//\"}, jira: {issue_type: }}\n"
+		"policy: {sla: {sev1: ~}}\n"
+		"budgets: ~\n");
 	assert_string_equal(c->server.public_url, "https://oncall.example.com");
 	assert_true(c->server.web);
 	assert_string_equal(c->server.listen, "127.0.0.1:8080");
@@ -857,7 +920,8 @@ static void test_collections(void **state)
 		buf_puts(&y, "    - *h\n");
 	c = load_text_dir(y.data, TEST_DIR, &e);
 	assert_null(c);
-	assert_non_null(strstr(e.msg, "too many values (more than 100000 after expanding aliases)"));
+	assert_non_null(
+		strstr(e.msg, "too many values (more than 100000 after expanding aliases)"));
 	buf_free(&y);
 }
 
@@ -876,8 +940,8 @@ static void test_dump_masking(void **state)
 		"notify:\n"
 		"  webhooks: [{name: w, url: \"https://hooks/x\", secret: wh-secret}]\n");
 	char *d = dump_str(c);
-	static const char *const secrets[] = {"pg-pass", "ghp_topsecret", "jira-secret", "es-key", "es-pass",
-					      "es-url-pass", "wh-secret"};
+	static const char *const secrets[] = {"pg-pass", "ghp_topsecret", "jira-secret", "es-key",
+					      "es-pass", "es-url-pass",	  "wh-secret"};
 	for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
 		if (strstr(d, secrets[i]))
 			fail_msg("dump shows %s:\n%s", secrets[i], d);
@@ -932,19 +996,32 @@ static void test_loopback(void **state)
 		const char *listen;
 		bool loopback;
 	} cases[] = {
-		{"127.0.0.1:8080", true},   {"127.255.0.9:1", true},     {"localhost:80", true},
-		{"LocalHost:80", true},     {"[::1]:8080", true},        {"[::ffff:127.0.0.1]:8080", true},
-		{"0.0.0.0:8080", false},    {"10.0.0.1:8080", false},    {"128.0.0.1:80", false},
-		{"[::]:8080", false},       {"[fe80::1]:80", false},     {"example.com:80", false},
-		{"localhost.example:80", false}, {"127.0.0.1", false},   {"::1:8080", false},
-		{"", false},                {"127.0.0.1:99999", false},  {NULL, false},
+		{"127.0.0.1:8080", true},
+		{"127.255.0.9:1", true},
+		{"localhost:80", true},
+		{"LocalHost:80", true},
+		{"[::1]:8080", true},
+		{"[::ffff:127.0.0.1]:8080", true},
+		{"0.0.0.0:8080", false},
+		{"10.0.0.1:8080", false},
+		{"128.0.0.1:80", false},
+		{"[::]:8080", false},
+		{"[fe80::1]:80", false},
+		{"example.com:80", false},
+		{"localhost.example:80", false},
+		{"127.0.0.1", false},
+		{"::1:8080", false},
+		{"", false},
+		{"127.0.0.1:99999", false},
+		{NULL, false},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		if (config_listen_is_loopback(cases[i].listen) != cases[i].loopback)
-			fail_msg("config_listen_is_loopback(\"%s\") != %d", cases[i].listen ? cases[i].listen : "(null)",
-				 cases[i].loopback);
+			fail_msg("config_listen_is_loopback(\"%s\") != %d",
+				 cases[i].listen ? cases[i].listen : "(null)", cases[i].loopback);
 
-	static const char *const ok_none[] = {"127.0.0.1:8080", "[::1]:8080", "localhost:0", "127.1.2.3:65535"};
+	static const char *const ok_none[] = {"127.0.0.1:8080", "[::1]:8080", "localhost:0",
+					      "127.1.2.3:65535"};
 	for (size_t i = 0; i < sizeof ok_none / sizeof ok_none[0]; i++) {
 		char y[256];
 		snprintf(y, sizeof y, "server: {listen: \"%s\"}\nauth: {mode: none}\n", ok_none[i]);
@@ -952,8 +1029,9 @@ static void test_loopback(void **state)
 		assert_int_equal(c->auth.mode, CONFIG_AUTH_NONE);
 		config_free(c);
 	}
-	expect_error("server: {listen: 192.168.1.5:8080}\nauth: {mode: none}\n",
-		     "t.yaml:2:14: auth.mode: none is only allowed when server.listen is a loopback address (127.0.0.0/8, [::1] or localhost), not 192.168.1.5:8080");
+	expect_error(
+		"server: {listen: 192.168.1.5:8080}\nauth: {mode: none}\n",
+		"t.yaml:2:14: auth.mode: none is only allowed when server.listen is a loopback address (127.0.0.0/8, [::1] or localhost), not 192.168.1.5:8080");
 	/* tokens mode listens anywhere */
 	struct config *c = load_ok("server: {listen: \"0.0.0.0:8080\"}");
 	config_free(c);
@@ -978,14 +1056,15 @@ static void test_public_url(void **state)
 /* ---- golden error files and the example ---- */
 
 static const char *const golden[] = {
-	"unknown_key", "wrong_type", "bad_duration", "out_of_range", "unset_env",
+	"unknown_key",	  "wrong_type",	 "bad_duration",     "out_of_range", "unset_env",
 	"webhook_scheme", "header_crlf", "auth_none_public", "yaml_syntax",
 };
 
 static void test_golden(void **state)
 {
 	(void)state;
-	bool update = getenv("UPDATE_GOLDEN") && *getenv("UPDATE_GOLDEN") && strcmp(getenv("UPDATE_GOLDEN"), "0");
+	bool update = getenv("UPDATE_GOLDEN") && *getenv("UPDATE_GOLDEN") &&
+		      strcmp(getenv("UPDATE_GOLDEN"), "0");
 	unsetenv("INTERVENE_TEST_UNSET_VAR");
 	for (size_t i = 0; i < sizeof golden / sizeof golden[0]; i++) {
 		char yaml[256], errp[256];
@@ -1021,7 +1100,8 @@ static void test_golden(void **state)
 static void unset_referenced_vars(const char *text)
 {
 	for (const char *p = strstr(text, "${"); p; p = strstr(p + 2, "${")) {
-		size_t n = strspn(p + 2, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+		size_t n = strspn(
+			p + 2, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
 		char *name = xstrndup(p + 2, n);
 		unsetenv(name);
 		free(name);
@@ -1072,27 +1152,21 @@ static void test_example_file(void **state)
 	/* ...and names what is missing when it is not. */
 	unsetenv("GITHUB_TOKEN");
 	assert_int_equal(config_load(path, &c, &e), ERR_INVALID);
-	assert_non_null(strstr(e.msg, "tracker.github.token: required when tracker.provider is github"));
+	assert_non_null(
+		strstr(e.msg, "tracker.github.token: required when tracker.provider is github"));
 	unsetenv("TRACKER_PROVIDER");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_missing_file),
-		cmocka_unit_test(test_type_errors),
-		cmocka_unit_test(test_error_collection),
-		cmocka_unit_test(test_durations),
-		cmocka_unit_test(test_env_expansion),
-		cmocka_unit_test(test_provider_scope),
-		cmocka_unit_test(test_paths),
-		cmocka_unit_test(test_collections),
-		cmocka_unit_test(test_dump_masking),
-		cmocka_unit_test(test_dump_round_trip),
-		cmocka_unit_test(test_loopback),
-		cmocka_unit_test(test_public_url),
-		cmocka_unit_test(test_golden),
+		cmocka_unit_test(test_defaults),	cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_type_errors),	cmocka_unit_test(test_error_collection),
+		cmocka_unit_test(test_durations),	cmocka_unit_test(test_env_expansion),
+		cmocka_unit_test(test_provider_scope),	cmocka_unit_test(test_paths),
+		cmocka_unit_test(test_collections),	cmocka_unit_test(test_dump_masking),
+		cmocka_unit_test(test_dump_round_trip), cmocka_unit_test(test_loopback),
+		cmocka_unit_test(test_public_url),	cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_example_file),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -265,7 +265,8 @@ static void test_append_and_audit(void **state)
 	struct err e;
 	int64_t before = time_now_ms();
 	assert_int_equal(store_begin(f->conn, &e), 0);
-	append_ok(f->conn, "incident_created", 1, json_pack("{si ss}", "id", 1, "kind", "manual"), 1);
+	append_ok(f->conn, "incident_created", 1, json_pack("{si ss}", "id", 1, "kind", "manual"),
+		  1);
 	append_ok(f->conn, "incident_updated", 1,
 		  json_pack("{ss s{si}}", "change_type", "acknowledged", "incident", "id", 1), 2);
 	append_ok(f->conn, "token_created", 0,
@@ -357,7 +358,9 @@ enum flaw { FLAW_NONE, FLAW_HASH, FLAW_PREV };
 static int64_t insert_raw(struct store_conn *c, enum flaw flaw)
 {
 	struct err e;
-	struct event ev = {.type = "incident_updated", .incident_id = 1, .actor = "mallory",
+	struct event ev = {.type = "incident_updated",
+			   .incident_id = 1,
+			   .actor = "mallory",
 			   .data = "{\"evil\":true}"};
 	int64_t last;
 	assert_int_equal(store_event_last(c, &last, ev.prev_hash, &e), 0);
@@ -450,7 +453,9 @@ static void test_anchor_start(void **state)
 	struct err e;
 	/* A log whose first retained event is an audit_anchor: its prev_hash is whatever
 	 * the pruned predecessor had, and the audit starts from it. */
-	struct event anchor = {.id = 1, .type = "audit_anchor", .actor = "intervene",
+	struct event anchor = {.id = 1,
+			       .type = "audit_anchor",
+			       .actor = "intervene",
 			       .data = "{\"first_kept_id\":1,\"prev_hash\":\"ab\"}"};
 	memset(anchor.prev_hash, 'a', 64);
 	time_format_ms(time_now_ms(), anchor.created_at);
@@ -522,7 +527,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_raw_insert_valid, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(test_anchor_start, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(test_append_readonly_fails, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_rollback_leaves_no_event, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_rollback_leaves_no_event, setup_db,
+						teardown_db),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,9 +31,10 @@ static json_t *parse(const char *text)
 /* A small incident with the given details (JSON text). */
 static json_t *incident(const char *kind, const char *details)
 {
-	json_t *inc = parse("{\"id\": 5, \"kind\": \"manual\", \"key\": \"manual:k\", \"severity\": "
-			    "\"sev2\", \"status\": \"open\", \"summary\": \"Something broke\", "
-			    "\"playbooks\": []}");
+	json_t *inc =
+		parse("{\"id\": 5, \"kind\": \"manual\", \"key\": \"manual:k\", \"severity\": "
+		      "\"sev2\", \"status\": \"open\", \"summary\": \"Something broke\", "
+		      "\"playbooks\": []}");
 	json_object_set_new(inc, "kind", json_string(kind));
 	json_object_set_new(inc, "details", parse(details));
 	return inc;
@@ -124,9 +125,18 @@ static void test_names(void **state)
 		const char *name;
 		bool ok;
 	} cases[] = {
-		{"invariant_failure", true}, {"a", true}, {"x_1_y", true},
-		{"", false}, {"Budget", false}, {"../etc/passwd", false}, {"a/b", false},
-		{"a.md", false}, {"a-b", false}, {"a b", false}, {".", false}, {"..", false},
+		{"invariant_failure", true},
+		{"a", true},
+		{"x_1_y", true},
+		{"", false},
+		{"Budget", false},
+		{"../etc/passwd", false},
+		{"a/b", false},
+		{"a.md", false},
+		{"a-b", false},
+		{"a b", false},
+		{".", false},
+		{"..", false},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		if (issue_template_name_valid(cases[i].name) != cases[i].ok)
@@ -218,7 +228,8 @@ static void test_override_loading(void **state)
 	assert_non_null(strstr(e.msg, "no template named 'nothing_here'"));
 
 	/* names are checked before any path is built */
-	assert_int_equal(issue_template_load("../budget_exceeded", dir, &text, NULL, &e), ERR_INVALID);
+	assert_int_equal(issue_template_load("../budget_exceeded", dir, &text, NULL, &e),
+			 ERR_INVALID);
 	assert_int_equal(issue_template_load("Extra", dir, &text, NULL, &e), ERR_INVALID);
 
 	/* unreadable (a directory, a FIFO) → ERR_IO; too large → ERR_TOOLARGE */
@@ -239,7 +250,8 @@ static void test_override_loading(void **state)
 	struct issue_doc d;
 	assert_int_equal(issue_render(NULL, dir, inc, "http://x", NULL, NULL, &d, &e), 0);
 	assert_string_equal(d.title, "mine");
-	assert_true(!strncmp(d.body, "Override\n\n---\n_Opened by [intervene](http://x/incidents/5)", 57));
+	assert_true(!strncmp(d.body,
+			     "Override\n\n---\n_Opened by [intervene](http://x/incidents/5)", 57));
 	issue_doc_clear(&d);
 	issue_doc_clear(&d); /* twice is fine */
 	issue_doc_clear(NULL);
@@ -256,25 +268,28 @@ static void test_labels(void **state)
 	json_t *inc = incident("manual", "{\"team\": \"Search\"}");
 	struct issue_doc d;
 	struct err e;
-	const char *t = "---\n"
-			"title: t\n"
-			"labels: [b, A, a, '', '{{severity}}', 'sev2', intervene, INTERVENE-5,\n"
-			"         'team:{{details.team}}', 'Team:search', '{{nothing}}', \"x\\ny\"]\n"
-			"---\n";
+	const char *t =
+		"---\n"
+		"title: t\n"
+		"labels: [b, A, a, '', '{{severity}}', 'sev2', intervene, INTERVENE-5,\n"
+		"         'team:{{details.team}}', 'Team:search', '{{nothing}}', \"x\\ny\"]\n"
+		"---\n";
 	assert_int_equal(render_text(t, inc, &d, &e), 0);
 	const char *want[] = {"b", "A", "sev2", "team:Search", "x y", "intervene", "intervene-5"};
 	assert_int_equal(d.n_labels, sizeof want / sizeof want[0]);
 	for (size_t i = 0; i < d.n_labels; i++)
 		assert_string_equal(d.labels[i], want[i]);
 	assert_null(d.assignees);
-	assert_string_equal(d.body, "---\n_Opened by [intervene](https://ops.example.com/incidents/5) "
-				    "for incident #5 · key `manual:k`_\n");
+	assert_string_equal(d.body,
+			    "---\n_Opened by [intervene](https://ops.example.com/incidents/5) "
+			    "for incident #5 · key `manual:k`_\n");
 	issue_doc_clear(&d);
 
 	/* no labels at all still gets the two of code */
-	assert_int_equal(render_text("---\ntitle: t\nlabels: []\nassignees: [ann, '{{x}}', Ann]\n---\nB",
-				     inc, &d, &e),
-			 0);
+	assert_int_equal(
+		render_text("---\ntitle: t\nlabels: []\nassignees: [ann, '{{x}}', Ann]\n---\nB",
+			    inc, &d, &e),
+		0);
 	assert_int_equal(d.n_labels, 2);
 	assert_string_equal(d.labels[0], "intervene");
 	assert_string_equal(d.labels[1], "intervene-5");
@@ -290,22 +305,26 @@ static void test_title(void **state)
 	json_t *inc = incident("manual", "{\"name\": \"a\\r\\n  b\\tc\\u2028d\"}");
 	struct issue_doc d;
 	struct err e;
-	assert_int_equal(render_text("---\ntitle: '  [{{severity}}] {{details.name}}  '\nlabels: []\n---\n",
-				     inc, &d, &e),
-			 0);
+	assert_int_equal(
+		render_text("---\ntitle: '  [{{severity}}] {{details.name}}  '\nlabels: []\n---\n",
+			    inc, &d, &e),
+		0);
 	assert_string_equal(d.title, "[sev2] a b c d");
 	issue_doc_clear(&d);
 	/* values are not escaped in the front matter */
 	json_object_set_new(inc, "summary", json_string("<b> & \"q\" @all"));
-	assert_int_equal(render_text("---\ntitle: '{{summary}}'\nlabels: []\n---\n", inc, &d, &e), 0);
+	assert_int_equal(render_text("---\ntitle: '{{summary}}'\nlabels: []\n---\n", inc, &d, &e),
+			 0);
 	assert_string_equal(d.title, "<b> & \"q\" @all");
 	issue_doc_clear(&d);
 	/* an empty title falls back to the summary, then to "Incident #<id>" */
-	assert_int_equal(render_text("---\ntitle: '{{nothing}}'\nlabels: []\n---\n", inc, &d, &e), 0);
+	assert_int_equal(render_text("---\ntitle: '{{nothing}}'\nlabels: []\n---\n", inc, &d, &e),
+			 0);
 	assert_string_equal(d.title, "<b> & \"q\" @all");
 	issue_doc_clear(&d);
 	json_object_del(inc, "summary");
-	assert_int_equal(render_text("---\ntitle: ' {{nothing}} '\nlabels: []\n---\n", inc, &d, &e), 0);
+	assert_int_equal(render_text("---\ntitle: ' {{nothing}} '\nlabels: []\n---\n", inc, &d, &e),
+			 0);
 	assert_string_equal(d.title, "Incident #5");
 	issue_doc_clear(&d);
 	json_decref(inc);
@@ -324,9 +343,10 @@ static void test_body_and_footer(void **state)
 				     "Value: {{details.v}} & <i>\r\n\r\n\r\n",
 				     inc, &d, &e),
 			 0);
-	assert_string_equal(d.body, "Value: @\xe2\x80\x8bhere <\xe2\x80\x8b!-- x --\xe2\x80\x8b> & <i>\n\n"
-				    "---\n_Opened by [intervene](https://ops.example.com/incidents/5) "
-				    "for incident #5 · key ``a`b``_\n");
+	assert_string_equal(d.body,
+			    "Value: @\xe2\x80\x8bhere <\xe2\x80\x8b!-- x --\xe2\x80\x8b> & <i>\n\n"
+			    "---\n_Opened by [intervene](https://ops.example.com/incidents/5) "
+			    "for incident #5 · key ``a`b``_\n");
 	issue_doc_clear(&d);
 	json_decref(inc);
 }
@@ -338,8 +358,9 @@ static void test_missing_callback(void **state)
 	struct issue_doc d;
 	struct err e;
 	struct names n = {{0}};
-	const char *t = "---\ntitle: '{{details.a}} {{details.zz}}'\nlabels: ['{{details.e}}']\n---\n"
-			"{{details.n}} {{#details.gone}}{{x}}{{/details.gone}} {{details.a}}\n";
+	const char *t =
+		"---\ntitle: '{{details.a}} {{details.zz}}'\nlabels: ['{{details.e}}']\n---\n"
+		"{{details.n}} {{#details.gone}}{{x}}{{/details.gone}} {{details.a}}\n";
 	assert_int_equal(issue_render_text(t, strlen(t), "t.md", inc, "", collect, &n, &d, &e), 0);
 	assert_string_equal(n.list, "details.zz;details.e;details.n;");
 	issue_doc_clear(&d);
@@ -349,12 +370,14 @@ static void test_missing_callback(void **state)
 static void test_front_matter_errors(void **state)
 {
 	(void)state;
-	expect_render_error("# no front matter\n",
-			    "t.md:1:1: a template must start with a front matter: a line '---', YAML "
-			    "with title and labels, and a closing line '---'");
+	expect_render_error(
+		"# no front matter\n",
+		"t.md:1:1: a template must start with a front matter: a line '---', YAML "
+		"with title and labels, and a closing line '---'");
 	expect_render_error("---\ntitle: t\nlabels: []\n",
 			    "t.md:1:1: the front matter has no closing '---' line");
-	expect_render_error("---\n---\n", "t.md:2:1: the front matter is empty: it needs title and labels");
+	expect_render_error("---\n---\n",
+			    "t.md:2:1: the front matter is empty: it needs title and labels");
 	expect_render_error("---\n- a\n---\n",
 			    "t.md:2:1: the front matter must be a mapping of title, labels and "
 			    "optionally assignees, not a list");
@@ -368,9 +391,10 @@ static void test_front_matter_errors(void **state)
 			    "t.md:5:5: labels[1] must be a string, not a list");
 	expect_render_error("---\ntitle: t\nlabels: []\nassignees: x\n---\n",
 			    "t.md:4:12: assignees must be a list of strings, not a string");
-	expect_render_error("---\ntitle: t\nlabels: []\nabout: x\n---\n",
-			    "t.md:4:1: unknown front matter key 'about' (expected title, labels and "
-			    "optionally assignees)");
+	expect_render_error(
+		"---\ntitle: t\nlabels: []\nabout: x\n---\n",
+		"t.md:4:1: unknown front matter key 'about' (expected title, labels and "
+		"optionally assignees)");
 	expect_render_error("---\ntitle: t\nlabels: []\nlabels: []\n---\n",
 			    "t.md:4:1: duplicate front matter key 'labels'");
 	expect_render_error("---\nlabels: []\n---\n", "t.md:2:1: the front matter has no title");
@@ -461,7 +485,8 @@ static void test_derived_invariant(void **state)
 	for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) {
 		inc = incident("invariant", empty[i]);
 		ctx = derived_of(inc);
-		assert_true(json_is_false(json_object_get(json_object_get(ctx, "derived"), "has_evidence")));
+		assert_true(json_is_false(
+			json_object_get(json_object_get(ctx, "derived"), "has_evidence")));
 		json_decref(ctx);
 		json_decref(inc);
 	}
@@ -500,18 +525,18 @@ static void test_derived_budget(void **state)
 		{"{\"budget_type\": \"queue_depth\", \"threshold\": 10, \"actual\": 12}",
 		 "queue depth", "maximum", "above", "10", "12", "2", "20%"},
 		/* without numbers only the words are derived */
-		{"{\"budget_type\": \"latency_p99\", \"threshold\": 3000}",
-		 "p99 latency", "maximum", "above", "(absent)", "(absent)", "(absent)", "(absent)"},
+		{"{\"budget_type\": \"latency_p99\", \"threshold\": 3000}", "p99 latency",
+		 "maximum", "above", "(absent)", "(absent)", "(absent)", "(absent)"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		json_t *inc = incident("budget", cases[i].details);
 		json_t *ctx = derived_of(inc);
 		const char *got[] = {dstr(ctx, "metric_label"), dstr(ctx, "bound"),
-				     dstr(ctx, "comparison"), dstr(ctx, "threshold"),
-				     dstr(ctx, "actual"),	  dstr(ctx, "overage"),
+				     dstr(ctx, "comparison"),	dstr(ctx, "threshold"),
+				     dstr(ctx, "actual"),	dstr(ctx, "overage"),
 				     dstr(ctx, "overage_pct")};
-		const char *want[] = {cases[i].label,	  cases[i].bound,   cases[i].comparison,
-				      cases[i].threshold, cases[i].actual,  cases[i].overage,
+		const char *want[] = {cases[i].label,	   cases[i].bound,  cases[i].comparison,
+				      cases[i].threshold,  cases[i].actual, cases[i].overage,
 				      cases[i].overage_pct};
 		for (size_t k = 0; k < sizeof got / sizeof got[0]; k++)
 			if (strcmp(got[k], want[k]))
@@ -526,11 +551,12 @@ static void test_derived_budget(void **state)
 static void test_derived_metric_rows(void **state)
 {
 	(void)state;
-	json_t *inc = incident("budget",
-			       "{\"current\": {\"zeta\": 2, \"total_runs\": 100, \"success_rate\": 0.9,"
-			       " \"p95_latency_ms\": 1500.4, \"date\": \"x\"},"
-			       " \"baseline\": {\"total_runs\": 200, \"success_rate\": 0.95, \"alpha\": 0,"
-			       " \"p95_latency_ms\": 0}}");
+	json_t *inc = incident(
+		"budget",
+		"{\"current\": {\"zeta\": 2, \"total_runs\": 100, \"success_rate\": 0.9,"
+		" \"p95_latency_ms\": 1500.4, \"date\": \"x\"},"
+		" \"baseline\": {\"total_runs\": 200, \"success_rate\": 0.95, \"alpha\": 0,"
+		" \"p95_latency_ms\": 0}}");
 	json_t *ctx = derived_of(inc);
 	json_t *d = json_object_get(ctx, "derived");
 	assert_true(json_is_true(json_object_get(d, "has_metric_rows")));
@@ -580,8 +606,9 @@ static void test_derived_canary(void **state)
 	}
 	assert_true(json_is_integer(json_array_get(metrics, 5))); /* non-objects are left alone */
 	/* the caller's incident is not touched */
-	assert_null(json_object_get(json_array_get(json_object_get(json_object_get(inc, "details"), "metrics"), 0),
-				    "derived"));
+	assert_null(json_object_get(
+		json_array_get(json_object_get(json_object_get(inc, "details"), "metrics"), 0),
+		"derived"));
 	json_decref(ctx);
 	json_decref(inc);
 }
@@ -589,16 +616,19 @@ static void test_derived_canary(void **state)
 static void test_metrics_table_iterates(void **state)
 {
 	(void)state;
-	json_t *inc = incident("planner",
-			       "{\"metrics\": [{\"name\": \"a\", \"canary_value\": 2, \"baseline_value\": 1},"
-			       " {\"name\": \"b\", \"canary_value\": 1, \"baseline_value\": 2}]}");
+	json_t *inc = incident(
+		"planner",
+		"{\"metrics\": [{\"name\": \"a\", \"canary_value\": 2, \"baseline_value\": 1},"
+		" {\"name\": \"b\", \"canary_value\": 1, \"baseline_value\": 2}]}");
 	struct issue_doc d;
 	struct err e;
-	assert_int_equal(render_text("---\ntitle: t\nlabels: []\n---\n"
-				     "{{#details.metrics}}\n| {{name}} | {{derived.delta_pct}} | {{derived.direction}} |\n"
-				     "{{/details.metrics}}\n",
-				     inc, &d, &e),
-			 0);
+	assert_int_equal(
+		render_text(
+			"---\ntitle: t\nlabels: []\n---\n"
+			"{{#details.metrics}}\n| {{name}} | {{derived.delta_pct}} | {{derived.direction}} |\n"
+			"{{/details.metrics}}\n",
+			inc, &d, &e),
+		0);
 	assert_true(!strncmp(d.body, "| a | +100% | higher |\n| b | -50% | lower |\n\n---\n", 48));
 	issue_doc_clear(&d);
 	json_decref(inc);

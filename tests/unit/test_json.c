@@ -63,7 +63,7 @@ static void test_canon_table(void **state)
 		{"9223372036854775807", "9223372036854775807"},
 		{"\"text\"", "\"text\""},
 		{"\"caf\\u00e9\"", "\"caf\xc3\xa9\""}, /* UTF-8 stays UTF-8 */
-		{"\"a/b\"", "\"a/b\""},               /* no slash escaping */
+		{"\"a/b\"", "\"a/b\""},		       /* no slash escaping */
 		{"\"q\\\"\\\\\\n\\t\"", "\"q\\\"\\\\\\n\\t\""},
 		{"\"\\u0001\"", "\"\\u0001\""},
 		{"null", "null"},
@@ -125,12 +125,18 @@ static void test_parse_ok(void **state)
 {
 	(void)state;
 	static const char *const ok[] = {
-		"{}", "[]", "1", "-1.5e3", "\"s\"", "null", "true",
-		"{\"a\":{\"a\":1}}",                    /* same key at different levels */
+		"{}",
+		"[]",
+		"1",
+		"-1.5e3",
+		"\"s\"",
+		"null",
+		"true",
+		"{\"a\":{\"a\":1}}", /* same key at different levels */
 		"[{\"a\":1},{\"a\":2}]",
 		"  {\"x\" : [1, 2, 3]}  \n",
-		"\"\\ud83d\\ude00\"",                  /* surrogate pair */
-		"\"\xf0\x9f\x98\x80\"",                /* raw 4-byte UTF-8 */
+		"\"\\ud83d\\ude00\"",	/* surrogate pair */
+		"\"\xf0\x9f\x98\x80\"", /* raw 4-byte UTF-8 */
 	};
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
 		struct err e;
@@ -289,8 +295,12 @@ static void test_writers_match_canon(void **state)
 {
 	(void)state;
 	static const char *const strs[] = {
-		"", "plain", "quote\" back\\slash", "ctl \x01\x1f\b\f\n\r\t end",
-		"caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x94\xa5", "slash / del \x7f",
+		"",
+		"plain",
+		"quote\" back\\slash",
+		"ctl \x01\x1f\b\f\n\r\t end",
+		"caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x94\xa5",
+		"slash / del \x7f",
 	};
 	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
 		json_t *v = json_string(strs[i]);
@@ -325,16 +335,11 @@ static void test_writers_match_canon(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_canon_table),
-		cmocka_unit_test(test_canon_reals),
-		cmocka_unit_test(test_canon_stable),
-		cmocka_unit_test(test_parse_ok),
-		cmocka_unit_test(test_parse_rejects),
-		cmocka_unit_test(test_parse_error_position),
-		cmocka_unit_test(test_accessors),
-		cmocka_unit_test(test_time_or_null),
-		cmocka_unit_test(test_str_or_null),
-		cmocka_unit_test(test_writers_match_canon),
+		cmocka_unit_test(test_canon_table),   cmocka_unit_test(test_canon_reals),
+		cmocka_unit_test(test_canon_stable),  cmocka_unit_test(test_parse_ok),
+		cmocka_unit_test(test_parse_rejects), cmocka_unit_test(test_parse_error_position),
+		cmocka_unit_test(test_accessors),     cmocka_unit_test(test_time_or_null),
+		cmocka_unit_test(test_str_or_null),   cmocka_unit_test(test_writers_match_canon),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,9 +22,9 @@ const char *__ubsan_default_options(void)
 	return "halt_on_error=1:print_stacktrace=1";
 }
 
-#define MIN 60000LL
+#define MIN  60000LL
 #define HOUR (60 * MIN)
-#define T0 1767225600000LL /* 2026-01-01T00:00:00.000Z */
+#define T0   1767225600000LL /* 2026-01-01T00:00:00.000Z */
 
 static void test_kind_index(void **state)
 {
@@ -94,9 +94,9 @@ static void test_parse_severity(void **state)
 		const char *s;
 		int sev;
 	} cases[] = {
-		{"sev1", 1}, {"sev2", 2}, {"sev3", 3}, {"sev4", 4},
-		{"sev0", 0}, {"sev5", 0}, {"sev", 0}, {"SEV1", 0}, {"sev1 ", 0},
-		{" sev1", 0}, {"sev12", 0}, {"1", 0}, {"", 0}, {"critical", 0}, {"P1", 0},
+		{"sev1", 1},  {"sev2", 2}, {"sev3", 3}, {"sev4", 4},	 {"sev0", 0},
+		{"sev5", 0},  {"sev", 0},  {"SEV1", 0}, {"sev1 ", 0},	 {" sev1", 0},
+		{"sev12", 0}, {"1", 0},	   {"", 0},	{"critical", 0}, {"P1", 0},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		if (policy_parse_severity(cases[i].s) != cases[i].sev)
@@ -114,12 +114,26 @@ static void test_priority_defaults(void **state)
 		int sev;
 	} cases[] = {
 		/* SPEC §4.1: P0 and P1 → sev1, P2 → sev2, P3 → sev3, P4 → sev4 */
-		{"P0", 1}, {"P1", 1}, {"P2", 2}, {"P3", 3}, {"P4", 4},
+		{"P0", 1},
+		{"P1", 1},
+		{"P2", 2},
+		{"P3", 3},
+		{"P4", 4},
 		/* the default policy.severity words */
-		{"critical", 1}, {"high", 2}, {"medium", 3}, {"low", 4},
+		{"critical", 1},
+		{"high", 2},
+		{"medium", 3},
+		{"low", 4},
 		/* unknown */
-		{"P5", 0}, {"P", 0}, {"P10", 0}, {"P-1", 0}, {"urgent", 0}, {"", 0},
-		{"sev1", 0}, {"1", 0}, {"criticality", 0},
+		{"P5", 0},
+		{"P", 0},
+		{"P10", 0},
+		{"P-1", 0},
+		{"urgent", 0},
+		{"", 0},
+		{"sev1", 0},
+		{"1", 0},
+		{"criticality", 0},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		if (policy_priority_severity(cfg, cases[i].p) != cases[i].sev)
@@ -141,7 +155,7 @@ static void test_priority_config_words(void **state)
 	assert_int_equal(policy_priority_severity(cfg, "high"), 1); /* overridden */
 	assert_int_equal(policy_priority_severity(cfg, "trivial"), 4);
 	assert_int_equal(policy_priority_severity(cfg, "critical"), 1); /* default kept */
-	assert_int_equal(policy_priority_severity(cfg, "P2"), 2);      /* P words are fixed */
+	assert_int_equal(policy_priority_severity(cfg, "P2"), 2);	/* P words are fixed */
 	assert_int_equal(policy_priority_severity(cfg, "nonsense"), 0);
 	config_free(cfg);
 }
@@ -149,8 +163,8 @@ static void test_priority_config_words(void **state)
 static void test_status_names(void **state)
 {
 	(void)state;
-	static const char *const names[ST_COUNT] = {"open", "acknowledged", "mitigated",
-						    "resolved", "closed"};
+	static const char *const names[ST_COUNT] = {"open", "acknowledged", "mitigated", "resolved",
+						    "closed"};
 	for (int s = 0; s < ST_COUNT; s++) {
 		assert_string_equal(policy_status_name((enum incident_status)s), names[s]);
 		enum incident_status out = ST_COUNT;
@@ -189,8 +203,8 @@ static void test_verbs(void **state)
 		assert_true(policy_parse_verb(verbs[i].name, &out));
 		assert_int_equal(out, verbs[i].v);
 	}
-	static const char *const bad[] = {"", "ack", "Acknowledge", "acknowledged", "assign",
-					  "close ", "delete"};
+	static const char *const bad[] = {"",	    "ack",    "Acknowledge", "acknowledged",
+					  "assign", "close ", "delete"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		enum verb out;
 		assert_false(policy_parse_verb(bad[i], &out));
@@ -210,11 +224,11 @@ static void test_active(void **state)
 /* SPEC §4.3, written out as the full status × verb matrix. */
 static const bool spec_allowed[ST_COUNT][VERB_COUNT] = {
 	/*                 ack    mitigate resolve close  reopen */
-	[ST_OPEN] =         {true,  true,  false, false, false},
-	[ST_ACKNOWLEDGED] = {false, true,  true,  false, false},
-	[ST_MITIGATED] =    {false, false, true,  true,  false},
-	[ST_RESOLVED] =     {false, false, false, true,  true},
-	[ST_CLOSED] =       {false, false, false, false, true},
+	[ST_OPEN] = {true, true, false, false, false},
+	[ST_ACKNOWLEDGED] = {false, true, true, false, false},
+	[ST_MITIGATED] = {false, false, true, true, false},
+	[ST_RESOLVED] = {false, false, false, true, true},
+	[ST_CLOSED] = {false, false, false, false, true},
 };
 
 static void test_transition_table(void **state)
@@ -245,8 +259,8 @@ static void test_available_transitions(void **state)
 		assert_true(json_is_array(a));
 		char *txt = json_canon(a);
 		if (strcmp(txt, want[s]))
-			fail_msg("%s: expected %s, got %s", policy_status_name((enum incident_status)s),
-				 want[s], txt);
+			fail_msg("%s: expected %s, got %s",
+				 policy_status_name((enum incident_status)s), want[s], txt);
 		/* consistent with the matrix */
 		size_t n = 0;
 		for (int v = 0; v < VERB_COUNT; v++)
@@ -272,8 +286,7 @@ struct sla_case {
 	struct stage_want ack_w, mit_w, res_w;
 };
 
-static void check_stage(const char *what, const char *stage, const json_t *o,
-			struct stage_want w)
+static void check_stage(const char *what, const char *stage, const json_t *o, struct stage_want w)
 {
 	const json_t *s = json_object_get(o, stage);
 	if (!json_is_object(s))
@@ -304,48 +317,213 @@ static void test_sla_table(void **state)
 	 * sev3 1h / 24h / 7d; sev4 no targets. */
 	const int64_t A1 = T0 + 5 * MIN, M1 = T0 + 30 * MIN, R1 = T0 + 4 * HOUR;
 	const struct sla_case cases[] = {
-		{"sev1 pending", 1, T0, 0, 0, 0, 0, 0, T0 + MIN,
-		 {A1, -1}, {M1, -1}, {R1, -1}},
-		{"sev1 acked in time", 1, T0, T0 + 4 * MIN, 0, 0, 0, 0, T0 + 10 * MIN,
-		 {A1, 1}, {M1, -1}, {R1, -1}},
-		{"sev1 acked exactly at due", 1, T0, A1, 0, 0, 0, 0, T0 + 10 * MIN,
-		 {A1, 1}, {M1, -1}, {R1, -1}},
-		{"sev1 acked late", 1, T0, A1 + 1, 0, 0, 0, 0, A1 + 2,
-		 {A1, 0}, {M1, -1}, {R1, -1}},
-		{"sev1 not acked, due passed", 1, T0, 0, 0, 0, 0, 0, A1 + 1,
-		 {A1, 0}, {M1, -1}, {R1, -1}},
-		{"sev1 not acked, now exactly at due", 1, T0, 0, 0, 0, 0, 0, A1,
-		 {A1, -1}, {M1, -1}, {R1, -1}},
-		{"sev1 acked late, still pending later stages", 1, T0, T0 + 20 * MIN, 0, 0, 0, 0,
-		 T0 + 21 * MIN, {A1, 0}, {M1, -1}, {R1, -1}},
-		{"sev1 mitigated without ack counts for ack", 1, T0, 0, T0 + 3 * MIN, 0, 0, 0,
-		 T0 + HOUR, {A1, 1}, {M1, 1}, {R1, -1}},
-		{"sev1 resolved at 20m without ack or mitigate", 1, T0, 0, 0, T0 + 20 * MIN, 0, 0,
-		 T0 + HOUR, {A1, 0}, {M1, 1}, {R1, 1}},
-		{"sev1 everything late", 1, T0, T0 + HOUR, T0 + 2 * HOUR, T0 + 5 * HOUR, 0, 0,
-		 T0 + 6 * HOUR, {A1, 0}, {M1, 0}, {R1, 0}},
-		{"sev1 all missed, nothing done", 1, T0, 0, 0, 0, 0, 0, T0 + 5 * HOUR,
-		 {A1, 0}, {M1, 0}, {R1, 0}},
-		{"sev1 closed from mitigated counts for resolve", 1, T0, T0 + MIN, T0 + 2 * MIN, 0,
-		 T0 + HOUR, 0, T0 + 5 * HOUR, {A1, 1}, {M1, 1}, {R1, 1}},
-		{"sev2 targets", 2, T0, T0 + 10 * MIN, 0, 0, 0, 0, T0 + 5 * HOUR,
-		 {T0 + 15 * MIN, 1}, {T0 + 4 * HOUR, 0}, {T0 + 24 * HOUR, -1}},
-		{"sev3 targets", 3, T0, 0, 0, 0, 0, 0, T0 + 2 * HOUR,
-		 {T0 + HOUR, 0}, {T0 + 24 * HOUR, -1}, {T0 + 7 * 24 * HOUR, -1}},
-		{"sev4 has no targets", 4, T0, 0, 0, 0, 0, 0, T0 + 30 * 24 * HOUR,
-		 {0, -1}, {0, -1}, {0, -1}},
-		{"sev4 has no targets even when done", 4, T0, T0 + MIN, T0 + 2 * MIN, T0 + 3 * MIN, 0,
-		 0, T0 + HOUR, {0, -1}, {0, -1}, {0, -1}},
+		{"sev1 pending", 1, T0, 0, 0, 0, 0, 0, T0 + MIN, {A1, -1}, {M1, -1}, {R1, -1}},
+		{"sev1 acked in time",
+		 1,
+		 T0,
+		 T0 + 4 * MIN,
+		 0,
+		 0,
+		 0,
+		 0,
+		 T0 + 10 * MIN,
+		 {A1, 1},
+		 {M1, -1},
+		 {R1, -1}},
+		{"sev1 acked exactly at due",
+		 1,
+		 T0,
+		 A1,
+		 0,
+		 0,
+		 0,
+		 0,
+		 T0 + 10 * MIN,
+		 {A1, 1},
+		 {M1, -1},
+		 {R1, -1}},
+		{"sev1 acked late", 1, T0, A1 + 1, 0, 0, 0, 0, A1 + 2, {A1, 0}, {M1, -1}, {R1, -1}},
+		{"sev1 not acked, due passed",
+		 1,
+		 T0,
+		 0,
+		 0,
+		 0,
+		 0,
+		 0,
+		 A1 + 1,
+		 {A1, 0},
+		 {M1, -1},
+		 {R1, -1}},
+		{"sev1 not acked, now exactly at due",
+		 1,
+		 T0,
+		 0,
+		 0,
+		 0,
+		 0,
+		 0,
+		 A1,
+		 {A1, -1},
+		 {M1, -1},
+		 {R1, -1}},
+		{"sev1 acked late, still pending later stages",
+		 1,
+		 T0,
+		 T0 + 20 * MIN,
+		 0,
+		 0,
+		 0,
+		 0,
+		 T0 + 21 * MIN,
+		 {A1, 0},
+		 {M1, -1},
+		 {R1, -1}},
+		{"sev1 mitigated without ack counts for ack",
+		 1,
+		 T0,
+		 0,
+		 T0 + 3 * MIN,
+		 0,
+		 0,
+		 0,
+		 T0 + HOUR,
+		 {A1, 1},
+		 {M1, 1},
+		 {R1, -1}},
+		{"sev1 resolved at 20m without ack or mitigate",
+		 1,
+		 T0,
+		 0,
+		 0,
+		 T0 + 20 * MIN,
+		 0,
+		 0,
+		 T0 + HOUR,
+		 {A1, 0},
+		 {M1, 1},
+		 {R1, 1}},
+		{"sev1 everything late",
+		 1,
+		 T0,
+		 T0 + HOUR,
+		 T0 + 2 * HOUR,
+		 T0 + 5 * HOUR,
+		 0,
+		 0,
+		 T0 + 6 * HOUR,
+		 {A1, 0},
+		 {M1, 0},
+		 {R1, 0}},
+		{"sev1 all missed, nothing done",
+		 1,
+		 T0,
+		 0,
+		 0,
+		 0,
+		 0,
+		 0,
+		 T0 + 5 * HOUR,
+		 {A1, 0},
+		 {M1, 0},
+		 {R1, 0}},
+		{"sev1 closed from mitigated counts for resolve",
+		 1,
+		 T0,
+		 T0 + MIN,
+		 T0 + 2 * MIN,
+		 0,
+		 T0 + HOUR,
+		 0,
+		 T0 + 5 * HOUR,
+		 {A1, 1},
+		 {M1, 1},
+		 {R1, 1}},
+		{"sev2 targets",
+		 2,
+		 T0,
+		 T0 + 10 * MIN,
+		 0,
+		 0,
+		 0,
+		 0,
+		 T0 + 5 * HOUR,
+		 {T0 + 15 * MIN, 1},
+		 {T0 + 4 * HOUR, 0},
+		 {T0 + 24 * HOUR, -1}},
+		{"sev3 targets",
+		 3,
+		 T0,
+		 0,
+		 0,
+		 0,
+		 0,
+		 0,
+		 T0 + 2 * HOUR,
+		 {T0 + HOUR, 0},
+		 {T0 + 24 * HOUR, -1},
+		 {T0 + 7 * 24 * HOUR, -1}},
+		{"sev4 has no targets",
+		 4,
+		 T0,
+		 0,
+		 0,
+		 0,
+		 0,
+		 0,
+		 T0 + 30 * 24 * HOUR,
+		 {0, -1},
+		 {0, -1},
+		 {0, -1}},
+		{"sev4 has no targets even when done",
+		 4,
+		 T0,
+		 T0 + MIN,
+		 T0 + 2 * MIN,
+		 T0 + 3 * MIN,
+		 0,
+		 0,
+		 T0 + HOUR,
+		 {0, -1},
+		 {0, -1},
+		 {0, -1}},
 		/* reopen: the clock restarts at reopened_at; stages done before it do not count */
-		{"sev1 reopened, pending", 1, T0, T0 + MIN, T0 + 2 * MIN, T0 + 10 * MIN, 0,
-		 T0 + 2 * HOUR, T0 + 2 * HOUR + MIN, {T0 + 2 * HOUR + 5 * MIN, -1},
-		 {T0 + 2 * HOUR + 30 * MIN, -1}, {T0 + 6 * HOUR, -1}},
-		{"sev1 reopened, ack missed", 1, T0, T0 + MIN, 0, T0 + 10 * MIN, T0 + 20 * MIN,
-		 T0 + 2 * HOUR, T0 + 2 * HOUR + 6 * MIN, {T0 + 2 * HOUR + 5 * MIN, 0},
-		 {T0 + 2 * HOUR + 30 * MIN, -1}, {T0 + 6 * HOUR, -1}},
-		{"sev1 reopened, acked again in time", 1, T0, T0 + 2 * HOUR + MIN, 0, T0 + 10 * MIN,
-		 0, T0 + 2 * HOUR, T0 + 2 * HOUR + 10 * MIN, {T0 + 2 * HOUR + 5 * MIN, 1},
-		 {T0 + 2 * HOUR + 30 * MIN, -1}, {T0 + 6 * HOUR, -1}},
+		{"sev1 reopened, pending",
+		 1,
+		 T0,
+		 T0 + MIN,
+		 T0 + 2 * MIN,
+		 T0 + 10 * MIN,
+		 0,
+		 T0 + 2 * HOUR,
+		 T0 + 2 * HOUR + MIN,
+		 {T0 + 2 * HOUR + 5 * MIN, -1},
+		 {T0 + 2 * HOUR + 30 * MIN, -1},
+		 {T0 + 6 * HOUR, -1}},
+		{"sev1 reopened, ack missed",
+		 1,
+		 T0,
+		 T0 + MIN,
+		 0,
+		 T0 + 10 * MIN,
+		 T0 + 20 * MIN,
+		 T0 + 2 * HOUR,
+		 T0 + 2 * HOUR + 6 * MIN,
+		 {T0 + 2 * HOUR + 5 * MIN, 0},
+		 {T0 + 2 * HOUR + 30 * MIN, -1},
+		 {T0 + 6 * HOUR, -1}},
+		{"sev1 reopened, acked again in time",
+		 1,
+		 T0,
+		 T0 + 2 * HOUR + MIN,
+		 0,
+		 T0 + 10 * MIN,
+		 0,
+		 T0 + 2 * HOUR,
+		 T0 + 2 * HOUR + 10 * MIN,
+		 {T0 + 2 * HOUR + 5 * MIN, 1},
+		 {T0 + 2 * HOUR + 30 * MIN, -1},
+		 {T0 + 6 * HOUR, -1}},
 	};
 	struct config *cfg = config_defaults();
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

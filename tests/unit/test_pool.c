@@ -39,7 +39,6 @@ struct fixture {
 	atomic_int commits; /* commit hook calls */
 };
 
-
 static void on_commit(void *arg);
 
 static int setup(void **state)
@@ -261,9 +260,9 @@ static void wjob_init(struct wjob *w, const char *key, enum wmode mode)
 struct rjob {
 	struct job job;
 	char key[32];
-	int rc;            /* of store_incident_find_active */
+	int rc; /* of store_incident_find_active */
 	int64_t found_id;
-	int write_rc;      /* of an attempted write on the read connection */
+	int write_rc; /* of an attempted write on the read connection */
 	bool try_write;
 	atomic_int run_calls, done_calls;
 	int done_rc;
@@ -307,7 +306,7 @@ static void rjob_init(struct rjob *r, const char *key)
 
 /* ---- many writers ---- */
 
-#define THREADS 4
+#define THREADS	   4
 #define PER_THREAD 50
 
 struct submitter {
@@ -415,7 +414,8 @@ static void test_group_commit_many_threads(void **state)
 					fail_msg("%s: the failed job's insert is visible", r->key);
 			} else {
 				if (r->rc != 0)
-					fail_msg("%s: committed insert not visible (%d)", r->key, r->rc);
+					fail_msg("%s: committed insert not visible (%d)", r->key,
+						 r->rc);
 				assert_int_equal(r->found_id, jobs[t][i].inc_id);
 			}
 		}
@@ -589,7 +589,8 @@ static void test_stop_drains(void **state)
 	}
 	for (int i = 0; i < accepted; i++) {
 		struct incident inc;
-		assert_int_equal(store_incident_find_active(c, "manual", probes[i]->key, &inc, &e), 0);
+		assert_int_equal(store_incident_find_active(c, "manual", probes[i]->key, &inc, &e),
+				 0);
 		incident_clear(&inc);
 		free(probes[i]);
 	}

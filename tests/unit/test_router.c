@@ -18,8 +18,7 @@ const char *__ubsan_default_options(void)
 	return "halt_on_error=1:print_stacktrace=1";
 }
 
-static const char *const verbs[] = {"acknowledge", "mitigate", "resolve", "close", "reopen",
-				    NULL};
+static const char *const verbs[] = {"acknowledge", "mitigate", "resolve", "close", "reopen", NULL};
 
 enum {
 	R_LIST,
@@ -72,19 +71,21 @@ static void run_case(const struct match_case *c)
 			 c->rc, rc);
 	if (rc == 0) {
 		if (m.route != &table[c->route])
-			fail_msg("%s %s: matched the wrong route (%s)", router_method_name(c->method),
-				 c->path, m.route ? m.route->pattern : "none");
+			fail_msg("%s %s: matched the wrong route (%s)",
+				 router_method_name(c->method), c->path,
+				 m.route ? m.route->pattern : "none");
 		if (m.id != c->id || m.id2 != c->id2)
 			fail_msg("%s %s: ids %lld/%lld, expected %lld/%lld",
 				 router_method_name(c->method), c->path, (long long)m.id,
 				 (long long)m.id2, (long long)c->id, (long long)c->id2);
 		if (c->param) {
 			if (!m.param || strcmp(m.param, c->param))
-				fail_msg("%s %s: param %s, expected %s", router_method_name(c->method),
-					 c->path, m.param ? m.param : "(null)", c->param);
+				fail_msg("%s %s: param %s, expected %s",
+					 router_method_name(c->method), c->path,
+					 m.param ? m.param : "(null)", c->param);
 		} else if (m.param) {
-			fail_msg("%s %s: unexpected param %s", router_method_name(c->method), c->path,
-				 m.param);
+			fail_msg("%s %s: unexpected param %s", router_method_name(c->method),
+				 c->path, m.param);
 		}
 		assert_true(m.allowed & (unsigned)c->method);
 	} else {
@@ -94,8 +95,8 @@ static void run_case(const struct match_case *c)
 	if (rc == ERR_NOTFOUND)
 		assert_int_equal(m.allowed, 0);
 	if (c->allowed && m.allowed != c->allowed)
-		fail_msg("%s %s: allowed 0x%x, expected 0x%x", router_method_name(c->method), c->path,
-			 m.allowed, c->allowed);
+		fail_msg("%s %s: allowed 0x%x, expected 0x%x", router_method_name(c->method),
+			 c->path, m.allowed, c->allowed);
 	free(m.param);
 }
 
@@ -185,8 +186,9 @@ static void test_trailing_slash_and_traversal(void **state)
 			struct route_match rm;
 			int rc = router_match(table, R_COUNT, paths[i], (enum http_method)m, &rm);
 			if (rc == 0)
-				fail_msg("%s %s matched %s", router_method_name((enum http_method)m),
-					 paths[i], rm.route->pattern);
+				fail_msg("%s %s matched %s",
+					 router_method_name((enum http_method)m), paths[i],
+					 rm.route->pattern);
 			assert_int_equal(rc, ERR_NOTFOUND);
 			assert_null(rm.param);
 		}
@@ -291,7 +293,7 @@ static void test_method_names(void **state)
 		enum http_method m;
 		const char *name;
 	} names[] = {
-		{M_GET, "GET"},     {M_POST, "POST"}, {M_PUT, "PUT"},         {M_PATCH, "PATCH"},
+		{M_GET, "GET"},	      {M_POST, "POST"}, {M_PUT, "PUT"},		{M_PATCH, "PATCH"},
 		{M_DELETE, "DELETE"}, {M_HEAD, "HEAD"}, {M_OPTIONS, "OPTIONS"},
 	};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)

@@ -93,8 +93,8 @@ static int teardown_db(void **state)
 }
 
 /* An incident with the given identity and every other field at a plain value. */
-static struct incident make_inc(const char *kind, const char *key, int sev,
-				enum incident_status st, const char *summary, int64_t created)
+static struct incident make_inc(const char *kind, const char *key, int sev, enum incident_status st,
+				const char *summary, int64_t created)
 {
 	struct incident inc = {
 		.kind = xstrdup(kind),
@@ -171,7 +171,8 @@ static void test_store_new_urls(void **state)
 		err_clear(&e);
 		int rc = store_new(cases[i].url, &s, &e);
 		if (rc != cases[i].rc)
-			fail_msg("store_new(%s): expected %d, got %d", cases[i].url, cases[i].rc, rc);
+			fail_msg("store_new(%s): expected %d, got %d", cases[i].url, cases[i].rc,
+				 rc);
 		if (rc) {
 			assert_null(s);
 			assert_int_equal(e.code, rc);
@@ -296,7 +297,7 @@ static void test_check_schema_older(void **state)
  * opens its own struct store and migrates (SPEC §3: "created with its schema on
  * first start"; sq_migrate takes the write lock "so two processes starting together
  * migrate once"). Every one of them must succeed. */
-#define MIGRATORS 2
+#define MIGRATORS      2
 #define MIGRATE_ROUNDS 100
 
 struct migrator {
@@ -343,7 +344,8 @@ static void test_migrate_concurrent(void **state)
 			if (m[i].rc) {
 				if (!failures++)
 					snprintf(first_failure, sizeof first_failure,
-						 "rc %d, e.code %d: %.400s", m[i].rc, m[i].e.code, m[i].e.msg);
+						 "rc %d, e.code %d: %.400s", m[i].rc, m[i].e.code,
+						 m[i].e.msg);
 			} else {
 				assert_true(m[i].version >= 1);
 			}
@@ -453,7 +455,8 @@ static void test_incident_roundtrip(void **state)
 	assert_int_equal(out.closed_at, 0);
 	assert_null(out.closed_by);
 	assert_int_equal(out.reopened_at, T0 + 4);
-	assert_json_text(out.notes, "{\"mitigate\":[{\"at\":5,\"by\":\"carol\",\"text\":\"done\"}]}");
+	assert_json_text(out.notes,
+			 "{\"mitigate\":[{\"at\":5,\"by\":\"carol\",\"text\":\"done\"}]}");
 	assert_json_text(out.metadata, "{\"x\":true}");
 	incident_clear(&out);
 	incident_clear(&in);
@@ -514,7 +517,8 @@ static void test_find_active(void **state)
 	int64_t old = insert_ok(f->conn, "manual", "k", 3, ST_CLOSED, "old", T0, NULL);
 	int64_t res = insert_ok(f->conn, "manual", "k", 3, ST_RESOLVED, "resolved", T0 + 1, NULL);
 	struct incident out;
-	assert_int_equal(store_incident_find_active(f->conn, "manual", "k", &out, &e), ERR_NOTFOUND);
+	assert_int_equal(store_incident_find_active(f->conn, "manual", "k", &out, &e),
+			 ERR_NOTFOUND);
 	static const enum incident_status active[] = {ST_OPEN, ST_ACKNOWLEDGED, ST_MITIGATED};
 	for (size_t i = 0; i < 3; i++) {
 		char key[16];
@@ -654,26 +658,21 @@ static void test_count_since(void **state)
 		const char *kind, *key;
 		int64_t since, n;
 	} cases[] = {
-		{"manual", "c", 0, 3},
-		{"manual", "c", T0, 3},         /* at or after */
-		{"manual", "c", T0 + 1, 2},
-		{"manual", "c", T0 + 1000, 2},
-		{"manual", "c", T0 + 2000, 1},
-		{"manual", "c", T0 + 2001, 0},
-		{"budget", "c", 0, 1},
-		{"manual", "d", 0, 1},
-		{"planner", "c", 0, 0},
-		{"manual", "C", 0, 0},
+		{"manual", "c", 0, 3},	       {"manual", "c", T0, 3}, /* at or after */
+		{"manual", "c", T0 + 1, 2},    {"manual", "c", T0 + 1000, 2},
+		{"manual", "c", T0 + 2000, 1}, {"manual", "c", T0 + 2001, 0},
+		{"budget", "c", 0, 1},	       {"manual", "d", 0, 1},
+		{"planner", "c", 0, 0},	       {"manual", "C", 0, 0},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		int64_t n = -1;
-		assert_int_equal(
-			store_incident_count_since(f->conn, cases[i].kind, cases[i].key, cases[i].since, &n, &e),
-			0);
+		assert_int_equal(store_incident_count_since(f->conn, cases[i].kind, cases[i].key,
+							    cases[i].since, &n, &e),
+				 0);
 		if (n != cases[i].n)
 			fail_msg("count %s/%s since %lld: expected %lld, got %lld", cases[i].kind,
-				 cases[i].key, (long long)(cases[i].since - T0), (long long)cases[i].n,
-				 (long long)n);
+				 cases[i].key, (long long)(cases[i].since - T0),
+				 (long long)cases[i].n, (long long)n);
 	}
 }
 
@@ -706,8 +705,10 @@ static void fill_list(struct store_conn *c)
 		m->assignee = i % 3 == 0 ? "alice" : i % 3 == 1 ? "bob" : NULL;
 		/* pairs share a created_at, so the id tie-break matters */
 		m->created = T0 + ((i * 7) % 30 / 2) * 1000;
-		snprintf(m->summary, sizeof m->summary, i % 6 == 0 ? "Disk FULL %d" : "Summary %d", i);
-		m->id = insert_ok(c, m->kind, m->key, m->sev, m->st, m->summary, m->created, m->assignee);
+		snprintf(m->summary, sizeof m->summary, i % 6 == 0 ? "Disk FULL %d" : "Summary %d",
+			 i);
+		m->id = insert_ok(c, m->kind, m->key, m->sev, m->st, m->summary, m->created,
+				  m->assignee);
 	}
 }
 
@@ -726,8 +727,7 @@ static bool ci_contains(const char *hay, const char *needle)
 	size_t n = strlen(needle);
 	for (; *hay; hay++) {
 		size_t k = 0;
-		while (k < n && hay[k] &&
-		       (hay[k] | 0x20) == (needle[k] | 0x20))
+		while (k < n && hay[k] && (hay[k] | 0x20) == (needle[k] | 0x20))
 			k++;
 		if (k == n)
 			return true;
@@ -754,7 +754,8 @@ static const struct incident_filter *sort_filter;
 
 static int model_cmp(const void *a, const void *b)
 {
-	const struct model *x = *(const struct model *const *)a, *y = *(const struct model *const *)b;
+	const struct model *x = *(const struct model *const *)a,
+			   *y = *(const struct model *const *)b;
 	if (sort_filter->sort_severity) {
 		if (x->sev != y->sev)
 			return x->sev < y->sev ? -1 : 1;
@@ -816,8 +817,8 @@ static void check_list(struct store_conn *c, struct incident_filter f, const cha
 	/* sort_severity: severity ascending, newest id first within a severity */
 	for (int i = 0; i < nwant; i++) {
 		if (p.ids[i] != want[i]->id)
-			fail_msg("%s: row %d is id %lld, expected %lld", what, i, (long long)p.ids[i],
-				 (long long)want[i]->id);
+			fail_msg("%s: row %d is id %lld, expected %lld", what, i,
+				 (long long)p.ids[i], (long long)want[i]->id);
 	}
 
 	/* the same rows, page by page, with the exact total on every page */
@@ -833,8 +834,8 @@ static void check_list(struct store_conn *c, struct incident_filter f, const cha
 		if (expect < 0)
 			expect = 0;
 		if (pp.n != expect)
-			fail_msg("%s: page %lld has %d rows, expected %d", what, (long long)pg, pp.n,
-				 expect);
+			fail_msg("%s: page %lld has %d rows, expected %d", what, (long long)pg,
+				 pp.n, expect);
 		for (int i = 0; i < pp.n; i++)
 			assert_int_equal(pp.ids[i], want[seen + i]->id);
 		seen += pp.n;
@@ -878,8 +879,8 @@ static void test_incident_list(void **state)
 		{"q matches nothing", {.q = "zzz"}},
 		{"q empty", {.q = ""}},
 		{"since", {.since = T0 + 10000}},
-		{"combined", {.statuses = active, .severities = 1 << 2 | 1 << 3,
-			      .kinds = only_invariant}},
+		{"combined",
+		 {.statuses = active, .severities = 1 << 2 | 1 << 3, .kinds = only_invariant}},
 		{"sort severity", {.sort_severity = true}},
 		{"sort severity active", {.sort_severity = true, .statuses = active}},
 	};
@@ -932,7 +933,8 @@ static void test_incident_list_many_assignees(void **state)
 	int64_t total = -1;
 	assert_int_equal(store_incident_list(f->conn, &fl, ignore_cb, NULL, &total, &e), 0);
 	if (total != 18)
-		fail_msg("filtering by 18 assignees matched %lld of the 18 incidents", (long long)total);
+		fail_msg("filtering by 18 assignees matched %lld of the 18 incidents",
+			 (long long)total);
 }
 
 struct keys {
@@ -1007,16 +1009,16 @@ static void test_comments(void **state)
 	for (int i = 0; i < 5; i++) {
 		char body[32];
 		snprintf(body, sizeof body, "comment %d", i);
-		struct comment cm = {.incident_id = i1, .author = "alice", .body = body,
-				     .created_at = T0 + i};
+		struct comment cm = {
+			.incident_id = i1, .author = "alice", .body = body, .created_at = T0 + i};
 		assert_int_equal(store_comment_insert(f->conn, &cm, &e), 0);
 		assert_true(cm.id > 0);
 		ids[i] = cm.id;
 		if (i)
 			assert_true(ids[i] > ids[i - 1]);
 	}
-	struct comment other = {.incident_id = i2, .author = "bob", .body = "elsewhere",
-				.created_at = T0};
+	struct comment other = {
+		.incident_id = i2, .author = "bob", .body = "elsewhere", .created_at = T0};
 	assert_int_equal(store_comment_insert(f->conn, &other, &e), 0);
 
 	struct comments l = {0};
@@ -1089,12 +1091,16 @@ static const struct silence *find_silence(const struct silences *l, int64_t id)
 	return NULL;
 }
 
-static int64_t add_silence(struct store_conn *c, const char *kind, const char *glob,
-			   int64_t starts, int64_t ends)
+static int64_t add_silence(struct store_conn *c, const char *kind, const char *glob, int64_t starts,
+			   int64_t ends)
 {
 	struct err e;
-	struct silence s = {.kind = (char *)kind, .key_glob = (char *)glob, .reason = "maintenance",
-			    .created_by = "alice", .starts_at = starts, .ends_at = ends};
+	struct silence s = {.kind = (char *)kind,
+			    .key_glob = (char *)glob,
+			    .reason = "maintenance",
+			    .created_by = "alice",
+			    .starts_at = starts,
+			    .ends_at = ends};
 	assert_int_equal(store_silence_insert(c, &s, &e), 0);
 	assert_true(s.id > 0);
 	return s.id;
@@ -1114,7 +1120,8 @@ static void test_silences(void **state)
 	 * contract, so rows are looked up by id) */
 	struct silences l = {0};
 	int64_t total = -1;
-	assert_int_equal(store_silence_list(f->conn, now, false, 0, 100, silence_cb, &l, &total, &e), 0);
+	assert_int_equal(
+		store_silence_list(f->conn, now, false, 0, 100, silence_cb, &l, &total, &e), 0);
 	assert_int_equal(total, 2);
 	assert_int_equal(l.n, 2);
 	const struct silence *sa = find_silence(&l, active), *sk = find_silence(&l, any_kind);
@@ -1132,8 +1139,8 @@ static void test_silences(void **state)
 
 	/* all of them, and paging through all of them gives the same rows */
 	struct silences all = {0};
-	assert_int_equal(store_silence_list(f->conn, now, true, 0, 100, silence_cb, &all, &total, &e),
-			 0);
+	assert_int_equal(
+		store_silence_list(f->conn, now, true, 0, 100, silence_cb, &all, &total, &e), 0);
 	assert_int_equal(total, 4);
 	assert_int_equal(all.n, 4);
 	assert_non_null(find_silence(&all, active));
@@ -1142,7 +1149,8 @@ static void test_silences(void **state)
 	assert_non_null(find_silence(&all, any_kind));
 	for (int64_t off = 0; off < 4; off += 2) {
 		assert_int_equal(
-			store_silence_list(f->conn, now, true, off, 2, silence_cb, &l, &total, &e), 0);
+			store_silence_list(f->conn, now, true, off, 2, silence_cb, &l, &total, &e),
+			0);
 		assert_int_equal(total, 4);
 		assert_int_equal(l.n, 2);
 		assert_int_equal(l.s[0].id, all.s[off].id);
@@ -1165,7 +1173,8 @@ static void test_silences(void **state)
 	assert_int_equal(store_silence_get(f->conn, active, &s, &e), 0);
 	assert_int_equal(s.ends_at, now);
 	silence_clear(&s);
-	assert_int_equal(store_silence_list(f->conn, now, false, 0, 100, silence_cb, &l, &total, &e), 0);
+	assert_int_equal(
+		store_silence_list(f->conn, now, false, 0, 100, silence_cb, &l, &total, &e), 0);
 	assert_int_equal(total, 1);
 	assert_int_equal(l.n, 1);
 	assert_int_equal(l.s[0].id, any_kind);
@@ -1173,7 +1182,8 @@ static void test_silences(void **state)
 
 	/* later, the future one is the active one */
 	assert_int_equal(
-		store_silence_list(f->conn, now + 2000, false, 0, 100, silence_cb, &l, &total, &e), 0);
+		store_silence_list(f->conn, now + 2000, false, 0, 100, silence_cb, &l, &total, &e),
+		0);
 	assert_int_equal(total, 1);
 	assert_int_equal(l.s[0].id, future);
 	silences_clear(&l);
@@ -1213,16 +1223,16 @@ static void test_tokens(void **state)
 	int64_t v0, v1, v2, v3;
 	assert_int_equal(store_token_version(f->conn, &v0, &e), 0);
 
-	struct token_row a = {.name = "alice", .role = "admin", .created_at = T0,
-			      .created_by = "boot"};
+	struct token_row a = {
+		.name = "alice", .role = "admin", .created_at = T0, .created_by = "boot"};
 	memset(a.hash, 0xA1, 32);
 	assert_int_equal(store_token_insert(f->conn, &a, &e), 0);
 	assert_true(a.id > 0);
 	assert_int_equal(store_token_version(f->conn, &v1, &e), 0);
 	assert_true(v1 != v0);
 
-	struct token_row b = {.name = "bob", .role = "viewer", .created_at = T0 + 1,
-			      .expires_at = T0 + 1000};
+	struct token_row b = {
+		.name = "bob", .role = "viewer", .created_at = T0 + 1, .expires_at = T0 + 1000};
 	memset(b.hash, 0xB2, 32);
 	assert_int_equal(store_token_insert(f->conn, &b, &e), 0);
 
@@ -1305,10 +1315,10 @@ static void test_idempotency(void **state)
 	assert_int_equal(store_idem_get(f->conn, "POST /api/signals", "k1", 0, &status, &body, &e),
 			 ERR_NOTFOUND);
 
-	assert_int_equal(store_idem_put(f->conn, "POST /api/signals", "k1", 201, "{\"id\":1}", T0, &e),
-			 0);
-	assert_int_equal(store_idem_get(f->conn, "POST /api/signals", "k1", T0 - 1, &status, &body, &e),
-			 0);
+	assert_int_equal(
+		store_idem_put(f->conn, "POST /api/signals", "k1", 201, "{\"id\":1}", T0, &e), 0);
+	assert_int_equal(
+		store_idem_get(f->conn, "POST /api/signals", "k1", T0 - 1, &status, &body, &e), 0);
 	assert_int_equal(status, 201);
 	assert_string_equal(buf_cstr(&body), "{\"id\":1}");
 	buf_reset(&body);
@@ -1318,14 +1328,16 @@ static void test_idempotency(void **state)
 		store_idem_get(f->conn, "POST /api/signals", "k1", T0 + 1, &status, &body, &e),
 		ERR_NOTFOUND);
 	/* the scope is part of the key */
-	assert_int_equal(store_idem_get(f->conn, "POST /api/incidents", "k1", 0, &status, &body, &e),
-			 ERR_NOTFOUND);
+	assert_int_equal(
+		store_idem_get(f->conn, "POST /api/incidents", "k1", 0, &status, &body, &e),
+		ERR_NOTFOUND);
 	assert_int_equal(store_idem_get(f->conn, "POST /api/signals", "k2", 0, &status, &body, &e),
 			 ERR_NOTFOUND);
 
 	/* put again replaces */
-	assert_int_equal(
-		store_idem_put(f->conn, "POST /api/signals", "k1", 409, "{\"error\":1}", T0 + 100, &e), 0);
+	assert_int_equal(store_idem_put(f->conn, "POST /api/signals", "k1", 409, "{\"error\":1}",
+					T0 + 100, &e),
+			 0);
 	assert_int_equal(
 		store_idem_get(f->conn, "POST /api/signals", "k1", T0 + 50, &status, &body, &e), 0);
 	assert_int_equal(status, 409);
@@ -1359,7 +1371,8 @@ static void test_savepoints(void **state)
 	struct incident inc;
 	assert_int_equal(store_incident_find_active(f->conn, "manual", "A", &inc, &e), 0);
 	incident_clear(&inc);
-	assert_int_equal(store_incident_find_active(f->conn, "manual", "B", &inc, &e), ERR_NOTFOUND);
+	assert_int_equal(store_incident_find_active(f->conn, "manual", "B", &inc, &e),
+			 ERR_NOTFOUND);
 	assert_int_equal(store_incident_find_active(f->conn, "manual", "C", &inc, &e), 0);
 	incident_clear(&inc);
 
@@ -1367,7 +1380,8 @@ static void test_savepoints(void **state)
 	assert_int_equal(store_begin(f->conn, &e), 0);
 	insert_ok(f->conn, "manual", "D", 3, ST_OPEN, "s", T0, NULL);
 	store_rollback(f->conn);
-	assert_int_equal(store_incident_find_active(f->conn, "manual", "D", &inc, &e), ERR_NOTFOUND);
+	assert_int_equal(store_incident_find_active(f->conn, "manual", "D", &inc, &e),
+			 ERR_NOTFOUND);
 	/* rollback outside a transaction is harmless */
 	store_rollback(f->conn);
 
@@ -1414,12 +1428,15 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_store_new_urls),
 		cmocka_unit_test_setup_teardown(test_migrate_creates, setup_bare, teardown_db),
-		cmocka_unit_test_setup_teardown(test_migrate_key_per_database, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_migrate_refuses_newer, setup_bare, teardown_db),
+		cmocka_unit_test_setup_teardown(test_migrate_key_per_database, setup_db,
+						teardown_db),
+		cmocka_unit_test_setup_teardown(test_migrate_refuses_newer, setup_bare,
+						teardown_db),
 		cmocka_unit_test_setup_teardown(test_check_schema_older, setup_bare, teardown_db),
 		cmocka_unit_test_setup_teardown(test_migrate_concurrent, setup_bare, teardown_db),
 		cmocka_unit_test(test_migrate_bad_dir),
-		cmocka_unit_test_setup_teardown(test_readonly_refuses_writes, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_readonly_refuses_writes, setup_db,
+						teardown_db),
 		cmocka_unit_test_setup_teardown(test_incident_roundtrip, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(test_incident_not_found, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(test_find_active, setup_db, teardown_db),
@@ -1428,8 +1445,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_incident_touch, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(test_count_since, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(test_incident_list, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_incident_list_stop_and_beyond, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_incident_list_many_assignees, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_incident_list_stop_and_beyond, setup_db,
+						teardown_db),
+		cmocka_unit_test_setup_teardown(test_incident_list_many_assignees, setup_db,
+						teardown_db),
 		cmocka_unit_test_setup_teardown(test_recent_keys, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(test_comments, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(test_silences, setup_db, teardown_db),

@@ -25,7 +25,9 @@ static void test_safe(void **state)
 		{"tab\tnl\n", 0, "tab?nl?"},
 		{"caf\xc3\xa9", 0, "caf\xc3\xa9"},
 		{"bad\xff", 0, "bad?"},
-		{"\xc2\x9b" "c1", 0, "?c1"},
+		{"\xc2\x9b"
+		 "c1",
+		 0, "?c1"},
 		{"abcdef", 4, "abc\xe2\x80\xa6"},
 		{"abcd", 4, "abcd"},
 	};
@@ -44,8 +46,8 @@ static void test_duration(void **state)
 		int64_t ms;
 		const char *out;
 	} cases[] = {
-		{-5, "0s"},        {0, "0s"},          {999, "0s"},         {42000, "42s"},
-		{300000, "5m"},    {359999, "5m"},     {3 * 3600000, "3h"}, {2 * 86400000LL, "2d"},
+		{-5, "0s"},	{0, "0s"},	{999, "0s"},	     {42000, "42s"},
+		{300000, "5m"}, {359999, "5m"}, {3 * 3600000, "3h"}, {2 * 86400000LL, "2d"},
 	};
 	char out[24];
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -79,8 +81,13 @@ static void test_scalar(void **state)
 		const char *json;
 		const char *out;
 	} cases[] = {
-		{"\"s\"", "s"},    {"12", "12"}, {"true", "true"}, {"null", "-"},
-		{"[]", "-"},       {"[\"a\",\"b\"]", "a, b"},      {"{\"k\":1}", "{\"k\":1}"},
+		{"\"s\"", "s"},
+		{"12", "12"},
+		{"true", "true"},
+		{"null", "-"},
+		{"[]", "-"},
+		{"[\"a\",\"b\"]", "a, b"},
+		{"{\"k\":1}", "{\"k\":1}"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		json_t *v = json_loads(cases[i].json, JSON_DECODE_ANY, NULL);

@@ -29,12 +29,12 @@ static const struct {
 	{1000, "1970-01-01T00:00:01.000Z"},
 	{86400000, "1970-01-02T00:00:00.000Z"},
 	{946684799000, "1999-12-31T23:59:59.000Z"},
-	{951825600000, "2000-02-29T12:00:00.000Z"},        /* leap year (divisible by 400) */
-	{1709251199999, "2024-02-29T23:59:59.999Z"},       /* leap year (divisible by 4) */
+	{951825600000, "2000-02-29T12:00:00.000Z"},  /* leap year (divisible by 400) */
+	{1709251199999, "2024-02-29T23:59:59.999Z"}, /* leap year (divisible by 4) */
 	{1767225600000, "2026-01-01T00:00:00.000Z"},
-	{1795851864123, "2026-11-28T07:44:24.123Z"},       /* SPEC §3 example */
-	{2147483648000, "2038-01-19T03:14:08.000Z"},       /* past 32-bit time_t */
-	{4107542400000, "2100-03-01T00:00:00.000Z"},       /* 2100 is not a leap year */
+	{1795851864123, "2026-11-28T07:44:24.123Z"}, /* SPEC §3 example */
+	{2147483648000, "2038-01-19T03:14:08.000Z"}, /* past 32-bit time_t */
+	{4107542400000, "2100-03-01T00:00:00.000Z"}, /* 2100 is not a leap year */
 	{253402300799999, "9999-12-31T23:59:59.999Z"},
 };
 
@@ -69,8 +69,15 @@ static void test_round_trip(void **state)
 {
 	(void)state;
 	/* every ms value formats to text that parses back to it */
-	int64_t vals[] = {0, 1, 59999, 60000, 3599999, 1234567890123, 1767225600000 + 86399999,
-			  4102444800000 - 1, 951782400000 /* 2000-02-29 */};
+	int64_t vals[] = {0,
+			  1,
+			  59999,
+			  60000,
+			  3599999,
+			  1234567890123,
+			  1767225600000 + 86399999,
+			  4102444800000 - 1,
+			  951782400000 /* 2000-02-29 */};
 	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
 		char out[TIME_RFC3339_LEN];
 		time_format_ms(vals[i], out);
@@ -134,34 +141,34 @@ static void test_parse_invalid(void **state)
 		"",
 		"2026",
 		"2026-01-01",
-		"2026-01-01T00:00:00",        /* no zone */
-		"2026-01-01T00:00Z",          /* no seconds */
-		"2026-01-01T00:00:00.Z",      /* empty fraction */
-		"2026-01-01T00:00:00.123",    /* fraction, no zone */
-		"2026-01-01X00:00:00Z",       /* bad separator */
+		"2026-01-01T00:00:00",	   /* no zone */
+		"2026-01-01T00:00Z",	   /* no seconds */
+		"2026-01-01T00:00:00.Z",   /* empty fraction */
+		"2026-01-01T00:00:00.123", /* fraction, no zone */
+		"2026-01-01X00:00:00Z",	   /* bad separator */
 		"2026/01/01T00:00:00Z",
 		"2026-1-01T00:00:00Z",
 		"26-01-01T00:00:00Z",
-		"2026-00-01T00:00:00Z",       /* month 0 */
-		"2026-13-01T00:00:00Z",       /* month 13 */
-		"2026-01-00T00:00:00Z",       /* day 0 */
+		"2026-00-01T00:00:00Z", /* month 0 */
+		"2026-13-01T00:00:00Z", /* month 13 */
+		"2026-01-00T00:00:00Z", /* day 0 */
 		"2026-01-32T00:00:00Z",
-		"2026-04-31T00:00:00Z",       /* April has 30 days */
+		"2026-04-31T00:00:00Z", /* April has 30 days */
 		"2026-06-31T00:00:00Z",
-		"2026-02-29T00:00:00Z",       /* 2026 is not a leap year */
-		"2100-02-29T00:00:00Z",       /* divisible by 100, not by 400 */
+		"2026-02-29T00:00:00Z", /* 2026 is not a leap year */
+		"2100-02-29T00:00:00Z", /* divisible by 100, not by 400 */
 		"1900-02-29T00:00:00Z",
 		"2026-02-30T00:00:00Z",
-		"2026-01-01T24:00:00Z",       /* hour 24 */
-		"2026-01-01T00:60:00Z",       /* minute 60 */
+		"2026-01-01T24:00:00Z", /* hour 24 */
+		"2026-01-01T00:60:00Z", /* minute 60 */
 		"2026-01-01T00:00:61Z",
-		"2026-01-01T00:00:00+24:00",  /* offset hour 24 */
+		"2026-01-01T00:00:00+24:00", /* offset hour 24 */
 		"2026-01-01T00:00:00+01:60",
-		"2026-01-01T00:00:00+0100",   /* offset without colon */
+		"2026-01-01T00:00:00+0100", /* offset without colon */
 		"2026-01-01T00:00:00+01",
 		"2026-01-01T00:00:00+",
 		"2026-01-01T00:00:00UTC",
-		"2026-01-01T00:00:00ZZ",      /* trailing garbage */
+		"2026-01-01T00:00:00ZZ", /* trailing garbage */
 		"2026-01-01T00:00:00Z ",
 		" 2026-01-01T00:00:00Z",
 		"2026-01-01T00:00:00+01:00x",
@@ -170,7 +177,7 @@ static void test_parse_invalid(void **state)
 		"2026-01-01T0a:00:00Z",
 		"-026-01-01T00:00:00Z",
 		"+2026-01-01T00:00:00Z",
-		"2026-01-01T00:00:00,123Z",   /* comma fraction */
+		"2026-01-01T00:00:00,123Z", /* comma fraction */
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		int64_t ms = 777;
@@ -201,12 +208,9 @@ static void test_clocks(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_format),
-		cmocka_unit_test(test_parse_canonical),
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_parse_variants),
-		cmocka_unit_test(test_parse_invalid),
-		cmocka_unit_test(test_clocks),
+		cmocka_unit_test(test_format),	      cmocka_unit_test(test_parse_canonical),
+		cmocka_unit_test(test_round_trip),    cmocka_unit_test(test_parse_variants),
+		cmocka_unit_test(test_parse_invalid), cmocka_unit_test(test_clocks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,7 +107,8 @@ static void test_rejects(void **state)
 		{"{}", "kind", "kind is required"},
 		{"{\"kind\":null,\"summary\":\"ok\"}", "kind", "kind must not be null"},
 		/* non-nullable optional fields refuse null */
-		{"{\"kind\":\"m\",\"summary\":\"ok\",\"count\":null}", "count", "count must not be null"},
+		{"{\"kind\":\"m\",\"summary\":\"ok\",\"count\":null}", "count",
+		 "count must not be null"},
 		{"{\"kind\":\"m\",\"summary\":\"ok\",\"details\":null}", "details",
 		 "details must not be null"},
 		/* types */
@@ -116,10 +117,14 @@ static void test_rejects(void **state)
 		 "count must be an integer"},
 		{"{\"kind\":\"m\",\"summary\":\"ok\",\"count\":3.0}", "count",
 		 "count must be an integer"},
-		{"{\"kind\":\"m\",\"summary\":\"ok\",\"ratio\":\"1\"}", "ratio", "ratio must be a number"},
-		{"{\"kind\":\"m\",\"summary\":\"ok\",\"ratio\":true}", "ratio", "ratio must be a number"},
-		{"{\"kind\":\"m\",\"summary\":\"ok\",\"flag\":1}", "flag", "flag must be a boolean"},
-		{"{\"kind\":\"m\",\"summary\":\"ok\",\"flag\":\"true\"}", "flag", "flag must be a boolean"},
+		{"{\"kind\":\"m\",\"summary\":\"ok\",\"ratio\":\"1\"}", "ratio",
+		 "ratio must be a number"},
+		{"{\"kind\":\"m\",\"summary\":\"ok\",\"ratio\":true}", "ratio",
+		 "ratio must be a number"},
+		{"{\"kind\":\"m\",\"summary\":\"ok\",\"flag\":1}", "flag",
+		 "flag must be a boolean"},
+		{"{\"kind\":\"m\",\"summary\":\"ok\",\"flag\":\"true\"}", "flag",
+		 "flag must be a boolean"},
 		{"{\"kind\":\"m\",\"summary\":\"ok\",\"details\":[]}", "details",
 		 "details must be an object"},
 		{"{\"kind\":\"m\",\"summary\":\"ok\",\"details\":\"{}\"}", "details",
@@ -134,11 +139,13 @@ static void test_rejects(void **state)
 		 "ends_at must be an RFC 3339 timestamp"},
 		{"{\"kind\":\"m\",\"summary\":\"ok\",\"ends_at\":\"tomorrow\"}", "ends_at",
 		 "ends_at must be an RFC 3339 timestamp"},
-		{"{\"kind\":\"m\",\"summary\":\"ok\",\"ends_at\":\"2026-02-30T00:00:00Z\"}", "ends_at",
-		 "ends_at must be an RFC 3339 timestamp"},
+		{"{\"kind\":\"m\",\"summary\":\"ok\",\"ends_at\":\"2026-02-30T00:00:00Z\"}",
+		 "ends_at", "ends_at must be an RFC 3339 timestamp"},
 		/* bounds */
-		{"{\"kind\":\"\",\"summary\":\"ok\"}", "kind", "kind must be 1 to 32 characters long"},
-		{"{\"kind\":\"m\",\"summary\":\"\"}", "summary", "summary must be 1 to 5 characters long"},
+		{"{\"kind\":\"\",\"summary\":\"ok\"}", "kind",
+		 "kind must be 1 to 32 characters long"},
+		{"{\"kind\":\"m\",\"summary\":\"\"}", "summary",
+		 "summary must be 1 to 5 characters long"},
 		{"{\"kind\":\"m\",\"summary\":\"sixsix\"}", "summary",
 		 "summary must be 1 to 5 characters long"},
 		{"{\"kind\":\"m\",\"summary\":\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}",
@@ -155,7 +162,8 @@ static void test_rejects(void **state)
 		 "ratio must be between 0 and 100"},
 		{"{\"kind\":\"m\",\"summary\":\"ok\",\"playbooks\":[\"a\",\"b\",\"c\",\"d\"]}",
 		 "playbooks", "playbooks must have 0 to 3 items"},
-		{"{\"kind\":\"m\",\"summary\":\"ok\",\"tags\":[]}", "tags", "tags must have 1 to 2 items"},
+		{"{\"kind\":\"m\",\"summary\":\"ok\",\"tags\":[]}", "tags",
+		 "tags must have 1 to 2 items"},
 		{"{\"kind\":\"m\",\"summary\":\"ok\",\"tags\":[\"a\",\"b\",\"c\"]}", "tags",
 		 "tags must have 1 to 2 items"},
 		/* allowed values */
@@ -173,7 +181,8 @@ static void test_rejects(void **state)
 			fail_msg("%s: expected ERR_INVALID, got %d", bad[i].body, rc);
 		assert_int_equal(e.code, ERR_INVALID);
 		if (strcmp(e.field, bad[i].field))
-			fail_msg("%s: expected field %s, got %s", bad[i].body, bad[i].field, e.field);
+			fail_msg("%s: expected field %s, got %s", bad[i].body, bad[i].field,
+				 e.field);
 		if (strcmp(e.msg, bad[i].msg))
 			fail_msg("%s: expected message \"%s\", got \"%s\"", bad[i].body, bad[i].msg,
 				 e.msg);
@@ -271,9 +280,9 @@ static void test_utf8_length(void **state)
 		{"", 0},
 		{"a", 1},
 		{"hello", 5},
-		{"caf\xc3\xa9", 4},                       /* 2-byte */
-		{"\xe2\x82\xac", 1},                      /* euro sign, 3-byte */
-		{"\xf0\x9f\x98\x80", 1},                  /* emoji, 4-byte */
+		{"caf\xc3\xa9", 4},	 /* 2-byte */
+		{"\xe2\x82\xac", 1},	 /* euro sign, 3-byte */
+		{"\xf0\x9f\x98\x80", 1}, /* emoji, 4-byte */
 		{"a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z", 5},
 		{"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", 3}, /* three CJK characters */
 	};
@@ -316,14 +325,10 @@ static void test_str_trim_dup(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_accepts),
-		cmocka_unit_test(test_rejects),
-		cmocka_unit_test(test_prefix),
-		cmocka_unit_test(test_not_object),
-		cmocka_unit_test(test_empty_table),
-		cmocka_unit_test(test_required_nullable),
-		cmocka_unit_test(test_utf8_length),
-		cmocka_unit_test(test_str_trim_dup),
+		cmocka_unit_test(test_accepts),	    cmocka_unit_test(test_rejects),
+		cmocka_unit_test(test_prefix),	    cmocka_unit_test(test_not_object),
+		cmocka_unit_test(test_empty_table), cmocka_unit_test(test_required_nullable),
+		cmocka_unit_test(test_utf8_length), cmocka_unit_test(test_str_trim_dup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
