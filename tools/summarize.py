@@ -27,6 +27,7 @@ def main() -> int:
             else:
                 passed += oks
                 failed += max(nots, 1)
+                print(f"failed: unit test {t.get('name')} ({log.name}: {t.get('result')})")
     for xml in sorted(folder.glob("*-integration.xml")):
         root = ET.parse(xml).getroot()
         suites = [root] if root.tag == "testsuite" else list(root)
@@ -37,6 +38,9 @@ def main() -> int:
             passed += tests - f - sk
             failed += f
             skipped += sk
+            for case in s.iter("testcase"):
+                if case.find("failure") is not None or case.find("error") is not None:
+                    print(f"failed: {case.get('classname')}::{case.get('name')} ({xml.name})")
     for txt in sorted(folder.glob("*-fuzz.txt")):
         for l in txt.read_text().splitlines():
             word = l.split(" ", 1)[0]
