@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "tmpdb.h"
+
 #include "core/event.h"
 #include "store/store.h"
 #include "util/json.h"
@@ -41,18 +43,13 @@ static int setup_db(void **state)
 	struct fixture *f = calloc(1, sizeof *f);
 	if (!f)
 		return -1;
-	snprintf(f->dir, sizeof f->dir, "/tmp/intervene-event-XXXXXX");
-	if (!mkdtemp(f->dir)) {
+	if (tmpdb_create("event", f->dir, f->path, &f->store)) {
 		free(f);
 		return -1;
 	}
-	snprintf(f->path, sizeof f->path, "%s/test.db", f->dir);
-	char url[160];
-	snprintf(url, sizeof url, "sqlite://%s", f->path);
 	struct err e;
-	int version = 0;
-	if (store_new(url, &f->store, &e) || store_migrate(f->store, &version, &e) ||
-	    store_connect(f->store, false, &f->conn, &e)) {
+	err_clear(&e);
+	if (store_connect(f->store, false, &f->conn, &e)) {
 		fprintf(stderr, "setup: %s\n", e.msg);
 		return -1;
 	}
@@ -65,13 +62,7 @@ static int teardown_db(void **state)
 	struct fixture *f = *state;
 	store_disconnect(f->conn);
 	store_free(f->store);
-	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-	for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-		char p[160];
-		snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
-		unlink(p);
-	}
-	rmdir(f->dir);
+	tmpdb_remove(f->dir, f->path);
 	free(f);
 	return 0;
 }

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "tmpdb.h"
+
 #include "store/pool.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -46,18 +48,13 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof *f);
 	if (!f)
 		return -1;
-	snprintf(f->dir, sizeof f->dir, "/tmp/intervene-pool-XXXXXX");
-	if (!mkdtemp(f->dir)) {
+	if (tmpdb_create("pool", f->dir, f->path, &f->store)) {
 		free(f);
 		return -1;
 	}
-	snprintf(f->path, sizeof f->path, "%s/test.db", f->dir);
-	char url[160];
-	snprintf(url, sizeof url, "sqlite://%s", f->path);
 	struct err e;
-	int version;
-	if (store_new(url, &f->store, &e) || store_migrate(f->store, &version, &e) ||
-	    store_pool_start(f->store, 3, on_commit, f, &f->pool, &e)) {
+	err_clear(&e);
+	if (store_pool_start(f->store, 3, on_commit, f, &f->pool, &e)) {
 		fprintf(stderr, "setup: %s\n", e.msg);
 		return -1;
 	}
@@ -70,13 +67,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 	store_pool_stop(f->pool);
 	store_free(f->store);
-	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-	for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-		char p[160];
-		snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
-		unlink(p);
-	}
-	rmdir(f->dir);
+	tmpdb_remove(f->dir, f->path);
 	free(f);
 	return 0;
 }

@@ -1,0 +1,40 @@
+#include "tmpdb.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+int tmpdb_create(const char *tag, char dir[64], char path[128], struct store **store)
+{
+	snprintf(dir, 64, "/tmp/intervene-%.20s-XXXXXX", tag);
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return -1;
+	}
+	snprintf(path, 128, "%s/test.db", dir);
+	char url[160];
+	snprintf(url, sizeof url, "sqlite://%s", path);
+	struct err e;
+	err_clear(&e);
+	int version = 0;
+	*store = NULL;
+	if (store_new(url, store, &e) || store_migrate(*store, &version, &e)) {
+		fprintf(stderr, "tmpdb: %s\n", e.msg);
+		store_free(*store);
+		*store = NULL;
+		tmpdb_remove(dir, path);
+		return -1;
+	}
+	return 0;
+}
+
+void tmpdb_remove(const char *dir, const char *path)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+	for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+		char p[160];
+		snprintf(p, sizeof p, "%s%s", path, suffixes[i]);
+		unlink(p);
+	}
+	rmdir(dir);
+}
