@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util/json.h"
+#include "util/validate.h"
 
 static const char *const verbs[] = {"acknowledge", "mitigate", "resolve", "close", "reopen", NULL};
 
@@ -173,6 +174,17 @@ const struct route api_routes[] = {
 };
 
 const size_t api_n_routes = sizeof api_routes / sizeof api_routes[0];
+
+int api_body(struct http_req *r, const struct vfield *fields)
+{
+	struct err e;
+	err_clear(&e);
+	if (validate_object(r->body, fields, "", &e)) {
+		req_reply_err(r, &e);
+		return 1;
+	}
+	return 0;
+}
 
 int api_fail(struct http_req *r, const struct err *e)
 {

@@ -33,6 +33,11 @@ void api_strv_free(char **v);
 /* The paged list envelope {<name>: items, total, page, per_page}. items stolen. */
 json_t *api_list(const char *name, json_t *items, int64_t total, int64_t page, int64_t per_page);
 
+/* Check the request body against fields (util/validate.h); on a problem reply 400
+ * naming the field and return non-zero (for prepare()). */
+struct vfield;
+int api_body(struct http_req *r, const struct vfield *fields);
+
 /* Reply with e and return its code (for `return api_fail(r, &e);` in run()). */
 int api_fail(struct http_req *r, const struct err *e);
 

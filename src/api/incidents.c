@@ -204,12 +204,10 @@ static void incident_free(void *p)
 
 int api_incident_declare_prepare(struct http_req *r)
 {
+	if (api_body(r, declare_fields))
+		return 1;
 	struct err e;
 	err_clear(&e);
-	if (validate_object(r->body, declare_fields, "", &e)) {
-		req_reply_err(r, &e);
-		return 1;
-	}
 	struct incident *inc = xcalloc(1, sizeof *inc);
 	r->ctx = inc;
 	r->ctx_free = incident_free;
@@ -301,12 +299,10 @@ static const struct vfield patch_fields[] = {
 
 int api_incident_patch_prepare(struct http_req *r)
 {
+	if (api_body(r, patch_fields))
+		return 1;
 	struct err e;
 	err_clear(&e);
-	if (validate_object(r->body, patch_fields, "", &e)) {
-		req_reply_err(r, &e);
-		return 1;
-	}
 	const char *s = json_get_str(r->body, "summary");
 	if (s) {
 		char *t = str_trim_dup(s);
@@ -344,13 +340,7 @@ static const struct vfield verb_fields[] = {
 
 int api_incident_verb_prepare(struct http_req *r)
 {
-	struct err e;
-	err_clear(&e);
-	if (validate_object(r->body, verb_fields, "", &e)) {
-		req_reply_err(r, &e);
-		return 1;
-	}
-	return 0;
+	return api_body(r, verb_fields);
 }
 
 int api_incident_verb_run(struct http_req *r, struct store_conn *c)
@@ -381,13 +371,7 @@ static const struct vfield assign_fields[] = {
 
 int api_incident_assign_prepare(struct http_req *r)
 {
-	struct err e;
-	err_clear(&e);
-	if (validate_object(r->body, assign_fields, "", &e)) {
-		req_reply_err(r, &e);
-		return 1;
-	}
-	return 0;
+	return api_body(r, assign_fields);
 }
 
 int api_incident_assign_run(struct http_req *r, struct store_conn *c)
@@ -477,12 +461,10 @@ static const struct vfield comment_fields[] = {
 
 int api_comment_add_prepare(struct http_req *r)
 {
+	if (api_body(r, comment_fields))
+		return 1;
 	struct err e;
 	err_clear(&e);
-	if (validate_object(r->body, comment_fields, "", &e)) {
-		req_reply_err(r, &e);
-		return 1;
-	}
 	char *t = str_trim_dup(json_get_str(r->body, "body"));
 	bool empty = !*t;
 	free(t);

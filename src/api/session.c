@@ -27,13 +27,7 @@ static char *cookie(const struct config *cfg, const char *value, int64_t max_age
 
 int api_session_create_prepare(struct http_req *r)
 {
-	struct err e;
-	err_clear(&e);
-	if (validate_object(r->body, session_fields, "", &e)) {
-		req_reply_err(r, &e);
-		return 1;
-	}
-	return 0;
+	return api_body(r, session_fields);
 }
 
 int api_session_create_run(struct http_req *r, struct store_conn *c)

@@ -41,12 +41,10 @@ static int invalid(struct http_req *r, const char *field, const char *msg)
 
 int api_silence_create_prepare(struct http_req *r)
 {
+	if (api_body(r, silence_fields))
+		return 1;
 	struct err e;
 	err_clear(&e);
-	if (validate_object(r->body, silence_fields, "", &e)) {
-		req_reply_err(r, &e);
-		return 1;
-	}
 	const char *ends = json_get_str(r->body, "ends_at");
 	const char *dur = json_get_str(r->body, "duration");
 	const char *starts = json_get_str(r->body, "starts_at");

@@ -78,12 +78,10 @@ static const struct vfield create_fields[] = {
 
 int api_token_create_prepare(struct http_req *r)
 {
+	if (api_body(r, create_fields))
+		return 1;
 	struct err e;
 	err_clear(&e);
-	if (validate_object(r->body, create_fields, "", &e)) {
-		req_reply_err(r, &e);
-		return 1;
-	}
 	if (!auth_valid_name(json_get_str(r->body, "name"))) {
 		err_field(&e, ERR_INVALID, "name",
 			  "token names are 1 to 64 characters of A-Z a-z 0-9 . _ @ -");
