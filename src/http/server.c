@@ -172,10 +172,14 @@ static void send_reply(struct server *srv, struct http_req *r)
 	struct evbuffer *out = evbuffer_new();
 	if (r->method != M_HEAD)
 		evbuffer_add(out, r->reply.data ? r->reply.data : "", r->reply.len);
-	if (r->status >= 500)
-		log_error("request failed", "request_id=%s method=%s path=\"%s\" status=%d",
-			  r->request_id, router_method_name(r->method), r->path ? r->path : "",
-			  r->status);
+	/* One logfmt line per request. The route pattern, never the raw path or query,
+	 * goes to the log: a query may carry a token. */
+	double ms = (double)(time_mono_ms() - r->started_mono_ms);
+	log_msg(r->status >= 500 ? LOG_ERROR : LOG_INFO, "request",
+		"request_id=%s method=%s route=\"%s\" status=%d ms=%.0f actor=\"%s\"",
+		r->request_id, router_method_name(r->method),
+		r->route ? r->route->pattern : "unmatched", r->status, ms,
+		r->actor[0] ? r->actor : "-");
 	metrics_http(srv->metrics, r->route, r->status,
 		     (double)(time_mono_ms() - r->started_mono_ms) / 1000.0);
 	evhttp_send_reply(ev, r->status, NULL, out);

@@ -44,3 +44,24 @@ def test_version_advertises_limits(shared_server):
     st, body = shared_server.get("/api/version", token=None)
     assert st == 200
     assert body["limits"] == {"max_body_bytes": 1048576, "max_signals_per_batch": 1000}
+
+
+def test_one_logfmt_line_per_request_with_its_request_id(server):
+    st, h, _ = server.request("GET", "/api/incidents?q=secret-looking-value")
+    assert st == 200
+    rid = h["x-request-id"]
+
+    def line():
+        for l in server.stderr_text().splitlines():
+            if f"request_id={rid} " in l:
+                return l
+        return None
+
+    from harness import wait_for
+    wait_for(lambda: line() is not None, timeout=3.0, msg="request logged")
+    l = line()
+    assert l.startswith("level=info ") and 'msg="request"' in l
+    assert 'route="/api/incidents"' in l and "status=200" in l and 'actor="admin"' in l
+    # the raw query never reaches the log, nor does the token
+    assert "secret-looking-value" not in server.stderr_text()
+    assert server.token not in server.stderr_text()
