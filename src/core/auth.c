@@ -238,7 +238,7 @@ const struct auth_entry *auth_cache_check(const struct auth_cache *ac, const cha
 {
 	if (!ac || !ac->n || !token || !*token || strlen(token) > 256)
 		return NULL;
-	struct auth_entry probe;
+	struct auth_entry probe = {0};
 	auth_token_hash(ac->key, token, probe.hash);
 	const struct auth_entry *en =
 		bsearch(&probe, ac->entries, ac->n, sizeof *ac->entries, cmp_entry);
@@ -252,7 +252,7 @@ const struct auth_entry *auth_cache_check_session(const struct auth_cache *ac, c
 {
 	if (!ac || !ac->n_sessions || !sid || !*sid || strlen(sid) > 256)
 		return NULL;
-	struct auth_entry probe;
+	struct auth_entry probe = {0};
 	auth_token_hash(ac->key, sid, probe.hash);
 	const struct auth_entry *en =
 		bsearch(&probe, ac->sessions, ac->n_sessions, sizeof *ac->sessions, cmp_entry);
