@@ -3,15 +3,21 @@
 # Idempotent: apt-get runs only when something is missing.
 set -euo pipefail
 
+# build: what building and running the server needs; test (default): also the test
+# tooling (cmocka, pytest, jsonschema, clang for the fuzz targets, linters).
 PKGS=(
-  build-essential pkg-config meson ninja-build
+  build-essential pkg-config meson ninja-build python3
   libevent-dev libjansson-dev libyaml-dev libsqlite3-dev libsodium-dev
   libcurl4-openssl-dev
   libcmark-gfm-dev libcmark-gfm-extensions-dev
   libcmocka-dev
-  clang libclang-rt-14-dev
-  python3 python3-pytest python3-jsonschema sqlite3 curl ca-certificates
 )
+if [ "${1:-test}" != build ]; then
+  PKGS+=(
+    clang libclang-rt-14-dev clang-format cppcheck git
+    python3-pytest python3-jsonschema sqlite3 curl ca-certificates
+  )
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

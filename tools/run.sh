@@ -4,7 +4,7 @@
 # "admin token: <token>" on stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/deps.sh
+bash tools/deps.sh build
 [ -f build/build.ninja ] || meson setup build --buildtype=release >/dev/null
 ninja -C build >/dev/null
 exec ./build/intervene serve "$@"

@@ -42,6 +42,24 @@ if [ "$QUICK" = 0 ]; then
   unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 
+# Static checks: formatting (.clang-format) and cppcheck over the sources.
+echo "=== lint: clang-format and cppcheck"
+lint_result() { echo "$1 $2" >>"$RESULTS/lint-fuzz.txt"; }
+CFILES=$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c' 'tests/unit/*.h' 'tests/fuzz/*.c' 2>/dev/null \
+  || find src tests/unit tests/fuzz -name '*.[ch]')
+if clang-format --dry-run --Werror $CFILES >"$RESULTS/format.log" 2>&1; then
+  lint_result PASS clang-format
+else
+  head -40 "$RESULTS/format.log"; lint_result FAIL clang-format
+fi
+if cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
+     -D_POSIX_C_SOURCE=200809L -Isrc --suppress=missingIncludeSystem --suppress=unknownMacro \
+     src >"$RESULTS/cppcheck.log" 2>&1; then
+  lint_result PASS cppcheck
+else
+  head -40 "$RESULTS/cppcheck.log"; lint_result FAIL cppcheck
+fi
+
 # Fuzzing (clang + libFuzzer): the whole tree must also build warning-free with clang,
 # and each target runs briefly from its seed corpus; the ADF outputs of the corpus it
 # grew are validated against the real ADF schema.
