@@ -28,41 +28,7 @@ const char *__ubsan_default_options(void)
 	return "halt_on_error=1:print_stacktrace=1";
 }
 
-struct fixture {
-	char dir[64];
-	char path[128];
-	struct store *store;
-	struct store_conn *conn;
-};
-
-static int setup_db(void **state)
-{
-	struct fixture *f = calloc(1, sizeof *f);
-	if (!f)
-		return -1;
-	if (tmpdb_create("auth", f->dir, f->path, &f->store)) {
-		free(f);
-		return -1;
-	}
-	struct err e;
-	err_clear(&e);
-	if (store_connect(f->store, false, &f->conn, &e)) {
-		fprintf(stderr, "setup: %s\n", e.msg);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int teardown_db(void **state)
-{
-	struct fixture *f = *state;
-	store_disconnect(f->conn);
-	store_free(f->store);
-	tmpdb_remove(f->dir, f->path);
-	free(f);
-	return 0;
-}
+/* Tests that need storage use the shared throwaway store of tmpdb.h. */
 
 /* ---- pure parts ---- */
 
@@ -235,7 +201,7 @@ static int count_events(const struct event *ev, void *arg)
 
 static void test_create_and_revoke(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdb_fixture *f = *state;
 	struct err e;
 	char tok[AUTH_TOKEN_LEN + 1] = "";
 
@@ -324,7 +290,7 @@ static void test_create_and_revoke(void **state)
 
 static void test_create_invalid(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdb_fixture *f = *state;
 	struct err e;
 	assert_int_equal(store_begin(f->conn, &e), 0);
 	err_clear(&e);
@@ -348,7 +314,7 @@ static void test_create_invalid(void **state)
 
 static void test_cache(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdb_fixture *f = *state;
 	struct err e;
 	int64_t now = time_now_ms();
 	char t_admin[AUTH_TOKEN_LEN + 1], t_view[AUTH_TOKEN_LEN + 1], t_exp[AUTH_TOKEN_LEN + 1],
@@ -420,7 +386,7 @@ static void test_cache(void **state)
 
 static void test_cache_follows_changes(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdb_fixture *f = *state;
 	struct err e;
 	int64_t now = time_now_ms();
 	char keep[AUTH_TOKEN_LEN + 1], tok[AUTH_TOKEN_LEN + 1];
@@ -477,7 +443,7 @@ static void test_cache_follows_changes(void **state)
  * test without killing the rest of the suite (or leaving the database behind). */
 static void test_cache_empty(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdb_fixture *f = *state;
 	struct err e;
 	char tok[AUTH_TOKEN_LEN + 1];
 	assert_int_equal(store_begin(f->conn, &e), 0);
@@ -522,11 +488,13 @@ int main(void)
 		cmocka_unit_test(test_valid_names),
 		cmocka_unit_test(test_token_generate),
 		cmocka_unit_test(test_token_hash),
-		cmocka_unit_test_setup_teardown(test_create_and_revoke, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_create_invalid, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_cache, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_cache_follows_changes, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_cache_empty, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_create_and_revoke, tmpdb_setup,
+						tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_create_invalid, tmpdb_setup, tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_cache, tmpdb_setup, tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_cache_follows_changes, tmpdb_setup,
+						tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_cache_empty, tmpdb_setup, tmpdb_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,41 +31,7 @@ const char *__ubsan_default_options(void)
 
 /* ---- a temporary database per test ---- */
 
-struct fixture {
-	char dir[64];
-	char path[128];
-	struct store *store;
-	struct store_conn *conn;
-};
-
-static int setup_db(void **state)
-{
-	struct fixture *f = calloc(1, sizeof *f);
-	if (!f)
-		return -1;
-	if (tmpdb_create("event", f->dir, f->path, &f->store)) {
-		free(f);
-		return -1;
-	}
-	struct err e;
-	err_clear(&e);
-	if (store_connect(f->store, false, &f->conn, &e)) {
-		fprintf(stderr, "setup: %s\n", e.msg);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int teardown_db(void **state)
-{
-	struct fixture *f = *state;
-	store_disconnect(f->conn);
-	store_free(f->store);
-	tmpdb_remove(f->dir, f->path);
-	free(f);
-	return 0;
-}
+/* Tests that need storage use the shared throwaway store of tmpdb.h. */
 
 /* ---- the hash ---- */
 
@@ -252,7 +218,7 @@ static void append_ok(struct store_conn *c, const char *type, int64_t inc, json_
 
 static void test_append_and_audit(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdb_fixture *f = *state;
 	struct err e;
 	int64_t before = time_now_ms();
 	assert_int_equal(store_begin(f->conn, &e), 0);
@@ -326,7 +292,7 @@ static void test_append_and_audit(void **state)
 
 static void test_audit_empty(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdb_fixture *f = *state;
 	struct err e;
 	struct audit_result r;
 	memset(&r, 0x5A, sizeof r);
@@ -369,7 +335,7 @@ static int64_t insert_raw(struct store_conn *c, enum flaw flaw)
 
 static void test_tamper_hash(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdb_fixture *f = *state;
 	struct err e;
 	assert_int_equal(store_begin(f->conn, &e), 0);
 	append_ok(f->conn, "incident_created", 1, json_pack("{si}", "id", 1), 1);
@@ -391,7 +357,7 @@ static void test_tamper_hash(void **state)
 
 static void test_tamper_prev_hash(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdb_fixture *f = *state;
 	struct err e;
 	assert_int_equal(store_begin(f->conn, &e), 0);
 	append_ok(f->conn, "incident_created", 1, json_pack("{si}", "id", 1), 1);
@@ -409,7 +375,7 @@ static void test_tamper_prev_hash(void **state)
 
 static void test_tamper_first_event(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdb_fixture *f = *state;
 	struct err e;
 	/* the first event must link to 64 zeros */
 	assert_int_equal(store_begin(f->conn, &e), 0);
@@ -424,7 +390,7 @@ static void test_tamper_first_event(void **state)
 
 static void test_raw_insert_valid(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdb_fixture *f = *state;
 	struct err e;
 	/* a correctly built raw insert is indistinguishable from an append */
 	assert_int_equal(store_begin(f->conn, &e), 0);
@@ -440,7 +406,7 @@ static void test_raw_insert_valid(void **state)
 
 static void test_anchor_start(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdb_fixture *f = *state;
 	struct err e;
 	/* A log whose first retained event is an audit_anchor: its prev_hash is whatever
 	 * the pruned predecessor had, and the audit starts from it. */
@@ -465,7 +431,7 @@ static void test_anchor_start(void **state)
 
 static void test_append_readonly_fails(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdb_fixture *f = *state;
 	struct err e;
 	struct store_conn *ro = NULL;
 	assert_int_equal(store_connect(f->store, true, &ro, &e), 0);
@@ -486,7 +452,7 @@ static void test_append_readonly_fails(void **state)
 
 static void test_rollback_leaves_no_event(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdb_fixture *f = *state;
 	struct err e;
 	assert_int_equal(store_begin(f->conn, &e), 0);
 	append_ok(f->conn, "incident_created", 1, json_pack("{si}", "id", 1), 1);
@@ -510,16 +476,18 @@ int main(void)
 		cmocka_unit_test(test_hash_without_incident),
 		cmocka_unit_test(test_hash_covers_every_field),
 		cmocka_unit_test(test_to_json),
-		cmocka_unit_test_setup_teardown(test_append_and_audit, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_audit_empty, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_tamper_hash, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_tamper_prev_hash, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_tamper_first_event, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_raw_insert_valid, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_anchor_start, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_append_readonly_fails, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_rollback_leaves_no_event, setup_db,
-						teardown_db),
+		cmocka_unit_test_setup_teardown(test_append_and_audit, tmpdb_setup, tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_audit_empty, tmpdb_setup, tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_hash, tmpdb_setup, tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_prev_hash, tmpdb_setup, tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_first_event, tmpdb_setup,
+						tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_raw_insert_valid, tmpdb_setup, tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_anchor_start, tmpdb_setup, tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_append_readonly_fails, tmpdb_setup,
+						tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_rollback_leaves_no_event, tmpdb_setup,
+						tmpdb_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

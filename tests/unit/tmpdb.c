@@ -38,3 +38,35 @@ void tmpdb_remove(const char *dir, const char *path)
 	}
 	rmdir(dir);
 }
+
+int tmpdb_setup(void **state)
+{
+	struct tmpdb_fixture *f = calloc(1, sizeof *f);
+	if (!f)
+		return -1;
+	if (tmpdb_create("unit", f->dir, f->path, &f->store)) {
+		free(f);
+		return -1;
+	}
+	struct err e;
+	err_clear(&e);
+	if (store_connect(f->store, false, &f->conn, &e)) {
+		fprintf(stderr, "setup: %s\n", e.msg);
+		store_free(f->store);
+		tmpdb_remove(f->dir, f->path);
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+int tmpdb_teardown(void **state)
+{
+	struct tmpdb_fixture *f = *state;
+	store_disconnect(f->conn);
+	store_free(f->store);
+	tmpdb_remove(f->dir, f->path);
+	free(f);
+	return 0;
+}

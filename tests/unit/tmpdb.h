@@ -15,4 +15,16 @@ int tmpdb_create(const char *tag, char dir[64], char path[128], struct store **s
 /* Remove path and its -wal, -shm and -journal files, then dir. */
 void tmpdb_remove(const char *dir, const char *path);
 
+/* A cmocka fixture: a throwaway store and one write connection to it. */
+struct tmpdb_fixture {
+	char dir[64];
+	char path[128];
+	struct store *store;
+	struct store_conn *conn;
+};
+
+/* cmocka setup/teardown: *state becomes a new struct tmpdb_fixture (tag "unit"). */
+int tmpdb_setup(void **state);
+int tmpdb_teardown(void **state);
+
 #endif
