@@ -64,7 +64,7 @@ int api_incidents_list_prepare(struct http_req *r)
 					1 << ST_OPEN | 1 << ST_ACKNOWLEDGED | 1 << ST_MITIGATED;
 				continue;
 			}
-			if (!policy_parse_status(*s, &st))
+			if (!incident_status_parse(*s, &st))
 				return bad_query(r, "status",
 						 "must be open, acknowledged, mitigated, resolved, "
 						 "closed or active",
@@ -149,7 +149,7 @@ static int list_cb(const struct incident *inc, void *arg)
 	buf_puts(b, ",\"sla\":");
 	policy_sla_write(b, c->cfg, inc, c->now);
 	buf_puts(b, ",\"status\":");
-	json_write_str(b, policy_status_name(inc->status));
+	json_write_str(b, incident_status_name(inc->status));
 	buf_puts(b, ",\"summary\":");
 	json_write_str(b, inc->summary);
 	buf_puts(b, ",\"updated_at\":");

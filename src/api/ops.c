@@ -99,7 +99,7 @@ int api_metrics_run(struct http_req *r, struct store_conn *c)
 		for (int v = 1; v <= 4; v++)
 			buf_printf(b,
 				   "intervene_incidents{status=\"%s\",severity=\"sev%d\"} %lld\n",
-				   policy_status_name((enum incident_status)s), v,
+				   incident_status_name((enum incident_status)s), v,
 				   (long long)counts[s][v]);
 	buf_printf(b,
 		   "# HELP intervene_silences_active Silences in effect now.\n"

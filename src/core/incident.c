@@ -21,7 +21,7 @@ json_t *incident_lean_json(const struct config *cfg, const struct incident *inc,
 	json_object_set_new(o, "kind", json_string(inc->kind));
 	json_object_set_new(o, "key", json_string(inc->key));
 	json_object_set_new(o, "severity", json_string(incident_severity_name(inc->severity)));
-	json_object_set_new(o, "status", json_string(policy_status_name(inc->status)));
+	json_object_set_new(o, "status", json_string(incident_status_name(inc->status)));
 	json_object_set_new(o, "summary", json_string(inc->summary));
 	json_object_set_new(o, "assigned_to", json_str_or_null(inc->assigned_to));
 	json_object_set_new(o, "occurrences", json_integer(inc->occurrences));
@@ -151,7 +151,7 @@ int incident_transition(struct store_conn *c, const struct config *cfg, int64_t 
 		return rc;
 	if (!policy_transition_allowed(out->status, v)) {
 		rc = err_set(e, ERR_CONFLICT, "cannot %s incident %lld: it is %s",
-			     policy_verb_name(v), (long long)id, policy_status_name(out->status));
+			     policy_verb_name(v), (long long)id, incident_status_name(out->status));
 		goto fail;
 	}
 	if (v == VERB_REOPEN && (rc = key_conflict(c, out, e)))

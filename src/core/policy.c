@@ -49,24 +49,6 @@ int policy_priority_severity(const struct config *cfg, const char *p)
 	return 0;
 }
 
-static const char *const status_names[ST_COUNT] = {"open", "acknowledged", "mitigated", "resolved",
-						   "closed"};
-
-const char *policy_status_name(enum incident_status s)
-{
-	return (unsigned)s < ST_COUNT ? status_names[s] : "open";
-}
-
-bool policy_parse_status(const char *s, enum incident_status *out)
-{
-	for (int i = 0; i < ST_COUNT; i++)
-		if (s && !strcmp(s, status_names[i])) {
-			*out = (enum incident_status)i;
-			return true;
-		}
-	return false;
-}
-
 static const char *const verb_names[VERB_COUNT] = {"acknowledge", "mitigate", "resolve", "close",
 						   "reopen"};
 static const char *const verb_changes[VERB_COUNT] = {"acknowledged", "mitigated", "resolved",

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
-#include "store/store.h"
+#include "core/model.h"
 
 /* Index of kind in enum config_kind, or -1 for an unknown kind. */
 int policy_kind_index(const char *kind);
@@ -24,10 +24,6 @@ int policy_parse_severity(const char *s);
 /* A priority word → severity: policy.severity words (critical, high, ...), or
  * P0..P4 (P0 and P1 → 1, P2 → 2, P3 → 3, P4 → 4); 0 when unknown. */
 int policy_priority_severity(const struct config *cfg, const char *priority);
-
-const char *policy_status_name(enum incident_status s);
-/* Status name → status; false when unknown. */
-bool policy_parse_status(const char *s, enum incident_status *out);
 
 enum verb { VERB_ACKNOWLEDGE, VERB_MITIGATE, VERB_RESOLVE, VERB_CLOSE, VERB_REOPEN, VERB_COUNT };
 

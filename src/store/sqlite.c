@@ -228,15 +228,11 @@ static json_t *col_json(sqlite3_stmt *st, int i, bool array)
 	return v;
 }
 
-static const char *const status_names[ST_COUNT] = {"open", "acknowledged", "mitigated", "resolved",
-						   "closed"};
-
 static enum incident_status status_from(const char *s)
 {
-	for (int i = 0; i < ST_COUNT; i++)
-		if (s && !strcmp(s, status_names[i]))
-			return (enum incident_status)i;
-	return ST_OPEN;
+	enum incident_status st = ST_OPEN;
+	incident_status_parse(s, &st);
+	return st;
 }
 
 static void read_incident(sqlite3_stmt *st, struct incident *o)
@@ -300,7 +296,7 @@ static void bind_incident(sqlite3_stmt *st, const struct incident *i)
 	bind_text(st, 2, i->kind);
 	bind_text(st, 3, i->key);
 	sqlite3_bind_int(st, 4, i->severity);
-	bind_text(st, 5, status_names[i->status]);
+	bind_text(st, 5, incident_status_name(i->status));
 	bind_text(st, 6, i->summary);
 	bind_json(st, 7, i->details, "{}");
 	bind_text(st, 8, i->source ? i->source : "api");
@@ -835,7 +831,7 @@ static int sq_incident_list(struct store_conn *cc, const struct incident_filter 
 	if (f->statuses) {
 		for (int i = 0; i < ST_COUNT; i++)
 			if (f->statuses & (1 << i))
-				st_vals[n++] = status_names[i];
+				st_vals[n++] = incident_status_name((enum incident_status)i);
 		where_in_text(&w, "status", st_vals);
 	}
 	if (f->severities) {

@@ -265,58 +265,6 @@ void store_free(struct store *s)
 		s->ops->free(s);
 }
 
-void incident_clear(struct incident *inc)
-{
-	if (!inc)
-		return;
-	free(inc->kind);
-	free(inc->key);
-	free(inc->summary);
-	json_decref(inc->details);
-	free(inc->source);
-	json_decref(inc->playbooks);
-	free(inc->assigned_to);
-	free(inc->issue_url);
-	json_decref(inc->issue_ref);
-	free(inc->acknowledged_by);
-	free(inc->mitigated_by);
-	free(inc->resolved_by);
-	free(inc->closed_by);
-	json_decref(inc->notes);
-	json_decref(inc->metadata);
-	memset(inc, 0, sizeof *inc);
-}
-
-void comment_clear(struct comment *c)
-{
-	if (!c)
-		return;
-	free(c->author);
-	free(c->body);
-	memset(c, 0, sizeof *c);
-}
-
-void event_clear(struct event *ev)
-{
-	if (!ev)
-		return;
-	free(ev->type);
-	free(ev->actor);
-	free(ev->data);
-	memset(ev, 0, sizeof *ev);
-}
-
-void silence_clear(struct silence *s)
-{
-	if (!s)
-		return;
-	free(s->kind);
-	free(s->key_glob);
-	free(s->reason);
-	free(s->created_by);
-	memset(s, 0, sizeof *s);
-}
-
 void token_row_clear(struct token_row *t)
 {
 	if (!t)

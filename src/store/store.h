@@ -22,63 +22,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/model.h"
 #include "util/buf.h"
 #include "util/err.h"
-
-enum incident_status { ST_OPEN, ST_ACKNOWLEDGED, ST_MITIGATED, ST_RESOLVED, ST_CLOSED, ST_COUNT };
-
-/* One row of incidents. Strings are malloc'd (NULL = SQL NULL); json_t fields are
- * owned references (never NULL once loaded: {} or []). */
-struct incident {
-	int64_t id;
-	char *kind, *key;
-	int severity; /* 1..4 */
-	enum incident_status status;
-	char *summary;
-	json_t *details;
-	char *source;
-	json_t *playbooks;
-	char *assigned_to;
-	int64_t parent_id;
-	char *issue_url;
-	json_t *issue_ref; /* object or NULL */
-	int64_t occurrences;
-	int64_t last_seen_at, created_at, updated_at;
-	int64_t acknowledged_at, mitigated_at, resolved_at, closed_at, reopened_at;
-	char *acknowledged_by, *mitigated_by, *resolved_by, *closed_by;
-	json_t *notes;
-	json_t *metadata;
-};
-
-void incident_clear(struct incident *inc);
-
-struct comment {
-	int64_t id, incident_id;
-	char *author, *body;
-	int64_t created_at;
-};
-void comment_clear(struct comment *c);
-
-/* An event row. data is the exact canonical JSON text that is hashed. */
-struct event {
-	int64_t id;
-	char *type;
-	int64_t incident_id; /* 0 = none */
-	char *actor;
-	char *data;
-	char created_at[32]; /* RFC 3339 text, as hashed */
-	char prev_hash[65], hash[65];
-};
-void event_clear(struct event *ev);
-
-struct silence {
-	int64_t id;
-	char *kind; /* NULL = any kind */
-	char *key_glob;
-	char *reason, *created_by;
-	int64_t starts_at, ends_at;
-};
-void silence_clear(struct silence *s);
 
 struct token_row {
 	int64_t id;
