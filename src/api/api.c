@@ -44,7 +44,7 @@ const struct route api_routes[] = {
 	 .kind = JOB_WRITE,
 	 .prepare = api_session_create_prepare,
 	 .run = api_session_create_run,
-	 .auth_changed = true},
+	 .finish = api_session_create_finish},
 	{.method = M_GET,
 	 .pattern = "/api/session",
 	 .min_role = ROLE_VIEWER,
@@ -54,7 +54,7 @@ const struct route api_routes[] = {
 	 .min_role = ROLE_VIEWER,
 	 .kind = JOB_WRITE,
 	 .run = api_session_delete_run,
-	 .auth_changed = true},
+	 .finish = api_session_delete_finish},
 
 	{.method = M_GET,
 	 .pattern = "/api/tokens",

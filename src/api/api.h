@@ -83,6 +83,8 @@ int api_session_create_prepare(struct http_req *r);
 int api_session_create_run(struct http_req *r, struct store_conn *c);
 int api_session_get_prepare(struct http_req *r);
 int api_session_delete_run(struct http_req *r, struct store_conn *c);
+void api_session_create_finish(struct http_req *r);
+void api_session_delete_finish(struct http_req *r);
 
 int api_tokens_list_prepare(struct http_req *r);
 int api_tokens_list_run(struct http_req *r, struct store_conn *c);

@@ -191,7 +191,7 @@ static const struct vfield declare_fields[] = {
 	{"summary", V_STRING, true, false, 0, 0, NULL},
 	{"severity", V_STRING, false, true, 0, 0, severities},
 	{"key", V_STRING, false, true, 1, 512, NULL},
-	{"details", V_OBJECT, false, true, 0, 0, NULL},
+	{"details", V_OBJECT, false, true, 0, INCIDENT_DETAILS_MAX_BYTES, NULL},
 	{"playbooks", V_STRING_ARRAY, false, true, 0, 32, NULL},
 	{NULL, 0, false, false, 0, 0, NULL},
 };
@@ -232,37 +232,16 @@ int api_incident_declare_prepare(struct http_req *r)
 	return 0;
 }
 
-#define IDEM_TTL_MS (24LL * 3600 * 1000)
-
 int api_incident_declare_run(struct http_req *r, struct store_conn *c)
 {
 	struct incident *inc = r->ctx;
 	struct err e;
 	err_clear(&e);
-	char scope[160];
-	snprintf(scope, sizeof scope, "POST /api/incidents %s", r->actor);
-	if (r->idempotency_key) {
-		int status = 0;
-		int rc = store_idem_get(c, scope, r->idempotency_key, time_now_ms() - IDEM_TTL_MS,
-					&status, &r->reply, &e);
-		if (rc == 0) {
-			r->status = status;
-			return 0;
-		}
-		if (rc != ERR_NOTFOUND)
-			return api_fail(r, &e);
-	}
 	int rc = incident_create(c, r->cfg, inc, r->actor, &e);
 	if (rc)
 		return api_fail(r, &e);
-	req_reply_json(
-		r, 201,
-		json_pack("{so}", "incident", incident_to_json(r->cfg, inc, time_now_ms(), 0)));
-	if (r->idempotency_key && (rc = store_idem_put(c, scope, r->idempotency_key, r->status,
-						       buf_cstr(&r->reply), time_now_ms(), &e))) {
-		buf_reset(&r->reply);
-		return api_fail(r, &e);
-	}
+	req_reply_json(r, 201,
+		       jpack("{so}", "incident", incident_to_json(r->cfg, inc, time_now_ms(), 0)));
 	return 0;
 }
 
@@ -276,7 +255,7 @@ static int reply_incident(struct http_req *r, struct store_conn *c, int status, 
 	int rc = incident_load_json(c, r->cfg, id, &j, &e);
 	if (rc)
 		return api_fail(r, &e);
-	req_reply_json(r, status, json_pack("{so}", "incident", j));
+	req_reply_json(r, status, jpack("{so}", "incident", j));
 	return 0;
 }
 
@@ -291,7 +270,7 @@ static const struct vfield patch_fields[] = {
 	{"summary", V_STRING, false, false, 0, 0, NULL},
 	{"assigned_to", V_STRING, false, true, 0, 128, NULL},
 	{"playbooks", V_STRING_ARRAY, false, false, 0, 32, NULL},
-	{"metadata", V_OBJECT, false, false, 0, 0, NULL},
+	{"metadata", V_OBJECT, false, false, 0, INCIDENT_METADATA_MAX_BYTES, NULL},
 	{"severity", V_STRING, false, false, 0, 0, severities},
 	{"reason", V_STRING, false, false, 1, 1000, NULL},
 	{NULL, 0, false, false, 0, 0, NULL},
@@ -485,7 +464,7 @@ int api_comment_add_run(struct http_req *r, struct store_conn *c)
 				  &e);
 	if (rc)
 		return api_fail(r, &e);
-	req_reply_json(r, 201, json_pack("{so}", "comment", incident_comment_json(&cm)));
+	req_reply_json(r, 201, jpack("{so}", "comment", incident_comment_json(&cm)));
 	comment_clear(&cm);
 	return 0;
 }

@@ -11,7 +11,7 @@
 
 int api_healthz_prepare(struct http_req *r)
 {
-	req_reply_json(r, 200, json_pack("{ss}", "status", "ok"));
+	req_reply_json(r, 200, jpack("{ss}", "status", "ok"));
 	return 1;
 }
 
@@ -19,10 +19,9 @@ int api_version_prepare(struct http_req *r)
 {
 	/* The limits let clients size their batches without guessing. */
 	req_reply_json(r, 200,
-		       json_pack("{ss ss s{sI sI}}", "version", INTERVENE_VERSION, "name",
-				 "intervene", "limits", "max_body_bytes",
-				 (json_int_t)r->cfg->server.max_body_bytes, "max_signals_per_batch",
-				 (json_int_t)1000));
+		       jpack("{ss ss s{sI sI}}", "version", INTERVENE_VERSION, "name", "intervene",
+			     "limits", "max_body_bytes", (json_int_t)r->cfg->server.max_body_bytes,
+			     "max_signals_per_batch", (json_int_t)1000));
 	return 1;
 }
 
@@ -40,11 +39,11 @@ int api_readyz_run(struct http_req *r, struct store_conn *c)
 		rc = server_healthy(r->srv, &e);
 	if (rc) {
 		req_reply_json(r, 503,
-			       json_pack("{s{ss ss s{}}}", "error", "code", "storage_unavailable",
-					 "message", e.msg, "details"));
+			       jpack("{s{ss ss s{}}}", "error", "code", "storage_unavailable",
+				     "message", e.msg, "details"));
 		return 0;
 	}
-	req_reply_json(r, 200, json_pack("{ss ss}", "status", "ready", "storage", "ok"));
+	req_reply_json(r, 200, jpack("{ss ss}", "status", "ready", "storage", "ok"));
 	return 0;
 }
 

@@ -67,8 +67,8 @@ int api_signals_prepare(struct http_req *r)
 
 static json_t *result_json(enum signal_outcome o, int64_t id)
 {
-	return json_pack("{ss so}", "outcome", signal_outcome_name(o), "incident_id",
-			 id ? json_integer(id) : json_null());
+	return jpack("{ss so}", "outcome", signal_outcome_name(o), "incident_id",
+		     id ? json_integer(id) : json_null());
 }
 
 int api_signals_run(struct http_req *r, struct store_conn *c)
@@ -92,7 +92,7 @@ int api_signals_run(struct http_req *r, struct store_conn *c)
 		json_array_append_new(results, result_json(o, id));
 	}
 	if (ctx->batch) {
-		req_reply_json(r, 202, json_pack("{so}", "results", results));
+		req_reply_json(r, 202, jpack("{so}", "results", results));
 	} else {
 		req_reply_json(r, 202, json_incref(json_array_get(results, 0)));
 		json_decref(results);

@@ -97,7 +97,7 @@ int api_silence_create_run(struct http_req *r, struct store_conn *c)
 	int rc = silence_create(c, s, r->actor, &e);
 	if (rc)
 		return api_fail(r, &e);
-	req_reply_json(r, 201, json_pack("{so}", "silence", silence_to_json(s, time_now_ms())));
+	req_reply_json(r, 201, jpack("{so}", "silence", silence_to_json(s, time_now_ms())));
 	return 0;
 }
 
@@ -161,7 +161,7 @@ int api_silence_end_run(struct http_req *r, struct store_conn *c)
 	int rc = silence_end(c, r->id, r->actor, &s, &e);
 	if (rc)
 		return api_fail(r, &e);
-	req_reply_json(r, 200, json_pack("{so}", "silence", silence_to_json(&s, time_now_ms())));
+	req_reply_json(r, 200, jpack("{so}", "silence", silence_to_json(&s, time_now_ms())));
 	silence_clear(&s);
 	return 0;
 }
@@ -215,7 +215,7 @@ static int preview_key_cb(const char *kind, const char *key, void *arg)
 {
 	struct preview_ctx *c = arg;
 	if (silence_matches(c->kind, c->glob, kind, key) && json_array_size(c->keys) < 100)
-		json_array_append_new(c->keys, json_pack("{ss ss}", "kind", kind, "key", key));
+		json_array_append_new(c->keys, jpack("{ss ss}", "kind", kind, "key", key));
 	return 0;
 }
 
@@ -242,6 +242,6 @@ int api_silence_preview_run(struct http_req *r, struct store_conn *conn)
 						preview_key_cb, c, &e);
 	if (rc)
 		return api_fail(r, &e);
-	req_reply_json(r, 200, json_pack("{sO sO}", "incidents", c->incidents, "keys", c->keys));
+	req_reply_json(r, 200, jpack("{sO sO}", "incidents", c->incidents, "keys", c->keys));
 	return 0;
 }

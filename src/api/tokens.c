@@ -13,11 +13,11 @@ static json_t *token_json(const struct token_row *t, int64_t now)
 	const char *status = t->revoked_at			       ? "revoked"
 			     : (t->expires_at && t->expires_at <= now) ? "expired"
 								       : "active";
-	return json_pack("{ss ss so so so so ss}", "name", t->name, "role", t->role, "created_at",
-			 json_time_or_null(t->created_at), "created_by",
-			 json_str_or_null(t->created_by), "expires_at",
-			 json_time_or_null(t->expires_at), "revoked_at",
-			 json_time_or_null(t->revoked_at), "status", status);
+	return jpack("{ss ss so so so so ss}", "name", t->name, "role", t->role, "created_at",
+		     json_time_or_null(t->created_at), "created_by",
+		     json_str_or_null(t->created_by), "expires_at",
+		     json_time_or_null(t->expires_at), "revoked_at",
+		     json_time_or_null(t->revoked_at), "status", status);
 }
 
 struct list_ctx {
@@ -110,9 +110,8 @@ int api_token_create_run(struct http_req *r, struct store_conn *c)
 	if (rc)
 		return api_fail(r, &e);
 	req_reply_json(r, 201,
-		       json_pack("{ss ss ss so}", "token", token, "name", name, "role",
-				 auth_role_name(role), "expires_at",
-				 json_time_or_null(expires_at)));
+		       jpack("{ss ss ss so}", "token", token, "name", name, "role",
+			     auth_role_name(role), "expires_at", json_time_or_null(expires_at)));
 	return 0;
 }
 
@@ -174,6 +173,6 @@ int api_token_revoke_run(struct http_req *r, struct store_conn *c)
 	struct revoked rv = {.name = r->param, .now = time_now_ms()};
 	if ((rc = store_token_list(c, find_cb, &rv, &e)))
 		return api_fail(r, &e);
-	req_reply_json(r, 200, json_pack("{so}", "token", rv.found ? rv.found : json_null()));
+	req_reply_json(r, 200, jpack("{so}", "token", rv.found ? rv.found : json_null()));
 	return 0;
 }

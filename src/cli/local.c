@@ -69,7 +69,7 @@ static int print_token(const struct token_row *t, void *arg)
 									  : "active";
 	if (s->json) {
 		json_array_append_new(s->arr,
-				      json_pack("{ss ss ss so so ss}", "name", t->name, "role",
+				      jpack("{ss ss ss so so ss}", "name", t->name, "role",
 						t->role, "created_at", created, "expires_at",
 						t->expires_at ? json_string(expires) : json_null(),
 						"revoked_at", json_time_or_null(t->revoked_at),
@@ -202,7 +202,7 @@ static int token_list(struct store_conn *c, int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	if (st.json) {
-		json_t *o = json_pack("{so}", "tokens", st.arr);
+		json_t *o = jpack("{so}", "tokens", st.arr);
 		json_dumpf(o, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 		putchar('\n');
 		json_decref(o);

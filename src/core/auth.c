@@ -79,8 +79,8 @@ int auth_token_create(struct store_conn *c, const char *name, enum role role, in
 	sodium_memzero(key, sizeof key);
 	if ((rc = store_token_insert(c, &t, e)))
 		goto out;
-	json_t *data = json_pack("{ss ss so}", "name", name, "role", auth_role_name(role),
-				 "expires_at", json_time_or_null(expires_at));
+	json_t *data = jpack("{ss ss so}", "name", name, "role", auth_role_name(role), "expires_at",
+			     json_time_or_null(expires_at));
 	if ((rc = event_append(c, "token_created", 0, actor, data, NULL, e)))
 		goto out;
 	if (token_out && token == generated)
@@ -96,7 +96,7 @@ int auth_token_revoke(struct store_conn *c, const char *name, const char *actor,
 	int rc = store_token_revoke(c, name, time_now_ms(), &t, e);
 	if (rc)
 		return rc;
-	json_t *data = json_pack("{ss ss}", "name", t.name, "role", t.role);
+	json_t *data = jpack("{ss ss}", "name", t.name, "role", t.role);
 	rc = event_append(c, "token_revoked", 0, actor, data, NULL, e);
 	token_row_clear(&t);
 	return rc;
@@ -179,23 +179,114 @@ static int load_cb(const struct token_row *t, void *arg)
 	return 0;
 }
 
-struct session_state {
-	struct auth_cache *ac;
-	size_t cap;
-};
+/* ---- the session table ---- */
+
+enum { SLOT_EMPTY, SLOT_USED, SLOT_DELETED };
+
+static size_t slot_of(const struct auth_cache *ac, const unsigned char hash[32])
+{
+	/* The hash is a keyed BLAKE2b digest: any 8 bytes of it are uniform. */
+	uint64_t h;
+	memcpy(&h, hash, sizeof h);
+	return (size_t)h & (ac->n_slots - 1);
+}
+
+/* The slot holding hash, or the slot where it would go (n_slots when the table is
+ * empty). */
+static size_t probe(const struct auth_cache *ac, const unsigned char hash[32], bool *found)
+{
+	*found = false;
+	if (!ac->n_slots)
+		return 0;
+	size_t i = slot_of(ac, hash), first_free = ac->n_slots;
+	for (size_t n = 0; n < ac->n_slots; n++, i = (i + 1) & (ac->n_slots - 1)) {
+		if (ac->slot_state[i] == SLOT_EMPTY)
+			return first_free < ac->n_slots ? first_free : i;
+		if (ac->slot_state[i] == SLOT_DELETED) {
+			if (first_free == ac->n_slots)
+				first_free = i;
+			continue;
+		}
+		if (!memcmp(ac->slots[i].hash, hash, 32)) {
+			*found = true;
+			return i;
+		}
+	}
+	return first_free;
+}
+
+static void table_put(struct auth_cache *ac, const struct auth_entry *en);
+
+/* Grow (or clean) the table so that one more entry keeps it at most 70 % full,
+ * dropping sessions that expired by now. */
+static void table_reserve(struct auth_cache *ac, int64_t now)
+{
+	if (ac->n_slots && (ac->n_sessions + ac->n_deleted + 1) * 10 <= ac->n_slots * 7)
+		return;
+	struct auth_entry *old = ac->slots;
+	unsigned char *old_state = ac->slot_state;
+	size_t old_n = ac->n_slots;
+	size_t want = 16;
+	while (want * 7 < (ac->n_sessions + 1) * 10 * 2)
+		want *= 2;
+	ac->slots = xcalloc(want, sizeof *ac->slots);
+	ac->slot_state = xcalloc(want, 1);
+	ac->n_slots = want;
+	ac->n_sessions = ac->n_deleted = 0;
+	for (size_t i = 0; i < old_n; i++)
+		if (old_state[i] == SLOT_USED && (now == 0 || old[i].expires_at > now))
+			table_put(ac, &old[i]);
+	if (old)
+		sodium_memzero(old, old_n * sizeof *old);
+	free(old);
+	free(old_state);
+}
+
+static void table_put(struct auth_cache *ac, const struct auth_entry *en)
+{
+	bool found;
+	size_t i = probe(ac, en->hash, &found);
+	if (!found) {
+		if (ac->slot_state[i] == SLOT_DELETED)
+			ac->n_deleted--;
+		ac->n_sessions++;
+		ac->slot_state[i] = SLOT_USED;
+	}
+	ac->slots[i] = *en;
+}
+
+void auth_cache_session_add(struct auth_cache *ac, const char *sid, const char *token_name,
+			    enum role role, int64_t expires_at)
+{
+	struct auth_entry en = {.role = role, .expires_at = expires_at};
+	auth_token_hash(ac->key, sid, en.hash);
+	snprintf(en.name, sizeof en.name, "%s", token_name);
+	table_reserve(ac, time_now_ms());
+	table_put(ac, &en);
+}
+
+void auth_cache_session_remove(struct auth_cache *ac, const char *sid)
+{
+	unsigned char hash[32];
+	bool found;
+	auth_token_hash(ac->key, sid, hash);
+	size_t i = probe(ac, hash, &found);
+	if (!found)
+		return;
+	sodium_memzero(&ac->slots[i], sizeof ac->slots[i]);
+	ac->slot_state[i] = SLOT_DELETED;
+	ac->n_sessions--;
+	ac->n_deleted++;
+}
 
 static int session_cb(const struct session_row *r, void *arg)
 {
-	struct session_state *s = arg;
-	if (s->ac->n_sessions == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 16;
-		s->ac->sessions = xrealloc(s->ac->sessions, s->cap * sizeof *s->ac->sessions);
-	}
-	struct auth_entry *en = &s->ac->sessions[s->ac->n_sessions++];
-	memcpy(en->hash, r->hash, 32);
-	snprintf(en->name, sizeof en->name, "%s", r->token_name);
-	en->role = auth_parse_role(r->role);
-	en->expires_at = r->expires_at;
+	struct auth_cache *ac = arg;
+	struct auth_entry en = {.role = auth_parse_role(r->role), .expires_at = r->expires_at};
+	memcpy(en.hash, r->hash, 32);
+	snprintf(en.name, sizeof en.name, "%s", r->token_name);
+	table_reserve(ac, 0);
+	table_put(ac, &en);
 	return 0;
 }
 
@@ -203,22 +294,19 @@ int auth_cache_load(struct store_conn *c, struct auth_cache **out, struct err *e
 {
 	struct auth_cache *ac = xcalloc(1, sizeof *ac);
 	struct load_state s = {.ac = ac};
-	struct session_state ss = {.ac = ac};
 	int rc = store_token_version(c, &ac->version, e);
 	if (!rc)
 		rc = store_meta_hash_key(c, ac->key, e);
 	if (!rc)
 		rc = store_token_list(c, load_cb, &s, e);
 	if (!rc)
-		rc = store_session_list(c, time_now_ms(), session_cb, &ss, e);
+		rc = store_session_list(c, time_now_ms(), session_cb, ac, e);
 	if (rc) {
 		auth_cache_free(ac);
 		return rc;
 	}
 	if (ac->n)
 		qsort(ac->entries, ac->n, sizeof *ac->entries, cmp_entry);
-	if (ac->n_sessions)
-		qsort(ac->sessions, ac->n_sessions, sizeof *ac->sessions, cmp_entry);
 	*out = ac;
 	return 0;
 }
@@ -228,8 +316,13 @@ void auth_cache_free(struct auth_cache *ac)
 	if (!ac)
 		return;
 	sodium_memzero(ac->key, sizeof ac->key);
+	if (ac->entries)
+		sodium_memzero(ac->entries, ac->n * sizeof *ac->entries);
 	free(ac->entries);
-	free(ac->sessions);
+	if (ac->slots)
+		sodium_memzero(ac->slots, ac->n_slots * sizeof *ac->slots);
+	free(ac->slots);
+	free(ac->slot_state);
 	free(ac);
 }
 
@@ -252,11 +345,19 @@ const struct auth_entry *auth_cache_check_session(const struct auth_cache *ac, c
 {
 	if (!ac || !ac->n_sessions || !sid || !*sid || strlen(sid) > 256)
 		return NULL;
-	struct auth_entry probe = {0};
-	auth_token_hash(ac->key, sid, probe.hash);
-	const struct auth_entry *en =
-		bsearch(&probe, ac->sessions, ac->n_sessions, sizeof *ac->sessions, cmp_entry);
-	if (!en || en->expires_at <= now)
+	unsigned char hash[32];
+	bool found;
+	auth_token_hash(ac->key, sid, hash);
+	size_t i = probe(ac, hash, &found);
+	if (!found || ac->slots[i].expires_at <= now)
 		return NULL;
-	return en;
+	return &ac->slots[i];
+}
+
+const struct auth_entry *auth_cache_token_named(const struct auth_cache *ac, const char *name)
+{
+	for (size_t i = 0; ac && i < ac->n; i++)
+		if (!strcmp(ac->entries[i].name, name))
+			return &ac->entries[i];
+	return NULL;
 }

@@ -67,13 +67,19 @@ struct auth_cache {
 	unsigned char key[32];
 	struct auth_entry *entries; /* tokens, sorted by hash */
 	size_t n;
-	struct auth_entry *sessions; /* live sessions (hash of the id), sorted by hash */
-	size_t n_sessions;
+	/* Live sessions by hash of the id: open addressing, linear probing, so a session
+	 * signing in or out costs O(1) (a browser's sign-in must not reload every token
+	 * and session). */
+	struct auth_entry *slots;
+	unsigned char *slot_state; /* 0 empty, 1 used, 2 deleted */
+	size_t n_slots;		   /* a power of two, or 0 */
+	size_t n_sessions, n_deleted;
 	int64_t version;    /* store_token_version when loaded */
 	size_t live_tokens; /* unrevoked tokens, expired or not */
 };
 
-/* Load every unrevoked token (and the hash key) from c into a new cache. */
+/* Load every unrevoked token, every live session and the hash key from c into a new
+ * cache. */
 int auth_cache_load(struct store_conn *c, struct auth_cache **out, struct err *e);
 void auth_cache_free(struct auth_cache *ac);
 
@@ -86,5 +92,15 @@ const struct auth_entry *auth_cache_check(const struct auth_cache *ac, const cha
  * NULL. */
 const struct auth_entry *auth_cache_check_session(const struct auth_cache *ac, const char *sid,
 						  int64_t now);
+
+/* A live token called name, or NULL (to tell whether a session's token still lives). */
+const struct auth_entry *auth_cache_token_named(const struct auth_cache *ac, const char *name);
+
+/* Record a session that was just stored (sid in clear, as the cookie carries it), or
+ * forget one that ended: O(1) amortised. Expired sessions are dropped as the table
+ * grows. */
+void auth_cache_session_add(struct auth_cache *ac, const char *sid, const char *token_name,
+			    enum role role, int64_t expires_at);
+void auth_cache_session_remove(struct auth_cache *ac, const char *sid);
 
 #endif

@@ -118,8 +118,8 @@ static void add_note(struct incident *inc, const char *verb, const char *text, c
 		list = json_array();
 		json_object_set_new(inc->notes, verb, list);
 	}
-	json_array_append_new(list, json_pack("{so ss ss}", "at", json_time_or_null(at), "by",
-					      actor, "text", text));
+	json_array_append_new(
+		list, jpack("{so ss ss}", "at", json_time_or_null(at), "by", actor, "text", text));
 }
 
 static void set_str(char **dst, const char *v)
@@ -190,7 +190,7 @@ int incident_transition(struct store_conn *c, const struct config *cfg, int64_t 
 	}
 	json_t *extra = NULL;
 	if (notes && *notes)
-		extra = json_pack("{ss}", "notes", notes);
+		extra = jpack("{ss}", "notes", notes);
 	if ((rc = incident_record_update(c, cfg, out, policy_verb_change_type(v), actor, extra, e)))
 		goto fail;
 	return 0;
@@ -297,6 +297,15 @@ int incident_patch(struct store_conn *c, const struct config *cfg, int64_t id, c
 			else
 				json_object_set_new(merged, k, json_deep_copy(mv));
 		}
+		/* Each PATCH is bounded, so the merge must be too: otherwise a few
+		 * requests grow one incident without limit. */
+		struct json_bounds b = {.max_bytes = INCIDENT_METADATA_MAX_BYTES,
+					.max_keys = INCIDENT_METADATA_MAX_KEYS,
+					.max_depth = VALIDATE_OBJECT_DEPTH};
+		if ((rc = json_check_bounds(merged, &b, "metadata", e))) {
+			json_decref(merged);
+			goto fail;
+		}
 		if (!json_equal(merged, out->metadata)) {
 			json_decref(out->metadata);
 			out->metadata = merged;
@@ -335,9 +344,9 @@ fail:
 
 json_t *incident_comment_json(const struct comment *cm)
 {
-	return json_pack("{sI sI ss ss so}", "id", (json_int_t)cm->id, "incident_id",
-			 (json_int_t)cm->incident_id, "author", cm->author, "body", cm->body,
-			 "created_at", json_time_or_null(cm->created_at));
+	return jpack("{sI sI ss ss so}", "id", (json_int_t)cm->id, "incident_id",
+		     (json_int_t)cm->incident_id, "author", cm->author, "body", cm->body,
+		     "created_at", json_time_or_null(cm->created_at));
 }
 
 int incident_comment(struct store_conn *c, const struct config *cfg, int64_t id, const char *author,
@@ -354,7 +363,7 @@ int incident_comment(struct store_conn *c, const struct config *cfg, int64_t id,
 	out->created_at = time_now_ms();
 	inc.updated_at = change_time(&inc);
 	if (!(rc = store_comment_insert(c, out, e)) && !(rc = store_incident_update(c, &inc, e))) {
-		json_t *extra = json_pack("{so}", "comment", incident_comment_json(out));
+		json_t *extra = jpack("{so}", "comment", incident_comment_json(out));
 		rc = incident_record_update(c, cfg, &inc, "commented", author, extra, e);
 	}
 	incident_clear(&inc);

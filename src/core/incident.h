@@ -14,6 +14,12 @@
 #include "core/policy.h"
 #include "store/store.h"
 
+/* Bounds on client-supplied JSON (SPEC §16: huge JSON gets a 400): an incident's
+ * details (from a signal or a declaration) and its metadata after a PATCH merge. */
+#define INCIDENT_DETAILS_MAX_BYTES  262144
+#define INCIDENT_METADATA_MAX_BYTES 16384
+#define INCIDENT_METADATA_MAX_KEYS  256
+
 /* The full API object (every column plus sla, available_transitions and
  * comments_count). New reference. */
 json_t *incident_to_json(const struct config *cfg, const struct incident *inc, int64_t now,

@@ -131,8 +131,8 @@ static struct stage stage_of(int64_t start, int64_t target, int64_t done_at, int
 
 static json_t *stage_json(struct stage st)
 {
-	return json_pack("{so so}", "due_at", json_time_or_null(st.due), "met",
-			 st.met < 0 ? json_null() : json_boolean(st.met));
+	return jpack("{so so}", "due_at", json_time_or_null(st.due), "met",
+		     st.met < 0 ? json_null() : json_boolean(st.met));
 }
 
 /* The earliest of the given times that is at or after start (0 = none): a stage
@@ -165,8 +165,8 @@ json_t *policy_sla_json(const struct config *cfg, const struct incident *inc, in
 {
 	struct stage st[3];
 	sla_stages(cfg, inc, now, st);
-	return json_pack("{so so so}", "ack", stage_json(st[0]), "mitigate", stage_json(st[1]),
-			 "resolve", stage_json(st[2]));
+	return jpack("{so so so}", "ack", stage_json(st[0]), "mitigate", stage_json(st[1]),
+		     "resolve", stage_json(st[2]));
 }
 
 static void stage_write(struct buf *b, struct stage st)

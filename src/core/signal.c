@@ -30,7 +30,7 @@ static const struct vfield signal_fields[] = {
 	{"summary", V_STRING, true, false, 0, 0, NULL},
 	{"severity", V_STRING, false, true, 0, 0, severities},
 	{"priority", V_STRING, false, true, 1, 32, NULL},
-	{"details", V_OBJECT, false, true, 0, 0, NULL},
+	{"details", V_OBJECT, false, true, 0, INCIDENT_DETAILS_MAX_BYTES, NULL},
 	{"playbooks", V_STRING_ARRAY, false, true, 0, 32, NULL},
 	{"source", V_STRING, false, true, 1, 64, NULL},
 	{"action", V_STRING, false, true, 0, 0, actions},
@@ -135,9 +135,9 @@ static void format_window(int64_t ms, char *out, size_t n)
 
 static json_t *signal_json(const struct signal *s)
 {
-	return json_pack("{ss ss ss ss sO sO}", "summary", s->summary, "severity",
-			 incident_severity_name(s->severity), "source", s->source, "key", s->key,
-			 "details", s->details, "playbooks", s->playbooks);
+	return jpack("{ss ss ss ss sO sO}", "summary", s->summary, "severity",
+		     incident_severity_name(s->severity), "source", s->source, "key", s->key,
+		     "details", s->details, "playbooks", s->playbooks);
 }
 
 int signal_ingest(struct store_conn *c, const struct config *cfg, const struct signal *s,
@@ -160,9 +160,8 @@ int signal_ingest(struct store_conn *c, const struct config *cfg, const struct s
 			/* Recorded as a suppression so the event vocabulary stays that of
 			 * SPEC §6: the resolve had nothing to act on. */
 			return event_append(c, "signal_suppressed", 0, actor,
-					    json_pack("{ss ss ss ss}", "kind", s->kind, "key",
-						      s->key, "reason", "no_incident", "source",
-						      s->source),
+					    jpack("{ss ss ss ss}", "kind", s->kind, "key", s->key,
+						  "reason", "no_incident", "source", s->source),
 					    NULL, e);
 		}
 		int64_t id = inc.id;
@@ -179,7 +178,7 @@ int signal_ingest(struct store_conn *c, const struct config *cfg, const struct s
 		inc.resolved_by = xstrdup(s->source);
 		if (!(rc = store_incident_update(c, &inc, e)))
 			rc = incident_record_update(c, cfg, &inc, "resolved", s->source,
-						    json_pack("{so}", "signal", signal_json(s)), e);
+						    jpack("{so}", "signal", signal_json(s)), e);
 		*outcome = OUT_RESOLVED;
 		*incident_id = id;
 		incident_clear(&inc);
@@ -192,11 +191,11 @@ int signal_ingest(struct store_conn *c, const struct config *cfg, const struct s
 		int64_t seen = now > inc.last_seen_at ? now : inc.last_seen_at;
 		rc = store_incident_touch(c, inc.id, occ, seen, sev, e);
 		if (!rc) {
-			json_t *data = json_pack(
-				"{s{sI sI so ss} ss so}", "incident", "id", (json_int_t)inc.id,
-				"occurrences", (json_int_t)occ, "last_seen_at",
-				json_time_or_null(seen), "severity", incident_severity_name(sev),
-				"change_type", "deduplicated", "signal", signal_json(s));
+			json_t *data = jpack("{s{sI sI so ss} ss so}", "incident", "id",
+					     (json_int_t)inc.id, "occurrences", (json_int_t)occ,
+					     "last_seen_at", json_time_or_null(seen), "severity",
+					     incident_severity_name(sev), "change_type",
+					     "deduplicated", "signal", signal_json(s));
 			rc = event_append(c, "incident_updated", inc.id, actor, data, NULL, e);
 		}
 		*outcome = OUT_DEDUPLICATED;
@@ -211,9 +210,9 @@ int signal_ingest(struct store_conn *c, const struct config *cfg, const struct s
 	if (silence_id) {
 		*outcome = OUT_SILENCED;
 		return event_append(c, "signal_suppressed", 0, actor,
-				    json_pack("{ss ss ss sI ss}", "kind", s->kind, "key", s->key,
-					      "reason", "silenced", "silence_id",
-					      (json_int_t)silence_id, "summary", s->summary),
+				    jpack("{ss ss ss sI ss}", "kind", s->kind, "key", s->key,
+					  "reason", "silenced", "silence_id",
+					  (json_int_t)silence_id, "summary", s->summary),
 				    NULL, e);
 	}
 
@@ -227,10 +226,10 @@ int signal_ingest(struct store_conn *c, const struct config *cfg, const struct s
 		format_window(window, w, sizeof w);
 		*outcome = OUT_RATE_LIMITED;
 		return event_append(c, "signal_suppressed", 0, actor,
-				    json_pack("{ss ss ss ss sI ss}", "kind", s->kind, "key", s->key,
-					      "reason", "rate_limited", "window", w, "max",
-					      (json_int_t)cfg->policy.rate_limit_max, "summary",
-					      s->summary),
+				    jpack("{ss ss ss ss sI ss}", "kind", s->kind, "key", s->key,
+					  "reason", "rate_limited", "window", w, "max",
+					  (json_int_t)cfg->policy.rate_limit_max, "summary",
+					  s->summary),
 				    NULL, e);
 	}
 

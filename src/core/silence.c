@@ -40,13 +40,13 @@ int silence_find_match(struct store_conn *c, const char *kind, const char *key, 
 
 json_t *silence_to_json(const struct silence *s, int64_t now)
 {
-	json_t *matcher = json_pack("{ss}", "key_glob", s->key_glob);
+	json_t *matcher = jpack("{ss}", "key_glob", s->key_glob);
 	if (s->kind)
 		json_object_set_new(matcher, "kind", json_string(s->kind));
-	return json_pack("{sI so ss ss so so sb}", "id", (json_int_t)s->id, "matcher", matcher,
-			 "reason", s->reason, "created_by", s->created_by, "starts_at",
-			 json_time_or_null(s->starts_at), "ends_at", json_time_or_null(s->ends_at),
-			 "active", s->starts_at <= now && s->ends_at > now);
+	return jpack("{sI so ss ss so so sb}", "id", (json_int_t)s->id, "matcher", matcher,
+		     "reason", s->reason, "created_by", s->created_by, "starts_at",
+		     json_time_or_null(s->starts_at), "ends_at", json_time_or_null(s->ends_at),
+		     "active", s->starts_at <= now && s->ends_at > now);
 }
 
 int silence_create(struct store_conn *c, struct silence *s, const char *actor, struct err *e)

@@ -57,8 +57,8 @@ void req_reply_err(struct http_req *r, const struct err *e)
 	const char *msg = e->msg[0] ? e->msg : code;
 	if (status == 500)
 		code = "internal";
-	json_t *body = json_pack("{s{ss ss so}}", "error", "code", code, "message", msg, "details",
-				 details);
+	json_t *body =
+		jpack("{s{ss ss so}}", "error", "code", code, "message", msg, "details", details);
 	req_reply_json(r, status, body);
 }
 

@@ -4,8 +4,8 @@
  * The loop thread creates it (parsed method, path parameters, query, JSON body,
  * authenticated actor), the route's prepare() validates it on the loop thread
  * without touching storage, run() executes on a store thread and fills the reply,
- * and the loop thread sends the reply and frees the request. Nothing in here
- * points into libevent memory except `ev`, which only the loop thread touches. */
+ * and the loop thread sends the reply and frees the request. `conn` and `head` are
+ * touched only by the loop thread. */
 #ifndef INTERVENE_HTTP_REQUEST_H
 #define INTERVENE_HTTP_REQUEST_H
 
@@ -15,12 +15,14 @@
 
 #include "config/config.h"
 #include "core/auth.h"
+#include "http/parse.h"
 #include "store/pool.h"
 #include "util/buf.h"
 #include "util/err.h"
 
 struct route;
 struct server;
+struct conn;
 
 enum http_method {
 	M_GET = 1 << 0,
@@ -40,7 +42,8 @@ struct http_req {
 	struct job job; /* first: the pool sees a struct job */
 	struct server *srv;
 	const struct config *cfg;
-	void *ev; /* struct evhttp_request *, loop thread only */
+	struct conn *conn;     /* loop thread only */
+	struct http_head head; /* loop thread only: the request's header fields */
 	const struct route *route;
 	enum http_method method;
 	char *path;
@@ -67,6 +70,7 @@ struct http_req {
 	struct buf reply;
 	const char *reply_type; /* Content-Type; NULL = application/json */
 	char *set_cookie;	/* a Set-Cookie header value, or NULL */
+	char *allow;		/* the Allow header of a 405, or NULL */
 	struct err error;	/* when status >= 400 and reply is empty */
 };
 

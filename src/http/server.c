@@ -1,50 +1,58 @@
-/* server.c — libevent's evhttp on the loop thread; jobs to the store pool.
+/* server.c — the request pipeline on the loop thread and its hand-off to the store
+ * threads (DESIGN §1).
  *
- * Life of a request: on_request() (loop) parses, routes, authenticates against
- * the token cache, reads and parses the JSON body, runs the route's prepare() and
- * submits the request as a job. The job runs on a store thread; its done() pushes
- * the request on srv->done and wakes the loop with event_active; on_wake() (loop)
- * sends the reply and frees the request. */
+ * A request passes these phases in order; each lets it go on or answers it:
+ *
+ *   on_head — the head arrived, not one body byte has been read (http/conn.c):
+ *     parse         method, path and query (decoded, UTF-8 and NUL checked)
+ *     route         the route table (404, 405 with Allow)
+ *     query         only the parameters the route declares
+ *     authenticate  token, session cookie or mode none; the route's role (http/authn.c)
+ *     origin        unsafe requests from another origin refused (http/authn.c)
+ *     admit         Content-Type, and the body's length against the caller's limit
+ *   on_body — the body arrived whole:
+ *     body          strict JSON (or NDJSON text for routes that take it)
+ *     idempotency   Idempotency-Key for routes that honour it (http/idempotency.c)
+ *     prepare       the route's own validation (loop thread, no storage)
+ *     submit        the job goes to a store thread (store/pool.h)
+ *
+ * The job runs on a store thread (job_run); its done() posts it back to the loop
+ * (http/loopq.h), where on_completed runs the route's finish() hook and send_reply()
+ * answers and frees it. */
 #include "http/server.h"
 
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
 #include <event2/thread.h>
 #include <event2/util.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "core/auth.h"
+#include "http/auth_refresh.h"
+#include "http/authn.h"
+#include "http/conn.h"
+#include "http/idempotency.h"
+#include "http/loopq.h"
 #include "http/metrics.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/time.h"
+#include "util/utf8.h"
 
-/* A unit of work for the loop thread, queued by other threads. */
-struct loop_task {
-	void (*fn)(struct server *srv, struct loop_task *t);
-	struct loop_task *next;
-};
-
-struct completed {
-	struct loop_task task;
-	struct http_req *req;
-	bool committed;
-};
+/* Bodies of requests that carry no credentials (public routes such as sign-in) are
+ * small: nobody may make the server buffer much without authenticating first. */
+#define PUBLIC_BODY_MAX	 16384
+#define QUERY_PARAMS_MAX 64
+#define STOP_GRACE_S	 10
 
 struct server {
 	const struct config *cfg;
@@ -54,23 +62,23 @@ struct server {
 	size_t n_routes;
 
 	struct event_base *base;
-	struct evhttp *http;
-	struct evconnlistener *listener;
-	struct evhttp_bound_socket *bound;
-	struct event *wake, *sigterm, *sigint, *token_timer, *stop_timer;
-
-	pthread_mutex_t mu; /* guards tasks */
-	struct loop_task *tasks_head, *tasks_tail;
+	struct conn_server *cs;
+	struct loopq *q;
+	struct event *sigterm, *sigint, *sighup, *stop_timer;
 
 	/* Loop-thread state. */
 	struct metrics *metrics;
-	struct auth_cache *auth;
-	bool token_check_inflight;
+	struct auth_refresh *auth;
+	struct authn *authn;
 	bool stopping;
-	long inflight;
 	uint64_t req_counter;
 	char req_prefix[9];
-	char origin[300]; /* scheme://host[:port] of server.public_url */
+};
+
+struct completed {
+	struct loop_task task;
+	struct http_req *req;
+	bool committed;
 };
 
 struct store *server_store(struct server *srv)
@@ -83,6 +91,17 @@ struct metrics *server_metrics(struct server *srv)
 	return srv->metrics;
 }
 
+void server_session_added(struct server *srv, const char *sid, const char *token_name,
+			  enum role role, int64_t expires_at)
+{
+	auth_refresh_session_added(srv->auth, sid, token_name, role, expires_at);
+}
+
+void server_session_removed(struct server *srv, const char *sid)
+{
+	auth_refresh_session_removed(srv->auth, sid);
+}
+
 int server_healthy(struct server *srv, struct err *e)
 {
 	if (store_pool_healthy(srv->pool))
@@ -90,38 +109,20 @@ int server_healthy(struct server *srv, struct err *e)
 	return 0;
 }
 
-/* ---- tasks from other threads ---- */
-
-static void post_task(struct server *srv, struct loop_task *t)
-{
-	t->next = NULL;
-	pthread_mutex_lock(&srv->mu);
-	if (srv->tasks_tail)
-		srv->tasks_tail->next = t;
-	else
-		srv->tasks_head = t;
-	srv->tasks_tail = t;
-	pthread_mutex_unlock(&srv->mu);
-	event_active(srv->wake, EV_READ, 0);
-}
-
-static void on_wake(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *srv = arg;
-	(void)fd;
-	(void)what;
-	pthread_mutex_lock(&srv->mu);
-	struct loop_task *t = srv->tasks_head;
-	srv->tasks_head = srv->tasks_tail = NULL;
-	pthread_mutex_unlock(&srv->mu);
-	while (t) {
-		struct loop_task *next = t->next;
-		t->fn(srv, t);
-		t = next;
-	}
-}
-
 /* ---- requests ---- */
+
+static struct http_req *req_new(struct server *srv, struct conn *c)
+{
+	struct http_req *r = xcalloc(1, sizeof *r);
+	r->srv = srv;
+	r->cfg = srv->cfg;
+	r->conn = c;
+	r->started_mono_ms = time_mono_ms();
+	err_clear(&r->error);
+	snprintf(r->request_id, sizeof r->request_id, "%s-%llu", srv->req_prefix,
+		 (unsigned long long)++srv->req_counter);
+	return r;
+}
 
 static void req_free(struct http_req *r)
 {
@@ -141,330 +142,207 @@ static void req_free(struct http_req *r)
 	free(r->idempotency_key);
 	free(r->session_id);
 	free(r->set_cookie);
+	free(r->allow);
+	http_head_free(&r->head);
 	buf_free(&r->reply);
 	free(r);
 }
 
-static void maybe_finish_stop(struct server *srv)
-{
-	if (srv->stopping && srv->inflight == 0)
-		event_base_loopexit(srv->base, NULL);
-}
-
+/* The one place a request is answered: every reply, every error, is built, logged,
+ * counted and sent here. */
 static void send_reply(struct server *srv, struct http_req *r)
 {
-	struct evhttp_request *ev = r->ev;
-	if (r->status == 0)
-		req_reply_error(r, ERR_INTERNAL, "the request produced no reply");
+	if (r->status == 0 || (r->status >= 400 && r->reply.len == 0 && r->error.code == 0)) {
+		/* A handler that answered nothing, or an error without its error: a bug. The
+		 * client gets a 500, never a 2xx; the log says which route. */
+		log_error("request produced no valid reply", "request_id=%s route=\"%s\" status=%d",
+			  r->request_id, r->route ? r->route->pattern : "unmatched", r->status);
+		buf_reset(&r->reply);
+		req_reply_error(r, ERR_INTERNAL, "internal error: the request produced no reply");
+	}
 	if (r->status >= 400 && r->reply.len == 0)
 		req_reply_err(r, &r->error);
-	struct evkeyvalq *h = evhttp_request_get_output_headers(ev);
-	evhttp_add_header(h, "Content-Type",
-			  r->reply_type ? r->reply_type : "application/json; charset=utf-8");
-	evhttp_add_header(h, "X-Request-Id", r->request_id);
-	evhttp_add_header(h, "Cache-Control", "no-store");
+	struct buf hdr = BUF_INIT;
+	buf_printf(&hdr, "X-Request-Id: %s\r\nCache-Control: no-store\r\n", r->request_id);
 	if (r->set_cookie)
-		evhttp_add_header(h, "Set-Cookie", r->set_cookie);
-	if (r->status == 405 && r->route == NULL && r->ctx) {
-		/* ctx holds the Allow header text for 405 replies made before routing. */
-		evhttp_add_header(h, "Allow", r->ctx);
-	}
-	struct evbuffer *out = evbuffer_new();
-	if (r->method != M_HEAD)
-		evbuffer_add(out, r->reply.data ? r->reply.data : "", r->reply.len);
-	/* One logfmt line per request. The route pattern, never the raw path or query,
-	 * goes to the log: a query may carry a token. */
+		buf_printf(&hdr, "Set-Cookie: %s\r\n", r->set_cookie);
+	if (r->allow)
+		buf_printf(&hdr, "Allow: %s\r\n", r->allow);
+	/* One logfmt line per request: the route pattern, never the raw path or query,
+	 * which may carry a token. */
 	double ms = (double)(time_mono_ms() - r->started_mono_ms);
 	log_msg(r->status >= 500 ? LOG_ERROR : LOG_INFO, "request",
 		"request_id=%s method=%s route=\"%s\" status=%d ms=%.0f actor=\"%s\"",
-		r->request_id, router_method_name(r->method),
+		r->request_id, r->method ? router_method_name(r->method) : "-",
 		r->route ? r->route->pattern : "unmatched", r->status, ms,
 		r->actor[0] ? r->actor : "-");
-	metrics_http(srv->metrics, r->route, r->status,
-		     (double)(time_mono_ms() - r->started_mono_ms) / 1000.0);
-	evhttp_send_reply(ev, r->status, NULL, out);
-	evbuffer_free(out);
+	metrics_http(srv->metrics, r->route, r->status, ms / 1000.0);
+	size_t len = r->reply.len;
+	struct http_response resp = {
+		.status = r->status,
+		.content_type = r->reply_type,
+		.headers = buf_cstr(&hdr),
+		.body = len ? buf_steal(&r->reply) : NULL,
+		.body_len = len,
+		.head_only = r->method == M_HEAD,
+		.close = r->status >= 500 && r->route == NULL,
+	};
+	conn_respond(r->conn, &resp);
+	buf_free(&hdr);
 	req_free(r);
-	srv->inflight--;
-	maybe_finish_stop(srv);
 }
 
-static void reload_auth_then_reply(struct server *srv, struct http_req *r);
+/* ---- phases of the head ---- */
 
-static void on_completed(struct server *srv, struct loop_task *t)
+static int fail_field(struct http_req *r, const char *field, const char *fmt, const char *value)
 {
-	struct completed *c = (struct completed *)t;
-	struct http_req *r = c->req;
-	bool ok = c->committed && r->status < 400;
-	free(c);
-	if (ok && r->route->finish)
-		r->route->finish(r);
-	if (ok && r->route->auth_changed && !srv->stopping) {
-		reload_auth_then_reply(srv, r);
-		return;
-	}
-	send_reply(srv, r);
-}
-
-static int job_run(struct job *j, struct store_conn *c)
-{
-	struct http_req *r = (struct http_req *)j;
-	int rc = r->route->run(r, c);
-	if (r->status == 0 && rc < 0)
-		req_reply_error(r, rc, "request failed");
-	return rc;
-}
-
-static void job_done(struct job *j, int commit_rc, const struct err *commit_err)
-{
-	struct http_req *r = (struct http_req *)j;
-	if (commit_rc) {
-		/* The transaction is gone: whatever the handler built must not be sent. */
-		buf_reset(&r->reply);
-		req_reply_error(r, ERR_IO, "storage unavailable: %s",
-				commit_err && commit_err->msg[0] ? commit_err->msg
-								 : "commit failed");
-	}
-	struct completed *c = xcalloc(1, sizeof *c);
-	c->task.fn = on_completed;
-	c->req = r;
-	c->committed = commit_rc == 0;
-	post_task(r->srv, &c->task);
-}
-
-static enum http_method method_of(enum evhttp_cmd_type t)
-{
-	switch (t) {
-	case EVHTTP_REQ_GET: return M_GET;
-	case EVHTTP_REQ_POST: return M_POST;
-	case EVHTTP_REQ_PUT: return M_PUT;
-	case EVHTTP_REQ_PATCH: return M_PATCH;
-	case EVHTTP_REQ_DELETE: return M_DELETE;
-	case EVHTTP_REQ_HEAD: return M_HEAD;
-	case EVHTTP_REQ_OPTIONS: return M_OPTIONS;
-	default: return 0;
-	}
-}
-
-static void set_nodelay(struct evhttp_request *ev)
-{
-	struct evhttp_connection *conn = evhttp_request_get_connection(ev);
-	struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
-	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-	if (fd >= 0) {
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	}
-}
-
-static bool parse_query(struct http_req *r, const char *q)
-{
-	if (!q || !*q)
-		return true;
-	struct evkeyvalq kv = {0};
-	if (evhttp_parse_query_str(q, &kv) != 0) {
-		evhttp_clear_headers(&kv);
-		return false;
-	}
-	size_t n = 0;
-	for (struct evkeyval *it = kv.tqh_first; it; it = it->next.tqe_next)
-		n++;
-	r->query = xcalloc(n ? n : 1, sizeof *r->query);
-	for (struct evkeyval *it = kv.tqh_first; it; it = it->next.tqe_next) {
-		r->query[r->n_query].key = xstrdup(it->key);
-		r->query[r->n_query].value = xstrdup(it->value);
-		r->n_query++;
-	}
-	evhttp_clear_headers(&kv);
-	return true;
-}
-
-static bool content_type_is(const char *ct, const char *want)
-{
-	size_t n = strlen(want);
-	while (*ct == ' ')
-		ct++;
-	if (strncasecmp(ct, want, n))
-		return false;
-	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
-}
-
-#define SESSION_COOKIE "intervene_session"
-
-/* The value of cookie name in a Cookie header, malloc'd, or NULL. */
-static char *cookie_value(const char *header, const char *name)
-{
-	size_t n = strlen(name);
-	for (const char *p = header; p && *p;) {
-		while (*p == ' ' || *p == ';')
-			p++;
-		const char *end = strchr(p, ';');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-		if (len > n && !strncmp(p, name, n) && p[n] == '=')
-			return xstrndup(p + n + 1, len - n - 1);
-		p = end;
-	}
-	return NULL;
-}
-
-/* Authenticate r: fills actor and role, or replies 401/403/400. 0 = go on. */
-static int authenticate(struct server *srv, struct http_req *r, struct evkeyvalq *in)
-{
-	const struct route *rt = r->route;
-	if (srv->cfg->auth.mode == CONFIG_AUTH_NONE) {
-		const char *a = evhttp_find_header(in, "X-Intervene-Actor");
-		if (a && !auth_valid_name(a)) {
-			req_reply_error(
-				r, ERR_INVALID,
-				"X-Intervene-Actor must be 1 to 64 characters of A-Z a-z 0-9 . _ @ -");
-			snprintf(r->error.field, sizeof r->error.field, "X-Intervene-Actor");
-			return 1;
-		}
-		snprintf(r->actor, sizeof r->actor, "%s", a ? a : "local");
-		r->role = ROLE_ADMIN;
-		r->via = VIA_LOCAL;
-		return 0;
-	}
-	const char *h = evhttp_find_header(in, "Authorization");
-	const struct auth_entry *en = NULL;
-	int64_t now = time_now_ms();
-	if (h && !strncasecmp(h, "Bearer ", 7)) {
-		en = auth_cache_check(srv->auth, h + 7, now);
-		r->via = en ? VIA_TOKEN : VIA_NONE;
-	} else if (!h) {
-		char *sid = cookie_value(evhttp_find_header(in, "Cookie"), SESSION_COOKIE);
-		if (sid && (en = auth_cache_check_session(srv->auth, sid, now))) {
-			r->via = VIA_COOKIE;
-			r->session_id = sid;
-			sid = NULL;
-		}
-		free(sid);
-	}
-	if (en) {
-		snprintf(r->actor, sizeof r->actor, "%s", en->name);
-		r->role = en->role;
-	}
-	if (rt->metrics && srv->cfg->server.metrics_public)
-		return 0;
-	/* A browser session may not be used by another site's page: unsafe requests
-	 * that ride on the cookie must come from our own origin. */
-	if (r->via == VIA_COOKIE && r->method != M_GET && r->method != M_HEAD &&
-	    r->method != M_OPTIONS) {
-		const char *origin = evhttp_find_header(in, "Origin");
-		if (!origin || strcmp(origin, srv->origin)) {
-			req_reply_error(
-				r, ERR_FORBIDDEN,
-				"cross-origin request refused: Origin must be %s for cookie "
-				"sessions",
-				srv->origin);
-			return 1;
-		}
-	}
-	if (rt->min_role == ROLE_NONE)
-		return 0;
-	if (!en) {
-		req_reply_error(r, ERR_UNAUTHORIZED,
-				h ? "the token is not valid (unknown, revoked or expired)"
-				  : "authentication required: send Authorization: Bearer <token>");
-		return 1;
-	}
-	if (en->role < rt->min_role) {
-		req_reply_error(r, ERR_FORBIDDEN, "this needs the %s role; %s is %s",
-				auth_role_name(rt->min_role), en->name, auth_role_name(en->role));
-		return 1;
-	}
-	return 0;
-}
-
-/* Read and parse the body. 0 = go on, else the reply is set. */
-static int read_body(struct server *srv, struct http_req *r, struct evhttp_request *ev,
-		     struct evkeyvalq *in)
-{
-	const struct route *rt = r->route;
-	struct evbuffer *body = evhttp_request_get_input_buffer(ev);
-	size_t len = evbuffer_get_length(body);
-	if (r->method != M_POST && r->method != M_PUT && r->method != M_PATCH)
-		return 0;
-	if ((int64_t)len > srv->cfg->server.max_body_bytes) {
-		req_reply_error(r, ERR_TOOLARGE, "the body is %zu bytes; the limit is %lld", len,
-				(long long)srv->cfg->server.max_body_bytes);
-		return 1;
-	}
-	const char *ct = evhttp_find_header(in, "Content-Type");
-	if (len == 0) {
-		if (rt->empty_body_ok) {
-			r->body = json_object();
-			return 0;
-		}
-		req_reply_error(r, ERR_JSON, "a JSON body is required");
-		return 1;
-	}
-	if (!ct || !(content_type_is(ct, "application/json") ||
-		     (rt->ndjson_ok && content_type_is(ct, "application/x-ndjson")))) {
-		req_reply_error(r, ERR_MEDIA, "Content-Type must be application/json%s",
-				rt->ndjson_ok ? " or application/x-ndjson" : "");
-		return 1;
-	}
-	r->content_type = xstrdup(ct);
-	const char *data = (const char *)evbuffer_pullup(body, -1);
-	if (rt->ndjson_ok && content_type_is(ct, "application/x-ndjson")) {
-		/* Keep NDJSON as text in a JSON string; the route splits lines. */
-		r->body = json_stringn_nocheck(data, len);
-		return 0;
-	}
 	struct err e;
 	err_clear(&e);
-	r->body = json_parse_strict(data, len, &e);
-	if (!r->body) {
-		req_reply_err(r, &e);
-		return 1;
+	err_field(&e, ERR_INVALID, field, fmt, value);
+	req_reply_err(r, &e);
+	return 1;
+}
+
+static enum http_method method_of(const char *m)
+{
+	static const struct {
+		const char *name;
+		enum http_method m;
+	} methods[] = {{"GET", M_GET},	      {"POST", M_POST},	    {"PUT", M_PUT},
+		       {"PATCH", M_PATCH},    {"DELETE", M_DELETE}, {"HEAD", M_HEAD},
+		       {"OPTIONS", M_OPTIONS}};
+	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+		if (!strcmp(m, methods[i].name))
+			return methods[i].m;
+	return 0;
+}
+
+static int hexv(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decode one query component (percent-escapes, '+' as space). NULL when an escape
+ * is malformed. *len gets the decoded length (it may hold NUL bytes). */
+static char *decode_component(const char *s, size_t n, size_t *len)
+{
+	char *out = xmalloc(n + 1), *o = out;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '%') {
+			*o++ = s[i] == '+' ? ' ' : s[i];
+			continue;
+		}
+		int hi = i + 2 < n ? hexv(s[i + 1]) : -1;
+		int lo = i + 2 < n ? hexv(s[i + 2]) : -1;
+		if (hi < 0 || lo < 0) {
+			free(out);
+			return NULL;
+		}
+		*o++ = (char)(hi * 16 + lo);
+		i += 2;
+	}
+	*o = '\0';
+	*len = (size_t)(o - out);
+	return out;
+}
+
+/* Text a query value may hold: valid UTF-8, no NUL or other control characters. */
+static bool clean_text(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return utf8_valid(s, n);
+}
+
+static int parse_query(struct http_req *r, const char *q)
+{
+	size_t cap = 0;
+	for (const char *p = q; p && *p;) {
+		const char *amp = strchr(p, '&');
+		size_t n = amp ? (size_t)(amp - p) : strlen(p);
+		if (n) {
+			const char *eq = memchr(p, '=', n);
+			size_t kn = eq ? (size_t)(eq - p) : n;
+			size_t klen = 0, vlen = 0;
+			char *k = decode_component(p, kn, &klen);
+			char *v = eq ? decode_component(eq + 1, n - kn - 1, &vlen) : xstrdup("");
+			if (!k || !clean_text(k, klen) || klen == 0) {
+				free(k);
+				free(v);
+				return fail_field(r, "query", "%s",
+						  "the query has a malformed parameter name");
+			}
+			if (!v || !clean_text(v, vlen)) {
+				free(v);
+				int rc = fail_field(r, k,
+						    "query parameter %s: the value must be "
+						    "percent-encoded UTF-8 text without control "
+						    "characters",
+						    k);
+				free(k);
+				return rc;
+			}
+			if (r->n_query == QUERY_PARAMS_MAX) {
+				free(k);
+				free(v);
+				return fail_field(r, "query", "at most %s query parameters", "64");
+			}
+			if (r->n_query == cap) {
+				cap = cap ? cap * 2 : 8;
+				r->query = xrealloc(r->query, cap * sizeof *r->query);
+			}
+			r->query[r->n_query].key = k;
+			r->query[r->n_query].value = v;
+			r->n_query++;
+		}
+		p = amp ? amp + 1 : NULL;
 	}
 	return 0;
 }
 
-static void on_request(struct evhttp_request *ev, void *arg)
+static int phase_parse(struct http_req *r)
 {
-	struct server *srv = arg;
-	struct http_req *r = xcalloc(1, sizeof *r);
-	r->srv = srv;
-	r->cfg = srv->cfg;
-	r->ev = ev;
-	r->started_mono_ms = time_mono_ms();
-	r->job.run = job_run;
-	r->job.done = job_done;
-	err_clear(&r->error);
-	snprintf(r->request_id, sizeof r->request_id, "%s-%llu", srv->req_prefix,
-		 (unsigned long long)++srv->req_counter);
-	srv->inflight++;
-	set_nodelay(ev);
-
-	struct evkeyvalq *in = evhttp_request_get_input_headers(ev);
-	r->method = method_of(evhttp_request_get_command(ev));
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-	r->path = xstrdup(path && *path ? path : "/");
+	r->method = method_of(r->head.method);
+	const char *t = r->head.target;
+	/* absolute-form (RFC 9112 §3.2.2): keep the path and query. */
+	if (!strncasecmp(t, "http://", 7) || !strncasecmp(t, "https://", 8)) {
+		const char *slash = strchr(strstr(t, "://") + 3, '/');
+		t = slash ? slash : "/";
+	}
+	if (*t != '/') {
+		r->path = xstrdup("/");
+		return fail_field(r, "path", "%s", "the request target must be a path");
+	}
+	const char *qm = strchr(t, '?');
+	const char *hash = strchr(t, '#');
+	if (hash && (!qm || hash < qm))
+		qm = hash;
+	r->path = qm ? xstrndup(t, (size_t)(qm - t)) : xstrdup(t);
 	if (!r->method) {
-		req_reply_error(r, ERR_METHOD, "method not allowed");
-		goto reply;
+		req_reply_error(r, ERR_METHOD, "method %.16s is not allowed", r->head.method);
+		r->allow = xstrdup("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+		return 1;
 	}
-	if (srv->stopping) {
-		evhttp_add_header(evhttp_request_get_output_headers(ev), "Connection", "close");
-		req_reply_error(r, ERR_IO, "the server is shutting down");
-		goto reply;
-	}
-	if (!parse_query(r, uri ? evhttp_uri_get_query(uri) : NULL)) {
-		struct err qe;
-		err_clear(&qe);
-		err_field(&qe, ERR_INVALID, "query", "the query string is malformed");
-		req_reply_err(r, &qe);
-		goto reply;
-	}
+	if (hash)
+		return fail_field(r, "path", "%s", "a request target carries no fragment");
+	return parse_query(r, qm && *qm == '?' ? qm + 1 : NULL);
+}
+
+static int phase_route(struct server *srv, struct http_req *r)
+{
 	struct route_match m;
 	enum http_method lookup = r->method == M_HEAD ? M_GET : r->method;
 	int rc = router_match(srv->routes, srv->n_routes, r->path, lookup, &m);
 	if (rc == ERR_NOTFOUND) {
-		req_reply_error(r, ERR_NOTFOUND, "no route for %s", r->path);
-		goto reply;
+		req_reply_error(r, ERR_NOTFOUND, "no route for this path");
+		return 1;
 	}
 	if (rc == ERR_METHOD) {
 		struct buf allow = BUF_INIT;
@@ -474,9 +352,8 @@ static void on_request(struct evhttp_request *ev, void *arg)
 					   router_method_name((enum http_method)b));
 		req_reply_error(r, ERR_METHOD, "%s is not allowed here; allowed: %s",
 				router_method_name(r->method), buf_cstr(&allow));
-		r->ctx = buf_steal(&allow);
-		r->ctx_free = free;
-		goto reply;
+		r->allow = buf_steal(&allow);
+		return 1;
 	}
 	r->route = m.route;
 	r->id = m.id;
@@ -491,150 +368,268 @@ static void on_request(struct evhttp_request *ev, void *arg)
 			free(dec);
 		}
 	}
+	return 0;
+}
+
+static int phase_query(struct http_req *r)
+{
 	for (size_t i = 0; i < r->n_query; i++) {
 		bool known = false;
 		for (const char *const *p = r->route->params; p && *p && !known; p++)
 			known = !strcmp(*p, r->query[i].key);
 		if (!known) {
-			struct err qe;
-			err_clear(&qe);
-			err_field(&qe, ERR_INVALID, r->query[i].key,
-				  "unknown query parameter %.64s", r->query[i].key);
-			req_reply_err(r, &qe);
-			goto reply;
+			struct err e;
+			err_clear(&e);
+			size_t n = strlen(r->query[i].key);
+			err_field(&e, ERR_INVALID, r->query[i].key, "unknown query parameter %.*s",
+				  (int)utf8_cut(r->query[i].key, n, 64), r->query[i].key);
+			req_reply_err(r, &e);
+			return 1;
 		}
 	}
-	if (authenticate(srv, r, in))
-		goto reply;
-	if (read_body(srv, r, ev, in))
-		goto reply;
-	const char *idem = evhttp_find_header(in, "Idempotency-Key");
-	if (idem && r->route->idempotent_key) {
-		if (!*idem || strlen(idem) > 255) {
-			struct err ie;
-			err_clear(&ie);
-			err_field(&ie, ERR_INVALID, "Idempotency-Key",
-				  "Idempotency-Key must be 1 to 255 characters");
-			req_reply_err(r, &ie);
-			goto reply;
-		}
-		r->idempotency_key = xstrdup(idem);
+	return 0;
+}
+
+static bool content_type_is(const char *ct, const char *want)
+{
+	size_t n = strlen(want);
+	while (*ct == ' ')
+		ct++;
+	if (strncasecmp(ct, want, n))
+		return false;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+static bool has_body(const struct http_head *h)
+{
+	return h->chunked || h->content_length > 0;
+}
+
+/* What the body may be, decided before reading it. Returns 0 with *max set. */
+static int phase_admit(struct server *srv, struct http_req *r, size_t *max)
+{
+	const struct route *rt = r->route;
+	bool authenticated = r->role != ROLE_NONE;
+	*max = authenticated ? (size_t)srv->cfg->server.max_body_bytes : PUBLIC_BODY_MAX;
+	if (r->method != M_POST && r->method != M_PUT && r->method != M_PATCH)
+		return 0; /* a body here has no meaning; it is read and dropped */
+	if (!has_body(&r->head))
+		return 0;
+	if (!r->head.chunked && r->head.content_length > (int64_t)*max) {
+		req_reply_error(r, ERR_TOOLARGE, "the body is %lld bytes; the limit is %zu",
+				(long long)r->head.content_length, *max);
+		return 1;
 	}
-	if (r->route->prepare && r->route->prepare(r))
+	const char *ct = http_head_get(&r->head, "Content-Type");
+	if (!ct || !(content_type_is(ct, "application/json") ||
+		     (rt->ndjson_ok && content_type_is(ct, "application/x-ndjson")))) {
+		req_reply_error(r, ERR_MEDIA, "Content-Type must be application/json%s",
+				rt->ndjson_ok ? " or application/x-ndjson" : "");
+		return 1;
+	}
+	r->content_type = xstrdup(ct);
+	return 0;
+}
+
+/* ---- phases of the body ---- */
+
+static int phase_body(struct http_req *r, char *body, size_t len)
+{
+	const struct route *rt = r->route;
+	if (r->method != M_POST && r->method != M_PUT && r->method != M_PATCH)
+		return 0;
+	if (len == 0) {
+		if (rt->empty_body_ok) {
+			r->body = json_object();
+			return 0;
+		}
+		req_reply_error(r, ERR_JSON, "a JSON body is required");
+		return 1;
+	}
+	if (rt->ndjson_ok && content_type_is(r->content_type, "application/x-ndjson")) {
+		if (!utf8_valid(body, len) || memchr(body, '\0', len)) {
+			req_reply_error(r, ERR_JSON, "the NDJSON body is not UTF-8 text");
+			return 1;
+		}
+		/* Kept as text in a JSON string; the route splits the lines. */
+		r->body = json_stringn_nocheck(body, len);
+		return 0;
+	}
+	struct err e;
+	err_clear(&e);
+	r->body = json_parse_strict(body, len, &e);
+	if (!r->body) {
+		req_reply_err(r, &e);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- the store side ---- */
+
+static int job_run(struct job *j, struct store_conn *c)
+{
+	struct http_req *r = (struct http_req *)j;
+	int rc = r->idempotency_key ? idem_run(r, c) : r->route->run(r, c);
+	if (rc < 0 && r->status < 400)
+		req_reply_error(r, rc, "request failed");
+	return rc;
+}
+
+static void send_after_reload(void *arg)
+{
+	struct http_req *r = arg;
+	send_reply(r->srv, r);
+}
+
+static void drop_request(void *arg)
+{
+	req_free(arg);
+}
+
+static void on_completed(struct loop_task *t)
+{
+	struct completed *c = (struct completed *)t;
+	struct http_req *r = c->req;
+	struct server *srv = r->srv;
+	bool ok = c->committed && r->status < 400;
+	free(c);
+	if (ok && r->route->finish)
+		r->route->finish(r);
+	if (ok && r->route->auth_changed && !srv->stopping) {
+		auth_refresh_reload(srv->auth, send_after_reload, drop_request, r);
+		return;
+	}
+	send_reply(srv, r);
+}
+
+static void discard_completed(struct loop_task *t)
+{
+	struct completed *c = (struct completed *)t;
+	req_free(c->req);
+	free(c);
+}
+
+static void job_done(struct job *j, int commit_rc, const struct err *commit_err)
+{
+	struct http_req *r = (struct http_req *)j;
+	if (commit_rc) {
+		/* The job's changes are gone: whatever it answered must not be sent. */
+		buf_reset(&r->reply);
+		free(r->set_cookie);
+		r->set_cookie = NULL;
+		req_reply_error(r, ERR_IO, "storage unavailable: %s",
+				commit_err && commit_err->msg[0] ? commit_err->msg
+								 : "commit failed");
+	}
+	struct completed *c = xcalloc(1, sizeof *c);
+	c->task.fn = on_completed;
+	c->task.discard = discard_completed;
+	c->req = r;
+	c->committed = commit_rc == 0;
+	loopq_post(r->srv->q, &c->task);
+}
+
+/* ---- the pipeline ---- */
+
+static void on_head(void *arg, struct conn *c, struct http_head *head)
+{
+	struct server *srv = arg;
+	struct http_req *r = req_new(srv, c);
+	r->head = *head;
+	memset(head, 0, sizeof *head);
+	size_t body_max = 0;
+	if (srv->stopping) {
+		req_reply_error(r, ERR_IO, "the server is shutting down");
 		goto reply;
-	if (!r->route->run)
+	}
+	if (phase_parse(r) || phase_route(srv, r) || phase_query(r) ||
+	    authn_authenticate(srv->authn, auth_refresh_cache(srv->auth), r, &r->head) ||
+	    authn_check_origin(srv->authn, r, &r->head) || phase_admit(srv, r, &body_max))
 		goto reply;
-	r->job.kind = r->route->kind;
-	store_pool_submit(srv->pool, &r->job);
+	conn_set_data(c, r);
+	conn_read_body(c, body_max);
 	return;
 reply:
 	send_reply(srv, r);
 }
 
-/* ---- the token cache ---- */
-
-struct token_check {
-	struct job job;
-	struct loop_task task;
-	struct server *srv;
-	int64_t known_version;
-	struct auth_cache *fresh; /* NULL when unchanged or on error */
-	struct http_req *pending; /* a reply to send once the cache is fresh, or NULL */
-	bool timer;		  /* started by the timer (one at a time) */
-};
-
-static int token_check_run(struct job *j, struct store_conn *c)
-{
-	struct token_check *t = (struct token_check *)j;
-	int64_t v = 0;
-	struct err e;
-	err_clear(&e);
-	if (store_token_version(c, &v, &e)) {
-		log_warn("token check failed", "error=\"%s\"", e.msg);
-		return 0;
-	}
-	if (v != t->known_version && auth_cache_load(c, &t->fresh, &e))
-		log_warn("token reload failed", "error=\"%s\"", e.msg);
-	return 0;
-}
-
-static void token_check_apply(struct server *srv, struct loop_task *task)
-{
-	struct token_check *t =
-		(struct token_check *)((char *)task - offsetof(struct token_check, task));
-	/* Checks can overlap (timer and after-change reloads): never go back. */
-	if (t->fresh && (!srv->auth || t->fresh->version >= srv->auth->version)) {
-		auth_cache_free(srv->auth);
-		srv->auth = t->fresh;
-	} else {
-		auth_cache_free(t->fresh);
-	}
-	if (t->timer)
-		srv->token_check_inflight = false;
-	if (t->pending)
-		send_reply(srv, t->pending);
-	free(t);
-}
-
-static void token_check_done(struct job *j, int rc, const struct err *e)
-{
-	struct token_check *t = (struct token_check *)j;
-	(void)rc;
-	(void)e;
-	t->task.fn = token_check_apply;
-	post_task(t->srv, &t->task);
-}
-
-static void on_token_timer(evutil_socket_t fd, short what, void *arg)
+static void on_body(void *arg, struct conn *c, char *body, size_t len)
 {
 	struct server *srv = arg;
-	(void)fd;
-	(void)what;
-	if (srv->token_check_inflight || srv->stopping)
+	struct http_req *r = conn_data(c);
+	conn_set_data(c, NULL);
+	int stop = phase_body(r, body, len);
+	free(body);
+	if (stop || idem_prepare(r, &r->head) || (r->route->prepare && r->route->prepare(r)) ||
+	    !r->route->run) {
+		send_reply(srv, r);
 		return;
-	struct token_check *t = xcalloc(1, sizeof *t);
-	t->job.kind = JOB_READ;
-	t->job.run = token_check_run;
-	t->job.done = token_check_done;
-	t->srv = srv;
-	t->known_version = srv->auth ? srv->auth->version : -1;
-	t->timer = true;
-	srv->token_check_inflight = true;
-	store_pool_submit(srv->pool, &t->job);
+	}
+	r->job.kind = r->route->kind;
+	r->job.run = job_run;
+	r->job.done = job_done;
+	store_pool_submit(srv->pool, &r->job);
 }
 
-static void reload_auth_then_reply(struct server *srv, struct http_req *r)
+static void on_conn_error(void *arg, struct conn *c, int status, const struct err *e)
 {
-	struct token_check *t = xcalloc(1, sizeof *t);
-	t->job.kind = JOB_READ;
-	t->job.run = token_check_run;
-	t->job.done = token_check_done;
-	t->srv = srv;
-	t->known_version = -1; /* always load */
-	t->pending = r;
-	store_pool_submit(srv->pool, &t->job);
+	struct server *srv = arg;
+	struct http_req *r = conn_data(c);
+	conn_set_data(c, NULL);
+	if (status == 408 || status == 503) {
+		/* Slow or overloaded: close without a reply (allowed before routing, SPEC §5),
+		 * so a trickling client gets nothing to wait for. */
+		log_warn(status == 408 ? "request timed out" : "request refused: buffers full",
+			 "peer=%s status=%d", conn_peer(c), status);
+		req_free(r);
+		conn_abort(c);
+		return;
+	}
+	if (!r)
+		r = req_new(srv, c);
+	buf_reset(&r->reply);
+	struct err ce = *e;
+	ce.code = status == 413 ? ERR_TOOLARGE : ERR_INVALID;
+	req_reply_err(r, &ce);
+	r->status = status;
+	send_reply(srv, r);
 }
 
 /* ---- start and stop ---- */
+
+static void on_drained(void *arg)
+{
+	struct server *srv = arg;
+	event_base_loopexit(srv->base, NULL);
+}
 
 static void begin_stop(struct server *srv, const char *why)
 {
 	if (srv->stopping)
 		return;
 	srv->stopping = true;
-	log_info("stopping", "reason=%s inflight=%ld", why, srv->inflight);
-	if (srv->listener)
-		evconnlistener_disable(srv->listener);
-	/* In-flight requests get up to 10 s; then the loop ends regardless. */
-	struct timeval tv = {10, 0};
+	log_info("stopping", "reason=%s", why);
+	auth_refresh_stop(srv->auth);
+	/* Requests in flight get up to STOP_GRACE_S; then the loop ends regardless. */
+	struct timeval tv = {STOP_GRACE_S, 0};
 	evtimer_add(srv->stop_timer, &tv);
-	maybe_finish_stop(srv);
+	conn_server_stop(srv->cs);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
+	struct server *srv = arg;
 	(void)what;
-	begin_stop(arg, sig == SIGINT ? "SIGINT" : "SIGTERM");
+	if (sig == SIGHUP) {
+		/* The hook for configuration reload; until it exists, say so rather than die
+		 * (the default action) without a final checkpoint. */
+		log_warn("SIGHUP received: configuration reload is not supported yet; restart to "
+			 "apply changes",
+			 NULL);
+		return;
+	}
+	begin_stop(srv, sig == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
 static void on_stop_timer(evutil_socket_t fd, short what, void *arg)
@@ -642,29 +637,8 @@ static void on_stop_timer(evutil_socket_t fd, short what, void *arg)
 	struct server *srv = arg;
 	(void)fd;
 	(void)what;
-	log_warn("stop timeout; closing with requests in flight", "inflight=%ld", srv->inflight);
+	log_warn("stop timeout; closing with requests in flight", NULL);
 	event_base_loopexit(srv->base, NULL);
-}
-
-static void on_resume_accept(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	evconnlistener_enable(arg);
-}
-
-/* EMFILE and friends: pause accepting for 100 ms instead of spinning. evhttp owns
- * the listener's callback argument, so the pause is a one-shot timer on the
- * listener itself; the listener lives until evhttp_free, after the loop ends. */
-static void on_accept_error(struct evconnlistener *lev, void *arg)
-{
-	(void)arg;
-	int err = EVUTIL_SOCKET_ERROR();
-	log_warn("accept failed; pausing 100ms", "error=\"%s\"",
-		 evutil_socket_error_to_string(err));
-	evconnlistener_disable(lev);
-	struct timeval tv = {0, 100000};
-	event_base_once(evconnlistener_get_base(lev), -1, EV_TIMEOUT, on_resume_accept, lev, &tv);
 }
 
 static void raise_nofile(void)
@@ -698,147 +672,121 @@ static int resolve_listen(const char *listen, struct sockaddr_storage *ss, int *
 	return 0;
 }
 
-static void log_listening(struct evconnlistener *lev)
+/* The bytes the server may buffer across all connections: enough for many full-size
+ * bodies at once, bounded so a crowd of uploads cannot exhaust memory. */
+static size_t buffer_cap(const struct config *cfg)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
-	char host[INET6_ADDRSTRLEN + 2] = "?", port[8] = "?";
-	if (getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)&ss, &len) == 0)
-		getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, port, sizeof port,
-			    NI_NUMERICHOST | NI_NUMERICSERV);
-	log_info("listening", "addr=%s%s%s:%s", ss.ss_family == AF_INET6 ? "[" : "", host,
-		 ss.ss_family == AF_INET6 ? "]" : "", port);
+	size_t cap = (size_t)cfg->server.max_body_bytes * 16;
+	return cap < 64u << 20 ? 64u << 20 : cap;
+}
+
+static struct event *new_signal(struct server *srv, int sig)
+{
+	struct event *ev = evsignal_new(srv->base, sig, on_signal, srv);
+	if (ev && event_add(ev, NULL)) {
+		event_free(ev);
+		ev = NULL;
+	}
+	return ev;
 }
 
 int server_run(const struct config *cfg, struct store *s, const struct route *routes,
 	       size_t n_routes, struct err *e)
 {
 	struct server *srv = xcalloc(1, sizeof *srv);
+	struct auth_cache *initial = NULL;
 	int rc = 0;
 	srv->cfg = cfg;
 	srv->store = s;
 	srv->routes = routes;
 	srv->n_routes = n_routes;
-	pthread_mutex_init(&srv->mu, NULL);
 	unsigned char rnd[4];
 	evutil_secure_rng_get_bytes(rnd, sizeof rnd);
 	snprintf(srv->req_prefix, sizeof srv->req_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1],
 		 rnd[2], rnd[3]);
 	raise_nofile();
 	srv->metrics = metrics_new(routes, n_routes);
-	{
-		/* The origin is the public URL up to the end of its authority part. */
-		char pub[300];
-		const char *u = config_public_url(cfg, pub, sizeof pub);
-		const char *sch = strstr(u, "://");
-		const char *slash = sch ? strchr(sch + 3, '/') : NULL;
-		size_t n = slash ? (size_t)(slash - u) : strlen(u);
-		snprintf(srv->origin, sizeof srv->origin, "%.*s", (int)n, u);
-	}
 
 	if ((rc = store_pool_start(s, 2, NULL, NULL, &srv->pool, e)))
 		goto out;
 	{
 		struct store_conn *c = NULL;
 		if (!(rc = store_connect(s, true, &c, e)))
-			rc = auth_cache_load(c, &srv->auth, e);
+			rc = auth_cache_load(c, &initial, e);
 		store_disconnect(c);
 		if (rc)
 			goto out;
 	}
-
 	srv->base = event_base_new();
-	srv->http = evhttp_new(srv->base);
-	if (!srv->base || !srv->http) {
+	if (!srv->base || !(srv->q = loopq_new(srv->base))) {
 		rc = err_set(e, ERR_IO, "cannot create the event loop");
 		goto out;
 	}
-	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-						      EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE |
-						      EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
-	evhttp_set_max_headers_size(srv->http, 16384);
-	/* Well above the route limit, so that our own JSON 413 answers most uploads. */
-	evhttp_set_max_body_size(srv->http, (ev_ssize_t)(cfg->server.max_body_bytes * 2 + 65536));
-	struct timeval rt = {(time_t)(cfg->server.read_timeout_ms / 1000),
-			     (suseconds_t)(cfg->server.read_timeout_ms % 1000) * 1000};
-	evhttp_set_timeout_tv(srv->http, &rt);
-	evhttp_set_gencb(srv->http, on_request, srv);
+	srv->auth = auth_refresh_new(srv->base, srv->pool, srv->q, initial);
+	if (!srv->auth) {
+		rc = err_set(e, ERR_IO, "cannot create the token refresh timer");
+		goto out;
+	}
+	initial = NULL;
 
 	struct sockaddr_storage ss;
 	int sslen;
 	if ((rc = resolve_listen(cfg->server.listen, &ss, &sslen, e)))
 		goto out;
-	srv->listener = evconnlistener_new_bind(srv->base, NULL, NULL,
-						LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
-							LEV_OPT_CLOSE_ON_EXEC,
-						1024, (struct sockaddr *)&ss, sslen);
-	if (!srv->listener) {
-		rc = err_set(e, ERR_IO, "cannot listen on %s: %s", cfg->server.listen,
-			     strerror(errno));
+	struct conn_limits lim = {
+		.read_timeout_ms = cfg->server.read_timeout_ms,
+		.max_connections = cfg->server.max_connections,
+		.max_buffered = buffer_cap(cfg),
+	};
+	struct conn_handler h = {
+		.on_head = on_head,
+		.on_body = on_body,
+		.on_error = on_conn_error,
+		.on_drained = on_drained,
+		.arg = srv,
+	};
+	if ((rc = conn_server_start(srv->base, (struct sockaddr *)&ss, sslen, &lim, &h, &srv->cs,
+				    e))) {
+		err_set(e, ERR_IO, "cannot listen on %s: %s", cfg->server.listen, e->msg);
 		goto out;
 	}
-	srv->bound = evhttp_bind_listener(srv->http, srv->listener);
-	if (!srv->bound) {
-		evconnlistener_free(srv->listener);
-		srv->listener = NULL;
-		rc = err_set(e, ERR_IO, "cannot serve on %s", cfg->server.listen);
-		goto out;
-	}
-	evconnlistener_set_error_cb(srv->listener, on_accept_error);
+	char addr[80];
+	conn_server_address(srv->cs, addr, sizeof addr);
+	srv->authn = authn_new(cfg, addr);
 
-	srv->wake = event_new(srv->base, -1, EV_PERSIST | EV_READ, on_wake, srv);
-	srv->sigterm = evsignal_new(srv->base, SIGTERM, on_signal, srv);
-	srv->sigint = evsignal_new(srv->base, SIGINT, on_signal, srv);
-	srv->token_timer = event_new(srv->base, -1, EV_PERSIST, on_token_timer, srv);
+	srv->sigterm = new_signal(srv, SIGTERM);
+	srv->sigint = new_signal(srv, SIGINT);
+	srv->sighup = new_signal(srv, SIGHUP);
 	srv->stop_timer = evtimer_new(srv->base, on_stop_timer, srv);
-	event_add(srv->wake, NULL);
-	event_add(srv->sigterm, NULL);
-	event_add(srv->sigint, NULL);
-	struct timeval one = {0, 500000};
-	event_add(srv->token_timer, &one);
-
-	log_listening(srv->listener);
+	if (!srv->sigterm || !srv->sigint || !srv->sighup || !srv->stop_timer) {
+		rc = err_set(e, ERR_IO, "cannot install signal handlers");
+		goto out;
+	}
+	log_info("listening", "addr=%s max_connections=%lld", addr,
+		 (long long)cfg->server.max_connections);
 	event_base_dispatch(srv->base);
 	log_info("stopped", "requests=%llu", (unsigned long long)srv->req_counter);
 out:
 	/* Stop the store threads first: their completions still target the loop queue. */
+	auth_refresh_stop(srv->auth);
 	store_pool_stop(srv->pool);
 	srv->pool = NULL;
-	while (srv->tasks_head) {
-		struct loop_task *t = srv->tasks_head;
-		srv->tasks_head = t->next;
-		if (t->fn == on_completed) {
-			struct completed *c = (struct completed *)t;
-			req_free(c->req);
-			free(c);
-		} else if (t->fn == token_check_apply) {
-			struct token_check *tc =
-				(struct token_check *)((char *)t -
-						       offsetof(struct token_check, task));
-			auth_cache_free(tc->fresh);
-			req_free(tc->pending);
-			free(tc);
-		} else {
-			t->fn(srv, t);
-		}
-	}
-	if (srv->http)
-		evhttp_free(srv->http);
-	if (srv->wake)
-		event_free(srv->wake);
+	loopq_free(srv->q); /* discards the completions that will never be sent */
+	conn_server_free(srv->cs);
+	auth_refresh_free(srv->auth);
+	auth_cache_free(initial);
+	authn_free(srv->authn);
 	if (srv->sigterm)
 		event_free(srv->sigterm);
 	if (srv->sigint)
 		event_free(srv->sigint);
-	if (srv->token_timer)
-		event_free(srv->token_timer);
+	if (srv->sighup)
+		event_free(srv->sighup);
 	if (srv->stop_timer)
 		event_free(srv->stop_timer);
 	if (srv->base)
 		event_base_free(srv->base);
-	auth_cache_free(srv->auth);
 	metrics_free(srv->metrics);
-	pthread_mutex_destroy(&srv->mu);
 	free(srv);
 	return rc;
 }

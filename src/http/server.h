@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "config/config.h"
+#include "core/auth.h"
 #include "http/router.h"
 #include "store/store.h"
 
@@ -28,6 +29,12 @@ int server_healthy(struct server *srv, struct err *e);
 
 /* The server's metrics (loop thread only: prepare() and finish() hooks). */
 struct metrics *server_metrics(struct server *srv);
+
+/* A session was stored / ended (loop thread: a route's finish() hook): the token
+ * cache learns it in O(1), without reloading (http/auth_refresh.h). */
+void server_session_added(struct server *srv, const char *sid, const char *token_name,
+			  enum role role, int64_t expires_at);
+void server_session_removed(struct server *srv, const char *sid);
 
 /* The store of the server (for handlers that must check the schema). */
 struct store *server_store(struct server *srv);

@@ -17,6 +17,7 @@
 #include "template/mustache.h"
 #include "util/buf.h"
 #include "util/embed.h"
+#include "util/json.h"
 
 extern const struct embedded_file template_builtin_files[];
 
@@ -391,8 +392,8 @@ static json_t *metric_row(const char *label, const char *key, enum unit u, bool 
 		fmt_pct(ch, sizeof ch, (cv - bv) / fabs(bv) * 100, true);
 	else
 		snprintf(ch, sizeof ch, "n/a");
-	return json_pack("{ss ss ss ss ss}", "key", key, "label", label, "current", c, "baseline",
-			 b, "change", ch);
+	return jpack("{ss ss ss ss ss}", "key", key, "label", label, "current", c, "baseline", b,
+		     "change", ch);
 }
 
 static bool has_num(const json_t *obj, const char *key)
@@ -1082,10 +1083,10 @@ static int append_footer(struct buf *body, const json_t *ctx, struct err *e)
 	char fence[32];
 	fence_for(key, 1, fence, sizeof fence);
 	bool pad = *key == '`' || (*key && key[strlen(key) - 1] == '`');
-	json_t *fctx = json_pack(
-		"{ss ss sI ss ss}", "url", json_string_value(json_object_get(ctx, "incident_url")),
-		"key", key, "id", (json_int_t)json_integer_value(json_object_get(ctx, "id")),
-		"fence", fence, "pad", pad ? " " : "");
+	json_t *fctx = jpack("{ss ss sI ss ss}", "url",
+			     json_string_value(json_object_get(ctx, "incident_url")), "key", key,
+			     "id", (json_int_t)json_integer_value(json_object_get(ctx, "id")),
+			     "fence", fence, "pad", pad ? " " : "");
 	free(key);
 	static const char with_key[] =
 		"---\n_Opened by [intervene]({{url}}) for incident #{{id}} · key "

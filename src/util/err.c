@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/utf8.h"
+
 void err_clear(struct err *e)
 {
 	if (!e)
@@ -18,6 +20,9 @@ static void vset(struct err *e, int code, const char *fmt, va_list ap)
 {
 	e->code = code;
 	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	/* A message cut at the buffer's end must not end in half a character: it
+	 * becomes a JSON string. */
+	utf8_trim_partial(e->msg);
 }
 
 int err_set(struct err *e, int code, const char *fmt, ...)
@@ -40,6 +45,7 @@ int err_field(struct err *e, int code, const char *field, const char *fmt, ...)
 	vset(e, code, fmt, ap);
 	va_end(ap);
 	snprintf(e->field, sizeof e->field, "%s", field ? field : "");
+	utf8_trim_partial(e->field);
 	return code;
 }
 

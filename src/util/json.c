@@ -1,9 +1,13 @@
 #include "util/json.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/log.h"
 #include "util/time.h"
+#include "util/utf8.h"
 
 static int dump_to_buf(const char *p, size_t n, void *data)
 {
@@ -13,7 +17,12 @@ static int dump_to_buf(const char *p, size_t n, void *data)
 
 void json_canon_buf(const json_t *v, struct buf *b)
 {
-	json_dump_callback(v, dump_to_buf, b, JSON_CANON_FLAGS | JSON_ENCODE_ANY);
+	/* A NULL here is a constructor's failure that someone ignored: text "" in its
+	 * place would be stored, hashed and served as if it were the value. */
+	if (!v || json_dump_callback(v, dump_to_buf, b, JSON_CANON_FLAGS | JSON_ENCODE_ANY)) {
+		log_error("cannot serialise a JSON value", "value=%s", v ? "present" : "NULL");
+		abort();
+	}
 }
 
 char *json_canon(const json_t *v)
@@ -118,4 +127,81 @@ void json_write_int(struct buf *b, int64_t v)
 	if (v < 0)
 		*--p = '-';
 	buf_append(b, p, (size_t)(n + sizeof n - p));
+}
+
+static int depth_of(const json_t *v, int limit)
+{
+	if (limit < 0)
+		return 0; /* deeper than we care to look */
+	int d = 0;
+	if (json_is_object(v)) {
+		const char *k;
+		json_t *m;
+		json_object_foreach((json_t *)v, k, m)
+		{
+			int dm = depth_of(m, limit - 1);
+			if (dm > d)
+				d = dm;
+		}
+		return d + 1;
+	}
+	if (json_is_array(v)) {
+		size_t i;
+		json_t *m;
+		json_array_foreach(v, i, m)
+		{
+			int dm = depth_of(m, limit - 1);
+			if (dm > d)
+				d = dm;
+		}
+		return d + 1;
+	}
+	return 0;
+}
+
+int json_check_bounds(const json_t *v, const struct json_bounds *b, const char *field,
+		      struct err *e)
+{
+	if (b->max_keys && json_is_object(v) && json_object_size(v) > b->max_keys)
+		return err_field(e, ERR_INVALID, field, "%s may have at most %zu keys (has %zu)",
+				 field, b->max_keys, json_object_size(v));
+	if (b->max_depth && depth_of(v, b->max_depth + 1) > b->max_depth)
+		return err_field(e, ERR_INVALID, field, "%s may be nested at most %d levels deep",
+				 field, b->max_depth);
+	if (b->max_bytes) {
+		size_t n = json_dumpb(v, NULL, 0, JSON_CANON_FLAGS | JSON_ENCODE_ANY);
+		if (n > b->max_bytes)
+			return err_field(e, ERR_INVALID, field,
+					 "%s may be at most %zu bytes as JSON (is %zu)", field,
+					 b->max_bytes, n);
+	}
+	return 0;
+}
+
+json_t *jpack(const char *fmt, ...)
+{
+	json_error_t je;
+	va_list ap;
+	va_start(ap, fmt);
+	json_t *v = json_vpack_ex(&je, 0, fmt, ap);
+	va_end(ap);
+	if (!v) {
+		log_error("json_pack failed", "format=\"%s\" error=\"%s\"", fmt, je.text);
+		abort();
+	}
+	return v;
+}
+
+json_t *jstr(const char *s)
+{
+	if (!s)
+		return json_null();
+	size_t n = strlen(s);
+	if (utf8_valid(s, n))
+		return json_stringn_nocheck(s, n);
+	struct buf b = BUF_INIT;
+	utf8_repair(&b, s, n);
+	json_t *v = json_stringn_nocheck(b.data, b.len);
+	buf_free(&b);
+	return v;
 }

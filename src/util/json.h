@@ -27,6 +27,27 @@ void json_canon_buf(const json_t *v, struct buf *b);
  * Returns a new reference, or NULL with ERR_JSON and a message naming line/column. */
 json_t *json_parse_strict(const char *text, size_t len, struct err *e);
 
+/* Size limits of a JSON value taken from a client (details, metadata): its canonical
+ * text at most max_bytes (0 = any), at most max_keys members in the top-level object
+ * (0 = any), containers nested at most max_depth deep (the value itself is depth 1). */
+struct json_bounds {
+	size_t max_bytes, max_keys;
+	int max_depth;
+};
+
+/* Check v against b: 0, or ERR_INVALID naming field and the limit broken. */
+int json_check_bounds(const json_t *v, const struct json_bounds *b, const char *field,
+		      struct err *e);
+
+/* json_pack that cannot fail silently: a format or argument error (a bug: every
+ * string passed must be valid UTF-8, see util/utf8.h) aborts with jansson's message
+ * instead of returning NULL. New reference. */
+json_t *jpack(const char *fmt, ...);
+
+/* A JSON string of s (NULL → JSON null); ill-formed UTF-8 is repaired with U+FFFD
+ * rather than refused, so the result is never NULL. New reference. */
+json_t *jstr(const char *s);
+
 /* Accessors that tolerate a missing key or wrong type: NULL / dflt. */
 const char *json_get_str(const json_t *obj, const char *key);
 int64_t json_get_int(const json_t *obj, const char *key, int64_t dflt);

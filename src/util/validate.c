@@ -5,16 +5,8 @@
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/time.h"
-
-size_t utf8_length(const char *s)
-{
-	size_t n = 0;
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xC0) != 0x80)
-			n++;
-	return n;
-}
 
 char *str_trim_dup(const char *s)
 {
@@ -97,6 +89,11 @@ static int check_field(const json_t *v, const struct vfield *f, const char *name
 	case V_OBJECT:
 		if (!json_is_object(v))
 			break;
+		if (f->max) {
+			struct json_bounds b = {.max_bytes = (size_t)f->max,
+						.max_depth = VALIDATE_OBJECT_DEPTH};
+			return json_check_bounds(v, &b, name, e);
+		}
 		return 0;
 	case V_STRING_ARRAY: {
 		if (!json_is_array(v))

@@ -12,17 +12,21 @@
 #include <stdbool.h>
 
 #include "util/err.h"
+#include "util/utf8.h"
 
 enum vtype {
 	V_STRING, /* min..max = length in characters (code points); 0/0 = any */
 	V_INT,	  /* min..max inclusive (0/0 = any) */
 	V_NUMBER, /* integer or real; min..max when min < max */
 	V_BOOL,
-	V_OBJECT,	/* any JSON object */
+	V_OBJECT,	/* a JSON object; max > 0: at most max bytes as canonical JSON and
+			 * VALIDATE_OBJECT_DEPTH levels of nesting */
 	V_STRING_ARRAY, /* array of non-empty strings; min..max = number of items */
 	V_TIME,		/* RFC 3339 string */
 	V_ANY,
 };
+
+#define VALIDATE_OBJECT_DEPTH 16
 
 struct vfield {
 	const char *name;
@@ -37,9 +41,6 @@ struct vfield {
  * messages. Returns 0 or ERR_INVALID with e filled. */
 int validate_object(const json_t *obj, const struct vfield *fields, const char *prefix,
 		    struct err *e);
-
-/* Number of Unicode code points in valid UTF-8 s. */
-size_t utf8_length(const char *s);
 
 /* A malloc'd copy of s with leading and trailing ASCII whitespace removed. */
 char *str_trim_dup(const char *s);

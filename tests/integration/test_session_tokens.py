@@ -60,9 +60,12 @@ def test_unsafe_cookie_requests_need_our_origin(server):
     st, _, body = server.request("POST", "/api/signals", sig, token=None,
                                  headers={**cookie, "Origin": origin})
     assert st == 202, body
-    # bearer tokens are not subject to the Origin rule
+    # an unsafe request from another origin is refused however it authenticates
     st, _, body = server.request("POST", "/api/signals", dict(sig, key=unique("o")),
                                  headers={"Origin": "http://evil.example"})
+    assert_error(st, body, 403, "forbidden")
+    # a bearer request without Origin (curl, the CLI, scripts) is not a browser's
+    st, _, body = server.request("POST", "/api/signals", dict(sig, key=unique("o")))
     assert st == 202, body
 
 
