@@ -11,8 +11,11 @@
 
 int main(int argc, char **argv)
 {
-	/* evhttp writes with writev without MSG_NOSIGNAL: a closed peer must not kill us. */
+	/* bufferevents write with writev without MSG_NOSIGNAL: a closed peer must not kill
+	 * us. A write past RLIMIT_FSIZE must fail with EFBIG (the store answers 503)
+	 * rather than kill the process with SIGXFSZ. */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 	/* Once, before any thread: jansson's hash seed, libsodium, libcurl, libevent locking. */
 	json_object_seed(0);
 	if (sodium_init() < 0) {

@@ -40,11 +40,17 @@ static void list_ctx_free(void *p)
 	free(c);
 }
 
+/* A 400 naming the query parameter; value (the offending one, quoted at most 64
+ * bytes, cut on a character boundary) or NULL when the problem is not one value. */
 static int bad_query(struct http_req *r, const char *field, const char *msg, const char *value)
 {
 	struct err e;
 	err_clear(&e);
-	err_field(&e, ERR_INVALID, field, "%s: %s (got \"%.64s\")", field, msg, value);
+	if (value)
+		err_field(&e, ERR_INVALID, field, "%s: %s (got \"%.*s\")", field, msg,
+			  (int)utf8_cut(value, strlen(value), 64), value);
+	else
+		err_field(&e, ERR_INVALID, field, "%s: %s", field, msg);
 	req_reply_err(r, &e);
 	return 1;
 }
@@ -72,7 +78,7 @@ int api_incidents_list_prepare(struct http_req *r)
 			c->f.statuses |= 1 << st;
 		}
 		if (!c->f.statuses)
-			return bad_query(r, "status", "must not be empty", "");
+			return bad_query(r, "status", "must not be empty", NULL);
 	}
 	if ((c->sevs = api_query_list(r, "severity"))) {
 		for (char **s = c->sevs; *s; s++) {
@@ -82,7 +88,7 @@ int api_incidents_list_prepare(struct http_req *r)
 			c->f.severities |= 1 << sev;
 		}
 		if (!c->f.severities)
-			return bad_query(r, "severity", "must not be empty", "");
+			return bad_query(r, "severity", "must not be empty", NULL);
 	}
 	if ((c->kinds = api_query_list(r, "kind"))) {
 		size_t n = 0;
@@ -92,7 +98,7 @@ int api_incidents_list_prepare(struct http_req *r)
 						 "must be invariant, budget, planner or manual",
 						 *s);
 		if (!n)
-			return bad_query(r, "kind", "must not be empty", "");
+			return bad_query(r, "kind", "must not be empty", NULL);
 		c->f.kinds = (const char *const *)c->kinds;
 	}
 	if ((c->assignees = api_query_list(r, "assigned_to"))) {
@@ -100,15 +106,15 @@ int api_incidents_list_prepare(struct http_req *r)
 		for (char **s = c->assignees; *s; s++)
 			n++;
 		if (n > 16)
-			return bad_query(r, "assigned_to", "at most 16 values", "");
+			return bad_query(r, "assigned_to", "at most 16 values", NULL);
 		if (!n)
-			return bad_query(r, "assigned_to", "must not be empty", "");
+			return bad_query(r, "assigned_to", "must not be empty", NULL);
 		c->f.assignees = (const char *const *)c->assignees;
 	}
 	const char *q = req_query(r, "q");
 	if (q) {
 		if (utf8_length(q) > 256)
-			return bad_query(r, "q", "at most 256 characters", "");
+			return bad_query(r, "q", "at most 256 characters", NULL);
 		c->q = xstrdup(q);
 		c->f.q = c->q;
 	}
@@ -545,7 +551,7 @@ int api_events_prepare(struct http_req *r)
 				return bad_query(r, "types", "unknown event type", *t);
 		}
 		if (!n || n > 16)
-			return bad_query(r, "types", "give 1 to 16 types", "");
+			return bad_query(r, "types", "give 1 to 16 types", NULL);
 		c->f.types = (const char *const *)c->types;
 	}
 	c->f.count_total = true;

@@ -75,6 +75,9 @@ int api_silence_create_prepare(struct http_req *r)
 			       "the silence must end in the future");
 	if (end - start > SILENCE_MAX_MS)
 		return invalid(r, ends ? "ends_at" : "duration", "a silence lasts at most 7 days");
+	if (end > TIME_MAX_MS)
+		return invalid(r, ends ? "ends_at" : "duration",
+			       "the silence must end by 9999-12-31T23:59:59.999Z");
 	struct silence *s = xcalloc(1, sizeof *s);
 	r->ctx = s;
 	r->ctx_free = silence_free;

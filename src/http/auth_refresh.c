@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/metrics.h"
 #include "util/log.h"
 
 #define CHECK_EVERY_US 500000
@@ -23,6 +24,7 @@ struct session_op {
 struct auth_refresh {
 	struct store_pool *pool;
 	struct loopq *q;
+	struct metrics *metrics;
 	struct event *timer;
 	struct auth_cache *cache;
 	bool timer_load_inflight;
@@ -81,6 +83,7 @@ static void load_apply(struct loop_task *t)
 		replay(ar, l->fresh);
 		auth_cache_free(ar->cache);
 		ar->cache = l->fresh;
+		metrics_auth_reload(ar->metrics);
 	} else {
 		auth_cache_free(l->fresh);
 	}
@@ -145,11 +148,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 struct auth_refresh *auth_refresh_new(struct event_base *base, struct store_pool *pool,
-				      struct loopq *q, struct auth_cache *initial)
+				      struct loopq *q, struct metrics *m,
+				      struct auth_cache *initial)
 {
 	struct auth_refresh *ar = xcalloc(1, sizeof *ar);
 	ar->pool = pool;
 	ar->q = q;
+	ar->metrics = m;
 	ar->cache = initial;
 	ar->timer = event_new(base, -1, EV_PERSIST, on_timer, ar);
 	struct timeval tv = {0, CHECK_EVERY_US};

@@ -23,10 +23,12 @@
 struct event_base;
 struct auth_refresh;
 
-/* Start refreshing `initial` (taken over) through pool, posting results to q.
- * NULL only when libevent cannot create a timer. */
+/* Start refreshing `initial` (taken over) through pool, posting results to q and
+ * counting full reloads in m. NULL only when libevent cannot create a timer. */
+struct metrics;
 struct auth_refresh *auth_refresh_new(struct event_base *base, struct store_pool *pool,
-				      struct loopq *q, struct auth_cache *initial);
+				      struct loopq *q, struct metrics *m,
+				      struct auth_cache *initial);
 
 /* The cache in effect (valid until the next return to the loop). */
 const struct auth_cache *auth_refresh_cache(const struct auth_refresh *ar);

@@ -195,6 +195,14 @@ static const char *http_date(struct conn_server *cs)
 	return cs->date;
 }
 
+/* Bodies may fill three quarters of the buffer cap: the rest stays for request
+ * heads, so that uploads in flight never lock out small requests (/metrics, /readyz,
+ * a responder's acknowledge). */
+static size_t body_budget(const struct conn_server *cs)
+{
+	return cs->lim.max_buffered / 4 * 3;
+}
+
 /* ---- the request cycle ---- */
 
 /* Hand the current request to the owner as an error. */
@@ -304,8 +312,7 @@ static void read_body(struct conn *c)
 			err_clear(&e);
 			/* The reservation grows with the body: refuse before it would pass
 			 * the cap. */
-			if (c->cs->buffered - c->accounted + c->body.len + n >
-			    c->cs->lim.max_buffered) {
+			if (c->cs->buffered - c->accounted + c->body.len + n > body_budget(c->cs)) {
 				fail(c, 503, "the server is buffering too many requests");
 				return;
 			}
@@ -364,7 +371,7 @@ void conn_read_body(struct conn *c, size_t max)
 		return;
 	}
 	size_t reserve = c->chunked ? 0 : (size_t)c->content_length;
-	if (c->cs->buffered - c->accounted + reserve > c->cs->lim.max_buffered) {
+	if (c->cs->buffered - c->accounted + reserve > body_budget(c->cs)) {
 		fail(c, 503, "the server is buffering too many requests; retry shortly");
 		return;
 	}
@@ -710,6 +717,11 @@ size_t conn_server_count(const struct conn_server *cs)
 size_t conn_server_buffered(const struct conn_server *cs)
 {
 	return cs->buffered;
+}
+
+unsigned long long conn_server_refused(const struct conn_server *cs)
+{
+	return cs->refused;
 }
 
 void conn_set_data(struct conn *c, void *data)

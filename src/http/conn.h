@@ -16,7 +16,8 @@
  *   - the bytes buffered across all connections (request heads and bodies in
  *     flight) stay under max_buffered: a body is reserved in full from its
  *     Content-Length before it is read, a chunked body as it grows, a head as it
- *     arrives; a request that does not fit is answered 503 and closed;
+ *     arrives; bodies may take three quarters of it, so heads always find room; a
+ *     request that does not fit is refused (on_error 503) and its connection closed;
  *   - framing errors (parse.h) are answered with their status and the connection
  *     is closed; replies sent before a body was read close the connection after a
  *     short lingering read, so the client sees the reply.
@@ -96,9 +97,10 @@ void conn_server_stop(struct conn_server *cs);
 /* Close every connection and free cs (after the loop ended). NULL is fine. */
 void conn_server_free(struct conn_server *cs);
 
-/* Open connections, and bytes buffered across them (for metrics and tests). */
+/* Open connections, bytes buffered across them, connections refused so far. */
 size_t conn_server_count(const struct conn_server *cs);
 size_t conn_server_buffered(const struct conn_server *cs);
+unsigned long long conn_server_refused(const struct conn_server *cs);
 
 /* Read the body announced by the current head, refusing with 413 beyond max bytes
  * (Content-Length is checked before reading; a chunked body as it arrives). Sends

@@ -32,6 +32,8 @@ struct metrics {
 	size_t n;
 	struct route_stats *stats; /* n + 1: the last is "unmatched" */
 	uint64_t signals[N_KINDS][N_OUTCOMES];
+	uint64_t auth_reloads;
+	struct metrics_conn conn;
 };
 
 struct metrics *metrics_new(const struct route *routes, size_t n)
@@ -98,8 +100,33 @@ static const char *method_label(const struct metrics *m, size_t idx)
 	return idx < m->n ? router_method_name(m->routes[idx].method) : "any";
 }
 
+void metrics_auth_reload(struct metrics *m)
+{
+	m->auth_reloads++;
+}
+
+void metrics_set_conn(struct metrics *m, const struct metrics_conn *c)
+{
+	m->conn = *c;
+}
+
 void metrics_render(const struct metrics *m, struct buf *out)
 {
+	buf_printf(out,
+		   "# HELP intervene_http_connections Open client connections.\n"
+		   "# TYPE intervene_http_connections gauge\nintervene_http_connections %zu\n"
+		   "# HELP intervene_http_buffered_bytes Request bytes buffered across "
+		   "connections.\n# TYPE intervene_http_buffered_bytes gauge\n"
+		   "intervene_http_buffered_bytes %zu\n"
+		   "# HELP intervene_http_connections_refused_total Connections closed at once "
+		   "(server.max_connections, out of descriptors, stopping).\n"
+		   "# TYPE intervene_http_connections_refused_total counter\n"
+		   "intervene_http_connections_refused_total %llu\n"
+		   "# HELP intervene_auth_cache_reloads_total Full reloads of the token cache.\n"
+		   "# TYPE intervene_auth_cache_reloads_total counter\n"
+		   "intervene_auth_cache_reloads_total %llu\n",
+		   m->conn.open, m->conn.buffered, (unsigned long long)m->conn.refused,
+		   (unsigned long long)m->auth_reloads);
 	buf_puts(out, "# HELP intervene_http_requests_total HTTP requests answered, by route "
 		      "pattern and status code.\n# TYPE intervene_http_requests_total counter\n");
 	for (size_t r = 0; r <= m->n; r++) {

@@ -25,6 +25,16 @@ void metrics_http(struct metrics *m, const struct route *route, int status, doub
 /* Count one signal outcome (kind and outcome names as in the API). */
 void metrics_signal(struct metrics *m, const char *kind, const char *outcome);
 
+/* Count one full reload of the token cache (http/auth_refresh.c). */
+void metrics_auth_reload(struct metrics *m);
+
+/* The connection gauges, as http/conn.c counts them (set before rendering). */
+struct metrics_conn {
+	size_t open, buffered;
+	unsigned long long refused;
+};
+void metrics_set_conn(struct metrics *m, const struct metrics_conn *c);
+
 /* Append every series in Prometheus text format 0.0.4. */
 void metrics_render(const struct metrics *m, struct buf *out);
 

@@ -270,7 +270,8 @@ enum {
 	CH_DATA_CR,  /* CR after the data */
 	CH_DATA_LF,  /* LF after the data */
 	CH_TRAILER,  /* start of a trailer line, or the final empty line */
-	CH_TLINE,    /* inside a trailer field line */
+	CH_TNAME,    /* the name of a trailer field, up to its colon */
+	CH_TLINE,    /* the value of a trailer field */
 	CH_TLINE_LF, /* CR seen at the end of a trailer line */
 	CH_FINAL_LF, /* CR of the final empty line seen */
 	CH_DONE,
@@ -384,9 +385,22 @@ int http_chunked_feed(struct http_chunked *c, const char *in, size_t len, size_t
 			if (ch == '\r') {
 				c->state = CH_FINAL_LF;
 			} else if (is_tchar(ch)) {
-				c->state = CH_TLINE;
+				c->state = CH_TNAME;
 			} else {
 				rc = bad(e, "malformed trailer field");
+				goto out;
+			}
+			i++;
+			if (++c->trailer > HTTP_TRAILER_MAX) {
+				rc = bad(e, "trailer fields too long");
+				goto out;
+			}
+			break;
+		case CH_TNAME:
+			if (ch == ':') {
+				c->state = CH_TLINE;
+			} else if (!is_tchar(ch)) {
+				rc = bad(e, "malformed trailer field name");
 				goto out;
 			}
 			i++;
@@ -398,7 +412,7 @@ int http_chunked_feed(struct http_chunked *c, const char *in, size_t len, size_t
 		case CH_TLINE:
 			if (ch == '\r')
 				c->state = CH_TLINE_LF;
-			else if (!is_value_byte(ch) && ch != ':') {
+			else if (!is_value_byte(ch)) {
 				rc = bad(e, "control character in a trailer field");
 				goto out;
 			}

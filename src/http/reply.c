@@ -5,6 +5,8 @@
 
 #include "http/request.h"
 #include "util/json.h"
+#include "util/log.h"
+#include "util/utf8.h"
 
 int reply_status_of(int code)
 {
@@ -35,8 +37,23 @@ const char *req_query(const struct http_req *r, const char *key)
 	return NULL;
 }
 
+/* The reply when building the real one failed: fixed text, always valid. */
+static void reply_internal(struct http_req *r, const char *why)
+{
+	log_error("internal error building a reply", "request_id=%s why=\"%s\"", r->request_id,
+		  why);
+	r->status = 500;
+	buf_reset(&r->reply);
+	buf_puts(&r->reply, "{\"error\":{\"code\":\"internal\",\"details\":{},\"message\":"
+			    "\"internal error while building the reply\"}}");
+}
+
 void req_reply_json(struct http_req *r, int status, json_t *json)
 {
+	if (!json) {
+		reply_internal(r, "no JSON value to send");
+		return;
+	}
 	r->status = status;
 	buf_reset(&r->reply);
 	json_canon_buf(json, &r->reply);
@@ -45,20 +62,24 @@ void req_reply_json(struct http_req *r, int status, json_t *json)
 
 void req_reply_err(struct http_req *r, const struct err *e)
 {
-	int status = reply_status_of(e->code);
+	/* An error without a code is a bug, never a success: it answers 500. */
+	int code = e->code ? e->code : ERR_INTERNAL;
+	if (!e->code)
+		log_error("an error reply without an error code", "request_id=%s msg=\"%s\"",
+			  r->request_id, e->msg);
+	int status = reply_status_of(code);
 	json_t *details = json_object();
 	if (e->field[0])
-		json_object_set_new(details, "field", json_string(e->field));
+		json_object_set_new(details, "field", jstr(e->field));
 	if (e->index >= 0)
 		json_object_set_new(details, "index", json_integer(e->index));
 	if (e->incident_id)
 		json_object_set_new(details, "incident_id", json_integer(e->incident_id));
-	const char *code = err_code_name(e->code);
-	const char *msg = e->msg[0] ? e->msg : code;
-	if (status == 500)
-		code = "internal";
-	json_t *body =
-		jpack("{s{ss ss so}}", "error", "code", code, "message", msg, "details", details);
+	const char *name = status == 500 ? "internal" : err_code_name(code);
+	/* Messages may quote what the client sent: jstr repairs anything that is not
+	 * UTF-8, so the reply is always valid JSON. */
+	json_t *body = jpack("{s{ss so so}}", "error", "code", name, "message",
+			     jstr(e->msg[0] ? e->msg : name), "details", details);
 	req_reply_json(r, status, body);
 }
 

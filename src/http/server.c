@@ -88,6 +88,12 @@ struct store *server_store(struct server *srv)
 
 struct metrics *server_metrics(struct server *srv)
 {
+	struct metrics_conn mc = {
+		.open = conn_server_count(srv->cs),
+		.buffered = conn_server_buffered(srv->cs),
+		.refused = conn_server_refused(srv->cs),
+	};
+	metrics_set_conn(srv->metrics, &mc);
 	return srv->metrics;
 }
 
@@ -722,7 +728,7 @@ int server_run(const struct config *cfg, struct store *s, const struct route *ro
 		rc = err_set(e, ERR_IO, "cannot create the event loop");
 		goto out;
 	}
-	srv->auth = auth_refresh_new(srv->base, srv->pool, srv->q, initial);
+	srv->auth = auth_refresh_new(srv->base, srv->pool, srv->q, srv->metrics, initial);
 	if (!srv->auth) {
 		rc = err_set(e, ERR_IO, "cannot create the token refresh timer");
 		goto out;

@@ -147,6 +147,10 @@ bool time_parse_ms(const char *s, int64_t *out)
 	if (*p)
 		return false;
 	int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
-	*out = ((days * 86400 + h * 3600 + mi * 60 + (sec > 59 ? 59 : sec)) * 1000) + frac - offset;
+	int64_t ms = ((days * 86400 + h * 3600 + mi * 60 + (sec > 59 ? 59 : sec)) * 1000) + frac -
+		     offset;
+	if (ms < TIME_MIN_MS || ms > TIME_MAX_MS)
+		return false;
+	*out = ms;
 	return true;
 }

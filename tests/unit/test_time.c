@@ -147,6 +147,8 @@ static void test_parse_invalid(void **state)
 		"2026-01-01T00:00:00.123", /* fraction, no zone */
 		"2026-01-01X00:00:00Z",	   /* bad separator */
 		"2026/01/01T00:00:00Z",
+		"9999-12-31T23:59:59-01:00", /* past the last RFC 3339 instant */
+		"0000-01-01T00:00:00+01:00", /* before the first */
 		"2026-1-01T00:00:00Z",
 		"26-01-01T00:00:00Z",
 		"2026-00-01T00:00:00Z", /* month 0 */
