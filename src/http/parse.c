@@ -236,6 +236,7 @@ int http_head_parse(const char *bytes, size_t len, struct http_head *h, struct e
 	h->raw = xmalloc(len - skip + 1);
 	memcpy(h->raw, bytes + skip, len - skip);
 	h->raw[len - skip] = '\0';
+	h->raw_len = len - skip;
 	/* Split into CRLF-terminated lines; a lone CR or LF, or a NUL, is refused. */
 	char *line = h->raw, *end = h->raw + (len - skip) - 2; /* drop the final CRLF */
 	bool first = true;

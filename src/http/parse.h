@@ -32,6 +32,7 @@ struct http_field {
 
 struct http_head {
 	char *raw;	    /* owned copy of the head; every pointer below points into it */
+	size_t raw_len;	    /* its length (it holds NULs where lines and fields were split) */
 	const char *method; /* a token, e.g. "GET" */
 	const char *target; /* the request target as sent, e.g. "/api/x?y=1" */
 	int minor;	    /* HTTP/1.<minor>: 0 or 1 */
