@@ -235,36 +235,54 @@ int http_client_request(struct http_client *c, const char *method, const char *p
 			    .content_type = resp->content_type,
 			    .content_type_size = sizeof resp->content_type};
 	c->errbuf[0] = '\0';
-	curl_easy_setopt(h, CURLOPT_URL, url.data);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, TOTAL_TIMEOUT_MS);
-	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_CLIENT_MAX_RESPONSE);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "intervene/" INTERVENE_VERSION);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, &sink);
+	/* Every option is checked: one refused (an old libcurl without
+	 * CURLOPT_PROTOCOLS_STR, say) would silently change what is sent. */
+	CURLcode sc = CURLE_OK;
+	const char *sc_opt = NULL;
+#define SETOPT(opt, val)                                                                           \
+	do {                                                                                       \
+		CURLcode r_ = curl_easy_setopt(h, opt, val);                                       \
+		if (r_ != CURLE_OK && sc == CURLE_OK) {                                            \
+			sc = r_;                                                                   \
+			sc_opt = #opt;                                                             \
+		}                                                                                  \
+	} while (0)
+	SETOPT(CURLOPT_URL, url.data);
+	SETOPT(CURLOPT_NOSIGNAL, 1L);
+	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+	SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+	SETOPT(CURLOPT_TIMEOUT_MS, TOTAL_TIMEOUT_MS);
+	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_CLIENT_MAX_RESPONSE);
+	SETOPT(CURLOPT_USERAGENT, "intervene/" INTERVENE_VERSION);
+	SETOPT(CURLOPT_HTTPHEADER, hdrs);
+	SETOPT(CURLOPT_ERRORBUFFER, c->errbuf);
+	SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+	SETOPT(CURLOPT_WRITEDATA, &sink);
+	SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+	SETOPT(CURLOPT_HEADERDATA, &sink);
 	if (c->cancel) {
-		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)c->cancel);
+		SETOPT(CURLOPT_NOPROGRESS, 0L);
+		SETOPT(CURLOPT_XFERINFOFUNCTION, on_progress);
+		SETOPT(CURLOPT_XFERINFODATA, (void *)c->cancel);
 	}
 	if (!strcmp(method, "GET")) {
-		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+		SETOPT(CURLOPT_HTTPGET, 1L);
 	} else {
 		if (strcmp(method, "POST"))
-			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+			SETOPT(CURLOPT_CUSTOMREQUEST, method);
 		if (body || !strcmp(method, "POST")) {
-			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-					 (curl_off_t)(body ? body_len : 0));
-			curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+			SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? body_len : 0));
+			SETOPT(CURLOPT_POSTFIELDS, body ? body : "");
 		}
+	}
+
+#undef SETOPT
+	if (sc != CURLE_OK) {
+		rc = err_set(e, ERR_INTERNAL, "libcurl refused %s: %s", sc_opt,
+			     curl_easy_strerror(sc));
+		goto out;
 	}
 
 	CURLcode cc = curl_easy_perform(h);
