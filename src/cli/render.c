@@ -98,7 +98,7 @@ static json_t *string_array(char **v, size_t n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_string(v[i]));
+		json_array_append_new(a, jstr(v[i]));
 	return a;
 }
 
@@ -106,12 +106,12 @@ static void print_doc(const struct issue_doc *d, bool as_json)
 {
 	if (as_json) {
 		json_t *o = json_object();
-		json_object_set_new(o, "title", json_string(d->title));
+		json_object_set_new(o, "title", jstr(d->title));
 		json_object_set_new(o, "labels", string_array(d->labels, d->n_labels));
 		if (d->n_assignees)
 			json_object_set_new(o, "assignees",
 					    string_array(d->assignees, d->n_assignees));
-		json_object_set_new(o, "body", json_string(d->body));
+		json_object_set_new(o, "body", jstr(d->body));
 		json_dumpf(o, stdout, JSON_INDENT(2));
 		putchar('\n');
 		json_decref(o);

@@ -18,11 +18,11 @@ json_t *incident_lean_json(const struct config *cfg, const struct incident *inc,
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "id", json_integer(inc->id));
-	json_object_set_new(o, "kind", json_string(inc->kind));
-	json_object_set_new(o, "key", json_string(inc->key));
-	json_object_set_new(o, "severity", json_string(incident_severity_name(inc->severity)));
-	json_object_set_new(o, "status", json_string(incident_status_name(inc->status)));
-	json_object_set_new(o, "summary", json_string(inc->summary));
+	json_object_set_new(o, "kind", jstr(inc->kind));
+	json_object_set_new(o, "key", jstr(inc->key));
+	json_object_set_new(o, "severity", jstr(incident_severity_name(inc->severity)));
+	json_object_set_new(o, "status", jstr(incident_status_name(inc->status)));
+	json_object_set_new(o, "summary", jstr(inc->summary));
 	json_object_set_new(o, "assigned_to", json_str_or_null(inc->assigned_to));
 	json_object_set_new(o, "occurrences", json_integer(inc->occurrences));
 	json_object_set_new(o, "created_at", json_time_or_null(inc->created_at));
@@ -106,7 +106,7 @@ int incident_record_update(struct store_conn *c, const struct config *cfg,
 	}
 	json_t *data = extra ? extra : json_object();
 	json_object_set_new(data, "incident", incident_to_json(cfg, inc, time_now_ms(), n));
-	json_object_set_new(data, "change_type", json_string(change_type));
+	json_object_set_new(data, "change_type", jstr(change_type));
 	return event_append(c, "incident_updated", inc->id, actor, data, NULL, e);
 }
 
@@ -260,14 +260,14 @@ int incident_patch(struct store_conn *c, const struct config *cfg, int64_t id, c
 			goto fail;
 		}
 		out->severity = policy_parse_severity(s);
-		json_array_append_new(fields, json_string("severity"));
+		json_array_append_new(fields, jstr("severity"));
 	}
 	if ((s = json_get_str(patch, "summary"))) {
 		char *t = str_trim_dup(s);
 		if (strcmp(t, out->summary)) {
 			free(out->summary);
 			out->summary = t;
-			json_array_append_new(fields, json_string("summary"));
+			json_array_append_new(fields, jstr("summary"));
 		} else {
 			free(t);
 		}
@@ -276,14 +276,14 @@ int incident_patch(struct store_conn *c, const struct config *cfg, int64_t id, c
 		const char *nv = json_is_string(v) ? json_string_value(v) : NULL;
 		if (!same_str(nv, out->assigned_to)) {
 			set_str(&out->assigned_to, nv);
-			json_array_append_new(fields, json_string("assigned_to"));
+			json_array_append_new(fields, jstr("assigned_to"));
 		}
 	}
 	if ((v = json_object_get(patch, "playbooks")) && json_is_array(v) &&
 	    !json_equal(v, out->playbooks)) {
 		json_decref(out->playbooks);
 		out->playbooks = json_deep_copy(v);
-		json_array_append_new(fields, json_string("playbooks"));
+		json_array_append_new(fields, jstr("playbooks"));
 	}
 	if ((v = json_object_get(patch, "metadata")) && json_is_object(v)) {
 		/* Shallow merge; a null value removes the key. */
@@ -309,7 +309,7 @@ int incident_patch(struct store_conn *c, const struct config *cfg, int64_t id, c
 		if (!json_equal(merged, out->metadata)) {
 			json_decref(out->metadata);
 			out->metadata = merged;
-			json_array_append_new(fields, json_string("metadata"));
+			json_array_append_new(fields, jstr("metadata"));
 		} else {
 			json_decref(merged);
 		}
@@ -326,8 +326,8 @@ int incident_patch(struct store_conn *c, const struct config *cfg, int64_t id, c
 	json_t *extra = json_object();
 	if (sev_changed) {
 		json_object_set_new(extra, "previous_severity",
-				    json_string(incident_severity_name(old_sev)));
-		json_object_set_new(extra, "reason", json_string(json_get_str(patch, "reason")));
+				    jstr(incident_severity_name(old_sev)));
+		json_object_set_new(extra, "reason", jstr(json_get_str(patch, "reason")));
 	}
 	json_object_set_new(extra, "changed_fields", fields);
 	fields = NULL;

@@ -42,7 +42,7 @@ json_t *silence_to_json(const struct silence *s, int64_t now)
 {
 	json_t *matcher = jpack("{ss}", "key_glob", s->key_glob);
 	if (s->kind)
-		json_object_set_new(matcher, "kind", json_string(s->kind));
+		json_object_set_new(matcher, "kind", jstr(s->kind));
 	return jpack("{sI so ss ss so so sb}", "id", (json_int_t)s->id, "matcher", matcher,
 		     "reason", s->reason, "created_by", s->created_by, "starts_at",
 		     json_time_or_null(s->starts_at), "ends_at", json_time_or_null(s->ends_at),

@@ -262,7 +262,7 @@ static bool is_fraction(double x)
 
 static void set_str(json_t *obj, const char *key, const char *s)
 {
-	json_object_set_new(obj, key, json_string(s));
+	json_object_set_new(obj, key, jstr(s));
 }
 
 /* ---- derived values ---- */

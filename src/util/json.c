@@ -71,7 +71,7 @@ json_t *json_time_or_null(int64_t ms)
 
 json_t *json_str_or_null(const char *s)
 {
-	return s && *s ? json_string(s) : json_null();
+	return s && *s ? jstr(s) : json_null();
 }
 
 void json_write_str(struct buf *b, const char *s)
