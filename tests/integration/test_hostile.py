@@ -660,3 +660,12 @@ def test_messages_quote_only_what_was_sent(shared_server):
     assert_error(st, b, 400, "validation_failed", field="q")
     assert '(got "")' not in b["error"]["message"]
     assert long_q not in b["error"]["message"]
+
+
+def test_sighup_is_logged_and_not_fatal(server):
+    import signal
+    server.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "SIGHUP" in server.stderr_text(), timeout=3.0, msg="the SIGHUP log line")
+    assert server.alive()
+    assert server.get("/healthz")[0] == 200
+    assert server.stop() == 0
