@@ -115,7 +115,7 @@ if [ "$QUICK" = 0 ]; then
 			if limited 180 build-fuzz/tests/fuzz/fuzz_"$t" -max_total_time="${FUZZ_SECONDS:-20}" \
 				"${dict[@]}" "$corpus" >"$RESULTS/fuzz-$t.log" 2>&1; then
 				step_pass "fuzz-$t" "fuzz_$t"
-				grep -E "^#[0-9]+ +DONE" "$RESULTS/fuzz-$t.log" | tail -n 1
+				grep -E "^Done [0-9]+ runs" "$RESULTS/fuzz-$t.log" | sed "s/^/fuzz_$t: /"
 			else
 				tail -n 40 "$RESULTS/fuzz-$t.log"
 				step_fail "fuzz-$t" "fuzz_$t: crashed, leaked or timed out (log tail above)"
