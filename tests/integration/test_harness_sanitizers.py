@@ -151,7 +151,11 @@ def test_harness_reports_leak_and_oob(bad_binary, tmp_path):
     (d / "test_injected.py").write_text(NESTED)
     junit = tmp_path / "results" / "injected.junit.xml"
     junit.parent.mkdir()
-    env = harness.without_log_path(os.environ)  # its own report files, not ours
+    # its own report files (in tmp_path), not ours
+    env = harness.without_log_path(os.environ)
+    (tmp_path / "san").mkdir()
+    for v in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+        env[v] = harness.with_log_path(env.get(v, ""), str(tmp_path / "san" / "report"))
     env.update(INTERVENE_BIN=bad_binary, GOOD_BIN=os.path.abspath(harness.BIN),
                PYTHONPATH=HERE + os.pathsep + env.get("PYTHONPATH", ""))
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
