@@ -13,8 +13,10 @@ PATH is a corpus directory (walked recursively) or a file. Inputs the converter 
 (too large or nested too deeply: ERR_TOOLARGE) are counted, not failures. The draft-04
 validator is slow on this schema (its anyOf alternatives re-validate whole subtrees: a
 few ms for a small document, seconds for a 20 KB one), so --max-bytes can leave large
-corpus files out (counted as skipped). Exit status:
-0 all outputs valid, 1 an output is invalid or a conversion failed, 2 usage error or no
+corpus files out (counted as skipped). The schema's default place is
+$INTERVENE_CONFORMANCE_DIR/adf/full.json when that variable is set. Exit status:
+0 all outputs valid, 1 an output is invalid or a conversion failed (or the schema is
+absent under INTERVENE_CI=1: CI must not pass without the check), 2 usage error or no
 converter, 77 the schema is absent (skipped, as meson and automake count it).
 
 Python standard library plus Debian's python3-jsonschema; run with /usr/bin/python3.
@@ -28,8 +30,20 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-DEFAULT_SCHEMA = os.path.join(os.path.dirname(REPO), "shared", "conformance", "adf", "full.json")
 SKIP = 77
+
+
+def conformance_dir():
+    """../shared/conformance next to the repository, or $INTERVENE_CONFORMANCE_DIR."""
+    return (os.environ.get("INTERVENE_CONFORMANCE_DIR")
+            or os.path.join(os.path.dirname(REPO), "shared", "conformance"))
+
+
+def in_ci():
+    return os.environ.get("INTERVENE_CI") == "1"
+
+
+DEFAULT_SCHEMA = os.path.join(conformance_dir(), "adf", "full.json")
 
 
 def default_converter():
@@ -144,8 +158,12 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     if not os.path.exists(args.schema):
-        print(f"SKIP: ADF schema not found at {args.schema} "
-              f"(../shared/conformance/adf/ is not checked out next to the repository)")
+        where = (f"ADF schema not found at {args.schema} "
+                 f"(../shared/conformance/adf/ is not checked out next to the repository)")
+        if in_ci():
+            print(f"FAIL: {where}; INTERVENE_CI=1 requires it")
+            return 1
+        print(f"SKIP: {where}")
         return SKIP
     try:
         validator = load_validator(args.schema)

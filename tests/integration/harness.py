@@ -3,6 +3,13 @@
 `Server` owns a temporary directory holding `intervene.yaml` and the SQLite database,
 starts `intervene --config <file> serve` on a free 127.0.0.1 port and talks to it over
 real sockets with http.client.
+
+A server is judged when it stops, never killed silently: `stop()` and `cleanup()` send
+SIGTERM (SIGKILL only after a timeout, which is itself a failure), a non-zero exit
+status fails (except the runs a test ended on purpose with `kill9()`), and a sanitizer
+report on the server's stderr (every start of it, kill -9 runs included) fails with the
+report printed. `cli()` fails the same way on a sanitizer report. The store comes from
+INTERVENE_TEST_STORE (see `store_url`).
 """
 
 import datetime as _dt
@@ -148,21 +155,127 @@ class ServerError(Exception):
     pass
 
 
+class ServerProblem(AssertionError):
+    """A server or CLI run ended badly: an exit status, a timeout, a sanitizer report."""
+
+
+# --------------------------------------------------------------------------- store
+
+def store_url(db_path):
+    """The storage URL of a test server, from INTERVENE_TEST_STORE: unset or `sqlite`
+    → a fresh SQLite file (db_path, in the server's own directory); a postgres:// URL
+    → not available yet."""
+    want = os.environ.get("INTERVENE_TEST_STORE", "").strip()
+    if want in ("", "sqlite"):
+        return f"sqlite://{db_path}"
+    if want.startswith(("postgres://", "postgresql://")):
+        raise ServerError("INTERVENE_TEST_STORE is a PostgreSQL URL: PostgreSQL backend not "
+                          "built yet (unset it or use sqlite)")
+    raise ServerError(f"INTERVENE_TEST_STORE={want!r} is not understood: leave it unset, or "
+                      f"use sqlite or a postgres://... URL")
+
+
+# --------------------------------------------------------------------------- sanitizers
+
+# Lines that open a report of ASan, LSan, UBSan or TSan. The server's own log lines
+# (logfmt, starting "level=") may quote text and are never taken for one.
+_SAN_START = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
+                        r"SUMMARY: UndefinedBehaviorSanitizer|ThreadSanitizer")
+SANITIZER_VARS = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS")
+
+
+def sanitizer_reports(text, max_lines=200, max_chars=12000):
+    """The sanitizer reports in text (a process's stderr), each from its first line
+    (with the "====" rule above it) to its "SUMMARY:" line."""
+    lines = (text or "").splitlines()
+    out, i = [], 0
+    while i < len(lines):
+        if lines[i].startswith("level=") or not _SAN_START.search(lines[i]):
+            i += 1
+            continue
+        start = i
+        while start > 0 and i - start < 2 and lines[start - 1].startswith("====="):
+            start -= 1
+        end = i
+        while end < len(lines) - 1 and end - i < max_lines and not lines[end].startswith("SUMMARY:"):
+            end += 1
+        report = "\n".join(lines[start:end + 1])
+        out.append(report if len(report) <= max_chars else report[:max_chars] + "\n[...]")
+        i = end + 1
+    return out
+
+
+def _split_opts(value):
+    return [o for o in (value or "").split(":") if o]
+
+
+def without_log_path(env):
+    """env with log_path removed from the sanitizer options: the runtime then writes
+    to stderr, which the harness reads."""
+    e = dict(env)
+    for v in SANITIZER_VARS:
+        if v in e:
+            e[v] = ":".join(o for o in _split_opts(e[v]) if not o.startswith("log_path="))
+    return e
+
+
+def log_path_of(value):
+    for o in _split_opts(value):
+        if o.startswith("log_path="):
+            return o[len("log_path="):]
+    return None
+
+
+def with_log_path(value, path):
+    return ":".join([o for o in _split_opts(value) if not o.startswith("log_path=")]
+                    + [f"log_path={path}"])
+
+
+def sanitizer_log_files(prefix, pid):
+    """The files a runtime with log_path=prefix wrote for pid (<prefix>.<pid>[.*])."""
+    if not prefix:
+        return []
+    d, base = os.path.split(prefix)
+    try:
+        names = os.listdir(d or ".")
+    except OSError:
+        return []
+    want = f"{base}.{pid}"
+    return sorted(os.path.join(d, n) for n in names if n == want or n.startswith(want + "."))
+
+
+def describe_reports(what, reports):
+    return (f"{what}: {len(reports)} sanitizer report(s)\n"
+            + "\n----\n".join(reports))
+
+
+# Every Server not yet cleaned up, oldest first (conftest cleans up the ones a test
+# left behind).
+SERVERS = []
+
+
 # --------------------------------------------------------------------------- Server
 
 class Server:
     """One intervene process with its own directory, config, database and port."""
 
-    def __init__(self, config=None, bootstrap_token=True, env=None, start=True, raw_config=None):
-        if not os.path.exists(BIN):
-            raise ServerError(f"intervene binary not found at {BIN} (build it or set INTERVENE_BIN)")
+    def __init__(self, config=None, bootstrap_token=True, env=None, start=True, raw_config=None,
+                 binary=None):
+        self.bin = binary or BIN
+        if not os.path.exists(self.bin):
+            raise ServerError(f"intervene binary not found at {self.bin} (build it or set INTERVENE_BIN)")
         self.dir = tempfile.mkdtemp(prefix="intervene-it-")
         self.port = free_port()
         self.db_path = os.path.join(self.dir, "intervene.db")
         self.config_path = os.path.join(self.dir, "intervene.yaml")
+        try:
+            url = store_url(self.db_path)
+        except ServerError:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
         base = {
             "server": {"listen": f"127.0.0.1:{self.port}"},
-            "storage": {"url": f"sqlite://{self.db_path}"},
+            "storage": {"url": url},
             "watcher": {"enabled": False},
         }
         self.config = deep_merge(base, config or {})
@@ -178,6 +291,11 @@ class Server:
         self.stderr_path = os.path.join(self.dir, "stderr.log")
         self.stdout_path = os.path.join(self.dir, "stdout.log")
         self._starts = 0
+        # One entry per start: pid, where its stderr begins and ends, its exit status,
+        # whether a test killed it on purpose, and whether it has been judged yet.
+        self.runs = []
+        self.cleaned = False
+        SERVERS.append(self)
         if start:
             self.start()
 
@@ -194,22 +312,28 @@ class Server:
         return e
 
     def start(self, timeout=10.0):
-        assert self.proc is None or self.proc.poll() is not None
+        assert not self.alive(), "start() of a running server"
+        self._ended()  # a previous run that ended on its own
         self._starts += 1
         mode = "w" if self._starts == 1 else "a"
         self._err_f = open(self.stderr_path, mode)
         self._out_f = open(self.stdout_path, mode)
         self._stderr_offset = self._err_f.tell()
         self.proc = subprocess.Popen(
-            [BIN, "--config", self.config_path, "serve"],
+            [self.bin, "--config", self.config_path, "serve"],
             stdout=self._out_f, stderr=self._err_f, stdin=subprocess.DEVNULL,
-            env=self.env(), cwd=self.dir)
+            env=without_log_path(self.env()), cwd=self.dir)
+        run = {"start": self._starts, "pid": self.proc.pid, "offset": self._stderr_offset,
+               "end": None, "rc": None, "killed": False, "judged": False}
+        self.runs.append(run)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
+                self._ended()
+                run["judged"] = True
                 raise ServerError(
                     f"intervene serve exited with {self.proc.returncode} during startup:\n"
-                    + self.stderr_text())
+                    + self.stderr_text(since_start=True))
             try:
                 st, _, _ = self.request("GET", "/healthz", token=None, timeout=1.0)
                 if st == 200:
@@ -219,8 +343,10 @@ class Server:
             if time.monotonic() >= deadline:
                 self.proc.kill()
                 self.proc.wait()
+                self._ended()
+                run["judged"] = True
                 raise ServerError("intervene serve did not answer /healthz within %ss:\n%s"
-                                  % (timeout, self.stderr_text()))
+                                  % (timeout, self.stderr_text(since_start=True)))
             time.sleep(0.02)
         if not self.token:
             # Parse the printed bootstrap line (first start only prints it).
@@ -242,26 +368,76 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def _ended(self):
+        """Note the exit of the current run (its status, where its stderr ends)."""
+        run = self.runs[-1] if self.runs else None
+        if run is None or run["rc"] is not None or self.proc is None or self.proc.poll() is None:
+            return run
+        run["rc"] = self.proc.returncode
+        run["end"] = os.path.getsize(self.stderr_path)
+        self._close_files()
+        return run
+
+    def _run_stderr(self, run):
+        with open(self.stderr_path, "rb") as f:
+            f.seek(run["offset"])
+            data = f.read((run["end"] - run["offset"]) if run["end"] is not None else -1)
+        return data.decode("utf-8", "replace")
+
+    def _judge(self, run, check_rc=True):
+        """The problems of an ended run: its sanitizer reports (always), its exit status
+        unless a test killed it on purpose."""
+        run["judged"] = True
+        what = f"intervene serve (start {run['start']}, pid {run['pid']}, exit {run['rc']})"
+        text = self._run_stderr(run)
+        for path in sanitizer_log_files(log_path_of(os.environ.get("ASAN_OPTIONS")), run["pid"]):
+            with open(path, errors="replace") as f:
+                text += "\n" + f.read()
+        reports = sanitizer_reports(text)
+        problems = []
+        if check_rc and not run["killed"] and run["rc"] != 0:
+            how = ("killed by signal %d" % -run["rc"]) if run["rc"] < 0 else f"exited with {run['rc']}"
+            if reports:
+                problems.append(f"{what} {how}")
+            else:
+                problems.append(f"{what} {how}; its stderr ends:\n" + text[-3000:])
+        if reports:
+            problems.append(describe_reports(what, reports))
+        return problems
+
     def stop(self, timeout=10.0, check=True):
-        """SIGTERM; wait; return exit code (asserting 0 when check)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
+        """SIGTERM; wait; return the exit status. Fails (ServerProblem) when the server
+        does not exit within timeout (it is then killed), when its stderr carries a
+        sanitizer report, and, when check, when the status is not 0."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is not None:
+            self._ended()
+            return self.proc.returncode
         self.proc.send_signal(signal.SIGTERM)
         try:
-            rc = self.proc.wait(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"server did not exit within {timeout}s of SIGTERM")
-        self._close_files()
-        if check:
-            assert rc == 0, f"server exited with {rc} after SIGTERM:\n{self.stderr_text()[-4000:]}"
-        return rc
+            run = self._ended()
+            problems = [f"intervene serve did not exit within {timeout}s of SIGTERM (killed "
+                        f"with SIGKILL); its stderr ends:\n" + self._run_stderr(run)[-3000:]]
+            problems += self._judge(run, check_rc=False)
+            raise ServerProblem("\n\n".join(problems))
+        run = self._ended()
+        problems = self._judge(run, check_rc=check)
+        if problems:
+            raise ServerProblem("\n\n".join(problems))
+        return run["rc"]
 
     def kill9(self):
+        """SIGKILL on purpose: the exit status is not judged, the stderr still is."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
+            self.runs[-1]["killed"] = True
+        self._ended()
         self._close_files()
 
     def restart(self):
@@ -275,25 +451,49 @@ class Server:
             except Exception:
                 pass
 
-    def cleanup(self):
+    def cleanup(self, timeout=10.0):
+        """Stop the server (SIGTERM) if it runs, judge every run not judged yet, remove
+        the directory. Raises ServerProblem listing every problem found."""
+        if self.cleaned:
+            return
+        self.cleaned = True
+        problems = []
         try:
             if self.alive():
-                self.proc.kill()
-                self.proc.wait()
+                try:
+                    self.stop(timeout=timeout)
+                except ServerProblem as e:
+                    problems.append(str(e))
+            else:
+                self._ended()
+            for run in self.runs:
+                if not run["judged"]:
+                    problems += self._judge(run)
         finally:
             self._close_files()
+            if self in SERVERS:
+                SERVERS.remove(self)
             if not os.environ.get("INTERVENE_KEEP_TMP"):
                 shutil.rmtree(self.dir, ignore_errors=True)
+        if problems:
+            raise ServerProblem("\n\n".join(problems))
 
     # ---- CLI
 
     def cli(self, *args, timeout=20, env=None, input=None):
+        """Run `intervene --config <ours> ARGS`; fails on a sanitizer report."""
         e = self.env()
         e.pop("INTERVENE_BOOTSTRAP_TOKEN", None)
         if env:
             e.update(env)
-        return subprocess.run([BIN, "--config", self.config_path, *args], capture_output=True,
-                              text=True, timeout=timeout, env=e, cwd=self.dir, input=input)
+        r = subprocess.run([self.bin, "--config", self.config_path, *args], capture_output=True,
+                           text=True, timeout=timeout, env=without_log_path(e), cwd=self.dir,
+                           input=input)
+        reports = sanitizer_reports(r.stderr)
+        if reports:
+            raise ServerProblem(describe_reports(
+                f"intervene {' '.join(args)} (exit {r.returncode})", reports))
+        return r
 
     def create_token(self, name, role, expires=None):
         args = ["token", "create", "--name", name, "--role", role]

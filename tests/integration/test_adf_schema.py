@@ -4,7 +4,9 @@ The golden outputs (tests/golden/adf/*.adf.json, written by the unit test test_a
 are validated against ../shared/conformance/adf/full.json with the draft-04 validator,
 and so are the conversions of the fuzz seed corpus (tests/fuzz/corpus/adf) and of a
 few adversarial snippets, through the built converter (test_adf --convert-jsonl).
-Skipped with a message when the schema is not checked out next to the repository.
+Skipped with a message when the schema is not checked out next to the repository (or
+in $INTERVENE_CONFORMANCE_DIR/adf/), and so when the converter or jsonschema is missing;
+under INTERVENE_CI=1 each of these is a failure instead: CI must not pass without them.
 Run with /usr/bin/python3 (Debian's python3-jsonschema 4.10).
 """
 
@@ -21,7 +23,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "fuzz"))
 
 import validate_adf_outputs as vao  # noqa: E402
 
-SCHEMA = os.path.join(os.path.dirname(REPO), "shared", "conformance", "adf", "full.json")
+SCHEMA = os.path.join(vao.conformance_dir(), "adf", "full.json")
 GOLDEN = os.path.join(REPO, "tests", "golden", "adf")
 CORPUS = os.path.join(REPO, "tests", "fuzz", "corpus", "adf")
 
@@ -29,22 +31,29 @@ GOLDEN_JSON = sorted(glob.glob(os.path.join(GOLDEN, "*.adf.json")))
 GOLDEN_MD = sorted(glob.glob(os.path.join(GOLDEN, "*.md")))
 
 
+def skip_or_fail(why):
+    """Skip locally; under INTERVENE_CI=1 a missing piece is a failure."""
+    if vao.in_ci():
+        pytest.fail(f"{why} (INTERVENE_CI=1: required)", pytrace=False)
+    pytest.skip(why)
+
+
 @pytest.fixture(scope="module")
 def validator():
     if not os.path.exists(SCHEMA):
-        pytest.skip(f"ADF schema not found at {SCHEMA}: ../shared/conformance/adf/ is not "
-                    f"checked out next to the repository")
+        skip_or_fail(f"ADF schema not found at {SCHEMA}: ../shared/conformance/adf/ is not "
+                     f"checked out next to the repository")
     try:
         return vao.load_validator(SCHEMA)
     except ImportError:
-        pytest.skip("python3-jsonschema is not installed (apt-get install python3-jsonschema)")
+        skip_or_fail("python3-jsonschema is not installed (apt-get install python3-jsonschema)")
 
 
 @pytest.fixture(scope="module")
 def converter():
     path = vao.default_converter()
     if not os.access(path, os.X_OK):
-        pytest.skip(f"converter {path} not built (ninja -C build, or set ADF_CONVERTER)")
+        skip_or_fail(f"converter {path} not built (ninja -C build, or set ADF_CONVERTER)")
     return path
 
 
@@ -136,7 +145,7 @@ def test_adversarial_snippets_validate(validator, converter, tmp_path):
 
 def test_fuzz_corpus_outputs_validate(validator, converter):
     if not os.path.isdir(CORPUS) or not os.listdir(CORPUS):
-        pytest.skip(f"no fuzz corpus in {CORPUS}")
+        skip_or_fail(f"no fuzz corpus in {CORPUS}")
     res = vao.validate_corpus([CORPUS], converter, validator)
     assert res.files > 0
     assert res.ok, "\n".join(f"{f}: {r}" for f, r in res.failures[:20])

@@ -1,4 +1,5 @@
 """Event log (SPEC §3, §6): /api/events, types, hash chain, `intervene audit verify`."""
+import hashlib
 import sqlite3
 
 import pytest
@@ -130,20 +131,35 @@ def test_audit_verify_ok_and_tamper(server):
     out = r.stdout + r.stderr
     assert r.returncode == 1, out
     assert "event 3" in out, out
+    assert "hash does not match its contents" in out, out
     assert not r.stdout.startswith("OK")
 
 
 def test_audit_verify_detects_broken_link(server):
+    """Event 5 is rewritten as a whole: a prev_hash that is not event 4's hash, and a hash
+    that matches its new content. Its own hash check passes, so only the link check
+    (prev_hash against the event before) can catch it."""
     s = server
     populate(s)
     s.stop()
     con = sqlite3.connect(s.db_path)
-    con.execute("UPDATE events SET actor = 'mallory' WHERE id = 5")
+    row = con.execute("SELECT id, type, incident_id, actor, created_at, data, prev_hash, hash "
+                      "FROM events WHERE id = 5").fetchone()
+    eid, typ, iid, actor, created_at, data, prev_hash, old_hash = row
+    (hash4,) = con.execute("SELECT hash FROM events WHERE id = 4").fetchone()
+    assert prev_hash == hash4  # the link before the edit
+    forged_prev = hashlib.sha256(b"not the previous event").hexdigest()
+    forged_hash = event_hash(forged_prev, eid, typ, iid, actor, created_at, data)
+    assert forged_prev != hash4 and forged_hash != old_hash
+    con.execute("UPDATE events SET prev_hash = ?, hash = ? WHERE id = 5", (forged_prev, forged_hash))
     con.commit()
     con.close()
     r = s.cli("audit", "verify")
-    assert r.returncode == 1
-    assert "event 5" in r.stdout + r.stderr
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    assert "event 5" in out, out
+    assert "prev_hash does not match the hash of the event before it" in out, out
+    assert "does not match its contents" not in out, out
 
 
 def test_audit_verify_detects_deleted_event(server):

@@ -152,6 +152,23 @@ static void test_token_hash(void **state)
 	assert_memory_not_equal(h1, plain, 32);
 }
 
+/* A known answer: keyed BLAKE2b-256 of the token with the database's 32-byte key, as
+ * computed independently of libsodium by Python's hashlib:
+ *   hashlib.blake2b(b"itv_known-answer-token", key=bytes(range(32)),
+ *                   digest_size=32).hexdigest() */
+static void test_token_hash_known_answer(void **state)
+{
+	(void)state;
+	unsigned char key[32], h[32];
+	char hex[65];
+	for (int i = 0; i < 32; i++)
+		key[i] = (unsigned char)i;
+	auth_token_hash(key, "itv_known-answer-token", h);
+	sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+	assert_string_equal(hex,
+			    "1f1de0b99b45ea76941fb4852792eb5af08ef8ea9f51a291c23b6659d20bebed");
+}
+
 /* ---- store-backed ---- */
 
 struct token_list {
@@ -488,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_valid_names),
 		cmocka_unit_test(test_token_generate),
 		cmocka_unit_test(test_token_hash),
+		cmocka_unit_test(test_token_hash_known_answer),
 		cmocka_unit_test_setup_teardown(test_create_and_revoke, tmpdb_setup,
 						tmpdb_teardown),
 		cmocka_unit_test_setup_teardown(test_create_invalid, tmpdb_setup, tmpdb_teardown),

@@ -1,11 +1,13 @@
 /* test_mustache.c — the Mustache renderer (src/template/mustache.h).
  *
  * The conformance part reads every *.json file of the official spec from
- * $SOURCE_ROOT/../shared/conformance/mustache/ (never copied into the repository) and
- * runs each case, printing one "# ok"/"# not ok" line per case; a file's test fails if
- * any of its cases does, naming the case, its template, the expected and the actual
- * output. Without that directory those tests are skipped with a message. The rest are
- * the project's own choices: Markdown and NONE modes, the missing-value callback, error
+ * $SOURCE_ROOT/../shared/conformance/mustache/ (never copied into the repository;
+ * $INTERVENE_CONFORMANCE_DIR/mustache/ instead when that is set) and runs each case,
+ * printing one "# ok"/"# not ok" line per case; a file's test fails if any of its cases
+ * does, naming the case, its template, the expected and the actual output. Without the
+ * files the spec is one skipped test ("ok N - spec # SKIP ..."), or a failed one when
+ * INTERVENE_CI=1: CI must not pass without the conformance run. The rest are the
+ * project's own choices: Markdown and NONE modes, the missing-value callback, error
  * messages, limits. */
 #include <dirent.h>
 #include <setjmp.h>
@@ -183,14 +185,21 @@ static void test_spec_total(void **state)
 	assert_int_equal(run->passed, SPEC_CASES);
 }
 
+/* The files are absent and this is not CI: a skip (DESIGN §5). cmocka's skip() prints
+ * "not ok N # SKIP", which meson counts as a failure; TAP's skip is "ok N - name # SKIP
+ * reason", so the directive is part of this test's name (main) and its body passes. */
 static void test_spec_absent(void **state)
 {
+	(void)state;
+}
+
+/* The files are absent under INTERVENE_CI=1: a failure. */
+static void test_spec_absent_ci(void **state)
+{
 	const struct spec_run *run = *state;
-	printf("# conformance files not found in %s: the Mustache spec tests are skipped\n",
-	       run->dir);
-	/* DESIGN §5: skip with a clear message when the files are absent. cmocka's TAP
-	 * output reports skip() as "not ok # SKIP", which meson counts as a failure, so
-	 * the skip is this note and a pass. */
+	fail_msg("Mustache conformance files not found in %s (INTERVENE_CI=1: they must be "
+		 "checked out next to the repository, in ../shared/conformance/mustache)",
+		 run->dir);
 }
 
 static int cmp_files(const void *a, const void *b)
@@ -666,8 +675,19 @@ static void test_speed(void **state)
 int main(void)
 {
 	const char *root = getenv("SOURCE_ROOT");
+	const char *conformance = getenv("INTERVENE_CONFORMANCE_DIR");
+	const char *ci = getenv("INTERVENE_CI");
 	struct spec_run run = {.total = 0, .passed = 0};
-	snprintf(run.dir, sizeof run.dir, "%s/../shared/conformance/mustache", root ? root : "..");
+	if (conformance && *conformance)
+		snprintf(run.dir, sizeof run.dir, "%s/mustache", conformance);
+	else
+		snprintf(run.dir, sizeof run.dir, "%s/../shared/conformance/mustache",
+			 root ? root : "..");
+	char skip_name[4200];
+	snprintf(skip_name, sizeof skip_name,
+		 "spec # SKIP conformance files not found in %s (INTERVENE_CI=1 makes this a "
+		 "failure)",
+		 run.dir);
 
 	static const struct CMUnitTest own[] = {
 		cmocka_unit_test(test_html),	   cmocka_unit_test(test_markdown),
@@ -718,8 +738,15 @@ int main(void)
 		tests[k].test_func = test_spec_total;
 		tests[k].initial_state = &run;
 		k++;
-	} else {
+	} else if (ci && !strcmp(ci, "1")) {
 		tests[k].name = "spec (conformance files absent)";
+		tests[k].test_func = test_spec_absent_ci;
+		tests[k].initial_state = &run;
+		k++;
+	} else {
+		printf("# conformance files not found in %s: the Mustache spec is skipped\n",
+		       run.dir);
+		tests[k].name = skip_name;
 		tests[k].test_func = test_spec_absent;
 		tests[k].initial_state = &run;
 		k++;
