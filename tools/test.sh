@@ -53,7 +53,7 @@ trap finish EXIT
 # The plan: every step is a failure until it completes.
 PASSES=(normal lint)
 [ "$QUICK" = 0 ] && PASSES=(normal sanitize lint fuzz)
-FUZZ_TARGETS=(mustache adf)
+FUZZ_TARGETS=(mustache adf http)
 step_plan selftest
 for p in normal sanitize; do
 	[[ " ${PASSES[*]} " == *" $p "* ]] && step_plan "$p-build" "$p-unit" "$p-integration"

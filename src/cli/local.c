@@ -69,11 +69,11 @@ static int print_token(const struct token_row *t, void *arg)
 									  : "active";
 	if (s->json) {
 		json_array_append_new(s->arr,
-				      jpack("{ss ss ss so so ss}", "name", t->name, "role",
-						t->role, "created_at", created, "expires_at",
-						t->expires_at ? json_string(expires) : json_null(),
-						"revoked_at", json_time_or_null(t->revoked_at),
-						"status", status));
+				      jpack("{ss ss ss so so ss}", "name", t->name, "role", t->role,
+					    "created_at", created, "expires_at",
+					    t->expires_at ? json_string(expires) : json_null(),
+					    "revoked_at", json_time_or_null(t->revoked_at),
+					    "status", status));
 	} else {
 		printf("%-24s %-10s %-25s %-25s %s\n", t->name, t->role, created, expires, status);
 	}

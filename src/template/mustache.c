@@ -971,8 +971,8 @@ static struct tmpl *get_partial(struct render *st, const char *name, size_t len,
 		line_col(st->root->src, st->root->len, st->root_pos, &L, &C);
 		line_col(p->src, p->len, pe.pos, &l, &col);
 		*rc = err_set(st->e, ERR_INVALID,
-			      "line %zu, column %zu: partial \"%.*s\": line %zu, column %zu: %s",
-			      L, C, (int)utf8_cut(p->name, strlen(p->name), 60), p->name, l, col,
+			      "line %zu, column %zu: partial \"%.*s\": line %zu, column %zu: %s", L,
+			      C, (int)utf8_cut(p->name, strlen(p->name), 60), p->name, l, col,
 			      pe.msg);
 		return NULL;
 	}
