@@ -166,18 +166,18 @@ static void test_status_names(void **state)
 	static const char *const names[ST_COUNT] = {"open", "acknowledged", "mitigated", "resolved",
 						    "closed"};
 	for (int s = 0; s < ST_COUNT; s++) {
-		assert_string_equal(policy_status_name((enum incident_status)s), names[s]);
+		assert_string_equal(incident_status_name((enum incident_status)s), names[s]);
 		enum incident_status out = ST_COUNT;
-		assert_true(policy_parse_status(names[s], &out));
+		assert_true(incident_status_parse(names[s], &out));
 		assert_int_equal(out, s);
 	}
 	static const char *const bad[] = {"", "Open", "ack", "active", "resolved ", "reopened"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		enum incident_status out = ST_CLOSED;
-		assert_false(policy_parse_status(bad[i], &out));
+		assert_false(incident_status_parse(bad[i], &out));
 	}
 	enum incident_status out;
-	assert_false(policy_parse_status(NULL, &out));
+	assert_false(incident_status_parse(NULL, &out));
 }
 
 static void test_verbs(void **state)
@@ -239,7 +239,7 @@ static void test_transition_table(void **state)
 			bool got = policy_transition_allowed((enum incident_status)s, (enum verb)v);
 			if (got != spec_allowed[s][v])
 				fail_msg("%s from %s: expected %s", policy_verb_name((enum verb)v),
-					 policy_status_name((enum incident_status)s),
+					 incident_status_name((enum incident_status)s),
 					 spec_allowed[s][v] ? "allowed" : "refused");
 		}
 }
@@ -260,7 +260,7 @@ static void test_available_transitions(void **state)
 		char *txt = json_canon(a);
 		if (strcmp(txt, want[s]))
 			fail_msg("%s: expected %s, got %s",
-				 policy_status_name((enum incident_status)s), want[s], txt);
+				 incident_status_name((enum incident_status)s), want[s], txt);
 		/* consistent with the matrix */
 		size_t n = 0;
 		for (int v = 0; v < VERB_COUNT; v++)
