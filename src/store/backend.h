@@ -84,6 +84,7 @@ struct store_ops {
 			int *status, struct buf *body, struct err *e);
 	int (*idem_put)(struct store_conn *c, const char *scope, const char *key, int status,
 			const char *body, int64_t at, struct err *e);
+	int (*exec_sql)(struct store_conn *c, const char *sql, struct err *e);
 };
 
 /* Backend constructors, called by store_new with the part of the URL after "scheme://". */

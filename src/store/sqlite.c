@@ -20,9 +20,13 @@
  * cache per connection (q_open_sql).
  *
  * Errors: every SQLite failure goes through sq_err, which maps it to our codes with
- * the database's own message. */
+ * the database's own message. A stored value that cannot be read back as what its
+ * column holds (JSON of the wrong shape, an unknown status, a hash of the wrong
+ * length) is ERR_IO naming table, column and row, and is logged: a default in its
+ * place would hide damage and could be written back over the real data. */
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +34,7 @@
 #include "store/backend.h"
 #include "util/embed.h"
 #include "util/json.h"
+#include "util/log.h"
 
 extern const struct embedded_file store_sqlite_migrations[];
 
@@ -179,11 +184,12 @@ static const struct stmt_def {
 	[S_SESSION_END] = {"UPDATE sessions SET ended_at = ?2 WHERE hash = ?1 AND ended_at IS "
 			   "NULL",
 			   "end session"},
-	[S_SESSION_LIST] = {"SELECT s.hash, t.name, t.role, s.expires_at FROM sessions s JOIN "
-			    "tokens t ON t.id = s.token_id WHERE s.ended_at IS NULL AND "
-			    "s.expires_at > ?1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL "
-			    "OR t.expires_at > ?1)",
-			    "list sessions"},
+	[S_SESSION_LIST] =
+		{"SELECT s.id, s.hash, t.name, t.role, s.expires_at FROM sessions s JOIN "
+		 "tokens t ON t.id = s.token_id WHERE s.ended_at IS NULL AND "
+		 "s.expires_at > ?1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL "
+		 "OR t.expires_at > ?1)",
+		 "list sessions"},
 	[S_IDEM_GET] = {"SELECT status, body FROM idempotency WHERE scope = ?1 AND key = ?2 AND "
 			"created_at >= ?3",
 			"idempotency lookup"},
@@ -249,6 +255,8 @@ struct q {
 	const char *what;
 	struct err *e;
 	int rc;
+	const char *table; /* of the row being read, for messages about its values */
+	int64_t row;
 };
 
 static int q_open(struct sq_conn *c, enum stmt_id id, struct q *q, struct err *e)
@@ -380,10 +388,43 @@ static int64_t q_col_i64(struct q *q, int i)
 	return sqlite3_column_int64(q->st, i);
 }
 
+/* The row being read is row of table (for q_bad's message). */
+static void q_row(struct q *q, const char *table, int64_t row)
+{
+	q->table = table;
+	q->row = row;
+}
+
+/* A stored value of the current row cannot be what its column holds: ERR_IO naming
+ * it, logged, kept as the use's error (the first one only). */
+__attribute__((format(printf, 3, 4))) static void q_bad(struct q *q, const char *col,
+							const char *fmt, ...)
+{
+	if (q->rc)
+		return;
+	char why[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	char row[40] = "";
+	/* aggregates and keyed rows (meta) have no row id to name */
+	if (q->row > 0)
+		snprintf(row, sizeof row, " of row %lld", (long long)q->row);
+	q->rc = err_set(q->e, ERR_IO, "storage: %s.%s%s %s", q->table, col, row, why);
+	log_error("stored value cannot be read", "table=%s column=%s row=%lld problem=\"%s\"",
+		  q->table, col, (long long)q->row, why);
+}
+
 /* A borrowed string (NULL for SQL NULL), valid until the next step or q_end. */
 static const char *q_col_str(struct q *q, int i)
 {
-	return (const char *)sqlite3_column_text(q->st, i);
+	int type = sqlite3_column_type(q->st, i);
+	const char *t = (const char *)sqlite3_column_text(q->st, i);
+	if (!t && type != SQLITE_NULL && !q->rc)
+		q->rc = err_set(q->e, ERR_NOMEM, "storage: %s: out of memory reading a column",
+				q->what);
+	return t;
 }
 
 /* A malloc'd copy (NULL for SQL NULL). */
@@ -392,20 +433,76 @@ static char *q_col_dup(struct q *q, int i)
 	return xstrdup(q_col_str(q, i));
 }
 
-static json_t *q_col_json(struct q *q, int i, bool array)
+enum json_shape { J_OBJECT, J_ARRAY, J_OBJECT_OR_NULL };
+
+/* The JSON value of column i (NULL only where shape allows SQL NULL); on a value that
+ * does not parse or has the wrong shape, NULL and q_bad. */
+static json_t *q_col_json(struct q *q, int i, const char *col, enum json_shape shape)
 {
+	if (sqlite3_column_type(q->st, i) == SQLITE_NULL) {
+		if (shape != J_OBJECT_OR_NULL)
+			q_bad(q, col, "is NULL instead of JSON");
+		return NULL;
+	}
 	const char *t = q_col_str(q, i);
-	json_t *v = t ? json_loads(t, JSON_DECODE_ANY, NULL) : NULL;
-	if (!v)
-		v = array ? json_array() : json_object();
+	if (!t)
+		return NULL;
+	json_error_t je;
+	json_t *v = json_loads(t, JSON_DECODE_ANY, &je);
+	if (!v) {
+		q_bad(q, col, "is not valid JSON (%s)", je.text);
+		return NULL;
+	}
+	if (shape == J_ARRAY ? !json_is_array(v) : !json_is_object(v)) {
+		q_bad(q, col, "is not a JSON %s", shape == J_ARRAY ? "array" : "object");
+		json_decref(v);
+		return NULL;
+	}
 	return v;
 }
 
 static enum incident_status q_col_status(struct q *q, int i)
 {
 	enum incident_status st = ST_OPEN;
-	incident_status_parse(q_col_str(q, i), &st);
+	const char *t = q_col_str(q, i);
+	if (!incident_status_parse(t, &st))
+		q_bad(q, "status", "has the unknown status '%.40s'", t ? t : "(NULL)");
 	return st;
+}
+
+static int q_col_severity(struct q *q, int i)
+{
+	int64_t v = q_col_i64(q, i);
+	if (v < 1 || v > 4)
+		q_bad(q, "severity", "has the severity %lld, outside 1..4", (long long)v);
+	return (int)v;
+}
+
+/* A 32-byte blob (token and session hashes) into out. */
+static void q_col_hash32(struct q *q, int i, const char *col, unsigned char out[32])
+{
+	const void *p = sqlite3_column_blob(q->st, i);
+	int n = sqlite3_column_bytes(q->st, i);
+	if (n != 32 || !p) {
+		q_bad(q, col, "holds %d bytes instead of a 32-byte hash", n);
+		memset(out, 0, 32);
+		return;
+	}
+	memcpy(out, p, 32);
+}
+
+/* Text of at most cap - 1 bytes (fixed-size fields of struct event) into out; exactly
+ * len bytes when len > 0. */
+static void q_col_fixed(struct q *q, int i, const char *col, char *out, size_t cap, size_t len)
+{
+	const char *t = q_col_str(q, i);
+	size_t n = t ? strlen(t) : 0;
+	if (!t || n >= cap || (len && n != len)) {
+		q_bad(q, col, "is not a %s", len ? "64-digit hash" : "timestamp");
+		out[0] = '\0';
+		return;
+	}
+	memcpy(out, t, n + 1);
 }
 
 /* Run a statement that takes no parameters and returns no rows. */
@@ -420,23 +517,24 @@ static int exec_stmt(struct sq_conn *c, enum stmt_id id, struct err *e)
 
 /* ---- rows ---- */
 
-static void read_incident(struct q *q, struct incident *o)
+/* Read the current row into *o (released again when a value is bad): q->rc. */
+static int read_incident(struct q *q, struct incident *o)
 {
 	memset(o, 0, sizeof *o);
 	o->id = q_col_i64(q, 0);
+	q_row(q, "incidents", o->id);
 	o->kind = q_col_dup(q, 1);
 	o->key = q_col_dup(q, 2);
-	o->severity = (int)q_col_i64(q, 3);
+	o->severity = q_col_severity(q, 3);
 	o->status = q_col_status(q, 4);
 	o->summary = q_col_dup(q, 5);
-	o->details = q_col_json(q, 6, false);
+	o->details = q_col_json(q, 6, "details", J_OBJECT);
 	o->source = q_col_dup(q, 7);
-	o->playbooks = q_col_json(q, 8, true);
+	o->playbooks = q_col_json(q, 8, "playbooks", J_ARRAY);
 	o->assigned_to = q_col_dup(q, 9);
 	o->parent_id = q_col_i64(q, 10);
 	o->issue_url = q_col_dup(q, 11);
-	o->issue_ref =
-		sqlite3_column_type(q->st, 12) == SQLITE_NULL ? NULL : q_col_json(q, 12, false);
+	o->issue_ref = q_col_json(q, 12, "issue_ref", J_OBJECT_OR_NULL);
 	o->occurrences = q_col_i64(q, 13);
 	o->last_seen_at = q_col_i64(q, 14);
 	o->created_at = q_col_i64(q, 15);
@@ -450,17 +548,21 @@ static void read_incident(struct q *q, struct incident *o)
 	o->closed_at = q_col_i64(q, 23);
 	o->closed_by = q_col_dup(q, 24);
 	o->reopened_at = q_col_i64(q, 25);
-	o->notes = q_col_json(q, 26, false);
-	o->metadata = q_col_json(q, 27, false);
+	o->notes = q_col_json(q, 26, "notes", J_OBJECT);
+	o->metadata = q_col_json(q, 27, "metadata", J_OBJECT);
+	if (q->rc)
+		incident_clear(o);
+	return q->rc;
 }
 
-static void read_incident_lean(struct q *q, struct incident *o)
+static int read_incident_lean(struct q *q, struct incident *o)
 {
 	memset(o, 0, sizeof *o);
 	o->id = q_col_i64(q, 0);
+	q_row(q, "incidents", o->id);
 	o->kind = q_col_dup(q, 1);
 	o->key = q_col_dup(q, 2);
-	o->severity = (int)q_col_i64(q, 3);
+	o->severity = q_col_severity(q, 3);
 	o->status = q_col_status(q, 4);
 	o->summary = q_col_dup(q, 5);
 	o->assigned_to = q_col_dup(q, 6);
@@ -474,6 +576,9 @@ static void read_incident_lean(struct q *q, struct incident *o)
 	o->closed_at = q_col_i64(q, 14);
 	o->reopened_at = q_col_i64(q, 15);
 	o->last_seen_at = q_col_i64(q, 16);
+	if (q->rc)
+		incident_clear(o);
+	return q->rc;
 }
 
 static void bind_incident(struct q *q, const struct incident *i)
@@ -508,7 +613,7 @@ static void bind_incident(struct q *q, const struct incident *i)
 	q_json(q, 28, i->metadata, "{}");
 }
 
-static void read_silence(struct q *q, struct silence *s)
+static int read_silence(struct q *q, struct silence *s)
 {
 	memset(s, 0, sizeof *s);
 	s->id = q_col_i64(q, 0);
@@ -518,43 +623,60 @@ static void read_silence(struct q *q, struct silence *s)
 	s->created_by = q_col_dup(q, 4);
 	s->starts_at = q_col_i64(q, 5);
 	s->ends_at = q_col_i64(q, 6);
+	if (q->rc)
+		silence_clear(s);
+	return q->rc;
 }
 
-static void read_token(struct q *q, struct token_row *t)
+static int read_token(struct q *q, struct token_row *t)
 {
 	memset(t, 0, sizeof *t);
 	t->id = q_col_i64(q, 0);
+	q_row(q, "tokens", t->id);
 	t->name = q_col_dup(q, 1);
 	t->role = q_col_dup(q, 2);
-	if (sqlite3_column_bytes(q->st, 3) == 32)
-		memcpy(t->hash, sqlite3_column_blob(q->st, 3), 32);
+	q_col_hash32(q, 3, "hash", t->hash);
 	t->created_at = q_col_i64(q, 4);
 	t->expires_at = q_col_i64(q, 5);
 	t->revoked_at = q_col_i64(q, 6);
 	t->created_by = q_col_dup(q, 7);
+	if (q->rc)
+		token_row_clear(t);
+	return q->rc;
 }
 
 /* Borrowed strings: valid during the list callback only. */
-static void read_event(struct q *q, struct event *ev)
+static int read_event(struct q *q, struct event *ev)
 {
 	memset(ev, 0, sizeof *ev);
 	ev->id = q_col_i64(q, 0);
+	q_row(q, "events", ev->id);
 	ev->type = (char *)q_col_str(q, 1);
 	ev->incident_id = q_col_i64(q, 2);
 	ev->actor = (char *)q_col_str(q, 3);
 	ev->data = (char *)q_col_str(q, 4);
-	snprintf(ev->created_at, sizeof ev->created_at, "%s", q_col_str(q, 5));
-	snprintf(ev->prev_hash, sizeof ev->prev_hash, "%s", q_col_str(q, 6));
-	snprintf(ev->hash, sizeof ev->hash, "%s", q_col_str(q, 7));
+	q_col_fixed(q, 5, "created_at", ev->created_at, sizeof ev->created_at, 0);
+	q_col_fixed(q, 6, "prev_hash", ev->prev_hash, sizeof ev->prev_hash, 64);
+	q_col_fixed(q, 7, "hash", ev->hash, sizeof ev->hash, 64);
+	return q->rc;
 }
 
 /* ---- store and connections ---- */
+
+/* Close db once its statements are finalized; a failure here means a statement was
+ * left behind (a bug), which leaks the handle: say so. */
+static void close_db(sqlite3 *db)
+{
+	int rc = sqlite3_close(db);
+	if (rc != SQLITE_OK)
+		log_error("cannot close a database handle", "error=\"%s\"", sqlite3_errstr(rc));
+}
 
 static void sq_free(struct store *s)
 {
 	struct sq_store *q = (struct sq_store *)s;
 	sqlite3_finalize(q->probe_version);
-	sqlite3_close(q->probe);
+	close_db(q->probe);
 	pthread_mutex_destroy(&q->probe_mu);
 	free(q->path);
 	free(q);
@@ -574,8 +696,12 @@ static int open_db(const char *path, bool readonly, bool create, sqlite3 **out, 
 		sqlite3_close(db);
 		return ERR_IO;
 	}
-	sqlite3_busy_timeout(db, 10000);
-	sqlite3_extended_result_codes(db, 1);
+	if ((rc = sqlite3_busy_timeout(db, 10000)) != SQLITE_OK ||
+	    (rc = sqlite3_extended_result_codes(db, 1)) != SQLITE_OK) {
+		err_set(e, ERR_IO, "cannot configure database %s: %s", path, sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return ERR_IO;
+	}
 	const char *pragmas =
 		readonly
 			? "PRAGMA foreign_keys = ON;"
@@ -687,6 +813,7 @@ sqlfail:
 		     msg ? msg : sqlite3_errstr(rc));
 	sqlite3_free(msg);
 fail:
+	/* Closing rolls back whatever the ROLLBACK could not: its failure changes nothing. */
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(db);
 	return rc;
@@ -758,7 +885,7 @@ static void sq_disconnect(struct store_conn *cc)
 		sqlite3_finalize(c->dyn[i].st);
 		free(c->dyn[i].sql);
 	}
-	sqlite3_close(c->db);
+	close_db(c->db);
 	free(c);
 }
 
@@ -849,9 +976,10 @@ static int sq_meta_hash_key(struct store_conn *cc, unsigned char key[32], struct
 	if (rc)
 		return rc;
 	rc = q_step(&q);
-	if (rc > 0 && sqlite3_column_bytes(q.st, 0) == 32)
-		memcpy(key, sqlite3_column_blob(q.st, 0), 32);
-	else if (rc >= 0)
+	q_row(&q, "meta", 0);
+	if (rc > 0)
+		q_col_hash32(&q, 0, "hash_key", key);
+	else if (rc == 0)
 		rc = err_set(e, ERR_IO, "storage: the token hash key is missing from the database");
 	return q_end(&q, rc);
 }
@@ -863,7 +991,7 @@ static int one_incident(struct q *q, struct incident *out)
 {
 	int rc = q_step(q);
 	if (rc > 0)
-		read_incident(q, out);
+		rc = read_incident(q, out);
 	else if (rc == 0)
 		rc = err_set(q->e, ERR_NOTFOUND, "incident not found");
 	return q_end(q, rc);
@@ -1107,7 +1235,8 @@ static int sq_incident_list(struct store_conn *cc, const struct incident_filter 
 	q_i64(&q, w.n + 2, (f->page - 1) * f->per_page);
 	while ((rc = q_step(&q)) > 0) {
 		struct incident inc;
-		read_incident_lean(&q, &inc);
+		if ((rc = read_incident_lean(&q, &inc)))
+			break;
 		int stop = cb(&inc, arg);
 		incident_clear(&inc);
 		if (stop)
@@ -1127,11 +1256,13 @@ static int sq_incident_counts(struct store_conn *cc, int64_t counts[ST_COUNT][5]
 	int rc = q_open(SQ(cc), S_INC_COUNTS, &q, e);
 	if (rc)
 		return rc;
+	q_row(&q, "incidents", 0);
 	while ((rc = q_step(&q)) > 0) {
 		enum incident_status stt = q_col_status(&q, 0);
-		int64_t sev = q_col_i64(&q, 1);
-		if (sev >= 1 && sev <= 4)
-			counts[stt][sev] = q_col_i64(&q, 2);
+		int sev = q_col_severity(&q, 1);
+		if ((rc = q.rc))
+			break;
+		counts[stt][sev] = q_col_i64(&q, 2);
 	}
 	return q_end(&q, rc);
 }
@@ -1214,7 +1345,8 @@ static int sq_event_last(struct store_conn *cc, int64_t *id, char hash[65], stru
 	rc = q_step(&q);
 	if (rc > 0) {
 		*id = q_col_i64(&q, 0);
-		snprintf(hash, 65, "%s", q_col_str(&q, 1));
+		q_row(&q, "events", *id);
+		q_col_fixed(&q, 1, "hash", hash, 65, 64);
 	} else {
 		*id = 0;
 		memset(hash, '0', 64);
@@ -1278,7 +1410,8 @@ static int sq_event_list(struct store_conn *cc, const struct event_filter *f, st
 	q_i64(&q, w.n + 2, f->offset);
 	while ((rc = q_step(&q)) > 0) {
 		struct event ev;
-		read_event(&q, &ev);
+		if ((rc = read_event(&q, &ev)))
+			break;
 		if (cb(&ev, arg))
 			break;
 	}
@@ -1319,7 +1452,7 @@ static int sq_silence_get(struct store_conn *cc, int64_t id, struct silence *out
 	q_i64(&q, 1, id);
 	rc = q_step(&q);
 	if (rc > 0)
-		read_silence(&q, out);
+		rc = read_silence(&q, out);
 	else if (rc == 0)
 		rc = err_set(e, ERR_NOTFOUND, "silence %lld not found", (long long)id);
 	return q_end(&q, rc);
@@ -1345,7 +1478,8 @@ static int silence_rows(struct q *q, store_silence_cb cb, void *arg)
 	int rc;
 	while ((rc = q_step(q)) > 0) {
 		struct silence s;
-		read_silence(q, &s);
+		if ((rc = read_silence(q, &s)))
+			break;
 		int stop = cb(&s, arg);
 		silence_clear(&s);
 		if (stop)
@@ -1424,7 +1558,8 @@ static int sq_token_list(struct store_conn *cc, store_token_cb cb, void *arg, st
 		return rc;
 	while ((rc = q_step(&q)) > 0) {
 		struct token_row t;
-		read_token(&q, &t);
+		if ((rc = read_token(&q, &t)))
+			break;
 		int stop = cb(&t, arg);
 		token_row_clear(&t);
 		if (stop)
@@ -1443,8 +1578,7 @@ static int sq_token_revoke(struct store_conn *cc, const char *name, int64_t at,
 	q_text(&q, 1, name);
 	q_i64(&q, 2, at);
 	rc = q_step(&q);
-	if (rc > 0) {
-		read_token(&q, out);
+	if (rc > 0 && !(rc = read_token(&q, out))) {
 		/* RETURNING: the statement finishes its work only when stepped to the end */
 		if ((rc = q_exec(&q)))
 			token_row_clear(out);
@@ -1473,7 +1607,7 @@ static int sq_token_find(struct store_conn *cc, const unsigned char hash[32], st
 	q_blob(&q, 1, hash, 32);
 	rc = q_step(&q);
 	if (rc > 0)
-		read_token(&q, out);
+		rc = read_token(&q, out);
 	else if (rc == 0)
 		rc = err_set(e, ERR_NOTFOUND, "unknown token");
 	return q_end(&q, rc);
@@ -1521,13 +1655,14 @@ static int sq_session_list(struct store_conn *cc, int64_t now, store_session_cb 
 	q_i64(&q, 1, now);
 	while ((rc = q_step(&q)) > 0) {
 		struct session_row r = {
-			.token_name = (char *)q_col_str(&q, 1),
-			.role = (char *)q_col_str(&q, 2),
-			.expires_at = q_col_i64(&q, 3),
+			.token_name = (char *)q_col_str(&q, 2),
+			.role = (char *)q_col_str(&q, 3),
+			.expires_at = q_col_i64(&q, 4),
 		};
-		if (sqlite3_column_bytes(q.st, 0) != 32)
-			continue;
-		memcpy(r.hash, sqlite3_column_blob(q.st, 0), 32);
+		q_row(&q, "sessions", q_col_i64(&q, 0));
+		q_col_hash32(&q, 1, "hash", r.hash);
+		if ((rc = q.rc))
+			break;
 		if (cb(&r, arg))
 			break;
 	}
@@ -1569,6 +1704,21 @@ static int sq_idem_put(struct store_conn *cc, const char *scope, const char *key
 	q_text(&q, 4, body);
 	q_i64(&q, 5, at);
 	return q_end(&q, q_exec(&q));
+}
+
+/* ---- maintenance ---- */
+
+static int sq_exec_sql(struct store_conn *cc, const char *sql, struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	char *msg = NULL;
+	int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+	if (rc == SQLITE_OK)
+		return 0;
+	rc = err_set(e, (rc & 0xff) == SQLITE_BUSY ? ERR_BUSY : ERR_IO, "storage: exec: %s",
+		     msg ? msg : sqlite3_errstr(rc));
+	sqlite3_free(msg);
+	return rc;
 }
 
 static const struct store_ops sq_ops = {
@@ -1619,6 +1769,7 @@ static const struct store_ops sq_ops = {
 	.session_list = sq_session_list,
 	.idem_get = sq_idem_get,
 	.idem_put = sq_idem_put,
+	.exec_sql = sq_exec_sql,
 };
 
 int store_sqlite_new(const char *path, struct store **out, struct err *e)

@@ -246,6 +246,11 @@ int store_idem_put(struct store_conn *c, const char *scope, const char *key, int
 	return c->ops->idem_put(c, scope, key, status, body, at, e);
 }
 
+int store_exec_sql(struct store_conn *c, const char *sql, struct err *e)
+{
+	return c->ops->exec_sql(c, sql, e);
+}
+
 int store_new(const char *url, struct store **out, struct err *e)
 {
 	static const char sqlite_scheme[] = "sqlite://";

@@ -14,7 +14,10 @@
  * through out-parameters are owned by the caller and released with their *_clear
  * function. Errors: ERR_NOTFOUND, ERR_CONFLICT (unique violation), ERR_BUSY
  * (database locked or newer than this binary), ERR_IO (anything else), with a
- * message in e. */
+ * message in e. A stored value that cannot be read back as what its column holds
+ * (JSON that does not parse or has the wrong shape, an unknown status, a severity
+ * outside 1..4, a hash of the wrong length) is ERR_IO naming table, column and row,
+ * and is logged — never replaced by a default. */
 #ifndef INTERVENE_STORE_H
 #define INTERVENE_STORE_H
 
@@ -198,5 +201,12 @@ int store_idem_get(struct store_conn *c, const char *scope, const char *key, int
 		   int *status, struct buf *body, struct err *e);
 int store_idem_put(struct store_conn *c, const char *scope, const char *key, int status,
 		   const char *body, int64_t at, struct err *e);
+
+/* ---- maintenance ---- */
+/* Run sql (statements without parameters, in the backend's dialect) verbatim on c.
+ * For tests and repair tools that must reach under this contract, e.g. to damage a
+ * row on purpose and see that reads report it. The program never calls it; never
+ * build its text from input. */
+int store_exec_sql(struct store_conn *c, const char *sql, struct err *e);
 
 #endif
