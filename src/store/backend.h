@@ -3,20 +3,28 @@
  * struct store and struct store_conn start with the backend's ops table; each
  * backend extends them in its own file. store.c dispatches every store.h call
  * through these pointers. Adding a backend: implement this table in a new file and
- * add its URL scheme to store_new() in store.c. */
+ * add its URL scheme to store_new() in store.c. A backend asks
+ * store_fault_check(c->fault, op, c->writer, ...) before each prepare, step, begin,
+ * savepoint, release, rollback_to and commit, and fails an injected call exactly where
+ * and how the real failure would (fault.h). */
 #ifndef INTERVENE_STORE_BACKEND_H
 #define INTERVENE_STORE_BACKEND_H
 
+#include "store/fault.h"
 #include "store/store.h"
 
 struct store_ops;
 
 struct store {
 	const struct store_ops *ops;
+	struct store_fault fault; /* inert unless a test arms it (fault.h) */
 };
 
+/* The generic part of a connection; store.c fills it after ops->connect. */
 struct store_conn {
 	const struct store_ops *ops;
+	struct store_fault *fault; /* its store's: backends ask it before each op */
+	bool writer;		   /* store_writer_setup made it the writer */
 };
 
 struct store_ops {

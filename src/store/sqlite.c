@@ -23,7 +23,11 @@
  * the database's own message. A stored value that cannot be read back as what its
  * column holds (JSON of the wrong shape, an unknown status, a hash of the wrong
  * length) is ERR_IO naming table, column and row, and is logged: a default in its
- * place would hide damage and could be written back over the real data. */
+ * place would hide damage and could be written back over the real data.
+ *
+ * Fault injection (fault.h) sits in sq_prepare, q_step and ctl_stmt: an injected
+ * failure returns the real result code from the same place, so sq_err and every
+ * caller take the same path as for the real one. */
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -216,6 +220,7 @@ struct sq_conn {
 	bool readonly;
 	sqlite3_stmt *stmt[S_COUNT];
 	int wal_frames; /* frames in the WAL after the last commit (writer only) */
+	int injected;	/* result code of the fault injected by the current call, or 0 */
 	struct {
 		char *sql;
 		sqlite3_stmt *st;
@@ -231,18 +236,46 @@ static struct sq_conn *SQ(struct store_conn *c)
 	return (struct sq_conn *)c;
 }
 
-/* Map a SQLite result to our codes, with the database's own message. */
+/* Map a SQLite result to our codes, with the database's own message (for an
+ * injected fault: SQLite's text for the code, marked as injected). */
 static int sq_err(struct sq_conn *c, int rc, struct err *e, const char *what)
 {
-	int ext = sqlite3_extended_errcode(c->db);
-	const char *msg = sqlite3_errmsg(c->db);
+	bool injected = c->injected && c->injected == rc;
+	int ext = injected ? rc : sqlite3_extended_errcode(c->db);
+	const char *msg = injected ? sqlite3_errstr(rc) : sqlite3_errmsg(c->db);
+	c->injected = 0;
 	int code = ERR_IO;
 	if ((rc & 0xff) == SQLITE_CONSTRAINT &&
 	    (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY))
 		code = ERR_CONFLICT;
 	else if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
 		code = ERR_BUSY;
-	return err_set(e, code, "storage: %s: %s", what, msg);
+	return err_set(e, code, "storage: %s: %s%s", what, msg,
+		       injected ? " (injected fault)" : "");
+}
+
+/* Ask the fault layer before op: the SQLite code to fail the call with, or
+ * SQLITE_OK. A lost transaction is rolled back here, as SQLite itself may do on a
+ * real disk-full or I/O error. */
+static int sq_fault(struct sq_conn *c, enum store_fault_op op)
+{
+	bool lose = false;
+	enum store_fault_error f = store_fault_check(c->base.fault, op, c->base.writer, &lose);
+	c->injected = f == STORE_FAULT_FULL    ? SQLITE_FULL
+		      : f == STORE_FAULT_IOERR ? SQLITE_IOERR
+		      : f == STORE_FAULT_BUSY  ? SQLITE_BUSY
+					       : SQLITE_OK;
+	if (lose && !sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	return c->injected;
+}
+
+static int sq_prepare(struct sq_conn *c, const char *sql, sqlite3_stmt **out)
+{
+	int rc = sq_fault(c, STORE_FAULT_PREPARE);
+	if (rc != SQLITE_OK)
+		return rc;
+	return sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
 }
 
 /* ---- the statement helper ---- */
@@ -263,8 +296,7 @@ static int q_open(struct sq_conn *c, enum stmt_id id, struct q *q, struct err *e
 {
 	*q = (struct q){.c = c, .what = stmts[id].what, .e = e};
 	if (!c->stmt[id]) {
-		int rc = sqlite3_prepare_v3(c->db, stmts[id].sql, -1, SQLITE_PREPARE_PERSISTENT,
-					    &c->stmt[id], NULL);
+		int rc = sq_prepare(c, stmts[id].sql, &c->stmt[id]);
 		if (rc != SQLITE_OK)
 			return sq_err(c, rc, e, stmts[id].what);
 	}
@@ -299,7 +331,7 @@ static int q_open_sql(struct sq_conn *c, const char *sql, const char *what, stru
 		c->dyn[slot].st = NULL;
 	}
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	int rc = sq_prepare(c, sql, &st);
 	if (rc != SQLITE_OK)
 		return sq_err(c, rc, e, what);
 	c->dyn[slot].sql = xstrdup(sql);
@@ -354,7 +386,9 @@ static int q_step(struct q *q)
 {
 	if (q->rc)
 		return q->rc;
-	int rc = sqlite3_step(q->st);
+	int rc = sq_fault(q->c, STORE_FAULT_STEP);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(q->st);
 	if (rc == SQLITE_ROW)
 		return 1;
 	if (rc == SQLITE_DONE)
@@ -505,14 +539,22 @@ static void q_col_fixed(struct q *q, int i, const char *col, char *out, size_t c
 	memcpy(out, t, n + 1);
 }
 
-/* Run a statement that takes no parameters and returns no rows. */
-static int exec_stmt(struct sq_conn *c, enum stmt_id id, struct err *e)
+/* Run a transaction statement, counted (and failed when injected) as op rather than
+ * as a step; STORE_FAULT_OPS: never injected. */
+static int ctl_stmt(struct sq_conn *c, enum stmt_id id, enum store_fault_op op, struct err *e)
 {
 	struct q q;
 	int rc = q_open(c, id, &q, e);
 	if (rc)
 		return rc;
-	return q_end(&q, q_exec(&q));
+	rc = op < STORE_FAULT_OPS ? sq_fault(c, op) : SQLITE_OK;
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(q.st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		rc = sq_err(c, rc, e, q.what);
+	else
+		rc = 0;
+	return q_end(&q, rc);
 }
 
 /* ---- rows ---- */
@@ -891,7 +933,7 @@ static void sq_disconnect(struct store_conn *cc)
 
 static int sq_begin(struct store_conn *c, struct err *e)
 {
-	return exec_stmt(SQ(c), S_BEGIN, e);
+	return ctl_stmt(SQ(c), S_BEGIN, STORE_FAULT_BEGIN, e);
 }
 
 /* Frames past which the writer finishes a checkpoint itself. Under steady load the
@@ -903,41 +945,41 @@ static int sq_begin(struct store_conn *c, struct err *e)
 
 static int sq_commit(struct store_conn *c, struct err *e)
 {
-	return exec_stmt(SQ(c), S_COMMIT, e);
+	return ctl_stmt(SQ(c), S_COMMIT, STORE_FAULT_COMMIT, e);
 }
 
 static void sq_rollback(struct store_conn *c)
 {
 	if (!sqlite3_get_autocommit(SQ(c)->db))
-		exec_stmt(SQ(c), S_ROLLBACK, NULL);
+		ctl_stmt(SQ(c), S_ROLLBACK, STORE_FAULT_OPS, NULL);
 }
 
 static int sq_savepoint(struct store_conn *c, struct err *e)
 {
-	return exec_stmt(SQ(c), S_SAVEPOINT, e);
+	return ctl_stmt(SQ(c), S_SAVEPOINT, STORE_FAULT_SAVEPOINT, e);
 }
 
 static int sq_release(struct store_conn *c, struct err *e)
 {
-	return exec_stmt(SQ(c), S_RELEASE, e);
+	return ctl_stmt(SQ(c), S_RELEASE, STORE_FAULT_RELEASE, e);
 }
 
 static void sq_rollback_to(struct store_conn *c)
 {
 	/* ROLLBACK TO keeps the savepoint open; release it so the next job starts clean. */
-	if (!exec_stmt(SQ(c), S_ROLLBACK_TO, NULL))
-		exec_stmt(SQ(c), S_RELEASE, NULL);
+	if (!ctl_stmt(SQ(c), S_ROLLBACK_TO, STORE_FAULT_ROLLBACK_TO, NULL))
+		ctl_stmt(SQ(c), S_RELEASE, STORE_FAULT_RELEASE, NULL);
 }
 
 static int sq_read_begin(struct store_conn *c, struct err *e)
 {
-	return exec_stmt(SQ(c), S_BEGIN_READ, e);
+	return ctl_stmt(SQ(c), S_BEGIN_READ, STORE_FAULT_BEGIN, e);
 }
 
 static void sq_read_end(struct store_conn *c)
 {
 	if (!sqlite3_get_autocommit(SQ(c)->db))
-		exec_stmt(SQ(c), S_COMMIT, NULL);
+		ctl_stmt(SQ(c), S_COMMIT, STORE_FAULT_OPS, NULL);
 }
 
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)

@@ -18,7 +18,12 @@ int store_check_schema(struct store *s, struct err *e)
 
 int store_connect(struct store *s, bool readonly, struct store_conn **out, struct err *e)
 {
-	return s->ops->connect(s, readonly, out, e);
+	int rc = s->ops->connect(s, readonly, out, e);
+	if (!rc) {
+		(*out)->fault = &s->fault;
+		(*out)->writer = false;
+	}
+	return rc;
 }
 
 void store_disconnect(struct store_conn *c)
@@ -69,6 +74,7 @@ void store_read_end(struct store_conn *c)
 
 void store_writer_setup(struct store_conn *c)
 {
+	c->writer = true;
 	c->ops->writer_setup(c);
 }
 
@@ -255,8 +261,12 @@ int store_new(const char *url, struct store **out, struct err *e)
 {
 	static const char sqlite_scheme[] = "sqlite://";
 	*out = NULL;
-	if (!strncmp(url, sqlite_scheme, sizeof sqlite_scheme - 1))
-		return store_sqlite_new(url + sizeof sqlite_scheme - 1, out, e);
+	if (!strncmp(url, sqlite_scheme, sizeof sqlite_scheme - 1)) {
+		int rc = store_sqlite_new(url + sizeof sqlite_scheme - 1, out, e);
+		if (!rc)
+			store_fault_init(&(*out)->fault);
+		return rc;
+	}
 	if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13))
 		return err_set(
 			e, ERR_INVALID,
