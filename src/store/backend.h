@@ -25,6 +25,8 @@ struct store_conn {
 	const struct store_ops *ops;
 	struct store_fault *fault; /* its store's: backends ask it before each op */
 	bool writer;		   /* store_writer_setup made it the writer */
+	unsigned long failures;	   /* ERR_IO / ERR_BUSY returned by calls on it */
+	struct err last_failure;   /* the latest of them */
 };
 
 struct store_ops {
@@ -36,13 +38,14 @@ struct store_ops {
 	void (*disconnect)(struct store_conn *c);
 	int (*begin)(struct store_conn *c, struct err *e);
 	int (*commit)(struct store_conn *c, struct err *e);
-	void (*rollback)(struct store_conn *c);
+	int (*rollback)(struct store_conn *c, struct err *e);
 	int (*savepoint)(struct store_conn *c, struct err *e);
 	int (*release)(struct store_conn *c, struct err *e);
-	void (*rollback_to)(struct store_conn *c);
+	int (*rollback_to)(struct store_conn *c, struct err *e);
+	bool (*in_transaction)(struct store_conn *c);
 	int (*read_begin)(struct store_conn *c, struct err *e);
-	void (*read_end)(struct store_conn *c);
-	void (*writer_setup)(struct store_conn *c);
+	int (*read_end)(struct store_conn *c, struct err *e);
+	int (*writer_setup)(struct store_conn *c, struct err *e);
 	void (*writer_maintain)(struct store_conn *c);
 	int (*checkpoint)(struct store_conn *c);
 	int (*meta_hash_key)(struct store_conn *c, unsigned char key[32], struct err *e);

@@ -948,10 +948,11 @@ static int sq_commit(struct store_conn *c, struct err *e)
 	return ctl_stmt(SQ(c), S_COMMIT, STORE_FAULT_COMMIT, e);
 }
 
-static void sq_rollback(struct store_conn *c)
+static int sq_rollback(struct store_conn *c, struct err *e)
 {
-	if (!sqlite3_get_autocommit(SQ(c)->db))
-		ctl_stmt(SQ(c), S_ROLLBACK, STORE_FAULT_OPS, NULL);
+	if (sqlite3_get_autocommit(SQ(c)->db))
+		return 0;
+	return ctl_stmt(SQ(c), S_ROLLBACK, STORE_FAULT_OPS, e);
 }
 
 static int sq_savepoint(struct store_conn *c, struct err *e)
@@ -964,11 +965,18 @@ static int sq_release(struct store_conn *c, struct err *e)
 	return ctl_stmt(SQ(c), S_RELEASE, STORE_FAULT_RELEASE, e);
 }
 
-static void sq_rollback_to(struct store_conn *c)
+static int sq_rollback_to(struct store_conn *c, struct err *e)
 {
 	/* ROLLBACK TO keeps the savepoint open; release it so the next job starts clean. */
-	if (!ctl_stmt(SQ(c), S_ROLLBACK_TO, STORE_FAULT_ROLLBACK_TO, NULL))
-		ctl_stmt(SQ(c), S_RELEASE, STORE_FAULT_RELEASE, NULL);
+	int rc = ctl_stmt(SQ(c), S_ROLLBACK_TO, STORE_FAULT_ROLLBACK_TO, e);
+	if (!rc)
+		rc = ctl_stmt(SQ(c), S_RELEASE, STORE_FAULT_RELEASE, e);
+	return rc;
+}
+
+static bool sq_in_transaction(struct store_conn *c)
+{
+	return !sqlite3_get_autocommit(SQ(c)->db);
 }
 
 static int sq_read_begin(struct store_conn *c, struct err *e)
@@ -976,10 +984,15 @@ static int sq_read_begin(struct store_conn *c, struct err *e)
 	return ctl_stmt(SQ(c), S_BEGIN_READ, STORE_FAULT_BEGIN, e);
 }
 
-static void sq_read_end(struct store_conn *c)
+static int sq_read_end(struct store_conn *c, struct err *e)
 {
-	if (!sqlite3_get_autocommit(SQ(c)->db))
-		ctl_stmt(SQ(c), S_COMMIT, STORE_FAULT_OPS, NULL);
+	if (sqlite3_get_autocommit(SQ(c)->db))
+		return 0;
+	int rc = ctl_stmt(SQ(c), S_COMMIT, STORE_FAULT_OPS, e);
+	/* A snapshot left open would pin the WAL: give it up the other way. */
+	if (rc && !sqlite3_get_autocommit(SQ(c)->db))
+		ctl_stmt(SQ(c), S_ROLLBACK, STORE_FAULT_OPS, NULL);
+	return rc;
 }
 
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
@@ -990,10 +1003,14 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	return SQLITE_OK;
 }
 
-static void sq_writer_setup(struct store_conn *c)
+static int sq_writer_setup(struct store_conn *cc, struct err *e)
 {
-	sqlite3_wal_autocheckpoint(SQ(c)->db, 0);
-	sqlite3_wal_hook(SQ(c)->db, wal_hook, SQ(c));
+	struct sq_conn *c = SQ(cc);
+	int rc = sqlite3_wal_autocheckpoint(c->db, 0);
+	if (rc != SQLITE_OK)
+		return sq_err(c, rc, e, "turn off automatic checkpoints");
+	sqlite3_wal_hook(c->db, wal_hook, c); /* returns the previous hook's argument */
+	return 0;
 }
 
 static void sq_writer_maintain(struct store_conn *cc)
@@ -1776,6 +1793,7 @@ static const struct store_ops sq_ops = {
 	.savepoint = sq_savepoint,
 	.release = sq_release,
 	.rollback_to = sq_rollback_to,
+	.in_transaction = sq_in_transaction,
 	.read_begin = sq_read_begin,
 	.read_end = sq_read_end,
 	.writer_setup = sq_writer_setup,

@@ -91,17 +91,31 @@ void store_disconnect(struct store_conn *c);
 /* Transactions (write connections). begin takes the write lock (BEGIN IMMEDIATE). */
 int store_begin(struct store_conn *c, struct err *e);
 int store_commit(struct store_conn *c, struct err *e);
-void store_rollback(struct store_conn *c);
+/* Roll back the open transaction (nothing when none is open). A failure is logged
+ * and returned: the connection may then still be inside it. */
+int store_rollback(struct store_conn *c);
+/* One savepoint level ("job"): savepoint opens it, release keeps its changes,
+ * rollback_to undoes them and closes it. When rollback_to fails the state of the
+ * whole transaction is unknown: roll it back. */
 int store_savepoint(struct store_conn *c, struct err *e);
 int store_release(struct store_conn *c, struct err *e);
-void store_rollback_to(struct store_conn *c);
-/* Read snapshot for a sequence of reads on a read connection. */
+int store_rollback_to(struct store_conn *c, struct err *e);
+/* Whether c is inside a transaction. The database may roll one back by itself on a
+ * disk-full or I/O error; after such an error a writer checks this before going on. */
+bool store_in_transaction(struct store_conn *c);
+/* Read snapshot for a sequence of reads on a read connection. end fails only when the
+ * snapshot could not be closed (it then pins the WAL until the connection closes). */
 int store_read_begin(struct store_conn *c, struct err *e);
-void store_read_end(struct store_conn *c);
+int store_read_end(struct store_conn *c, struct err *e);
+
+/* How many storage errors (ERR_IO, ERR_BUSY) calls on c have returned so far, and in
+ * *last (may be NULL) the latest one's message. The writer compares the count around
+ * a job to catch an error the job did not report. */
+unsigned long store_failures(struct store_conn *c, struct err *last);
 
 /* Make c the server's writer connection: no automatic checkpoints in its commits
  * (the pool runs passive checkpoints from another connection). */
-void store_writer_setup(struct store_conn *c);
+int store_writer_setup(struct store_conn *c, struct err *e);
 
 /* On the writer, after a commit's replies are out: keep the write-ahead log bounded
  * (under steady load the background checkpoint never reaches the log's end, so the

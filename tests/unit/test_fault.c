@@ -148,7 +148,7 @@ static void test_each_op_fails_with_the_mapped_code(void **state)
 	for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
 		for (int op = STORE_FAULT_STEP; op < STORE_FAULT_OPS; op++) {
 			if (op == STORE_FAULT_ROLLBACK_TO)
-				continue; /* see test_rollback_to_fault */
+				continue; /* test_rollback_to_fault */
 			char key[32];
 			snprintf(key, sizeof key, "k-%zu-%d", i, op);
 			struct store_fault_plan p = plan((enum store_fault_op)op, errs[i].err, 1);
@@ -179,6 +179,47 @@ static void test_each_op_fails_with_the_mapped_code(void **state)
 			assert_int_equal(n.injected, 1);
 			assert_false(exists(f->conn, key));
 		}
+	}
+}
+
+/* A failed ROLLBACK TO is reported (the caller must then give the transaction up),
+ * and so is a failed RELEASE; both count as storage failures of the connection. */
+static void test_rollback_to_and_release_faults(void **state)
+{
+	struct tmpdb_fixture *f = *state;
+	struct err e;
+	static const enum store_fault_error errs[] = {STORE_FAULT_FULL, STORE_FAULT_IOERR,
+						      STORE_FAULT_BUSY};
+	for (size_t i = 0; i < 3; i++) {
+		unsigned long before = store_failures(f->conn, NULL);
+		assert_int_equal(store_begin(f->conn, &e), 0);
+		assert_int_equal(store_savepoint(f->conn, &e), 0);
+		assert_int_equal(insert_inc(f->conn, "rb", &e), 0);
+		struct store_fault_plan p = plan(STORE_FAULT_ROLLBACK_TO, errs[i], 1);
+		store_fault_arm(f->store, &p);
+		err_clear(&e);
+		int rc = store_rollback_to(f->conn, &e);
+		store_fault_disarm(f->store);
+		assert_int_equal(rc, errs[i] == STORE_FAULT_BUSY ? ERR_BUSY : ERR_IO);
+		assert_non_null(strstr(e.msg, "roll back to savepoint"));
+		struct err last;
+		assert_int_equal(store_failures(f->conn, &last), before + 1);
+		assert_string_equal(last.msg, e.msg);
+		assert_true(store_in_transaction(f->conn));
+		assert_int_equal(store_rollback(f->conn), 0);
+		assert_false(exists(f->conn, "rb"));
+
+		assert_int_equal(store_begin(f->conn, &e), 0);
+		assert_int_equal(store_savepoint(f->conn, &e), 0);
+		p = plan(STORE_FAULT_RELEASE, errs[i], 1);
+		store_fault_arm(f->store, &p);
+		err_clear(&e);
+		rc = store_release(f->conn, &e);
+		store_fault_disarm(f->store);
+		assert_int_equal(rc, errs[i] == STORE_FAULT_BUSY ? ERR_BUSY : ERR_IO);
+		assert_non_null(strstr(e.msg, "release savepoint"));
+		assert_int_equal(store_rollback_to(f->conn, &e), 0);
+		assert_int_equal(store_commit(f->conn, &e), 0);
 	}
 }
 
@@ -238,7 +279,7 @@ static void test_writer_only(void **state)
 	struct err e;
 	struct store_conn *w = NULL;
 	assert_int_equal(store_connect(f->store, false, &w, &e), 0);
-	store_writer_setup(w);
+	assert_int_equal(store_writer_setup(w, &e), 0);
 	assert_int_equal(insert_inc(w, "warm-w", &e), 0);
 	assert_int_equal(insert_inc(f->conn, "warm-o", &e), 0);
 
@@ -272,8 +313,10 @@ static void test_lose_transaction(void **state)
 	struct store_fault_plan p = plan(STORE_FAULT_STEP, STORE_FAULT_IOERR, 1);
 	p.lose_txn = true;
 	store_fault_arm(f->store, &p);
+	assert_true(store_in_transaction(f->conn));
 	assert_int_equal(insert_inc(f->conn, "second", &e), ERR_IO);
 	store_fault_disarm(f->store);
+	assert_false(store_in_transaction(f->conn));
 	/* the transaction is gone: COMMIT has nothing to commit, and the first insert is
 	 * lost with it */
 	err_clear(&e);
@@ -392,6 +435,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_counts_every_op, tmpdb_setup, tmpdb_teardown),
 		cmocka_unit_test_setup_teardown(test_each_op_fails_with_the_mapped_code,
 						tmpdb_setup, tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_rollback_to_and_release_faults, tmpdb_setup,
+						tmpdb_teardown),
 		cmocka_unit_test_setup_teardown(test_prepare_fault_then_recovery, tmpdb_setup,
 						tmpdb_teardown),
 		cmocka_unit_test_setup_teardown(test_nth_and_persistent, tmpdb_setup,

@@ -1564,15 +1564,18 @@ static void test_savepoints(void **state)
 {
 	struct fixture *f = *state;
 	struct err e;
+	assert_false(store_in_transaction(f->conn));
 	assert_int_equal(store_begin(f->conn, &e), 0);
+	assert_true(store_in_transaction(f->conn));
 	insert_ok(f->conn, "manual", "A", 3, ST_OPEN, "s", T0, NULL);
 	assert_int_equal(store_savepoint(f->conn, &e), 0);
 	insert_ok(f->conn, "manual", "B", 3, ST_OPEN, "s", T0, NULL);
-	store_rollback_to(f->conn);
+	assert_int_equal(store_rollback_to(f->conn, &e), 0);
 	assert_int_equal(store_savepoint(f->conn, &e), 0);
 	insert_ok(f->conn, "manual", "C", 3, ST_OPEN, "s", T0, NULL);
 	assert_int_equal(store_release(f->conn, &e), 0);
 	assert_int_equal(store_commit(f->conn, &e), 0);
+	assert_false(store_in_transaction(f->conn));
 
 	struct incident inc;
 	assert_int_equal(store_incident_find_active(f->conn, "manual", "A", &inc, &e), 0);
@@ -1597,7 +1600,7 @@ static void test_savepoints(void **state)
 	struct incident dup = make_inc("manual", "A", 3, ST_OPEN, "dup", T0);
 	assert_int_equal(store_incident_insert(f->conn, &dup, &e), ERR_CONFLICT);
 	incident_clear(&dup);
-	store_rollback_to(f->conn);
+	assert_int_equal(store_rollback_to(f->conn, &e), 0);
 	assert_int_equal(store_savepoint(f->conn, &e), 0);
 	insert_ok(f->conn, "manual", "E", 3, ST_OPEN, "s", T0, NULL);
 	assert_int_equal(store_release(f->conn, &e), 0);
@@ -1623,7 +1626,7 @@ static void test_read_snapshot(void **state)
 	insert_ok(f->conn, "manual", "s", 3, ST_CLOSED, "s", T0, NULL);
 	assert_int_equal(store_incident_count_since(ro, "manual", "s", 0, &n, &e), 0);
 	assert_int_equal(n, 1);
-	store_read_end(ro);
+	assert_int_equal(store_read_end(ro, &e), 0);
 	assert_int_equal(store_incident_count_since(ro, "manual", "s", 0, &n, &e), 0);
 	assert_int_equal(n, 2);
 	store_disconnect(ro);
