@@ -72,6 +72,11 @@ struct store_ops {
 	int (*event_insert)(struct store_conn *c, const struct event *ev, struct err *e);
 	int (*event_list)(struct store_conn *c, const struct event_filter *f, store_event_cb cb,
 			  void *arg, int64_t *total, struct err *e);
+	int (*event_head)(struct store_conn *c, struct store_event_head *out, struct err *e);
+	int (*event_latest)(struct store_conn *c, const char *type, struct event *out,
+			    struct err *e);
+	int (*event_prune)(struct store_conn *c, int64_t before, int64_t limit,
+			   struct store_prune *out, struct err *e);
 	int (*silence_insert)(struct store_conn *c, struct silence *s, struct err *e);
 	int (*silence_get)(struct store_conn *c, int64_t id, struct silence *out, struct err *e);
 	int (*silence_set_end)(struct store_conn *c, int64_t id, int64_t ends_at, struct err *e);
@@ -91,10 +96,14 @@ struct store_ops {
 			   struct err *e);
 	int (*session_list)(struct store_conn *c, int64_t now, store_session_cb cb, void *arg,
 			    struct err *e);
+	int (*session_prune)(struct store_conn *c, int64_t now, int64_t limit, int64_t *deleted,
+			     struct err *e);
 	int (*idem_get)(struct store_conn *c, const char *scope, const char *key, int64_t since,
 			int *status, struct buf *body, struct err *e);
 	int (*idem_put)(struct store_conn *c, const char *scope, const char *key, int status,
 			const char *body, int64_t at, struct err *e);
+	int (*idem_prune)(struct store_conn *c, int64_t before, int64_t limit, int64_t *deleted,
+			  struct err *e);
 	int (*exec_sql)(struct store_conn *c, const char *sql, struct err *e);
 };
 

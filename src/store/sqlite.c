@@ -39,6 +39,7 @@
 #include "util/embed.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/time.h"
 
 extern const struct embedded_file store_sqlite_migrations[];
 
@@ -64,9 +65,14 @@ enum stmt_id {
 	S_COMMENT_INSERT,
 	S_COMMENT_COUNT,
 	S_COMMENT_LIST,
-	S_EVENT_LAST,
+	S_EVENT_HEAD,
 	S_EVENT_SEQ,
 	S_EVENT_INSERT,
+	S_EVENT_HEAD_APPEND,
+	S_EVENT_LATEST,
+	S_EVENT_PRUNE_SCAN,
+	S_EVENT_PRUNE_DELETE,
+	S_EVENT_HEAD_PRUNE,
 	S_SILENCE_INSERT,
 	S_SILENCE_GET,
 	S_SILENCE_SET_END,
@@ -79,8 +85,10 @@ enum stmt_id {
 	S_SESSION_INSERT,
 	S_SESSION_END,
 	S_SESSION_LIST,
+	S_SESSION_PRUNE,
 	S_IDEM_GET,
 	S_IDEM_PUT,
+	S_IDEM_PRUNE,
 	S_META_HASH_KEY,
 	S_SAVEPOINT,
 	S_RELEASE,
@@ -159,12 +167,28 @@ static const struct stmt_def {
 			    "incident_comments WHERE incident_id = ?1 ORDER BY id LIMIT ?2 "
 			    "OFFSET ?3",
 			    "list comments"},
-	[S_EVENT_LAST] = {"SELECT id, hash FROM events ORDER BY id DESC LIMIT 1",
-			  "read last event"},
+	[S_EVENT_HEAD] = {"SELECT last_id, hash, retained FROM event_head WHERE one = 1",
+			  "read the event log's head"},
 	[S_EVENT_SEQ] = {"SELECT seq FROM sqlite_sequence WHERE name = 'events'", "event sequence"},
 	[S_EVENT_INSERT] = {"INSERT INTO events (" EVENT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
 			    "?7, ?8)",
 			    "append event"},
+	[S_EVENT_HEAD_APPEND] = {"UPDATE event_head SET last_id = ?1, hash = ?2, retained = "
+				 "retained + 1 WHERE one = 1",
+				 "append event"},
+	[S_EVENT_LATEST] = {"SELECT " EVENT_COLS " FROM events WHERE type = ?1 ORDER BY id DESC "
+			    "LIMIT 1",
+			    "read latest event"},
+	/* Whether each of the oldest events may go: old enough, and of no incident or of
+	 * an incident closed long enough ago (an event of a missing incident stays). */
+	[S_EVENT_PRUNE_SCAN] = {"SELECT e.id, e.hash, e.created_at < ?1 AND (e.incident_id IS "
+				"NULL OR (i.status = 'closed' AND i.closed_at < ?2)) FROM events e "
+				"LEFT JOIN incidents i ON i.id = e.incident_id ORDER BY e.id "
+				"LIMIT ?3",
+				"find prunable events"},
+	[S_EVENT_PRUNE_DELETE] = {"DELETE FROM events WHERE id <= ?1", "prune events"},
+	[S_EVENT_HEAD_PRUNE] = {"UPDATE event_head SET retained = retained - ?1 WHERE one = 1",
+				"prune events"},
 	[S_SILENCE_INSERT] = {"INSERT INTO silences (kind, key_glob, reason, created_by, "
 			      "starts_at, ends_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 			      "insert silence"},
@@ -194,12 +218,20 @@ static const struct stmt_def {
 		 "s.expires_at > ?1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL "
 		 "OR t.expires_at > ?1)",
 		 "list sessions"},
+	[S_SESSION_PRUNE] = {"DELETE FROM sessions WHERE id IN (SELECT s.id FROM sessions s JOIN "
+			     "tokens t ON t.id = s.token_id WHERE s.ended_at IS NOT NULL OR "
+			     "s.expires_at <= ?1 OR t.revoked_at IS NOT NULL OR (t.expires_at IS "
+			     "NOT NULL AND t.expires_at <= ?1) LIMIT ?2)",
+			     "prune sessions"},
 	[S_IDEM_GET] = {"SELECT status, body FROM idempotency WHERE scope = ?1 AND key = ?2 AND "
 			"created_at >= ?3",
 			"idempotency lookup"},
 	[S_IDEM_PUT] = {"INSERT OR REPLACE INTO idempotency (scope, key, status, body, "
 			"created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
 			"idempotency store"},
+	[S_IDEM_PRUNE] = {"DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency "
+			  "WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)",
+			  "prune idempotency records"},
 	[S_META_HASH_KEY] = {"SELECT value FROM meta WHERE key = 'hash_key'", "read hash key"},
 	[S_SAVEPOINT] = {"SAVEPOINT job", "savepoint"},
 	[S_RELEASE] = {"RELEASE job", "release savepoint"},
@@ -1395,23 +1427,31 @@ static int sq_comment_list(struct store_conn *cc, int64_t incident_id, int64_t o
 
 /* ---- events ---- */
 
-static int sq_event_last(struct store_conn *cc, int64_t *id, char hash[65], struct err *e)
+static int sq_event_head(struct store_conn *cc, struct store_event_head *out, struct err *e)
 {
 	struct q q;
-	int rc = q_open(SQ(cc), S_EVENT_LAST, &q, e);
+	int rc = q_open(SQ(cc), S_EVENT_HEAD, &q, e);
 	if (rc)
 		return rc;
 	rc = q_step(&q);
+	q_row(&q, "event_head", 0);
 	if (rc > 0) {
-		*id = q_col_i64(&q, 0);
-		q_row(&q, "events", *id);
-		q_col_fixed(&q, 1, "hash", hash, 65, 64);
-	} else {
-		*id = 0;
-		memset(hash, '0', 64);
-		hash[64] = '\0';
+		out->last_id = q_col_i64(&q, 0);
+		q_col_fixed(&q, 1, "hash", out->hash, sizeof out->hash, 64);
+		out->retained = q_col_i64(&q, 2);
+	} else if (rc == 0) {
+		rc = err_set(e, ERR_IO, "storage: the event log's stored head is missing");
 	}
 	return q_end(&q, rc);
+}
+
+static int sq_event_last(struct store_conn *cc, int64_t *id, char hash[65], struct err *e)
+{
+	struct store_event_head h;
+	int rc = sq_event_head(cc, &h, e);
+	*id = rc ? 0 : h.last_id;
+	memcpy(hash, h.hash, 65);
+	return rc;
 }
 
 static int sq_event_next_id(struct store_conn *cc, int64_t *id, struct err *e)
@@ -1439,6 +1479,84 @@ static int sq_event_insert(struct store_conn *cc, const struct event *ev, struct
 	q_text(&q, 6, ev->created_at);
 	q_text(&q, 7, ev->prev_hash);
 	q_text(&q, 8, ev->hash);
+	if ((rc = q_end(&q, q_exec(&q))))
+		return rc;
+	if ((rc = q_open(SQ(cc), S_EVENT_HEAD_APPEND, &q, e)))
+		return rc;
+	q_i64(&q, 1, ev->id);
+	q_text(&q, 2, ev->hash);
+	rc = q_end(&q, q_exec(&q));
+	if (!rc && sqlite3_changes(SQ(cc)->db) != 1)
+		rc = err_set(e, ERR_IO, "storage: the event log's stored head is missing");
+	return rc;
+}
+
+static int sq_event_latest(struct store_conn *cc, const char *type, struct event *out,
+			   struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_EVENT_LATEST, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, type);
+	rc = q_step(&q);
+	if (rc > 0) {
+		struct event ev;
+		if (!(rc = read_event(&q, &ev))) {
+			*out = ev;
+			out->type = xstrdup(ev.type);
+			out->actor = xstrdup(ev.actor);
+			out->data = xstrdup(ev.data);
+		}
+	} else if (rc == 0) {
+		rc = err_set(e, ERR_NOTFOUND, "no %s event", type);
+	}
+	return q_end(&q, rc);
+}
+
+static int sq_event_prune(struct store_conn *cc, int64_t before, int64_t limit,
+			  struct store_prune *out, struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	memset(out, 0, sizeof *out);
+	char cutoff[TIME_RFC3339_LEN];
+	time_format_ms(before, cutoff);
+	struct q q;
+	int rc = q_open(c, S_EVENT_PRUNE_SCAN, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, cutoff);
+	q_i64(&q, 2, before);
+	q_i64(&q, 3, limit + 1); /* one more: whether the prefix goes on */
+	while ((rc = q_step(&q)) > 0) {
+		int64_t id = q_col_i64(&q, 0);
+		if (!q_col_i64(&q, 2) || out->pruned == limit) {
+			out->first_kept_id = id;
+			out->more = out->pruned == limit && q_col_i64(&q, 2);
+			break;
+		}
+		out->pruned++;
+		out->last_id = id;
+		q_row(&q, "events", id);
+		q_col_fixed(&q, 1, "hash", out->last_hash, sizeof out->last_hash, 64);
+		if ((rc = q.rc))
+			break;
+	}
+	if ((rc = q_end(&q, rc)) || !out->pruned)
+		return rc;
+	if ((rc = q_open(c, S_EVENT_PRUNE_DELETE, &q, e)))
+		return rc;
+	q_i64(&q, 1, out->last_id);
+	if ((rc = q_end(&q, q_exec(&q))))
+		return rc;
+	/* under the write lock nothing else deletes: anything but the scanned prefix
+	 * would mean the scan and the delete disagree */
+	if (sqlite3_changes(c->db) != out->pruned)
+		return err_set(e, ERR_IO, "storage: prune events: deleted %d events, expected %lld",
+			       sqlite3_changes(c->db), (long long)out->pruned);
+	if ((rc = q_open(c, S_EVENT_HEAD_PRUNE, &q, e)))
+		return rc;
+	q_i64(&q, 1, out->pruned);
 	return q_end(&q, q_exec(&q));
 }
 
@@ -1728,7 +1846,35 @@ static int sq_session_list(struct store_conn *cc, int64_t now, store_session_cb 
 	return q_end(&q, rc);
 }
 
+/* Run a chunked DELETE statement (?1 the bound, ?2 the limit). */
+static int prune_rows(struct sq_conn *c, enum stmt_id id, int64_t bound, int64_t limit,
+		      int64_t *deleted, struct err *e)
+{
+	struct q q;
+	*deleted = 0;
+	int rc = q_open(c, id, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, bound);
+	q_i64(&q, 2, limit);
+	if (!(rc = q_end(&q, q_exec(&q))))
+		*deleted = sqlite3_changes(c->db);
+	return rc;
+}
+
+static int sq_session_prune(struct store_conn *cc, int64_t now, int64_t limit, int64_t *deleted,
+			    struct err *e)
+{
+	return prune_rows(SQ(cc), S_SESSION_PRUNE, now, limit, deleted, e);
+}
+
 /* ---- idempotency ---- */
+
+static int sq_idem_prune(struct store_conn *cc, int64_t before, int64_t limit, int64_t *deleted,
+			 struct err *e)
+{
+	return prune_rows(SQ(cc), S_IDEM_PRUNE, before, limit, deleted, e);
+}
 
 static int sq_idem_get(struct store_conn *cc, const char *scope, const char *key, int64_t since,
 		       int *status, struct buf *body, struct err *e)
@@ -1815,6 +1961,9 @@ static const struct store_ops sq_ops = {
 	.event_next_id = sq_event_next_id,
 	.event_insert = sq_event_insert,
 	.event_list = sq_event_list,
+	.event_head = sq_event_head,
+	.event_latest = sq_event_latest,
+	.event_prune = sq_event_prune,
 	.silence_insert = sq_silence_insert,
 	.silence_get = sq_silence_get,
 	.silence_set_end = sq_silence_set_end,
@@ -1827,8 +1976,10 @@ static const struct store_ops sq_ops = {
 	.session_insert = sq_session_insert,
 	.session_end = sq_session_end,
 	.session_list = sq_session_list,
+	.session_prune = sq_session_prune,
 	.idem_get = sq_idem_get,
 	.idem_put = sq_idem_put,
+	.idem_prune = sq_idem_prune,
 	.exec_sql = sq_exec_sql,
 };
 

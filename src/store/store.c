@@ -203,6 +203,22 @@ int store_event_list(struct store_conn *c, const struct event_filter *f, store_e
 	return noted(c, c->ops->event_list(c, f, cb, arg, total, e), e);
 }
 
+int store_event_head(struct store_conn *c, struct store_event_head *out, struct err *e)
+{
+	return noted(c, c->ops->event_head(c, out, e), e);
+}
+
+int store_event_latest(struct store_conn *c, const char *type, struct event *out, struct err *e)
+{
+	return noted(c, c->ops->event_latest(c, type, out, e), e);
+}
+
+int store_event_prune(struct store_conn *c, int64_t before, int64_t limit, struct store_prune *out,
+		      struct err *e)
+{
+	return noted(c, c->ops->event_prune(c, before, limit, out, e), e);
+}
+
 int store_silence_insert(struct store_conn *c, struct silence *s, struct err *e)
 {
 	return noted(c, c->ops->silence_insert(c, s, e), e);
@@ -273,6 +289,18 @@ int store_session_list(struct store_conn *c, int64_t now, store_session_cb cb, v
 		       struct err *e)
 {
 	return noted(c, c->ops->session_list(c, now, cb, arg, e), e);
+}
+
+int store_session_prune(struct store_conn *c, int64_t now, int64_t limit, int64_t *deleted,
+			struct err *e)
+{
+	return noted(c, c->ops->session_prune(c, now, limit, deleted, e), e);
+}
+
+int store_idem_prune(struct store_conn *c, int64_t before, int64_t limit, int64_t *deleted,
+		     struct err *e)
+{
+	return noted(c, c->ops->idem_prune(c, before, limit, deleted, e), e);
 }
 
 int store_idem_get(struct store_conn *c, const char *scope, const char *key, int64_t since,

@@ -160,14 +160,42 @@ int store_comment_list(struct store_conn *c, int64_t incident_id, int64_t offset
 		       store_comment_cb cb, void *arg, int64_t *total, struct err *e);
 
 /* ---- events ---- */
-/* The newest event's id and hash (0 and 64 zeros when the log is empty). */
+/* The stored head of the log: the newest event and how many events are retained.
+ * Kept in the same transaction as every insert and prune, so a log whose end was cut
+ * off behind the program's back no longer matches it (event_audit). */
+struct store_event_head {
+	int64_t last_id; /* 0 when nothing was ever appended */
+	char hash[65];	 /* 64 zeros when nothing was ever appended */
+	int64_t retained;
+};
+int store_event_head(struct store_conn *c, struct store_event_head *out, struct err *e);
+/* The newest event's id and hash as the stored head records them (0 and 64 zeros
+ * when the log is empty): what the next event links to. */
 int store_event_last(struct store_conn *c, int64_t *id, char hash[65], struct err *e);
 /* The id the next appended event will get. */
 int store_event_next_id(struct store_conn *c, int64_t *id, struct err *e);
-/* Insert ev exactly as given (id, hashes included). */
+/* Insert ev exactly as given (id, hashes included) and make it the stored head. */
 int store_event_insert(struct store_conn *c, const struct event *ev, struct err *e);
 int store_event_list(struct store_conn *c, const struct event_filter *f, store_event_cb cb,
 		     void *arg, int64_t *total, struct err *e);
+/* The newest event of type (*out owned by the caller: event_clear), or ERR_NOTFOUND. */
+int store_event_latest(struct store_conn *c, const char *type, struct event *out, struct err *e);
+
+/* What store_event_prune removed. */
+struct store_prune {
+	int64_t pruned;	       /* events deleted */
+	int64_t last_id;       /* the newest of them, 0 when none */
+	char last_hash[65];    /* its hash: what the first kept event links to */
+	int64_t first_kept_id; /* the oldest event left, 0 when none is left */
+	bool more;	       /* the limit stopped it: more of the prefix is prunable */
+};
+/* Delete the oldest events — only a contiguous prefix of the log, at most limit — as
+ * long as each was created before `before` and belongs to no incident or to an
+ * incident closed before `before`; the first event that does not qualify ends the
+ * prefix. Lowers the stored head's count in the same transaction. Write transaction;
+ * the caller records the pruning point (an audit_anchor) in it too. */
+int store_event_prune(struct store_conn *c, int64_t before, int64_t limit, struct store_prune *out,
+		      struct err *e);
 
 /* ---- silences ---- */
 int store_silence_insert(struct store_conn *c, struct silence *s, struct err *e);
@@ -208,6 +236,10 @@ int store_session_end(struct store_conn *c, const unsigned char hash[32], int64_
 /* Live sessions at now whose token is neither revoked nor expired. */
 int store_session_list(struct store_conn *c, int64_t now, store_session_cb cb, void *arg,
 		       struct err *e);
+/* Delete at most limit sessions that are dead at now — ended, expired, or of a token
+ * revoked or expired; *deleted gets how many. */
+int store_session_prune(struct store_conn *c, int64_t now, int64_t limit, int64_t *deleted,
+			struct err *e);
 
 /* ---- idempotency ---- */
 /* A stored response for (scope, key) created at or after since: 0 with status/body, or ERR_NOTFOUND. */
@@ -215,6 +247,10 @@ int store_idem_get(struct store_conn *c, const char *scope, const char *key, int
 		   int *status, struct buf *body, struct err *e);
 int store_idem_put(struct store_conn *c, const char *scope, const char *key, int status,
 		   const char *body, int64_t at, struct err *e);
+/* Delete at most limit stored responses created before `before`, oldest first;
+ * *deleted gets how many. */
+int store_idem_prune(struct store_conn *c, int64_t before, int64_t limit, int64_t *deleted,
+		     struct err *e);
 
 /* ---- maintenance ---- */
 /* Run sql (statements without parameters, in the backend's dialect) verbatim on c.
