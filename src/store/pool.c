@@ -27,6 +27,10 @@ struct store_pool {
 	pthread_mutex_t mu; /* guards the queues and stopping */
 	pthread_cond_t wcond, rcond;
 	pthread_cond_t ccond; /* on CLOCK_MONOTONIC: the checkpoint thread's timed wait */
+	/* One checkpoint at a time: SQLite refuses a second concurrent checkpointer with
+	 * SQLITE_BUSY at once, without the busy handler, so the writer's WAL restart
+	 * failed whenever the background checkpoint happened to be running. */
+	pthread_mutex_t ckpt_mu;
 	struct queue wq, rq;
 	bool stopping;
 
@@ -178,7 +182,9 @@ static void write_batch(struct store_pool *p, struct job *batch)
 	complete(batch, 0, NULL);
 	if (p->hook)
 		p->hook(p->hook_arg);
+	pthread_mutex_lock(&p->ckpt_mu);
 	store_writer_maintain(c);
+	pthread_mutex_unlock(&p->ckpt_mu);
 }
 
 static void *writer_main(void *arg)
@@ -267,8 +273,12 @@ static void *checkpoint_main(void *arg)
 			break;
 		pthread_mutex_unlock(&p->mu);
 		/* passive: may stop short of the end under load, never waits; the writer
-		 * keeps the WAL bounded (store_writer_maintain) */
-		if (store_checkpoint(p->cconn))
+		 * keeps the WAL bounded (store_writer_maintain). Busy means another
+		 * process checkpoints: nothing to report. */
+		pthread_mutex_lock(&p->ckpt_mu);
+		int rc = store_checkpoint(p->cconn);
+		pthread_mutex_unlock(&p->ckpt_mu);
+		if (rc && rc != ERR_BUSY)
 			log_warn("background checkpoint failed", NULL);
 		pthread_mutex_lock(&p->mu);
 	}
@@ -301,6 +311,7 @@ static void pool_destroy(struct store_pool *p)
 	store_disconnect(p->cconn);
 	store_disconnect(p->wconn);
 	pthread_mutex_destroy(&p->mu);
+	pthread_mutex_destroy(&p->ckpt_mu);
 	pthread_cond_destroy(&p->wcond);
 	pthread_cond_destroy(&p->rcond);
 	pthread_cond_destroy(&p->ccond);
@@ -315,8 +326,9 @@ static int pool_sync_init(struct store_pool *p, struct err *e)
 	if (pthread_condattr_init(&ca))
 		return err_set(e, ERR_IO, "cannot create the pool's condition attributes");
 	int bad = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) ||
-		  pthread_mutex_init(&p->mu, NULL) || pthread_cond_init(&p->wcond, NULL) ||
-		  pthread_cond_init(&p->rcond, NULL) || pthread_cond_init(&p->ccond, &ca);
+		  pthread_mutex_init(&p->mu, NULL) || pthread_mutex_init(&p->ckpt_mu, NULL) ||
+		  pthread_cond_init(&p->wcond, NULL) || pthread_cond_init(&p->rcond, NULL) ||
+		  pthread_cond_init(&p->ccond, &ca);
 	pthread_condattr_destroy(&ca);
 	/* Each init that failed left its object unusable but harmless to destroy on Linux;
 	 * none can fail there short of memory exhaustion. */

@@ -122,7 +122,8 @@ int store_writer_setup(struct store_conn *c, struct err *e);
  * writer folds it back itself once it grows past a threshold). */
 void store_writer_maintain(struct store_conn *c);
 
-/* Passive WAL checkpoint (from a connection of its own). */
+/* Passive WAL checkpoint (from a connection of its own): 0, ERR_BUSY when another
+ * checkpoint is running, ERR_IO. */
 int store_checkpoint(struct store_conn *c);
 
 /* ---- meta ---- */
