@@ -762,8 +762,12 @@ static struct config *mx_cfg(void)
 static int mx_setup(void **state)
 {
 	struct mx *mx = calloc(1, sizeof *mx);
-	if (!mx || tmpdb_create("faults", mx->dir, mx->path, &mx->store))
+	if (!mx)
 		return -1;
+	if (tmpdb_create("faults", mx->dir, mx->path, &mx->store)) {
+		free(mx);
+		return -1;
+	}
 	mx->cfg = mx_cfg();
 	struct store_conn *c = NULL;
 	struct err e;

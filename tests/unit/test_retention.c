@@ -42,8 +42,14 @@ struct fx {
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
-	if (!f || tmpdb_setup((void **)&f->db))
+	if (!f)
 		return -1;
+	void *db = NULL;
+	if (tmpdb_setup(&db)) {
+		free(f);
+		return -1;
+	}
+	f->db = db;
 	f->cfg = config_defaults();
 	f->cfg->storage.event_retention_ms = 30 * DAY;
 	f->now = time_now_ms();

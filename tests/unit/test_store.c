@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "tmpdb.h"
+
 #include "store/store.h"
 #include "util/json.h"
 
@@ -30,7 +32,6 @@ const char *__ubsan_default_options(void)
 struct fixture {
 	char dir[64];
 	char path[128];
-	char url[160];
 	struct store *store;
 	struct store_conn *conn;
 };
@@ -45,22 +46,14 @@ static void remove_db_files(const char *path)
 	}
 }
 
-/* A store on a fresh path, not migrated, not connected. */
+/* A throwaway store (tmpdb.h), not migrated, not connected. */
 static int setup_bare(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
 	if (!f)
 		return -1;
-	snprintf(f->dir, sizeof f->dir, "/tmp/intervene-store-XXXXXX");
-	if (!mkdtemp(f->dir)) {
+	if (tmpdb_create_bare("store", f->dir, f->path, &f->store)) {
 		free(f);
-		return -1;
-	}
-	snprintf(f->path, sizeof f->path, "%s/test.db", f->dir);
-	snprintf(f->url, sizeof f->url, "sqlite://%s", f->path);
-	struct err e;
-	if (store_new(f->url, &f->store, &e)) {
-		fprintf(stderr, "setup: %s\n", e.msg);
 		return -1;
 	}
 	*state = f;
@@ -86,8 +79,7 @@ static int teardown_db(void **state)
 	struct fixture *f = *state;
 	store_disconnect(f->conn);
 	store_free(f->store);
-	remove_db_files(f->path);
-	rmdir(f->dir);
+	tmpdb_remove(f->dir, f->path);
 	free(f);
 	return 0;
 }
