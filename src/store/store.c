@@ -324,17 +324,18 @@ int store_new(const char *url, struct store **out, struct err *e)
 {
 	static const char sqlite_scheme[] = "sqlite://";
 	*out = NULL;
-	if (!strncmp(url, sqlite_scheme, sizeof sqlite_scheme - 1)) {
-		int rc = store_sqlite_new(url + sizeof sqlite_scheme - 1, out, e);
-		if (!rc)
-			store_fault_init(&(*out)->fault);
-		return rc;
-	}
-	if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13))
+	int rc;
+	if (!strncmp(url, sqlite_scheme, sizeof sqlite_scheme - 1))
+		rc = store_sqlite_new(url + sizeof sqlite_scheme - 1, out, e);
+	else if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13))
 		return err_set(
 			e, ERR_INVALID,
 			"storage.url: PostgreSQL support is not built into this version yet");
-	return err_set(e, ERR_INVALID, "storage.url: unsupported scheme in \"%.64s\"", url);
+	else
+		return err_set(e, ERR_INVALID, "storage.url: unsupported scheme in \"%.64s\"", url);
+	if (!rc)
+		store_fault_init(&(*out)->fault);
+	return rc;
 }
 
 void store_free(struct store *s)

@@ -5,6 +5,8 @@
  * struct store_ops (sqlite.c today); the functions below dispatch through it, so
  * nothing outside src/store/ sees a database library.
  *
+ * Tests make any of a store's operations fail on purpose through store/fault.h.
+ *
  * Transactions: the writer thread wraps group commits with store_begin/commit and
  * each job in store_savepoint/release/rollback_to (see pool.h). Local commands
  * (token, audit) use store_begin/commit on their own connection. Read connections
