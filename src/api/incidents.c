@@ -477,9 +477,18 @@ int api_comment_add_run(struct http_req *r, struct store_conn *c)
 
 /* ---- timeline and /api/events ---- */
 
+struct event_sink {
+	json_t *items;
+	struct err e; /* a stored event that cannot be shown */
+};
+
 static int event_cb(const struct event *ev, void *arg)
 {
-	json_array_append_new(arg, event_to_json(ev));
+	struct event_sink *s = arg;
+	json_t *j = event_to_json(ev, &s->e);
+	if (!j)
+		return 1;
+	json_array_append_new(s->items, j);
 	return 0;
 }
 
@@ -501,12 +510,13 @@ int api_timeline_run(struct http_req *r, struct store_conn *c)
 				 .offset = (p->page - 1) * p->per_page,
 				 .count_total = true};
 	int64_t total = 0;
-	json_t *items = json_array();
-	if ((rc = store_event_list(c, &f, event_cb, items, &total, &e))) {
-		json_decref(items);
-		return api_fail(r, &e);
+	struct event_sink sink = {.items = json_array()};
+	err_clear(&sink.e);
+	if ((rc = store_event_list(c, &f, event_cb, &sink, &total, &e)) || sink.e.code) {
+		json_decref(sink.items);
+		return api_fail(r, rc ? &e : &sink.e);
 	}
-	req_reply_json(r, 200, api_list("events", items, total, p->page, p->per_page));
+	req_reply_json(r, 200, api_list("events", sink.items, total, p->page, p->per_page));
 	return 0;
 }
 
@@ -564,12 +574,13 @@ int api_events_run(struct http_req *r, struct store_conn *c)
 	struct err e;
 	err_clear(&e);
 	int64_t total = 0;
-	json_t *items = json_array();
-	int rc = store_event_list(c, &ctx->f, event_cb, items, &total, &e);
-	if (rc) {
-		json_decref(items);
-		return api_fail(r, &e);
+	struct event_sink sink = {.items = json_array()};
+	err_clear(&sink.e);
+	int rc = store_event_list(c, &ctx->f, event_cb, &sink, &total, &e);
+	if (rc || sink.e.code) {
+		json_decref(sink.items);
+		return api_fail(r, rc ? &e : &sink.e);
 	}
-	req_reply_json(r, 200, api_list("events", items, total, 1, ctx->f.limit));
+	req_reply_json(r, 200, api_list("events", sink.items, total, 1, ctx->f.limit));
 	return 0;
 }

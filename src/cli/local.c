@@ -243,9 +243,12 @@ int cli_audit(const struct cli *g, int argc, char **argv)
 {
 	static const char help[] =
 		"usage: intervene [--config PATH] audit verify\n\n"
-		"Recompute the event log's hash chain from its first retained event. Prints OK\n"
-		"and exits 0 when every event is intact; otherwise names the first bad event\n"
-		"and exits 1.\n";
+		"Recompute the event log's hash chain from its first retained event: the start\n"
+		"must be where the latest audit_anchor (written when retention pruned old\n"
+		"events) says, every event must link to the one before it and match its\n"
+		"contents, and the end must be the stored head (so events deleted from the end\n"
+		"are noticed). Prints OK and exits 0 when all holds; otherwise names the first\n"
+		"bad or missing event and exits 1.\n";
 	if (cli_wants_help(argc, argv, help))
 		return EXIT_OK;
 	if (argc != 2 || strcmp(argv[1], "verify")) {
@@ -271,9 +274,15 @@ int cli_audit(const struct cli *g, int argc, char **argv)
 		       (long long)r.bad_id, r.problem, (long long)r.checked);
 		goto out;
 	}
-	if (r.checked)
-		printf("OK: %lld events verified (ids %lld..%lld)\n", (long long)r.checked,
-		       (long long)r.first_id, (long long)r.last_id);
+	if (r.checked && r.anchor_id)
+		printf("OK: %lld events verified (ids %lld..%lld), starting where the audit_anchor "
+		       "of event %lld says; the end matches the stored head\n",
+		       (long long)r.checked, (long long)r.first_id, (long long)r.last_id,
+		       (long long)r.anchor_id);
+	else if (r.checked)
+		printf("OK: %lld events verified (ids %lld..%lld); the end matches the stored "
+		       "head\n",
+		       (long long)r.checked, (long long)r.first_id, (long long)r.last_id);
 	else
 		printf("OK: the event log is empty\n");
 	code = EXIT_OK;

@@ -4,7 +4,9 @@
  *                      actor "\n" created_at "\n" data))
  *
  * Events are appended inside the write transaction of the change they record
- * (writer thread or a local command's own transaction). */
+ * (writer thread or a local command's own transaction). Retention prunes a prefix of
+ * the log and appends an audit_anchor {first_kept_id, prev_hash} recording where the
+ * retained chain starts (core/retention.h). */
 #ifndef INTERVENE_CORE_EVENT_H
 #define INTERVENE_CORE_EVENT_H
 
@@ -24,17 +26,32 @@ int event_append(struct store_conn *c, const char *type, int64_t incident_id, co
 
 /* The API form of an event row: {id, type, incident_id, actor, data, created_at,
  * prev_hash, hash}. New reference. */
-json_t *event_to_json(const struct event *ev);
+json_t *event_to_json(const struct event *ev, struct err *e);
 
 struct audit_result {
 	int64_t checked; /* events verified */
 	int64_t first_id, last_id;
-	int64_t bad_id;	   /* first event that fails, 0 when all pass */
-	char problem[160]; /* what was wrong with bad_id */
+	int64_t anchor_id; /* the latest audit_anchor, which the start was checked
+			    * against; 0 when nothing was ever pruned */
+	int64_t bad_id;	   /* first event that fails (or the first one missing), 0 when
+			    * all pass */
+	char problem[256]; /* what is wrong at bad_id */
 };
 
-/* Verify the whole chain from the first retained event (or an audit_anchor).
+/* Verify the retained log in id order:
+ *   - its start: with an audit_anchor in the log, the first retained event is the
+ *     latest anchor's first_kept_id and links to the prev_hash it recorded; without
+ *     one, the first event links to 64 zeros;
+ *   - every link (prev_hash = the hash of the event before it; a gap in the ids is
+ *     named as missing events) and every hash (recomputed from the contents) — a
+ *     broken link and changed contents are told apart;
+ *   - its end: the newest event, its hash and the number of events equal the stored
+ *     head (store_event_head), so events deleted from the end are named.
  * Returns 0 when the store could be read (look at r->bad_id), else an error. */
 int event_audit(struct store_conn *c, struct audit_result *r, struct err *e);
+
+/* The data of an audit_anchor event (SPEC §6): {first_kept_id, prev_hash}. New
+ * reference. */
+json_t *event_anchor_data(int64_t first_kept_id, const char *prev_hash);
 
 #endif

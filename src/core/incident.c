@@ -128,18 +128,28 @@ static void set_str(char **dst, const char *v)
 	*dst = v && *v ? xstrdup(v) : NULL;
 }
 
-/* The conflict of a key held by another active incident. */
+/* The conflict of a key held by another active incident: ERR_CONFLICT naming it
+ * (e->incident_id), 0 when no other incident holds the key, or the storage error of
+ * looking for it (never reported as a conflict). */
 static int key_conflict(struct store_conn *c, const struct incident *inc, struct err *e)
 {
 	struct incident other;
-	if (!store_incident_find_active(c, inc->kind, inc->key, &other, NULL)) {
-		err_set(e, ERR_CONFLICT, "incident %lld with key %s is already active",
-			(long long)other.id, inc->key);
-		e->incident_id = other.id;
-		incident_clear(&other);
-		return ERR_CONFLICT;
+	struct err fe;
+	err_clear(&fe);
+	int rc = store_incident_find_active(c, inc->kind, inc->key, &other, &fe);
+	if (rc == ERR_NOTFOUND)
+		return 0;
+	if (rc) {
+		if (e)
+			*e = fe;
+		return rc;
 	}
-	return 0;
+	err_set(e, ERR_CONFLICT, "incident %lld with key %s is already active", (long long)other.id,
+		inc->key);
+	if (e)
+		e->incident_id = other.id;
+	incident_clear(&other);
+	return ERR_CONFLICT;
 }
 
 int incident_transition(struct store_conn *c, const struct config *cfg, int64_t id, enum verb v,
@@ -184,8 +194,9 @@ int incident_transition(struct store_conn *c, const struct config *cfg, int64_t 
 	if (assigned_to)
 		set_str(&out->assigned_to, assigned_to);
 	if ((rc = store_incident_update(c, out, e))) {
-		if (rc == ERR_CONFLICT)
-			key_conflict(c, out, e);
+		int k = rc == ERR_CONFLICT ? key_conflict(c, out, e) : 0;
+		if (k)
+			rc = k;
 		goto fail;
 	}
 	json_t *extra = NULL;
@@ -215,8 +226,11 @@ int incident_create(struct store_conn *c, const struct config *cfg, struct incid
 	if (!inc->metadata)
 		inc->metadata = json_object();
 	int rc = store_incident_insert(c, inc, e);
-	if (rc == ERR_CONFLICT)
-		key_conflict(c, inc, e);
+	if (rc == ERR_CONFLICT) {
+		int k = key_conflict(c, inc, e);
+		if (k)
+			rc = k;
+	}
 	if (rc)
 		return rc;
 	return event_append(c, "incident_created", inc->id, actor,

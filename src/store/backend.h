@@ -3,20 +3,30 @@
  * struct store and struct store_conn start with the backend's ops table; each
  * backend extends them in its own file. store.c dispatches every store.h call
  * through these pointers. Adding a backend: implement this table in a new file and
- * add its URL scheme to store_new() in store.c. */
+ * add its URL scheme to store_new() in store.c. A backend asks
+ * store_fault_check(c->fault, op, c->writer, ...) before each prepare, step, begin,
+ * savepoint, release, rollback_to and commit, and fails an injected call exactly where
+ * and how the real failure would (fault.h). */
 #ifndef INTERVENE_STORE_BACKEND_H
 #define INTERVENE_STORE_BACKEND_H
 
+#include "store/fault.h"
 #include "store/store.h"
 
 struct store_ops;
 
 struct store {
 	const struct store_ops *ops;
+	struct store_fault fault; /* inert unless a test arms it (fault.h) */
 };
 
+/* The generic part of a connection; store.c fills it after ops->connect. */
 struct store_conn {
 	const struct store_ops *ops;
+	struct store_fault *fault; /* its store's: backends ask it before each op */
+	bool writer;		   /* store_writer_setup made it the writer */
+	unsigned long failures;	   /* ERR_IO / ERR_BUSY returned by calls on it */
+	struct err last_failure;   /* the latest of them */
 };
 
 struct store_ops {
@@ -28,13 +38,14 @@ struct store_ops {
 	void (*disconnect)(struct store_conn *c);
 	int (*begin)(struct store_conn *c, struct err *e);
 	int (*commit)(struct store_conn *c, struct err *e);
-	void (*rollback)(struct store_conn *c);
+	int (*rollback)(struct store_conn *c, struct err *e);
 	int (*savepoint)(struct store_conn *c, struct err *e);
 	int (*release)(struct store_conn *c, struct err *e);
-	void (*rollback_to)(struct store_conn *c);
+	int (*rollback_to)(struct store_conn *c, struct err *e);
+	bool (*in_transaction)(struct store_conn *c);
 	int (*read_begin)(struct store_conn *c, struct err *e);
-	void (*read_end)(struct store_conn *c);
-	void (*writer_setup)(struct store_conn *c);
+	int (*read_end)(struct store_conn *c, struct err *e);
+	int (*writer_setup)(struct store_conn *c, struct err *e);
 	void (*writer_maintain)(struct store_conn *c);
 	int (*checkpoint)(struct store_conn *c);
 	int (*meta_hash_key)(struct store_conn *c, unsigned char key[32], struct err *e);
@@ -61,6 +72,11 @@ struct store_ops {
 	int (*event_insert)(struct store_conn *c, const struct event *ev, struct err *e);
 	int (*event_list)(struct store_conn *c, const struct event_filter *f, store_event_cb cb,
 			  void *arg, int64_t *total, struct err *e);
+	int (*event_head)(struct store_conn *c, struct store_event_head *out, struct err *e);
+	int (*event_latest)(struct store_conn *c, const char *type, struct event *out,
+			    struct err *e);
+	int (*event_prune)(struct store_conn *c, int64_t before, int64_t limit,
+			   struct store_prune *out, struct err *e);
 	int (*silence_insert)(struct store_conn *c, struct silence *s, struct err *e);
 	int (*silence_get)(struct store_conn *c, int64_t id, struct silence *out, struct err *e);
 	int (*silence_set_end)(struct store_conn *c, int64_t id, int64_t ends_at, struct err *e);
@@ -80,10 +96,15 @@ struct store_ops {
 			   struct err *e);
 	int (*session_list)(struct store_conn *c, int64_t now, store_session_cb cb, void *arg,
 			    struct err *e);
+	int (*session_prune)(struct store_conn *c, int64_t now, int64_t limit, int64_t *deleted,
+			     struct err *e);
 	int (*idem_get)(struct store_conn *c, const char *scope, const char *key, int64_t since,
 			int *status, struct buf *body, struct err *e);
 	int (*idem_put)(struct store_conn *c, const char *scope, const char *key, int status,
 			const char *body, int64_t at, struct err *e);
+	int (*idem_prune)(struct store_conn *c, int64_t before, int64_t limit, int64_t *deleted,
+			  struct err *e);
+	int (*exec_sql)(struct store_conn *c, const char *sql, struct err *e);
 };
 
 /* Backend constructors, called by store_new with the part of the URL after "scheme://". */

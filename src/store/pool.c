@@ -1,7 +1,10 @@
+/* pool.c — the store threads (pool.h): the writer's group commit, readers, and the
+ * checkpoint thread. */
 #include "store/pool.h"
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,15 +25,20 @@ struct store_pool {
 	void *hook_arg;
 
 	pthread_mutex_t mu; /* guards the queues and stopping */
-	pthread_cond_t wcond, rcond, ccond;
+	pthread_cond_t wcond, rcond;
+	pthread_cond_t ccond; /* on CLOCK_MONOTONIC: the checkpoint thread's timed wait */
+	/* One checkpoint at a time: SQLite refuses a second concurrent checkpointer with
+	 * SQLITE_BUSY at once, without the busy handler, so the writer's WAL restart
+	 * failed whenever the background checkpoint happened to be running. */
+	pthread_mutex_t ckpt_mu;
 	struct queue wq, rq;
 	bool stopping;
 
 	pthread_t writer, readers[MAX_READERS], checkpointer;
-	int n_readers;
-	bool checkpointer_started;
+	int n_readers; /* reader threads started */
+	bool writer_started, checkpointer_started;
 	struct store_conn *wconn, *rconn[MAX_READERS], *cconn;
-	int failed_commits; /* writer-owned, read racily for health only */
+	atomic_int failed_commits; /* since the last good commit; read by /readyz */
 };
 
 static void q_push(struct queue *q, struct job *j)
@@ -73,16 +81,110 @@ static void block_signals(void)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGCHLD);
+	/* fails only for an invalid "how", which this is not */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
-static void fail_all(struct job *list, int rc, const struct err *e)
+/* ---- the writer ---- */
+
+/* Note that j failed although its run() did not say so: it is completed with this
+ * error once the batch is committed. */
+static void job_failed(struct job *j, int code, const char *why, const char *detail)
+{
+	if (j->failure)
+		return;
+	j->failure = xmalloc(sizeof *j->failure);
+	err_clear(j->failure);
+	err_set(j->failure, code, "%s%s", why, detail);
+}
+
+/* Complete every job of a batch: with rc and e when the whole transaction is lost,
+ * else each with its own failure or 0. */
+static void complete(struct job *list, int rc, const struct err *e)
 {
 	while (list) {
 		struct job *next = list->next;
-		list->done(list, rc, e);
+		struct err *failure = list->failure;
+		list->failure = NULL;
+		if (rc)
+			list->done(list, rc, e);
+		else if (failure)
+			list->done(list, failure->code, failure);
+		else
+			list->done(list, 0, NULL);
+		free(failure);
 		list = next;
 	}
+}
+
+/* Run j in its own savepoint on c. 0 when the transaction can go on (j kept or undid
+ * its changes); otherwise the transaction's state is lost or unknown and the error
+ * (in e) fails the whole batch. */
+static int run_write(struct store_conn *c, struct job *j, struct err *e)
+{
+	j->failure = NULL;
+	int rc = store_savepoint(c, e);
+	if (rc)
+		return rc;
+	struct err last;
+	unsigned long before = store_failures(c, NULL);
+	int run_rc = j->run(j, c);
+	/* SQLite may roll the whole transaction back on a disk-full or I/O error; going
+	 * on would run the next jobs outside it and commit them one by one. */
+	if (!store_in_transaction(c))
+		return err_set(e, ERR_IO, "storage: the database rolled the transaction back");
+	if (run_rc >= 0 && store_failures(c, &last) != before) {
+		job_failed(j, last.code, "storage error the job did not report: ", last.msg);
+		run_rc = ERR_IO;
+	}
+	if (run_rc >= 0) {
+		struct err re;
+		err_clear(&re);
+		if (!store_release(c, &re))
+			return 0;
+		job_failed(j, re.code ? re.code : ERR_IO, "", re.msg);
+		if (!store_in_transaction(c))
+			return err_set(e, ERR_IO,
+				       "storage: the database rolled the transaction back");
+	}
+	/* ROLLBACK TO that fails leaves the transaction in an unknown state */
+	return store_rollback_to(c, e);
+}
+
+static void write_batch(struct store_pool *p, struct job *batch)
+{
+	struct store_conn *c = p->wconn;
+	struct err e;
+	err_clear(&e);
+	int rc = store_begin(c, &e);
+	if (rc) {
+		log_error("write transaction could not start", "error=\"%s\"", e.msg);
+	} else {
+		/* A savepoint that cannot be opened or undone means the connection is in
+		 * trouble: give up the whole batch rather than half-run it. */
+		for (struct job *j = batch; j && !rc; j = j->next)
+			rc = run_write(c, j, &e);
+		if (!rc)
+			rc = store_commit(c, &e);
+		if (rc)
+			log_error("commit failed; every write of the batch is lost and reported",
+				  "error=\"%s\"", e.msg);
+	}
+	if (rc) {
+		/* store_rollback logs its own failure; the next BEGIN then fails too and the
+		 * pool stays unhealthy, which /readyz reports */
+		store_rollback(c);
+		atomic_fetch_add(&p->failed_commits, 1);
+		complete(batch, rc, &e);
+		return;
+	}
+	atomic_store(&p->failed_commits, 0);
+	complete(batch, 0, NULL);
+	if (p->hook)
+		p->hook(p->hook_arg);
+	pthread_mutex_lock(&p->ckpt_mu);
+	store_writer_maintain(c);
+	pthread_mutex_unlock(&p->ckpt_mu);
 }
 
 static void *writer_main(void *arg)
@@ -96,52 +198,44 @@ static void *writer_main(void *arg)
 		struct job *batch = q_take_all(&p->wq);
 		bool stop = p->stopping;
 		pthread_mutex_unlock(&p->mu);
-		if (!batch) {
-			if (stop)
-				break;
-			continue;
-		}
-		struct err e;
-		err_clear(&e);
-		int rc = store_begin(p->wconn, &e);
-		if (rc) {
-			log_error("write transaction could not start", "error=\"%s\"", e.msg);
-			fail_all(batch, rc, &e);
-			continue;
-		}
-		for (struct job *j = batch; j && !rc; j = j->next) {
-			/* A savepoint that cannot be opened means the connection is in
-			 * trouble: give up the whole batch rather than half-run it. */
-			if ((rc = store_savepoint(p->wconn, &e)))
-				break;
-			if (j->run(j, p->wconn) < 0)
-				store_rollback_to(p->wconn);
-			else if (store_release(p->wconn, &e))
-				store_rollback_to(p->wconn);
-		}
-		if (!rc)
-			rc = store_commit(p->wconn, &e);
-		if (rc) {
-			store_rollback(p->wconn);
-			p->failed_commits++;
-			log_error("commit failed; every write of the batch is lost and reported",
-				  "error=\"%s\"", e.msg);
-			fail_all(batch, rc, &e);
-			continue;
-		}
-		p->failed_commits = 0;
-		fail_all(batch, 0, NULL);
-		if (p->hook)
-			p->hook(p->hook_arg);
-		store_writer_maintain(p->wconn);
+		if (batch)
+			write_batch(p, batch);
+		else if (stop)
+			break;
 	}
 	return NULL;
 }
+
+/* ---- readers ---- */
 
 struct reader_arg {
 	struct store_pool *p;
 	int idx;
 };
+
+static void run_read(struct store_conn *c, struct job *j)
+{
+	struct err e, last;
+	err_clear(&e);
+	int rc = store_read_begin(c, &e);
+	if (rc) {
+		j->done(j, rc, &e);
+		return;
+	}
+	unsigned long before = store_failures(c, NULL);
+	int run_rc = j->run(j, c);
+	bool unreported = run_rc >= 0 && store_failures(c, &last) != before;
+	if (store_read_end(c, &e))
+		log_error("a read snapshot could not be closed", "error=\"%s\"", e.msg);
+	if (unreported) {
+		struct err fe;
+		err_clear(&fe);
+		err_set(&fe, last.code, "storage error the job did not report: %s", last.msg);
+		j->done(j, fe.code, &fe);
+		return;
+	}
+	j->done(j, 0, NULL);
+}
 
 static void *reader_main(void *arg)
 {
@@ -158,19 +252,12 @@ static void *reader_main(void *arg)
 		pthread_mutex_unlock(&p->mu);
 		if (!j)
 			break;
-		struct err e;
-		err_clear(&e);
-		int rc = store_read_begin(c, &e);
-		if (rc) {
-			j->done(j, rc, &e);
-			continue;
-		}
-		j->run(j, c);
-		store_read_end(c);
-		j->done(j, 0, NULL);
+		run_read(c, j);
 	}
 	return NULL;
 }
+
+/* ---- checkpoints ---- */
 
 static void *checkpoint_main(void *arg)
 {
@@ -179,22 +266,79 @@ static void *checkpoint_main(void *arg)
 	pthread_mutex_lock(&p->mu);
 	while (!p->stopping) {
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += 1;
 		pthread_cond_timedwait(&p->ccond, &p->mu, &ts);
 		if (p->stopping)
 			break;
 		pthread_mutex_unlock(&p->mu);
-		store_checkpoint(p->cconn);
+		/* passive: may stop short of the end under load, never waits; the writer
+		 * keeps the WAL bounded (store_writer_maintain). Busy means another
+		 * process checkpoints: nothing to report. */
+		pthread_mutex_lock(&p->ckpt_mu);
+		int rc = store_checkpoint(p->cconn);
+		pthread_mutex_unlock(&p->ckpt_mu);
+		if (rc && rc != ERR_BUSY)
+			log_warn("background checkpoint failed", NULL);
 		pthread_mutex_lock(&p->mu);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
 }
 
+/* ---- start and stop ---- */
+
+/* Stop and join whatever threads run, drain nothing more, close and free. */
+static void pool_destroy(struct store_pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->wcond);
+	pthread_cond_broadcast(&p->rcond);
+	pthread_cond_broadcast(&p->ccond);
+	pthread_mutex_unlock(&p->mu);
+	if (p->writer_started)
+		pthread_join(p->writer, NULL);
+	for (int i = 0; i < p->n_readers; i++)
+		pthread_join(p->readers[i], NULL);
+	if (p->checkpointer_started)
+		pthread_join(p->checkpointer, NULL);
+	/* A final checkpoint folds the WAL back so the file is complete on its own. */
+	if (p->cconn && store_checkpoint(p->cconn))
+		log_warn("final checkpoint failed; the WAL is replayed at the next start", NULL);
+	for (int i = 0; i < MAX_READERS; i++)
+		store_disconnect(p->rconn[i]);
+	store_disconnect(p->cconn);
+	store_disconnect(p->wconn);
+	pthread_mutex_destroy(&p->mu);
+	pthread_mutex_destroy(&p->ckpt_mu);
+	pthread_cond_destroy(&p->wcond);
+	pthread_cond_destroy(&p->rcond);
+	pthread_cond_destroy(&p->ccond);
+	free(p);
+}
+
+/* The mutex and conditions; the checkpoint condition waits on CLOCK_MONOTONIC so
+ * that a clock step does not stall or hurry it. */
+static int pool_sync_init(struct store_pool *p, struct err *e)
+{
+	pthread_condattr_t ca;
+	if (pthread_condattr_init(&ca))
+		return err_set(e, ERR_IO, "cannot create the pool's condition attributes");
+	int bad = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) ||
+		  pthread_mutex_init(&p->mu, NULL) || pthread_mutex_init(&p->ckpt_mu, NULL) ||
+		  pthread_cond_init(&p->wcond, NULL) || pthread_cond_init(&p->rcond, NULL) ||
+		  pthread_cond_init(&p->ccond, &ca);
+	pthread_condattr_destroy(&ca);
+	/* Each init that failed left its object unusable but harmless to destroy on Linux;
+	 * none can fail there short of memory exhaustion. */
+	return bad ? err_set(e, ERR_IO, "cannot create the pool's locks") : 0;
+}
+
 int store_pool_start(struct store *s, int n_readers, store_commit_hook hook, void *hook_arg,
 		     struct store_pool **out, struct err *e)
 {
+	*out = NULL;
 	if (n_readers < 1)
 		n_readers = 1;
 	if (n_readers > MAX_READERS)
@@ -203,49 +347,45 @@ int store_pool_start(struct store *s, int n_readers, store_commit_hook hook, voi
 	p->store = s;
 	p->hook = hook;
 	p->hook_arg = hook_arg;
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->wcond, NULL);
-	pthread_cond_init(&p->rcond, NULL);
-	pthread_cond_init(&p->ccond, NULL);
-	int rc = store_connect(s, false, &p->wconn, e);
-	if (rc)
+	atomic_init(&p->failed_commits, 0);
+	int rc = pool_sync_init(p, e);
+	if (rc) {
+		free(p);
+		return rc;
+	}
+	if ((rc = store_connect(s, false, &p->wconn, e)) ||
+	    (rc = store_writer_setup(p->wconn, e)) || (rc = store_connect(s, false, &p->cconn, e)))
 		goto fail;
-	store_writer_setup(p->wconn);
-	if ((rc = store_connect(s, false, &p->cconn, e)))
-		goto fail;
-	for (int i = 0; i < n_readers; i++) {
+	for (int i = 0; i < n_readers; i++)
 		if ((rc = store_connect(s, true, &p->rconn[i], e)))
 			goto fail;
-	}
 	if (pthread_create(&p->writer, NULL, writer_main, p)) {
 		rc = err_set(e, ERR_IO, "cannot start the writer thread");
 		goto fail;
 	}
+	p->writer_started = true;
 	for (int i = 0; i < n_readers; i++) {
 		struct reader_arg *ra = xmalloc(sizeof *ra);
 		ra->p = p;
 		ra->idx = i;
 		if (pthread_create(&p->readers[i], NULL, reader_main, ra)) {
 			free(ra);
-			store_pool_stop(p);
-			return err_set(e, ERR_IO, "cannot start a reader thread");
+			rc = err_set(e, ERR_IO, "cannot start a reader thread");
+			goto fail;
 		}
 		p->n_readers++;
 	}
-	if (!pthread_create(&p->checkpointer, NULL, checkpoint_main, p))
-		p->checkpointer_started = true;
+	/* Without it the WAL is folded back only by the writer: a start-up failure, not a
+	 * quietly different server. */
+	if (pthread_create(&p->checkpointer, NULL, checkpoint_main, p)) {
+		rc = err_set(e, ERR_IO, "cannot start the checkpoint thread");
+		goto fail;
+	}
+	p->checkpointer_started = true;
 	*out = p;
 	return 0;
 fail:
-	for (int i = 0; i < MAX_READERS; i++)
-		store_disconnect(p->rconn[i]);
-	store_disconnect(p->cconn);
-	store_disconnect(p->wconn);
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->wcond);
-	pthread_cond_destroy(&p->rcond);
-	pthread_cond_destroy(&p->ccond);
-	free(p);
+	pool_destroy(p);
 	return rc;
 }
 
@@ -298,6 +438,7 @@ void store_pool_run_sync(struct store_pool *p, struct job *j)
 {
 	struct sync_job s = {.job = {.kind = j->kind, .run = sync_run, .done = sync_done},
 			     .inner = j};
+	/* default attributes: these cannot fail on Linux */
 	pthread_mutex_init(&s.mu, NULL);
 	pthread_cond_init(&s.cond, NULL);
 	store_pool_submit(p, &s.job);
@@ -311,33 +452,11 @@ void store_pool_run_sync(struct store_pool *p, struct job *j)
 
 void store_pool_stop(struct store_pool *p)
 {
-	if (!p)
-		return;
-	pthread_mutex_lock(&p->mu);
-	p->stopping = true;
-	pthread_cond_broadcast(&p->wcond);
-	pthread_cond_broadcast(&p->rcond);
-	pthread_cond_broadcast(&p->ccond);
-	pthread_mutex_unlock(&p->mu);
-	pthread_join(p->writer, NULL);
-	for (int i = 0; i < p->n_readers; i++)
-		pthread_join(p->readers[i], NULL);
-	if (p->checkpointer_started)
-		pthread_join(p->checkpointer, NULL);
-	/* A final checkpoint folds the WAL back so the file is complete on its own. */
-	store_checkpoint(p->cconn);
-	for (int i = 0; i < MAX_READERS; i++)
-		store_disconnect(p->rconn[i]);
-	store_disconnect(p->cconn);
-	store_disconnect(p->wconn);
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->wcond);
-	pthread_cond_destroy(&p->rcond);
-	pthread_cond_destroy(&p->ccond);
-	free(p);
+	if (p)
+		pool_destroy(p);
 }
 
 int store_pool_healthy(struct store_pool *p)
 {
-	return p && p->failed_commits == 0 ? 0 : ERR_IO;
+	return p && atomic_load(&p->failed_commits) == 0 ? 0 : ERR_IO;
 }

@@ -8,8 +8,24 @@
  * connections, each in one snapshot. A checkpoint thread runs passive WAL
  * checkpoints so that commits never pay for them.
  *
+ * What done() is told (writes):
+ *   0                     the job's run() returned >= 0 and its changes are
+ *                         committed, or it returned < 0 (it reported its own
+ *                         failure) and its changes were undone;
+ *   the job's own error   its run() returned >= 0 but something failed that it did
+ *                         not report: a storage error (ERR_IO/ERR_BUSY) returned by
+ *                         a call on its connection, or the RELEASE of its
+ *                         savepoint. Its changes were undone; the rest of the
+ *                         batch is committed;
+ *   the batch's error     BEGIN, a SAVEPOINT, a ROLLBACK TO or the COMMIT failed,
+ *                         or the database rolled the transaction back by itself:
+ *                         nothing of the batch is stored and every job gets it.
+ * Reads get 0, or a storage error that their run() did not report, or the error
+ * of starting the snapshot.
+ *
  * Thread rules: store_pool_submit may be called from any thread; run() and done()
- * run on a store thread; nothing else of the pool is shared. */
+ * run on a store thread; nothing else of the pool is shared (the health counter is
+ * atomic). */
 #ifndef INTERVENE_STORE_POOL_H
 #define INTERVENE_STORE_POOL_H
 
@@ -23,11 +39,12 @@ struct job {
 	 * the job's changes, a negative code to roll them back (the job still gets
 	 * done()). */
 	int (*run)(struct job *j, struct store_conn *c);
-	/* Called once the outcome is final: for writes after COMMIT, with commit_rc 0,
-	 * or the error that lost the whole transaction (then every change of the job is
-	 * gone and its reply must say so). Ownership of j passes to done. */
+	/* Called once the outcome is final (see above): 0, or an error with its message,
+	 * after which no change of the job is stored and its reply must say so. e is
+	 * valid during the call only. Ownership of j passes to done. */
 	void (*done)(struct job *j, int commit_rc, const struct err *commit_err);
-	struct job *next; /* pool-private */
+	struct job *next;    /* pool-private */
+	struct err *failure; /* pool-private */
 };
 
 struct store_pool;
@@ -36,7 +53,9 @@ struct store_pool;
 typedef void (*store_commit_hook)(void *arg);
 
 /* Start the writer, n_readers readers and the checkpoint thread on store s (which
- * must outlive the pool). hook may be NULL. */
+ * must outlive the pool). hook may be NULL. Fails (ERR_IO, ERR_BUSY with a message,
+ * nothing left running) when a connection cannot be opened or any thread cannot be
+ * started. */
 int store_pool_start(struct store *s, int n_readers, store_commit_hook hook, void *hook_arg,
 		     struct store_pool **out, struct err *e);
 
@@ -50,7 +69,7 @@ void store_pool_run_sync(struct store_pool *p, struct job *j);
 /* Finish queued jobs, stop and join every thread, free the pool. NULL is fine. */
 void store_pool_stop(struct store_pool *p);
 
-/* Whether every pool thread is alive and its connection works (for /readyz). */
+/* 0 while the last write transaction committed, else ERR_IO (for /readyz). */
 int store_pool_healthy(struct store_pool *p);
 
 #endif

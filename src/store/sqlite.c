@@ -2,11 +2,35 @@
  *
  * One sqlite3 handle per struct store_conn, opened with SQLITE_OPEN_NOMUTEX: the
  * connection belongs to one thread. Every connection runs in WAL mode with
- * synchronous=FULL, so a COMMIT that returned is on disk. Statements used on hot
- * paths are prepared once per connection and reset after each use, so no read
- * snapshot stays open between calls (an open snapshot would stop the WAL from
- * being reset). */
+ * synchronous=FULL, so a COMMIT that returned is on disk.
+ *
+ * Statements: every fixed statement is one line of stmts[] (its SQL, and what it does
+ * for error messages). A connection prepares each on first use
+ * (SQLITE_PREPARE_PERSISTENT) and keeps it. One use is
+ *
+ *     struct q q;
+ *     if ((rc = q_open(c, S_X, &q, e))) return rc;
+ *     q_text(&q, 1, kind); q_i64(&q, 2, since);      binds (errors are kept in q)
+ *     while ((rc = q_step(&q)) > 0) ... q_col_*(&q, i) ...
+ *     return q_end(&q, rc);                           reset: no snapshot stays open
+ *
+ * Resetting after every use matters: an open read snapshot would stop the WAL from
+ * being reset. Lists with filters build their SQL at run time from fixed fragments
+ * (every value bound, never spliced) and keep the prepared shapes in a small LRU
+ * cache per connection (q_open_sql).
+ *
+ * Errors: every SQLite failure goes through sq_err, which maps it to our codes with
+ * the database's own message. A stored value that cannot be read back as what its
+ * column holds (JSON of the wrong shape, an unknown status, a hash of the wrong
+ * length) is ERR_IO naming table, column and row, and is logged: a default in its
+ * place would hide damage and could be written back over the real data.
+ *
+ * Fault injection (fault.h) sits in sq_prepare, q_step and ctl_stmt: an injected
+ * failure returns the real result code from the same place, so sq_err and every
+ * caller take the same path as for the real one. */
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +38,19 @@
 #include "store/backend.h"
 #include "util/embed.h"
 #include "util/json.h"
+#include "util/log.h"
+#include "util/time.h"
 
 extern const struct embedded_file store_sqlite_migrations[];
 
 struct sq_store {
 	struct store base;
 	char *path;
+	/* check_schema runs on reader threads for every /readyz: one read-only handle
+	 * with its statement prepared once, shared under probe_mu. */
+	pthread_mutex_t probe_mu;
+	sqlite3 *probe;
+	sqlite3_stmt *probe_version;
 };
 
 enum stmt_id {
@@ -29,9 +60,36 @@ enum stmt_id {
 	S_INC_UPDATE,
 	S_INC_TOUCH,
 	S_INC_COUNT_SINCE,
-	S_EVENT_LAST,
+	S_INC_COUNTS,
+	S_INC_RECENT_KEYS,
+	S_COMMENT_INSERT,
+	S_COMMENT_COUNT,
+	S_COMMENT_LIST,
+	S_EVENT_HEAD,
 	S_EVENT_SEQ,
 	S_EVENT_INSERT,
+	S_EVENT_HEAD_APPEND,
+	S_EVENT_LATEST,
+	S_EVENT_PRUNE_SCAN,
+	S_EVENT_PRUNE_DELETE,
+	S_EVENT_HEAD_PRUNE,
+	S_SILENCE_INSERT,
+	S_SILENCE_GET,
+	S_SILENCE_SET_END,
+	S_SILENCE_ACTIVE,
+	S_TOKEN_INSERT,
+	S_TOKEN_LIST,
+	S_TOKEN_REVOKE,
+	S_TOKEN_VERSION,
+	S_TOKEN_FIND,
+	S_SESSION_INSERT,
+	S_SESSION_END,
+	S_SESSION_LIST,
+	S_SESSION_PRUNE,
+	S_IDEM_GET,
+	S_IDEM_PUT,
+	S_IDEM_PRUNE,
+	S_META_HASH_KEY,
 	S_SAVEPOINT,
 	S_RELEASE,
 	S_ROLLBACK_TO,
@@ -39,10 +97,6 @@ enum stmt_id {
 	S_COMMIT,
 	S_ROLLBACK,
 	S_BEGIN_READ,
-	S_TOKEN_VERSION,
-	S_IDEM_GET,
-	S_IDEM_PUT,
-	S_SILENCE_ACTIVE,
 	S_COUNT
 };
 
@@ -59,63 +113,166 @@ enum stmt_id {
 	"updated_at, issue_url, acknowledged_at, mitigated_at, resolved_at, closed_at, "           \
 	"reopened_at, last_seen_at"
 
+#define SILENCE_COLS "id, kind, key_glob, reason, created_by, starts_at, ends_at"
+#define TOKEN_COLS   "id, name, role, hash, created_at, expires_at, revoked_at, created_by"
+#define EVENT_COLS   "id, type, incident_id, actor, data, created_at, prev_hash, hash"
+
 #define ACTIVE_SQL "(status = 'open' OR status = 'acknowledged' OR status = 'mitigated')"
 
-static const char *const stmt_sql[S_COUNT] = {
-	[S_INC_GET] = "SELECT " INC_COLS " FROM incidents WHERE id = ?1",
-	[S_INC_ACTIVE] =
-		"SELECT " INC_COLS " FROM incidents WHERE kind = ?1 AND key = ?2 AND " ACTIVE_SQL,
-	[S_INC_INSERT] =
-		"INSERT INTO incidents (kind, key, severity, status, summary, details, source, "
-		"playbooks, assigned_to, parent_id, issue_url, issue_ref, occurrences, last_seen_at, "
-		"created_at, updated_at, acknowledged_at, acknowledged_by, mitigated_at, mitigated_by, "
-		"resolved_at, resolved_by, closed_at, closed_by, reopened_at, notes, metadata) VALUES "
-		"(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-		"?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
-	[S_INC_UPDATE] =
-		"UPDATE incidents SET kind = ?2, key = ?3, severity = ?4, status = ?5, summary = ?6, "
-		"details = ?7, source = ?8, playbooks = ?9, assigned_to = ?10, parent_id = ?11, "
-		"issue_url = ?12, issue_ref = ?13, occurrences = ?14, last_seen_at = ?15, "
-		"created_at = ?16, updated_at = ?17, acknowledged_at = ?18, acknowledged_by = ?19, "
-		"mitigated_at = ?20, mitigated_by = ?21, resolved_at = ?22, resolved_by = ?23, "
-		"closed_at = ?24, closed_by = ?25, reopened_at = ?26, notes = ?27, metadata = ?28 "
-		"WHERE id = ?1",
-	[S_INC_TOUCH] = "UPDATE incidents SET occurrences = ?2, last_seen_at = ?3, severity = ?4, "
-			"updated_at = ?3 WHERE id = ?1",
-	[S_INC_COUNT_SINCE] = "SELECT count(*) FROM incidents WHERE kind = ?1 AND key = ?2 AND "
-			      "created_at >= ?3",
-	[S_EVENT_LAST] = "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1",
-	[S_EVENT_SEQ] = "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
-	[S_EVENT_INSERT] = "INSERT INTO events (id, type, incident_id, actor, data, created_at, "
-			   "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	[S_SAVEPOINT] = "SAVEPOINT job",
-	[S_RELEASE] = "RELEASE job",
-	[S_ROLLBACK_TO] = "ROLLBACK TO job",
-	[S_BEGIN] = "BEGIN IMMEDIATE",
-	[S_COMMIT] = "COMMIT",
-	[S_ROLLBACK] = "ROLLBACK",
-	[S_BEGIN_READ] = "BEGIN",
-	[S_TOKEN_VERSION] = "SELECT value FROM meta WHERE key = 'token_version'",
-	[S_IDEM_GET] = "SELECT status, body FROM idempotency WHERE scope = ?1 AND key = ?2 AND "
-		       "created_at >= ?3",
-	[S_IDEM_PUT] = "INSERT OR REPLACE INTO idempotency (scope, key, status, body, created_at) "
-		       "VALUES (?1, ?2, ?3, ?4, ?5)",
-	[S_SILENCE_ACTIVE] =
-		"SELECT id, kind, key_glob, reason, created_by, starts_at, ends_at "
-		"FROM silences WHERE starts_at <= ?1 AND ends_at > ?1 ORDER BY id DESC",
+static const struct stmt_def {
+	const char *sql;
+	const char *what; /* for messages: "storage: <what>: <SQLite's message>" */
+} stmts[S_COUNT] = {
+	[S_INC_GET] = {"SELECT " INC_COLS " FROM incidents WHERE id = ?1", "read incident"},
+	[S_INC_ACTIVE] = {"SELECT " INC_COLS
+			  " FROM incidents WHERE kind = ?1 AND key = ?2 AND " ACTIVE_SQL,
+			  "find active incident"},
+	/* No RETURNING: SQLite materialises RETURNING rows in an ephemeral table, which
+	 * costs more than the insert itself; the rowid is the id. */
+	[S_INC_INSERT] = {"INSERT INTO incidents (kind, key, severity, status, summary, details, "
+			  "source, playbooks, assigned_to, parent_id, issue_url, issue_ref, "
+			  "occurrences, last_seen_at, created_at, updated_at, acknowledged_at, "
+			  "acknowledged_by, mitigated_at, mitigated_by, resolved_at, resolved_by, "
+			  "closed_at, closed_by, reopened_at, notes, metadata) VALUES (?2, ?3, ?4, "
+			  "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
+			  "?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
+			  "insert incident"},
+	[S_INC_UPDATE] = {"UPDATE incidents SET kind = ?2, key = ?3, severity = ?4, status = ?5, "
+			  "summary = ?6, details = ?7, source = ?8, playbooks = ?9, "
+			  "assigned_to = ?10, parent_id = ?11, issue_url = ?12, issue_ref = ?13, "
+			  "occurrences = ?14, last_seen_at = ?15, created_at = ?16, "
+			  "updated_at = ?17, acknowledged_at = ?18, acknowledged_by = ?19, "
+			  "mitigated_at = ?20, mitigated_by = ?21, resolved_at = ?22, "
+			  "resolved_by = ?23, closed_at = ?24, closed_by = ?25, reopened_at = ?26, "
+			  "notes = ?27, metadata = ?28 WHERE id = ?1",
+			  "update incident"},
+	[S_INC_TOUCH] = {"UPDATE incidents SET occurrences = ?2, last_seen_at = ?3, severity = ?4, "
+			 "updated_at = ?3 WHERE id = ?1",
+			 "update incident"},
+	[S_INC_COUNT_SINCE] = {"SELECT count(*) FROM incidents WHERE kind = ?1 AND key = ?2 AND "
+			       "created_at >= ?3",
+			       "count incidents"},
+	[S_INC_COUNTS] = {"SELECT status, severity, count(*) FROM incidents GROUP BY status, "
+			  "severity",
+			  "count incidents"},
+	[S_INC_RECENT_KEYS] = {"SELECT kind, key, max(created_at) AS m FROM incidents WHERE "
+			       "created_at >= ?1 GROUP BY kind, key ORDER BY m DESC LIMIT ?2",
+			       "recent keys"},
+	[S_COMMENT_INSERT] = {"INSERT INTO incident_comments (incident_id, author, body, "
+			      "created_at) VALUES (?1, ?2, ?3, ?4)",
+			      "insert comment"},
+	[S_COMMENT_COUNT] = {"SELECT count(*) FROM incident_comments WHERE incident_id = ?1",
+			     "count comments"},
+	[S_COMMENT_LIST] = {"SELECT id, incident_id, author, body, created_at FROM "
+			    "incident_comments WHERE incident_id = ?1 ORDER BY id LIMIT ?2 "
+			    "OFFSET ?3",
+			    "list comments"},
+	[S_EVENT_HEAD] = {"SELECT last_id, hash, retained FROM event_head WHERE one = 1",
+			  "read the event log's head"},
+	[S_EVENT_SEQ] = {"SELECT seq FROM sqlite_sequence WHERE name = 'events'", "event sequence"},
+	[S_EVENT_INSERT] = {"INSERT INTO events (" EVENT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+			    "?7, ?8)",
+			    "append event"},
+	[S_EVENT_HEAD_APPEND] = {"UPDATE event_head SET last_id = ?1, hash = ?2, retained = "
+				 "retained + 1 WHERE one = 1",
+				 "append event"},
+	[S_EVENT_LATEST] = {"SELECT " EVENT_COLS " FROM events WHERE type = ?1 ORDER BY id DESC "
+			    "LIMIT 1",
+			    "read latest event"},
+	/* Whether each of the oldest events may go: old enough, and of no incident or of
+	 * an incident closed long enough ago (an event of a missing incident stays). */
+	[S_EVENT_PRUNE_SCAN] = {"SELECT e.id, e.hash, e.created_at < ?1 AND (e.incident_id IS "
+				"NULL OR (i.status = 'closed' AND i.closed_at < ?2)) FROM events e "
+				"LEFT JOIN incidents i ON i.id = e.incident_id ORDER BY e.id "
+				"LIMIT ?3",
+				"find prunable events"},
+	[S_EVENT_PRUNE_DELETE] = {"DELETE FROM events WHERE id <= ?1", "prune events"},
+	[S_EVENT_HEAD_PRUNE] = {"UPDATE event_head SET retained = retained - ?1 WHERE one = 1",
+				"prune events"},
+	[S_SILENCE_INSERT] = {"INSERT INTO silences (kind, key_glob, reason, created_by, "
+			      "starts_at, ends_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+			      "insert silence"},
+	[S_SILENCE_GET] = {"SELECT " SILENCE_COLS " FROM silences WHERE id = ?1", "read silence"},
+	[S_SILENCE_SET_END] = {"UPDATE silences SET ends_at = ?2 WHERE id = ?1", "end silence"},
+	[S_SILENCE_ACTIVE] = {"SELECT " SILENCE_COLS " FROM silences WHERE starts_at <= ?1 AND "
+			      "ends_at > ?1 ORDER BY id DESC",
+			      "list silences"},
+	[S_TOKEN_INSERT] = {"INSERT INTO tokens (name, role, hash, created_at, created_by, "
+			    "expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+			    "insert token"},
+	[S_TOKEN_LIST] = {"SELECT " TOKEN_COLS " FROM tokens ORDER BY id", "list tokens"},
+	[S_TOKEN_REVOKE] = {"UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at "
+			    "IS NULL RETURNING " TOKEN_COLS,
+			    "revoke token"},
+	[S_TOKEN_VERSION] = {"SELECT value FROM meta WHERE key = 'token_version'", "token version"},
+	[S_TOKEN_FIND] = {"SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?1", "find token"},
+	[S_SESSION_INSERT] = {"INSERT INTO sessions (hash, token_id, created_at, expires_at) "
+			      "VALUES (?1, ?2, ?3, ?4)",
+			      "insert session"},
+	[S_SESSION_END] = {"UPDATE sessions SET ended_at = ?2 WHERE hash = ?1 AND ended_at IS "
+			   "NULL",
+			   "end session"},
+	[S_SESSION_LIST] =
+		{"SELECT s.id, s.hash, t.name, t.role, s.expires_at FROM sessions s JOIN "
+		 "tokens t ON t.id = s.token_id WHERE s.ended_at IS NULL AND "
+		 "s.expires_at > ?1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL "
+		 "OR t.expires_at > ?1)",
+		 "list sessions"},
+	[S_SESSION_PRUNE] = {"DELETE FROM sessions WHERE id IN (SELECT s.id FROM sessions s JOIN "
+			     "tokens t ON t.id = s.token_id WHERE s.ended_at IS NOT NULL OR "
+			     "s.expires_at <= ?1 OR t.revoked_at IS NOT NULL OR (t.expires_at IS "
+			     "NOT NULL AND t.expires_at <= ?1) LIMIT ?2)",
+			     "prune sessions"},
+	[S_IDEM_GET] = {"SELECT status, body FROM idempotency WHERE scope = ?1 AND key = ?2 AND "
+			"created_at >= ?3",
+			"idempotency lookup"},
+	[S_IDEM_PUT] = {"INSERT OR REPLACE INTO idempotency (scope, key, status, body, "
+			"created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+			"idempotency store"},
+	[S_IDEM_PRUNE] = {"DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency "
+			  "WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)",
+			  "prune idempotency records"},
+	[S_META_HASH_KEY] = {"SELECT value FROM meta WHERE key = 'hash_key'", "read hash key"},
+	[S_SAVEPOINT] = {"SAVEPOINT job", "savepoint"},
+	[S_RELEASE] = {"RELEASE job", "release savepoint"},
+	[S_ROLLBACK_TO] = {"ROLLBACK TO job", "roll back to savepoint"},
+	[S_BEGIN] = {"BEGIN IMMEDIATE", "begin"},
+	[S_COMMIT] = {"COMMIT", "commit"},
+	[S_ROLLBACK] = {"ROLLBACK", "rollback"},
+	[S_BEGIN_READ] = {"BEGIN", "begin read"},
 };
+
+/* Shapes of run-time SQL kept per connection: list filters combine into few shapes in
+ * practice; beyond this the least recently used one is finalized. */
+#define DYN_MAX 32
+
+/* How long a statement waits for a lock held by another connection or process. */
+#define BUSY_TIMEOUT_MS 10000
+
+/* The size the WAL file is truncated back to when the log restarts (16 MiB: twice
+ * what WAL_RESTART_FRAMES lets it reach between restarts). */
+#define WAL_SIZE_LIMIT "16777216"
+
+/* How long the writer waits for readers to leave the WAL when it restarts it. Reader
+ * jobs are one short transaction each, but a busy machine can deschedule one for a
+ * while; after a miss the next commit tries again and waits twice as long, up to
+ * 16 times this, so the log cannot keep growing while the readers run late. */
+#define WAL_RESTART_WAIT_MS 200
 
 struct sq_conn {
 	struct store_conn base;
 	sqlite3 *db;
 	bool readonly;
 	sqlite3_stmt *stmt[S_COUNT];
-	int wal_frames; /* frames in the WAL after the last commit (writer only) */
-	/* Statements built from filter fragments, cached by their text (few shapes). */
+	int wal_frames;		 /* frames in the WAL after the last commit (writer only) */
+	int injected;		 /* result code of the fault injected by the current call, or 0 */
+	unsigned restart_misses; /* WAL restarts in a row that readers kept from completing */
 	struct {
 		char *sql;
 		sqlite3_stmt *st;
-	} dyn[16];
+		unsigned long used; /* dyn_clock at the last use */
+	} dyn[DYN_MAX];
+	unsigned long dyn_clock;
 };
 
 static const struct store_ops sq_ops;
@@ -125,224 +282,490 @@ static struct sq_conn *SQ(struct store_conn *c)
 	return (struct sq_conn *)c;
 }
 
-/* Map a SQLite result to our codes, with the database's own message. */
-static int sq_err(sqlite3 *db, int rc, struct err *e, const char *what)
+/* Map a SQLite result to our codes, with the database's own message (for an
+ * injected fault: SQLite's text for the code, marked as injected). */
+static int sq_err(struct sq_conn *c, int rc, struct err *e, const char *what)
 {
-	int ext = db ? sqlite3_extended_errcode(db) : rc;
-	const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+	bool injected = c->injected && c->injected == rc;
+	int ext = injected ? rc : sqlite3_extended_errcode(c->db);
+	const char *msg = injected ? sqlite3_errstr(rc) : sqlite3_errmsg(c->db);
+	c->injected = 0;
 	int code = ERR_IO;
 	if ((rc & 0xff) == SQLITE_CONSTRAINT &&
 	    (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY))
 		code = ERR_CONFLICT;
 	else if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
 		code = ERR_BUSY;
-	return err_set(e, code, "storage: %s: %s", what, msg);
+	return err_set(e, code, "storage: %s: %s%s", what, msg,
+		       injected ? " (injected fault)" : "");
 }
 
-static sqlite3_stmt *stmt_get(struct sq_conn *c, enum stmt_id id, struct err *e)
+/* Ask the fault layer before op: the SQLite code to fail the call with, or
+ * SQLITE_OK. A lost transaction is rolled back here, as SQLite itself may do on a
+ * real disk-full or I/O error. */
+static int sq_fault(struct sq_conn *c, enum store_fault_op op)
 {
+	bool lose = false;
+	enum store_fault_error f = store_fault_check(c->base.fault, op, c->base.writer, &lose);
+	c->injected = f == STORE_FAULT_FULL    ? SQLITE_FULL
+		      : f == STORE_FAULT_IOERR ? SQLITE_IOERR
+		      : f == STORE_FAULT_BUSY  ? SQLITE_BUSY
+					       : SQLITE_OK;
+	if (lose && !sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	return c->injected;
+}
+
+static int sq_prepare(struct sq_conn *c, const char *sql, sqlite3_stmt **out)
+{
+	int rc = sq_fault(c, STORE_FAULT_PREPARE);
+	if (rc != SQLITE_OK)
+		return rc;
+	return sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+}
+
+/* ---- the statement helper ---- */
+
+/* One use of a prepared statement. rc keeps the first error of a bind or of reading a
+ * column, so binds need no checks of their own: q_step reports it. */
+struct q {
+	struct sq_conn *c;
+	sqlite3_stmt *st;
+	const char *what;
+	struct err *e;
+	int rc;
+	const char *table; /* of the row being read, for messages about its values */
+	int64_t row;
+};
+
+static int q_open(struct sq_conn *c, enum stmt_id id, struct q *q, struct err *e)
+{
+	*q = (struct q){.c = c, .what = stmts[id].what, .e = e};
 	if (!c->stmt[id]) {
-		int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-					    &c->stmt[id], NULL);
-		if (rc != SQLITE_OK) {
-			sq_err(c->db, rc, e, "prepare");
-			return NULL;
-		}
+		int rc = sq_prepare(c, stmts[id].sql, &c->stmt[id]);
+		if (rc != SQLITE_OK)
+			return sq_err(c, rc, e, stmts[id].what);
 	}
-	return c->stmt[id];
+	q->st = c->stmt[id];
+	return 0;
 }
 
-/* A cached statement for SQL built at run time; NULL with rc set on error. */
-static sqlite3_stmt *dyn_get(struct sq_conn *c, const char *sql, int *rc)
+/* A statement built at run time, from the connection's cache of shapes. */
+static int q_open_sql(struct sq_conn *c, const char *sql, const char *what, struct q *q,
+		      struct err *e)
 {
-	int i;
-	for (i = 0; i < 16 && c->dyn[i].sql; i++)
-		if (!strcmp(c->dyn[i].sql, sql))
-			return c->dyn[i].st;
+	*q = (struct q){.c = c, .what = what, .e = e};
+	int slot = -1, lru = -1;
+	for (int i = 0; i < DYN_MAX; i++) {
+		if (!c->dyn[i].sql) {
+			if (slot < 0)
+				slot = i;
+		} else if (!strcmp(c->dyn[i].sql, sql)) {
+			c->dyn[i].used = ++c->dyn_clock;
+			q->st = c->dyn[i].st;
+			return 0;
+		} else if (lru < 0 || c->dyn[i].used < c->dyn[lru].used) {
+			lru = i;
+		}
+	}
+	if (slot < 0) {
+		slot = lru;
+		/* Its last use was reset by q_end; finalize only repeats old errors. */
+		sqlite3_finalize(c->dyn[slot].st);
+		free(c->dyn[slot].sql);
+		c->dyn[slot].sql = NULL;
+		c->dyn[slot].st = NULL;
+	}
 	sqlite3_stmt *st = NULL;
-	*rc = sqlite3_prepare_v3(c->db, sql, -1, i < 16 ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL);
-	if (*rc != SQLITE_OK)
-		return NULL;
-	if (i < 16) {
-		c->dyn[i].sql = xstrdup(sql);
-		c->dyn[i].st = st;
-	}
-	return st;
+	int rc = sq_prepare(c, sql, &st);
+	if (rc != SQLITE_OK)
+		return sq_err(c, rc, e, what);
+	c->dyn[slot].sql = xstrdup(sql);
+	c->dyn[slot].st = st;
+	c->dyn[slot].used = ++c->dyn_clock;
+	q->st = st;
+	return 0;
 }
 
-static void dyn_put(struct sq_conn *c, sqlite3_stmt *st)
+static void q_bound(struct q *q, int rc)
 {
-	for (int i = 0; i < 16 && c->dyn[i].sql; i++)
-		if (c->dyn[i].st == st) {
-			sqlite3_reset(st);
-			sqlite3_clear_bindings(st);
-			return;
-		}
-	sqlite3_finalize(st);
+	if (rc != SQLITE_OK && !q->rc)
+		q->rc = sq_err(q->c, rc, q->e, q->what);
 }
 
-static void stmt_done(sqlite3_stmt *st)
+/* NULL binds SQL NULL. */
+static void q_text(struct q *q, int i, const char *s)
 {
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
+	q_bound(q, s ? sqlite3_bind_text(q->st, i, s, -1, SQLITE_TRANSIENT)
+		     : sqlite3_bind_null(q->st, i));
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
+static void q_i64(struct q *q, int i, int64_t v)
 {
-	if (s)
-		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(st, i);
+	q_bound(q, sqlite3_bind_int64(q->st, i, v));
 }
 
-static void bind_ms(sqlite3_stmt *st, int i, int64_t v)
+/* Timestamps and optional ids: 0 binds SQL NULL. */
+static void q_opt(struct q *q, int i, int64_t v)
 {
-	if (v)
-		sqlite3_bind_int64(st, i, v);
-	else
-		sqlite3_bind_null(st, i);
+	q_bound(q, v ? sqlite3_bind_int64(q->st, i, v) : sqlite3_bind_null(q->st, i));
 }
 
-static void bind_json(sqlite3_stmt *st, int i, const json_t *v, const char *dflt)
+static void q_blob(struct q *q, int i, const void *p, int n)
+{
+	q_bound(q, sqlite3_bind_blob(q->st, i, p, n, SQLITE_TRANSIENT));
+}
+
+/* Canonical JSON text of v; dflt (may be NULL: SQL NULL) when v is NULL. */
+static void q_json(struct q *q, int i, const json_t *v, const char *dflt)
 {
 	if (!v) {
-		bind_text(st, i, dflt);
+		q_text(q, i, dflt);
 		return;
 	}
-	char *s = json_canon(v);
-	sqlite3_bind_text(st, i, s, -1, free);
+	/* sqlite3_bind_text calls the destructor itself when binding fails. */
+	q_bound(q, sqlite3_bind_text(q->st, i, json_canon(v), -1, free));
 }
 
-static char *col_text(sqlite3_stmt *st, int i)
+/* 1: a row is ready; 0: done; < 0: an error (in q->e). */
+static int q_step(struct q *q)
 {
-	const unsigned char *t = sqlite3_column_text(st, i);
-	return t ? xstrdup((const char *)t) : NULL;
+	if (q->rc)
+		return q->rc;
+	int rc = sq_fault(q->c, STORE_FAULT_STEP);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(q->st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return q->rc = sq_err(q->c, rc, q->e, q->what);
 }
 
-static json_t *col_json(sqlite3_stmt *st, int i, bool array)
+/* Step a statement that returns no rows. */
+static int q_exec(struct q *q)
 {
-	const char *t = (const char *)sqlite3_column_text(st, i);
-	json_t *v = t ? json_loads(t, JSON_DECODE_ANY, NULL) : NULL;
-	if (!v)
-		v = array ? json_array() : json_object();
+	int rc = q_step(q);
+	return rc > 0 ? 0 : rc;
+}
+
+/* Finish the use: reset (ending any read snapshot) and unbind. Returns rc, or the
+ * first error the use recorded. */
+static int q_end(struct q *q, int rc)
+{
+	if (q->st) {
+		/* reset repeats the last step's error, which q_step has reported */
+		sqlite3_reset(q->st);
+		sqlite3_clear_bindings(q->st);
+	}
+	if (rc > 0)
+		rc = 0;
+	return rc ? rc : q->rc;
+}
+
+static int64_t q_col_i64(struct q *q, int i)
+{
+	return sqlite3_column_int64(q->st, i);
+}
+
+/* The row being read is row of table (for q_bad's message). */
+static void q_row(struct q *q, const char *table, int64_t row)
+{
+	q->table = table;
+	q->row = row;
+}
+
+/* A stored value of the current row cannot be what its column holds: ERR_IO naming
+ * it, logged, kept as the use's error (the first one only). */
+__attribute__((format(printf, 3, 4))) static void q_bad(struct q *q, const char *col,
+							const char *fmt, ...)
+{
+	if (q->rc)
+		return;
+	char why[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	char row[40] = "";
+	/* aggregates and keyed rows (meta) have no row id to name */
+	if (q->row > 0)
+		snprintf(row, sizeof row, " of row %lld", (long long)q->row);
+	q->rc = err_set(q->e, ERR_IO, "storage: %s.%s%s %s", q->table, col, row, why);
+	log_error("stored value cannot be read", "table=%s column=%s row=%lld problem=\"%s\"",
+		  q->table, col, (long long)q->row, why);
+}
+
+/* A borrowed string (NULL for SQL NULL), valid until the next step or q_end. */
+static const char *q_col_str(struct q *q, int i)
+{
+	int type = sqlite3_column_type(q->st, i);
+	const char *t = (const char *)sqlite3_column_text(q->st, i);
+	if (!t && type != SQLITE_NULL && !q->rc)
+		q->rc = err_set(q->e, ERR_NOMEM, "storage: %s: out of memory reading a column",
+				q->what);
+	return t;
+}
+
+/* A malloc'd copy (NULL for SQL NULL). */
+static char *q_col_dup(struct q *q, int i)
+{
+	return xstrdup(q_col_str(q, i));
+}
+
+enum json_shape { J_OBJECT, J_ARRAY, J_OBJECT_OR_NULL };
+
+/* The JSON value of column i (NULL only where shape allows SQL NULL); on a value that
+ * does not parse or has the wrong shape, NULL and q_bad. */
+static json_t *q_col_json(struct q *q, int i, const char *col, enum json_shape shape)
+{
+	if (sqlite3_column_type(q->st, i) == SQLITE_NULL) {
+		if (shape != J_OBJECT_OR_NULL)
+			q_bad(q, col, "is NULL instead of JSON");
+		return NULL;
+	}
+	const char *t = q_col_str(q, i);
+	if (!t)
+		return NULL;
+	json_error_t je;
+	json_t *v = json_loads(t, JSON_DECODE_ANY, &je);
+	if (!v) {
+		q_bad(q, col, "is not valid JSON (%s)", je.text);
+		return NULL;
+	}
+	if (shape == J_ARRAY ? !json_is_array(v) : !json_is_object(v)) {
+		q_bad(q, col, "is not a JSON %s", shape == J_ARRAY ? "array" : "object");
+		json_decref(v);
+		return NULL;
+	}
 	return v;
 }
 
-static enum incident_status status_from(const char *s)
+static enum incident_status q_col_status(struct q *q, int i)
 {
 	enum incident_status st = ST_OPEN;
-	incident_status_parse(s, &st);
+	const char *t = q_col_str(q, i);
+	if (!incident_status_parse(t, &st))
+		q_bad(q, "status", "has the unknown status '%.40s'", t ? t : "(NULL)");
 	return st;
 }
 
-static void read_incident(sqlite3_stmt *st, struct incident *o)
+static int q_col_severity(struct q *q, int i)
 {
-	memset(o, 0, sizeof *o);
-	o->id = sqlite3_column_int64(st, 0);
-	o->kind = col_text(st, 1);
-	o->key = col_text(st, 2);
-	o->severity = sqlite3_column_int(st, 3);
-	o->status = status_from((const char *)sqlite3_column_text(st, 4));
-	o->summary = col_text(st, 5);
-	o->details = col_json(st, 6, false);
-	o->source = col_text(st, 7);
-	o->playbooks = col_json(st, 8, true);
-	o->assigned_to = col_text(st, 9);
-	o->parent_id = sqlite3_column_int64(st, 10);
-	o->issue_url = col_text(st, 11);
-	o->issue_ref = sqlite3_column_type(st, 12) == SQLITE_NULL ? NULL : col_json(st, 12, false);
-	o->occurrences = sqlite3_column_int64(st, 13);
-	o->last_seen_at = sqlite3_column_int64(st, 14);
-	o->created_at = sqlite3_column_int64(st, 15);
-	o->updated_at = sqlite3_column_int64(st, 16);
-	o->acknowledged_at = sqlite3_column_int64(st, 17);
-	o->acknowledged_by = col_text(st, 18);
-	o->mitigated_at = sqlite3_column_int64(st, 19);
-	o->mitigated_by = col_text(st, 20);
-	o->resolved_at = sqlite3_column_int64(st, 21);
-	o->resolved_by = col_text(st, 22);
-	o->closed_at = sqlite3_column_int64(st, 23);
-	o->closed_by = col_text(st, 24);
-	o->reopened_at = sqlite3_column_int64(st, 25);
-	o->notes = col_json(st, 26, false);
-	o->metadata = col_json(st, 27, false);
+	int64_t v = q_col_i64(q, i);
+	if (v < 1 || v > 4)
+		q_bad(q, "severity", "has the severity %lld, outside 1..4", (long long)v);
+	return (int)v;
 }
 
-static void read_incident_lean(sqlite3_stmt *st, struct incident *o)
+/* A 32-byte blob (token and session hashes) into out. */
+static void q_col_hash32(struct q *q, int i, const char *col, unsigned char out[32])
 {
-	memset(o, 0, sizeof *o);
-	o->id = sqlite3_column_int64(st, 0);
-	o->kind = col_text(st, 1);
-	o->key = col_text(st, 2);
-	o->severity = sqlite3_column_int(st, 3);
-	o->status = status_from((const char *)sqlite3_column_text(st, 4));
-	o->summary = col_text(st, 5);
-	o->assigned_to = col_text(st, 6);
-	o->occurrences = sqlite3_column_int64(st, 7);
-	o->created_at = sqlite3_column_int64(st, 8);
-	o->updated_at = sqlite3_column_int64(st, 9);
-	o->issue_url = col_text(st, 10);
-	o->acknowledged_at = sqlite3_column_int64(st, 11);
-	o->mitigated_at = sqlite3_column_int64(st, 12);
-	o->resolved_at = sqlite3_column_int64(st, 13);
-	o->closed_at = sqlite3_column_int64(st, 14);
-	o->reopened_at = sqlite3_column_int64(st, 15);
-	o->last_seen_at = sqlite3_column_int64(st, 16);
+	const void *p = sqlite3_column_blob(q->st, i);
+	int n = sqlite3_column_bytes(q->st, i);
+	if (n != 32 || !p) {
+		q_bad(q, col, "holds %d bytes instead of a 32-byte hash", n);
+		memset(out, 0, 32);
+		return;
+	}
+	memcpy(out, p, 32);
 }
 
-static void bind_incident(sqlite3_stmt *st, const struct incident *i)
+/* Text of at most cap - 1 bytes (fixed-size fields of struct event) into out; exactly
+ * len bytes when len > 0. */
+static void q_col_fixed(struct q *q, int i, const char *col, char *out, size_t cap, size_t len)
 {
-	sqlite3_bind_int64(st, 1, i->id);
-	bind_text(st, 2, i->kind);
-	bind_text(st, 3, i->key);
-	sqlite3_bind_int(st, 4, i->severity);
-	bind_text(st, 5, incident_status_name(i->status));
-	bind_text(st, 6, i->summary);
-	bind_json(st, 7, i->details, "{}");
-	bind_text(st, 8, i->source ? i->source : "api");
-	bind_json(st, 9, i->playbooks, "[]");
-	bind_text(st, 10, i->assigned_to);
-	bind_ms(st, 11, i->parent_id);
-	bind_text(st, 12, i->issue_url);
-	if (i->issue_ref)
-		bind_json(st, 13, i->issue_ref, NULL);
-	else
-		sqlite3_bind_null(st, 13);
-	sqlite3_bind_int64(st, 14, i->occurrences);
-	sqlite3_bind_int64(st, 15, i->last_seen_at);
-	sqlite3_bind_int64(st, 16, i->created_at);
-	sqlite3_bind_int64(st, 17, i->updated_at);
-	bind_ms(st, 18, i->acknowledged_at);
-	bind_text(st, 19, i->acknowledged_by);
-	bind_ms(st, 20, i->mitigated_at);
-	bind_text(st, 21, i->mitigated_by);
-	bind_ms(st, 22, i->resolved_at);
-	bind_text(st, 23, i->resolved_by);
-	bind_ms(st, 24, i->closed_at);
-	bind_text(st, 25, i->closed_by);
-	bind_ms(st, 26, i->reopened_at);
-	bind_json(st, 27, i->notes, "{}");
-	bind_json(st, 28, i->metadata, "{}");
+	const char *t = q_col_str(q, i);
+	size_t n = t ? strlen(t) : 0;
+	if (!t || n >= cap || (len && n != len)) {
+		q_bad(q, col, "is not a %s", len ? "64-digit hash" : "timestamp");
+		out[0] = '\0';
+		return;
+	}
+	memcpy(out, t, n + 1);
 }
 
-/* Run a cached statement that returns no rows. */
-static int exec_stmt(struct sq_conn *c, enum stmt_id id, struct err *e)
+/* Run a transaction statement, counted (and failed when injected) as op rather than
+ * as a step; STORE_FAULT_OPS: never injected. */
+static int ctl_stmt(struct sq_conn *c, enum stmt_id id, enum store_fault_op op, struct err *e)
 {
-	sqlite3_stmt *st = stmt_get(c, id, e);
-	if (!st)
-		return ERR_IO;
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
+	struct q q;
+	int rc = q_open(c, id, &q, e);
+	if (rc)
+		return rc;
+	rc = op < STORE_FAULT_OPS ? sq_fault(c, op) : SQLITE_OK;
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(q.st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return sq_err(c->db, rc, e, stmt_sql[id]);
-	return 0;
+		rc = sq_err(c, rc, e, q.what);
+	else
+		rc = 0;
+	return q_end(&q, rc);
+}
+
+/* ---- rows ---- */
+
+/* Read the current row into *o (released again when a value is bad): q->rc. */
+static int read_incident(struct q *q, struct incident *o)
+{
+	memset(o, 0, sizeof *o);
+	o->id = q_col_i64(q, 0);
+	q_row(q, "incidents", o->id);
+	o->kind = q_col_dup(q, 1);
+	o->key = q_col_dup(q, 2);
+	o->severity = q_col_severity(q, 3);
+	o->status = q_col_status(q, 4);
+	o->summary = q_col_dup(q, 5);
+	o->details = q_col_json(q, 6, "details", J_OBJECT);
+	o->source = q_col_dup(q, 7);
+	o->playbooks = q_col_json(q, 8, "playbooks", J_ARRAY);
+	o->assigned_to = q_col_dup(q, 9);
+	o->parent_id = q_col_i64(q, 10);
+	o->issue_url = q_col_dup(q, 11);
+	o->issue_ref = q_col_json(q, 12, "issue_ref", J_OBJECT_OR_NULL);
+	o->occurrences = q_col_i64(q, 13);
+	o->last_seen_at = q_col_i64(q, 14);
+	o->created_at = q_col_i64(q, 15);
+	o->updated_at = q_col_i64(q, 16);
+	o->acknowledged_at = q_col_i64(q, 17);
+	o->acknowledged_by = q_col_dup(q, 18);
+	o->mitigated_at = q_col_i64(q, 19);
+	o->mitigated_by = q_col_dup(q, 20);
+	o->resolved_at = q_col_i64(q, 21);
+	o->resolved_by = q_col_dup(q, 22);
+	o->closed_at = q_col_i64(q, 23);
+	o->closed_by = q_col_dup(q, 24);
+	o->reopened_at = q_col_i64(q, 25);
+	o->notes = q_col_json(q, 26, "notes", J_OBJECT);
+	o->metadata = q_col_json(q, 27, "metadata", J_OBJECT);
+	if (q->rc)
+		incident_clear(o);
+	return q->rc;
+}
+
+static int read_incident_lean(struct q *q, struct incident *o)
+{
+	memset(o, 0, sizeof *o);
+	o->id = q_col_i64(q, 0);
+	q_row(q, "incidents", o->id);
+	o->kind = q_col_dup(q, 1);
+	o->key = q_col_dup(q, 2);
+	o->severity = q_col_severity(q, 3);
+	o->status = q_col_status(q, 4);
+	o->summary = q_col_dup(q, 5);
+	o->assigned_to = q_col_dup(q, 6);
+	o->occurrences = q_col_i64(q, 7);
+	o->created_at = q_col_i64(q, 8);
+	o->updated_at = q_col_i64(q, 9);
+	o->issue_url = q_col_dup(q, 10);
+	o->acknowledged_at = q_col_i64(q, 11);
+	o->mitigated_at = q_col_i64(q, 12);
+	o->resolved_at = q_col_i64(q, 13);
+	o->closed_at = q_col_i64(q, 14);
+	o->reopened_at = q_col_i64(q, 15);
+	o->last_seen_at = q_col_i64(q, 16);
+	if (q->rc)
+		incident_clear(o);
+	return q->rc;
+}
+
+static void bind_incident(struct q *q, const struct incident *i)
+{
+	q_i64(q, 1, i->id);
+	q_text(q, 2, i->kind);
+	q_text(q, 3, i->key);
+	q_i64(q, 4, i->severity);
+	q_text(q, 5, incident_status_name(i->status));
+	q_text(q, 6, i->summary);
+	q_json(q, 7, i->details, "{}");
+	q_text(q, 8, i->source ? i->source : "api");
+	q_json(q, 9, i->playbooks, "[]");
+	q_text(q, 10, i->assigned_to);
+	q_opt(q, 11, i->parent_id);
+	q_text(q, 12, i->issue_url);
+	q_json(q, 13, i->issue_ref, NULL);
+	q_i64(q, 14, i->occurrences);
+	q_i64(q, 15, i->last_seen_at);
+	q_i64(q, 16, i->created_at);
+	q_i64(q, 17, i->updated_at);
+	q_opt(q, 18, i->acknowledged_at);
+	q_text(q, 19, i->acknowledged_by);
+	q_opt(q, 20, i->mitigated_at);
+	q_text(q, 21, i->mitigated_by);
+	q_opt(q, 22, i->resolved_at);
+	q_text(q, 23, i->resolved_by);
+	q_opt(q, 24, i->closed_at);
+	q_text(q, 25, i->closed_by);
+	q_opt(q, 26, i->reopened_at);
+	q_json(q, 27, i->notes, "{}");
+	q_json(q, 28, i->metadata, "{}");
+}
+
+static int read_silence(struct q *q, struct silence *s)
+{
+	memset(s, 0, sizeof *s);
+	s->id = q_col_i64(q, 0);
+	s->kind = q_col_dup(q, 1);
+	s->key_glob = q_col_dup(q, 2);
+	s->reason = q_col_dup(q, 3);
+	s->created_by = q_col_dup(q, 4);
+	s->starts_at = q_col_i64(q, 5);
+	s->ends_at = q_col_i64(q, 6);
+	if (q->rc)
+		silence_clear(s);
+	return q->rc;
+}
+
+static int read_token(struct q *q, struct token_row *t)
+{
+	memset(t, 0, sizeof *t);
+	t->id = q_col_i64(q, 0);
+	q_row(q, "tokens", t->id);
+	t->name = q_col_dup(q, 1);
+	t->role = q_col_dup(q, 2);
+	q_col_hash32(q, 3, "hash", t->hash);
+	t->created_at = q_col_i64(q, 4);
+	t->expires_at = q_col_i64(q, 5);
+	t->revoked_at = q_col_i64(q, 6);
+	t->created_by = q_col_dup(q, 7);
+	if (q->rc)
+		token_row_clear(t);
+	return q->rc;
+}
+
+/* Borrowed strings: valid during the list callback only. */
+static int read_event(struct q *q, struct event *ev)
+{
+	memset(ev, 0, sizeof *ev);
+	ev->id = q_col_i64(q, 0);
+	q_row(q, "events", ev->id);
+	ev->type = (char *)q_col_str(q, 1);
+	ev->incident_id = q_col_i64(q, 2);
+	ev->actor = (char *)q_col_str(q, 3);
+	ev->data = (char *)q_col_str(q, 4);
+	q_col_fixed(q, 5, "created_at", ev->created_at, sizeof ev->created_at, 0);
+	q_col_fixed(q, 6, "prev_hash", ev->prev_hash, sizeof ev->prev_hash, 64);
+	q_col_fixed(q, 7, "hash", ev->hash, sizeof ev->hash, 64);
+	return q->rc;
 }
 
 /* ---- store and connections ---- */
 
+/* Close db once its statements are finalized; a failure here means a statement was
+ * left behind (a bug), which leaks the handle: say so. */
+static void close_db(sqlite3 *db)
+{
+	int rc = sqlite3_close(db);
+	if (rc != SQLITE_OK)
+		log_error("cannot close a database handle", "error=\"%s\"", sqlite3_errstr(rc));
+}
+
 static void sq_free(struct store *s)
 {
 	struct sq_store *q = (struct sq_store *)s;
+	sqlite3_finalize(q->probe_version);
+	close_db(q->probe);
+	pthread_mutex_destroy(&q->probe_mu);
 	free(q->path);
 	free(q);
 }
@@ -361,13 +784,18 @@ static int open_db(const char *path, bool readonly, bool create, sqlite3 **out, 
 		sqlite3_close(db);
 		return ERR_IO;
 	}
-	sqlite3_busy_timeout(db, 10000);
-	sqlite3_extended_result_codes(db, 1);
+	if ((rc = sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS)) != SQLITE_OK ||
+	    (rc = sqlite3_extended_result_codes(db, 1)) != SQLITE_OK) {
+		err_set(e, ERR_IO, "cannot configure database %s: %s", path, sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return ERR_IO;
+	}
 	const char *pragmas =
 		readonly
 			? "PRAGMA foreign_keys = ON;"
 			: "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; "
-			  "PRAGMA foreign_keys = ON;";
+			  "PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = " WAL_SIZE_LIMIT
+			  ";";
 	/* Switching a new file to WAL needs an exclusive lock that the busy handler does
 	 * not wait for: two processes creating the database together retry here. */
 	char *msg = NULL;
@@ -402,18 +830,27 @@ static int schema_count(void)
 	return n;
 }
 
+/* PRAGMA user_version through st (prepared on its handle); st is reset afterwards. */
+static int read_version(sqlite3 *db, sqlite3_stmt *st, int *v, struct err *e)
+{
+	int rc = sqlite3_step(st);
+	*v = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return err_set(e, (rc & 0xff) == SQLITE_BUSY ? ERR_BUSY : ERR_IO,
+			       "storage: read schema version: %s", sqlite3_errmsg(db));
+	return 0;
+}
+
 static int user_version(sqlite3 *db, int *v, struct err *e)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sq_err(db, rc, e, "read schema version");
-	rc = sqlite3_step(st);
-	*v = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+		return err_set(e, ERR_IO, "storage: read schema version: %s", sqlite3_errmsg(db));
+	rc = read_version(db, st, v, e);
 	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW)
-		return sq_err(db, rc, e, "read schema version");
-	return 0;
+	return rc;
 }
 
 static int newer_error(int have, struct err *e)
@@ -465,24 +902,41 @@ sqlfail:
 		     msg ? msg : sqlite3_errstr(rc));
 	sqlite3_free(msg);
 fail:
+	/* Closing rolls back whatever the ROLLBACK could not: its failure changes nothing. */
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(db);
 	return rc;
 }
 
-static int sq_check_schema(struct store *s, struct err *e)
+/* Open the probe handle and its statement; probe_mu held. */
+static int probe_open(struct sq_store *q, struct err *e)
 {
-	struct sq_store *q = (struct sq_store *)s;
-	sqlite3 *db = NULL;
-	int rc = open_db(q->path, true, false, &db, e);
+	int rc = open_db(q->path, true, false, &q->probe, e);
 	if (rc) {
 		char why[ERR_MSG_MAX];
 		snprintf(why, sizeof why, "%s", e ? e->msg : "");
 		return err_set(e, ERR_BUSY, "%s; run 'intervene migrate' to create it", why);
 	}
+	rc = sqlite3_prepare_v3(q->probe, "PRAGMA user_version", -1, SQLITE_PREPARE_PERSISTENT,
+				&q->probe_version, NULL);
+	if (rc != SQLITE_OK) {
+		err_set(e, ERR_IO, "storage: read schema version: %s", sqlite3_errmsg(q->probe));
+		sqlite3_close(q->probe);
+		q->probe = NULL;
+		return ERR_IO;
+	}
+	return 0;
+}
+
+static int sq_check_schema(struct store *s, struct err *e)
+{
+	struct sq_store *q = (struct sq_store *)s;
 	int have = 0;
-	rc = user_version(db, &have, e);
-	sqlite3_close(db);
+	pthread_mutex_lock(&q->probe_mu);
+	int rc = q->probe ? 0 : probe_open(q, e);
+	if (!rc)
+		rc = read_version(q->probe, q->probe_version, &have, e);
+	pthread_mutex_unlock(&q->probe_mu);
 	if (rc)
 		return rc;
 	if (have > schema_count())
@@ -513,22 +967,23 @@ static int sq_connect(struct store *s, bool readonly, struct store_conn **out, s
 static void sq_disconnect(struct store_conn *cc)
 {
 	struct sq_conn *c = SQ(cc);
+	/* finalize only repeats errors that were reported when they happened */
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(c->stmt[i]);
-	for (int i = 0; i < 16; i++) {
+	for (int i = 0; i < DYN_MAX; i++) {
 		sqlite3_finalize(c->dyn[i].st);
 		free(c->dyn[i].sql);
 	}
-	sqlite3_close(c->db);
+	close_db(c->db);
 	free(c);
 }
 
 static int sq_begin(struct store_conn *c, struct err *e)
 {
-	return exec_stmt(SQ(c), S_BEGIN, e);
+	return ctl_stmt(SQ(c), S_BEGIN, STORE_FAULT_BEGIN, e);
 }
 
-/* Frames past which the writer finishes a checkpoint itself. Under steady load the
+/* Frames past which the writer folds the WAL back itself. Under steady load the
  * background PASSIVE checkpoint never catches up with the last frame, so the WAL would
  * never restart and would grow without bound. 2048 frames (8 MB) keeps each of these
  * checkpoints short: measured p99 of new-key signals 10.6 ms against 19-21 ms at 8192,
@@ -537,41 +992,54 @@ static int sq_begin(struct store_conn *c, struct err *e)
 
 static int sq_commit(struct store_conn *c, struct err *e)
 {
-	return exec_stmt(SQ(c), S_COMMIT, e);
+	return ctl_stmt(SQ(c), S_COMMIT, STORE_FAULT_COMMIT, e);
 }
 
-static void sq_rollback(struct store_conn *c)
+static int sq_rollback(struct store_conn *c, struct err *e)
 {
-	if (!sqlite3_get_autocommit(SQ(c)->db))
-		exec_stmt(SQ(c), S_ROLLBACK, NULL);
+	if (sqlite3_get_autocommit(SQ(c)->db))
+		return 0;
+	return ctl_stmt(SQ(c), S_ROLLBACK, STORE_FAULT_OPS, e);
 }
 
 static int sq_savepoint(struct store_conn *c, struct err *e)
 {
-	return exec_stmt(SQ(c), S_SAVEPOINT, e);
+	return ctl_stmt(SQ(c), S_SAVEPOINT, STORE_FAULT_SAVEPOINT, e);
 }
 
 static int sq_release(struct store_conn *c, struct err *e)
 {
-	return exec_stmt(SQ(c), S_RELEASE, e);
+	return ctl_stmt(SQ(c), S_RELEASE, STORE_FAULT_RELEASE, e);
 }
 
-static void sq_rollback_to(struct store_conn *c)
+static int sq_rollback_to(struct store_conn *c, struct err *e)
 {
 	/* ROLLBACK TO keeps the savepoint open; release it so the next job starts clean. */
-	if (!exec_stmt(SQ(c), S_ROLLBACK_TO, NULL))
-		exec_stmt(SQ(c), S_RELEASE, NULL);
+	int rc = ctl_stmt(SQ(c), S_ROLLBACK_TO, STORE_FAULT_ROLLBACK_TO, e);
+	if (!rc)
+		rc = ctl_stmt(SQ(c), S_RELEASE, STORE_FAULT_RELEASE, e);
+	return rc;
+}
+
+static bool sq_in_transaction(struct store_conn *c)
+{
+	return !sqlite3_get_autocommit(SQ(c)->db);
 }
 
 static int sq_read_begin(struct store_conn *c, struct err *e)
 {
-	return exec_stmt(SQ(c), S_BEGIN_READ, e);
+	return ctl_stmt(SQ(c), S_BEGIN_READ, STORE_FAULT_BEGIN, e);
 }
 
-static void sq_read_end(struct store_conn *c)
+static int sq_read_end(struct store_conn *c, struct err *e)
 {
-	if (!sqlite3_get_autocommit(SQ(c)->db))
-		exec_stmt(SQ(c), S_COMMIT, NULL);
+	if (sqlite3_get_autocommit(SQ(c)->db))
+		return 0;
+	int rc = ctl_stmt(SQ(c), S_COMMIT, STORE_FAULT_OPS, e);
+	/* A snapshot left open would pin the WAL: give it up the other way. */
+	if (rc && !sqlite3_get_autocommit(SQ(c)->db))
+		ctl_stmt(SQ(c), S_ROLLBACK, STORE_FAULT_OPS, NULL);
+	return rc;
 }
 
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
@@ -582,70 +1050,90 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	return SQLITE_OK;
 }
 
-static void sq_writer_setup(struct store_conn *c)
+static int sq_writer_setup(struct store_conn *cc, struct err *e)
 {
-	sqlite3_wal_autocheckpoint(SQ(c)->db, 0);
-	sqlite3_wal_hook(SQ(c)->db, wal_hook, SQ(c));
+	struct sq_conn *c = SQ(cc);
+	int rc = sqlite3_wal_autocheckpoint(c->db, 0);
+	if (rc != SQLITE_OK)
+		return sq_err(c, rc, e, "turn off automatic checkpoints");
+	sqlite3_wal_hook(c->db, wal_hook, c); /* returns the previous hook's argument */
+	return 0;
 }
 
+/* A PASSIVE checkpoint cannot bound the WAL while reads go on: it stops at the oldest
+ * reader's snapshot, and the log restarts from its beginning only when no reader uses
+ * it at the moment a write begins — under concurrent list readers that moment never
+ * came (the file reached 64 MB, once 331 MB, in benchmarks). RESTART copies every
+ * frame back, then waits (briefly, with the busy handler) until the readers that
+ * still read from the log have finished; readers that start meanwhile read the
+ * database file, so the next commit starts the log from its beginning, and
+ * journal_size_limit cuts the file back. */
 static void sq_writer_maintain(struct store_conn *cc)
 {
 	struct sq_conn *c = SQ(cc);
-	if (c->wal_frames > WAL_RESTART_FRAMES) {
+	if (c->wal_frames <= WAL_RESTART_FRAMES)
+		return;
+	int log = 0, copied = 0;
+	unsigned shift = c->restart_misses < 4 ? c->restart_misses : 4;
+	sqlite3_busy_timeout(c->db, WAL_RESTART_WAIT_MS << shift);
+	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &copied);
+	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+	if (rc == SQLITE_OK) {
 		c->wal_frames = 0;
-		sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		c->restart_misses = 0;
+	} else if ((rc & 0xff) == SQLITE_BUSY) {
+		/* say so now and then: a WAL that keeps growing means long readers */
+		unsigned n = ++c->restart_misses;
+		if (!(n & (n - 1)))
+			log_warn("the WAL could not restart: readers kept it busy",
+				 "misses=%u frames=%d", n, log);
+	} else {
+		log_error("WAL checkpoint failed", "error=\"%s\"", sqlite3_errmsg(c->db));
 	}
 }
 
 static int sq_checkpoint(struct store_conn *c)
 {
 	int rc = sqlite3_wal_checkpoint_v2(SQ(c)->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	return rc == SQLITE_OK ? 0 : ERR_IO;
+	return rc == SQLITE_OK ? 0 : (rc & 0xff) == SQLITE_BUSY ? ERR_BUSY : ERR_IO;
 }
 
 static int sq_meta_hash_key(struct store_conn *cc, unsigned char key[32], struct err *e)
 {
-	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE key = 'hash_key'", -1, &st,
-				    NULL);
-	if (rc != SQLITE_OK)
-		return sq_err(c->db, rc, e, "read hash key");
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
-		memcpy(key, sqlite3_column_blob(st, 0), 32);
-		sqlite3_finalize(st);
-		return 0;
-	}
-	sqlite3_finalize(st);
-	return err_set(e, ERR_IO, "storage: the token hash key is missing from the database");
+	struct q q;
+	int rc = q_open(SQ(cc), S_META_HASH_KEY, &q, e);
+	if (rc)
+		return rc;
+	rc = q_step(&q);
+	q_row(&q, "meta", 0);
+	if (rc > 0)
+		q_col_hash32(&q, 0, "hash_key", key);
+	else if (rc == 0)
+		rc = err_set(e, ERR_IO, "storage: the token hash key is missing from the database");
+	return q_end(&q, rc);
 }
 
 /* ---- incidents ---- */
 
-static int get_one_incident(struct sq_conn *c, sqlite3_stmt *st, struct incident *out,
-			    struct err *e)
+/* Step q for one incident row: 0 with *out filled, ERR_NOTFOUND, or an error. */
+static int one_incident(struct q *q, struct incident *out)
 {
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		read_incident(st, out);
-		stmt_done(st);
-		return 0;
-	}
-	stmt_done(st);
-	if (rc == SQLITE_DONE)
-		return err_set(e, ERR_NOTFOUND, "incident not found");
-	return sq_err(c->db, rc, e, "read incident");
+	int rc = q_step(q);
+	if (rc > 0)
+		rc = read_incident(q, out);
+	else if (rc == 0)
+		rc = err_set(q->e, ERR_NOTFOUND, "incident not found");
+	return q_end(q, rc);
 }
 
 static int sq_incident_get(struct store_conn *cc, int64_t id, struct incident *out, struct err *e)
 {
-	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = stmt_get(c, S_INC_GET, e);
-	if (!st)
-		return ERR_IO;
-	sqlite3_bind_int64(st, 1, id);
-	int rc = get_one_incident(c, st, out, e);
+	struct q q;
+	int rc = q_open(SQ(cc), S_INC_GET, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, id);
+	rc = one_incident(&q, out);
 	if (rc == ERR_NOTFOUND)
 		err_set(e, ERR_NOTFOUND, "incident %lld not found", (long long)id);
 	return rc;
@@ -654,83 +1142,86 @@ static int sq_incident_get(struct store_conn *cc, int64_t id, struct incident *o
 static int sq_incident_find_active(struct store_conn *cc, const char *kind, const char *key,
 				   struct incident *out, struct err *e)
 {
-	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = stmt_get(c, S_INC_ACTIVE, e);
-	if (!st)
-		return ERR_IO;
-	bind_text(st, 1, kind);
-	bind_text(st, 2, key);
-	return get_one_incident(c, st, out, e);
+	struct q q;
+	int rc = q_open(SQ(cc), S_INC_ACTIVE, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, kind);
+	q_text(&q, 2, key);
+	return one_incident(&q, out);
 }
 
 static int sq_incident_insert(struct store_conn *cc, struct incident *inc, struct err *e)
 {
 	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = stmt_get(c, S_INC_INSERT, e);
-	if (!st)
-		return ERR_IO;
-	bind_incident(st, inc);
-	/* No RETURNING: SQLite materialises RETURNING rows in an ephemeral table, which
-	 * costs more than the insert itself; the rowid is the id. */
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
+	struct q q;
+	int rc = q_open(c, S_INC_INSERT, &q, e);
+	if (rc)
+		return rc;
+	bind_incident(&q, inc);
+	rc = q_end(&q, q_exec(&q));
+	if (!rc)
 		inc->id = sqlite3_last_insert_rowid(c->db);
-	int ret = rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "insert incident");
-	stmt_done(st);
-	if (ret == ERR_CONFLICT)
+	if (rc == ERR_CONFLICT)
 		err_set(e, ERR_CONFLICT, "an incident with key %s is already active", inc->key);
-	return ret;
+	return rc;
 }
 
 static int sq_incident_update(struct store_conn *cc, const struct incident *inc, struct err *e)
 {
 	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = stmt_get(c, S_INC_UPDATE, e);
-	if (!st)
-		return ERR_IO;
-	bind_incident(st, inc);
-	int rc = sqlite3_step(st);
-	int ret = rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "update incident");
-	stmt_done(st);
-	if (!ret && sqlite3_changes(c->db) == 0)
-		ret = err_set(e, ERR_NOTFOUND, "incident %lld not found", (long long)inc->id);
-	if (ret == ERR_CONFLICT)
+	struct q q;
+	int rc = q_open(c, S_INC_UPDATE, &q, e);
+	if (rc)
+		return rc;
+	bind_incident(&q, inc);
+	rc = q_end(&q, q_exec(&q));
+	if (!rc && sqlite3_changes(c->db) == 0)
+		rc = err_set(e, ERR_NOTFOUND, "incident %lld not found", (long long)inc->id);
+	if (rc == ERR_CONFLICT)
 		err_set(e, ERR_CONFLICT, "another incident with key %s is active", inc->key);
-	return ret;
+	return rc;
 }
 
 static int sq_incident_touch(struct store_conn *cc, int64_t id, int64_t occurrences,
 			     int64_t last_seen_at, int severity, struct err *e)
 {
 	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = stmt_get(c, S_INC_TOUCH, e);
-	if (!st)
-		return ERR_IO;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, occurrences);
-	sqlite3_bind_int64(st, 3, last_seen_at);
-	sqlite3_bind_int(st, 4, severity);
-	int rc = sqlite3_step(st);
-	stmt_done(st);
-	if (rc == SQLITE_DONE && sqlite3_changes(c->db) == 0)
-		return err_set(e, ERR_NOTFOUND, "incident %lld not found", (long long)id);
-	return rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "update incident");
+	struct q q;
+	int rc = q_open(c, S_INC_TOUCH, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, id);
+	q_i64(&q, 2, occurrences);
+	q_i64(&q, 3, last_seen_at);
+	q_i64(&q, 4, severity);
+	rc = q_end(&q, q_exec(&q));
+	if (!rc && sqlite3_changes(c->db) == 0)
+		rc = err_set(e, ERR_NOTFOUND, "incident %lld not found", (long long)id);
+	return rc;
+}
+
+/* Step q for a single count(*) into *n. */
+static int one_count(struct q *q, int64_t *n)
+{
+	int rc = q_step(q);
+	*n = rc > 0 ? q_col_i64(q, 0) : 0;
+	if (rc == 0)
+		rc = err_set(q->e, ERR_IO, "storage: %s: no result", q->what);
+	return q_end(q, rc);
 }
 
 static int sq_incident_count_since(struct store_conn *cc, const char *kind, const char *key,
 				   int64_t since, int64_t *count, struct err *e)
 {
-	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = stmt_get(c, S_INC_COUNT_SINCE, e);
-	if (!st)
-		return ERR_IO;
-	bind_text(st, 1, kind);
-	bind_text(st, 2, key);
-	sqlite3_bind_int64(st, 3, since);
-	int rc = sqlite3_step(st);
-	*count = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	stmt_done(st);
-	return rc == SQLITE_ROW ? 0 : sq_err(c->db, rc, e, "count incidents");
+	struct q q;
+	int rc = q_open(SQ(cc), S_INC_COUNT_SINCE, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, kind);
+	q_text(&q, 2, key);
+	q_i64(&q, 3, since);
+	return one_count(&q, count);
 }
 
 /* A WHERE clause built from fixed fragments; every value is bound, never spliced. */
@@ -793,30 +1284,28 @@ static void where_in_text(struct where *w, const char *col, const char *const *v
 	buf_free(&f);
 }
 
-static void where_bind(const struct where *w, sqlite3_stmt *st, int offset)
+static void where_bind(const struct where *w, struct q *q)
 {
 	for (int i = 0; i < w->n; i++) {
 		if (w->binds[i].t == B_TEXT)
-			bind_text(st, offset + i + 1, w->binds[i].s);
+			q_text(q, i + 1, w->binds[i].s);
 		else
-			sqlite3_bind_int64(st, offset + i + 1, w->binds[i].i);
+			q_i64(q, i + 1, w->binds[i].i);
 	}
 }
 
 static int count_where(struct sq_conn *c, const char *table, const struct where *w, int64_t *total,
 		       struct err *e)
 {
-	char *sql = sqlite3_mprintf("SELECT count(*) FROM %s%s", table, buf_cstr(&w->sql));
-	int rc = SQLITE_OK;
-	sqlite3_stmt *st = dyn_get(c, sql, &rc);
-	sqlite3_free(sql);
-	if (!st)
-		return sq_err(c->db, rc, e, "count");
-	where_bind(w, st, 0);
-	rc = sqlite3_step(st);
-	*total = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	dyn_put(c, st);
-	return rc == SQLITE_ROW ? 0 : sq_err(c->db, rc, e, "count");
+	struct buf sql = BUF_INIT;
+	buf_printf(&sql, "SELECT count(*) FROM %s%s", table, buf_cstr(&w->sql));
+	struct q q;
+	int rc = q_open_sql(c, buf_cstr(&sql), "count", &q, e);
+	buf_free(&sql);
+	if (rc)
+		return rc;
+	where_bind(w, &q);
+	return one_count(&q, total);
 }
 
 static int sq_incident_list(struct store_conn *cc, const struct incident_filter *f,
@@ -824,8 +1313,8 @@ static int sq_incident_list(struct store_conn *cc, const struct incident_filter 
 {
 	struct sq_conn *c = SQ(cc);
 	struct where w = {.sql = BUF_INIT};
+	struct buf sql = BUF_INIT;
 	const char *st_vals[ST_COUNT + 1] = {0};
-	static const char *const sev_vals[] = {"", "1", "2", "3", "4"};
 	int n = 0;
 	int rc = 0;
 	if (f->statuses) {
@@ -846,7 +1335,6 @@ static int sq_incident_list(struct store_conn *cc, const struct incident_filter 
 		buf_putc(&b, ')');
 		where_and(&w, buf_cstr(&b));
 		buf_free(&b);
-		(void)sev_vals;
 	}
 	if (f->kinds)
 		where_in_text(&w, "kind", f->kinds);
@@ -865,78 +1353,62 @@ static int sq_incident_list(struct store_conn *cc, const struct incident_filter 
 	}
 	if (total && (rc = count_where(c, "incidents", &w, total, e)))
 		goto out;
-	char *sql = sqlite3_mprintf(
-		"SELECT " INC_LEAN_COLS " FROM incidents%s ORDER BY %s LIMIT ? OFFSET ?",
-		buf_cstr(&w.sql),
-		f->sort_severity ? "severity ASC, id DESC" : "created_at DESC, id DESC");
-	rc = SQLITE_OK;
-	sqlite3_stmt *st = dyn_get(c, sql, &rc);
-	sqlite3_free(sql);
-	if (!st) {
-		rc = sq_err(c->db, rc, e, "list incidents");
+	buf_printf(&sql, "SELECT " INC_LEAN_COLS " FROM incidents%s ORDER BY %s LIMIT ? OFFSET ?",
+		   buf_cstr(&w.sql),
+		   f->sort_severity ? "severity ASC, id DESC" : "created_at DESC, id DESC");
+	struct q q;
+	if ((rc = q_open_sql(c, buf_cstr(&sql), "list incidents", &q, e)))
 		goto out;
-	}
-	where_bind(&w, st, 0);
-	sqlite3_bind_int64(st, w.n + 1, f->per_page);
-	sqlite3_bind_int64(st, w.n + 2, (f->page - 1) * f->per_page);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	where_bind(&w, &q);
+	q_i64(&q, w.n + 1, f->per_page);
+	q_i64(&q, w.n + 2, (f->page - 1) * f->per_page);
+	while ((rc = q_step(&q)) > 0) {
 		struct incident inc;
-		read_incident_lean(st, &inc);
+		if ((rc = read_incident_lean(&q, &inc)))
+			break;
 		int stop = cb(&inc, arg);
 		incident_clear(&inc);
 		if (stop)
 			break;
 	}
-	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sq_err(c->db, rc, e, "list incidents");
-	dyn_put(c, st);
+	rc = q_end(&q, rc);
 out:
+	buf_free(&sql);
 	where_free(&w);
 	return rc;
 }
 
 static int sq_incident_counts(struct store_conn *cc, int64_t counts[ST_COUNT][5], struct err *e)
 {
-	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = NULL;
 	memset(counts, 0, sizeof(int64_t) * ST_COUNT * 5);
-	int rc = sqlite3_prepare_v2(
-		c->db,
-		"SELECT status, severity, count(*) FROM incidents GROUP BY status, "
-		"severity",
-		-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sq_err(c->db, rc, e, "count incidents");
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		enum incident_status stt = status_from((const char *)sqlite3_column_text(st, 0));
-		int sev = sqlite3_column_int(st, 1);
-		if (sev >= 1 && sev <= 4)
-			counts[stt][sev] = sqlite3_column_int64(st, 2);
+	struct q q;
+	int rc = q_open(SQ(cc), S_INC_COUNTS, &q, e);
+	if (rc)
+		return rc;
+	q_row(&q, "incidents", 0);
+	while ((rc = q_step(&q)) > 0) {
+		enum incident_status stt = q_col_status(&q, 0);
+		int sev = q_col_severity(&q, 1);
+		if ((rc = q.rc))
+			break;
+		counts[stt][sev] = q_col_i64(&q, 2);
 	}
-	rc = rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "count incidents");
-	sqlite3_finalize(st);
-	return rc;
+	return q_end(&q, rc);
 }
 
 static int sq_incident_recent_keys(struct store_conn *cc, int64_t since, int limit, store_key_cb cb,
 				   void *arg, struct err *e)
 {
-	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(c->db,
-				    "SELECT kind, key, max(created_at) AS m FROM incidents WHERE "
-				    "created_at >= ?1 GROUP BY kind, key ORDER BY m DESC LIMIT ?2",
-				    -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sq_err(c->db, rc, e, "recent keys");
-	sqlite3_bind_int64(st, 1, since);
-	sqlite3_bind_int(st, 2, limit);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (cb((const char *)sqlite3_column_text(st, 0),
-		       (const char *)sqlite3_column_text(st, 1), arg))
+	struct q q;
+	int rc = q_open(SQ(cc), S_INC_RECENT_KEYS, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, since);
+	q_i64(&q, 2, limit);
+	while ((rc = q_step(&q)) > 0)
+		if (cb(q_col_str(&q, 0), q_col_str(&q, 1), arg))
 			break;
-	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sq_err(c->db, rc, e, "recent keys");
-	sqlite3_finalize(st);
-	return rc;
+	return q_end(&q, rc);
 }
 
 /* ---- comments ---- */
@@ -944,25 +1416,18 @@ static int sq_incident_recent_keys(struct store_conn *cc, int64_t since, int lim
 static int sq_comment_insert(struct store_conn *cc, struct comment *cm, struct err *e)
 {
 	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(c->db,
-				    "INSERT INTO incident_comments (incident_id, author, body, "
-				    "created_at) VALUES (?1, ?2, ?3, ?4) RETURNING id",
-				    -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sq_err(c->db, rc, e, "insert comment");
-	sqlite3_bind_int64(st, 1, cm->incident_id);
-	bind_text(st, 2, cm->author);
-	bind_text(st, 3, cm->body);
-	sqlite3_bind_int64(st, 4, cm->created_at);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		cm->id = sqlite3_column_int64(st, 0);
-		rc = sqlite3_step(st);
-	}
-	int ret = rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "insert comment");
-	sqlite3_finalize(st);
-	return ret;
+	struct q q;
+	int rc = q_open(c, S_COMMENT_INSERT, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, cm->incident_id);
+	q_text(&q, 2, cm->author);
+	q_text(&q, 3, cm->body);
+	q_i64(&q, 4, cm->created_at);
+	rc = q_end(&q, q_exec(&q));
+	if (!rc)
+		cm->id = sqlite3_last_insert_rowid(c->db);
+	return rc;
 }
 
 static int sq_comment_list(struct store_conn *cc, int64_t incident_id, int64_t offset,
@@ -970,91 +1435,167 @@ static int sq_comment_list(struct store_conn *cc, int64_t incident_id, int64_t o
 			   struct err *e)
 {
 	struct sq_conn *c = SQ(cc);
-	struct where w = {.sql = BUF_INIT};
-	where_and(&w, "incident_id = ?");
-	where_int(&w, incident_id);
-	int rc = total ? count_where(c, "incident_comments", &w, total, e) : 0;
-	where_free(&w);
-	if (rc)
+	struct q q;
+	int rc;
+	if (total) {
+		if ((rc = q_open(c, S_COMMENT_COUNT, &q, e)))
+			return rc;
+		q_i64(&q, 1, incident_id);
+		if ((rc = one_count(&q, total)))
+			return rc;
+	}
+	if ((rc = q_open(c, S_COMMENT_LIST, &q, e)))
 		return rc;
-	sqlite3_stmt *st = NULL;
-	rc = sqlite3_prepare_v2(
-		c->db,
-		"SELECT id, incident_id, author, body, created_at FROM "
-		"incident_comments WHERE incident_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3",
-		-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sq_err(c->db, rc, e, "list comments");
-	sqlite3_bind_int64(st, 1, incident_id);
-	sqlite3_bind_int64(st, 2, limit);
-	sqlite3_bind_int64(st, 3, offset);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	q_i64(&q, 1, incident_id);
+	q_i64(&q, 2, limit);
+	q_i64(&q, 3, offset);
+	while ((rc = q_step(&q)) > 0) {
 		struct comment cm = {
-			.id = sqlite3_column_int64(st, 0),
-			.incident_id = sqlite3_column_int64(st, 1),
-			.author = (char *)sqlite3_column_text(st, 2),
-			.body = (char *)sqlite3_column_text(st, 3),
-			.created_at = sqlite3_column_int64(st, 4),
+			.id = q_col_i64(&q, 0),
+			.incident_id = q_col_i64(&q, 1),
+			.author = (char *)q_col_str(&q, 2),
+			.body = (char *)q_col_str(&q, 3),
+			.created_at = q_col_i64(&q, 4),
 		};
 		if (cb(&cm, arg))
 			break;
 	}
-	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sq_err(c->db, rc, e, "list comments");
-	sqlite3_finalize(st);
-	return rc;
+	return q_end(&q, rc);
 }
 
 /* ---- events ---- */
 
+static int sq_event_head(struct store_conn *cc, struct store_event_head *out, struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_EVENT_HEAD, &q, e);
+	if (rc)
+		return rc;
+	rc = q_step(&q);
+	q_row(&q, "event_head", 0);
+	if (rc > 0) {
+		out->last_id = q_col_i64(&q, 0);
+		q_col_fixed(&q, 1, "hash", out->hash, sizeof out->hash, 64);
+		out->retained = q_col_i64(&q, 2);
+	} else if (rc == 0) {
+		rc = err_set(e, ERR_IO, "storage: the event log's stored head is missing");
+	}
+	return q_end(&q, rc);
+}
+
 static int sq_event_last(struct store_conn *cc, int64_t *id, char hash[65], struct err *e)
 {
-	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = stmt_get(c, S_EVENT_LAST, e);
-	if (!st)
-		return ERR_IO;
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*id = sqlite3_column_int64(st, 0);
-		snprintf(hash, 65, "%s", (const char *)sqlite3_column_text(st, 1));
-	} else {
-		*id = 0;
-		memset(hash, '0', 64);
-		hash[64] = '\0';
-	}
-	stmt_done(st);
-	return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0
-						       : sq_err(c->db, rc, e, "read last event");
+	struct store_event_head h;
+	int rc = sq_event_head(cc, &h, e);
+	*id = rc ? 0 : h.last_id;
+	memcpy(hash, h.hash, 65);
+	return rc;
 }
 
 static int sq_event_next_id(struct store_conn *cc, int64_t *id, struct err *e)
 {
-	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = stmt_get(c, S_EVENT_SEQ, e);
-	if (!st)
-		return ERR_IO;
-	int rc = sqlite3_step(st);
-	*id = (rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0) + 1;
-	stmt_done(st);
-	return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sq_err(c->db, rc, e, "event sequence");
+	struct q q;
+	int rc = q_open(SQ(cc), S_EVENT_SEQ, &q, e);
+	if (rc)
+		return rc;
+	rc = q_step(&q);
+	*id = (rc > 0 ? q_col_i64(&q, 0) : 0) + 1;
+	return q_end(&q, rc);
 }
 
 static int sq_event_insert(struct store_conn *cc, const struct event *ev, struct err *e)
 {
+	struct q q;
+	int rc = q_open(SQ(cc), S_EVENT_INSERT, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, ev->id);
+	q_text(&q, 2, ev->type);
+	q_opt(&q, 3, ev->incident_id);
+	q_text(&q, 4, ev->actor);
+	q_text(&q, 5, ev->data);
+	q_text(&q, 6, ev->created_at);
+	q_text(&q, 7, ev->prev_hash);
+	q_text(&q, 8, ev->hash);
+	if ((rc = q_end(&q, q_exec(&q))))
+		return rc;
+	if ((rc = q_open(SQ(cc), S_EVENT_HEAD_APPEND, &q, e)))
+		return rc;
+	q_i64(&q, 1, ev->id);
+	q_text(&q, 2, ev->hash);
+	rc = q_end(&q, q_exec(&q));
+	if (!rc && sqlite3_changes(SQ(cc)->db) != 1)
+		rc = err_set(e, ERR_IO, "storage: the event log's stored head is missing");
+	return rc;
+}
+
+static int sq_event_latest(struct store_conn *cc, const char *type, struct event *out,
+			   struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_EVENT_LATEST, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, type);
+	rc = q_step(&q);
+	if (rc > 0) {
+		struct event ev;
+		if (!(rc = read_event(&q, &ev))) {
+			*out = ev;
+			out->type = xstrdup(ev.type);
+			out->actor = xstrdup(ev.actor);
+			out->data = xstrdup(ev.data);
+		}
+	} else if (rc == 0) {
+		rc = err_set(e, ERR_NOTFOUND, "no %s event", type);
+	}
+	return q_end(&q, rc);
+}
+
+static int sq_event_prune(struct store_conn *cc, int64_t before, int64_t limit,
+			  struct store_prune *out, struct err *e)
+{
 	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = stmt_get(c, S_EVENT_INSERT, e);
-	if (!st)
-		return ERR_IO;
-	sqlite3_bind_int64(st, 1, ev->id);
-	bind_text(st, 2, ev->type);
-	bind_ms(st, 3, ev->incident_id);
-	bind_text(st, 4, ev->actor);
-	sqlite3_bind_text(st, 5, ev->data, -1, SQLITE_STATIC);
-	bind_text(st, 6, ev->created_at);
-	bind_text(st, 7, ev->prev_hash);
-	bind_text(st, 8, ev->hash);
-	int rc = sqlite3_step(st);
-	stmt_done(st);
-	return rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "append event");
+	memset(out, 0, sizeof *out);
+	char cutoff[TIME_RFC3339_LEN];
+	time_format_ms(before, cutoff);
+	struct q q;
+	int rc = q_open(c, S_EVENT_PRUNE_SCAN, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, cutoff);
+	q_i64(&q, 2, before);
+	q_i64(&q, 3, limit + 1); /* one more: whether the prefix goes on */
+	while ((rc = q_step(&q)) > 0) {
+		int64_t id = q_col_i64(&q, 0);
+		if (!q_col_i64(&q, 2) || out->pruned == limit) {
+			out->first_kept_id = id;
+			out->more = out->pruned == limit && q_col_i64(&q, 2);
+			break;
+		}
+		out->pruned++;
+		out->last_id = id;
+		q_row(&q, "events", id);
+		q_col_fixed(&q, 1, "hash", out->last_hash, sizeof out->last_hash, 64);
+		if ((rc = q.rc))
+			break;
+	}
+	if ((rc = q_end(&q, rc)) || !out->pruned)
+		return rc;
+	if ((rc = q_open(c, S_EVENT_PRUNE_DELETE, &q, e)))
+		return rc;
+	q_i64(&q, 1, out->last_id);
+	if ((rc = q_end(&q, q_exec(&q))))
+		return rc;
+	/* under the write lock nothing else deletes: anything but the scanned prefix
+	 * would mean the scan and the delete disagree */
+	if (sqlite3_changes(c->db) != out->pruned)
+		return err_set(e, ERR_IO, "storage: prune events: deleted %d events, expected %lld",
+			       sqlite3_changes(c->db), (long long)out->pruned);
+	if ((rc = q_open(c, S_EVENT_HEAD_PRUNE, &q, e)))
+		return rc;
+	q_i64(&q, 1, out->pruned);
+	return q_end(&q, q_exec(&q));
 }
 
 static int sq_event_list(struct store_conn *cc, const struct event_filter *f, store_event_cb cb,
@@ -1062,6 +1603,7 @@ static int sq_event_list(struct store_conn *cc, const struct event_filter *f, st
 {
 	struct sq_conn *c = SQ(cc);
 	struct where w = {.sql = BUF_INIT};
+	struct buf sql = BUF_INIT;
 	int rc = 0;
 	where_and(&w, "id > ?");
 	where_int(&w, f->after_id);
@@ -1073,120 +1615,92 @@ static int sq_event_list(struct store_conn *cc, const struct event_filter *f, st
 		where_in_text(&w, "type", f->types);
 	if (total && f->count_total && (rc = count_where(c, "events", &w, total, e)))
 		goto out;
-	char *sql = sqlite3_mprintf("SELECT id, type, incident_id, actor, data, created_at, "
-				    "prev_hash, hash FROM events%s ORDER BY id LIMIT ? OFFSET ?",
-				    buf_cstr(&w.sql));
-	sqlite3_stmt *st = NULL;
-	rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
-	sqlite3_free(sql);
-	if (rc != SQLITE_OK) {
-		rc = sq_err(c->db, rc, e, "list events");
+	buf_printf(&sql, "SELECT " EVENT_COLS " FROM events%s ORDER BY id LIMIT ? OFFSET ?",
+		   buf_cstr(&w.sql));
+	struct q q;
+	if ((rc = q_open_sql(c, buf_cstr(&sql), "list events", &q, e)))
 		goto out;
-	}
-	where_bind(&w, st, 0);
-	sqlite3_bind_int64(st, w.n + 1, f->limit > 0 ? f->limit : -1);
-	sqlite3_bind_int64(st, w.n + 2, f->offset);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct event ev = {
-			.id = sqlite3_column_int64(st, 0),
-			.type = (char *)sqlite3_column_text(st, 1),
-			.incident_id = sqlite3_column_int64(st, 2),
-			.actor = (char *)sqlite3_column_text(st, 3),
-			.data = (char *)sqlite3_column_text(st, 4),
-		};
-		snprintf(ev.created_at, sizeof ev.created_at, "%s",
-			 (const char *)sqlite3_column_text(st, 5));
-		snprintf(ev.prev_hash, sizeof ev.prev_hash, "%s",
-			 (const char *)sqlite3_column_text(st, 6));
-		snprintf(ev.hash, sizeof ev.hash, "%s", (const char *)sqlite3_column_text(st, 7));
+	where_bind(&w, &q);
+	q_i64(&q, w.n + 1, f->limit > 0 ? f->limit : -1);
+	q_i64(&q, w.n + 2, f->offset);
+	while ((rc = q_step(&q)) > 0) {
+		struct event ev;
+		if ((rc = read_event(&q, &ev)))
+			break;
 		if (cb(&ev, arg))
 			break;
 	}
-	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sq_err(c->db, rc, e, "list events");
-	sqlite3_finalize(st);
+	rc = q_end(&q, rc);
 out:
+	buf_free(&sql);
 	where_free(&w);
 	return rc;
 }
 
 /* ---- silences ---- */
 
-static void read_silence(sqlite3_stmt *st, struct silence *s)
-{
-	s->id = sqlite3_column_int64(st, 0);
-	s->kind = col_text(st, 1);
-	s->key_glob = col_text(st, 2);
-	s->reason = col_text(st, 3);
-	s->created_by = col_text(st, 4);
-	s->starts_at = sqlite3_column_int64(st, 5);
-	s->ends_at = sqlite3_column_int64(st, 6);
-}
-
-#define SILENCE_COLS "id, kind, key_glob, reason, created_by, starts_at, ends_at"
-
 static int sq_silence_insert(struct store_conn *cc, struct silence *s, struct err *e)
 {
 	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(
-		c->db,
-		"INSERT INTO silences (kind, key_glob, reason, created_by, "
-		"starts_at, ends_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-		-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sq_err(c->db, rc, e, "insert silence");
-	bind_text(st, 1, s->kind);
-	bind_text(st, 2, s->key_glob);
-	bind_text(st, 3, s->reason);
-	bind_text(st, 4, s->created_by);
-	sqlite3_bind_int64(st, 5, s->starts_at);
-	sqlite3_bind_int64(st, 6, s->ends_at);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		s->id = sqlite3_column_int64(st, 0);
-		rc = sqlite3_step(st);
-	}
-	int ret = rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "insert silence");
-	sqlite3_finalize(st);
-	return ret;
+	struct q q;
+	int rc = q_open(c, S_SILENCE_INSERT, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, s->kind);
+	q_text(&q, 2, s->key_glob);
+	q_text(&q, 3, s->reason);
+	q_text(&q, 4, s->created_by);
+	q_i64(&q, 5, s->starts_at);
+	q_i64(&q, 6, s->ends_at);
+	rc = q_end(&q, q_exec(&q));
+	if (!rc)
+		s->id = sqlite3_last_insert_rowid(c->db);
+	return rc;
 }
 
 static int sq_silence_get(struct store_conn *cc, int64_t id, struct silence *out, struct err *e)
 {
-	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(c->db, "SELECT " SILENCE_COLS " FROM silences WHERE id = ?1",
-				    -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sq_err(c->db, rc, e, "read silence");
-	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st);
-	int ret = 0;
-	if (rc == SQLITE_ROW)
-		read_silence(st, out);
-	else if (rc == SQLITE_DONE)
-		ret = err_set(e, ERR_NOTFOUND, "silence %lld not found", (long long)id);
-	else
-		ret = sq_err(c->db, rc, e, "read silence");
-	sqlite3_finalize(st);
-	return ret;
+	struct q q;
+	int rc = q_open(SQ(cc), S_SILENCE_GET, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, id);
+	rc = q_step(&q);
+	if (rc > 0)
+		rc = read_silence(&q, out);
+	else if (rc == 0)
+		rc = err_set(e, ERR_NOTFOUND, "silence %lld not found", (long long)id);
+	return q_end(&q, rc);
 }
 
 static int sq_silence_set_end(struct store_conn *cc, int64_t id, int64_t ends_at, struct err *e)
 {
 	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(c->db, "UPDATE silences SET ends_at = ?2 WHERE id = ?1", -1,
-				    &st, NULL);
-	if (rc != SQLITE_OK)
-		return sq_err(c->db, rc, e, "end silence");
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, ends_at);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_DONE && sqlite3_changes(c->db) == 0)
-		return err_set(e, ERR_NOTFOUND, "silence %lld not found", (long long)id);
-	return rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "end silence");
+	struct q q;
+	int rc = q_open(c, S_SILENCE_SET_END, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, id);
+	q_i64(&q, 2, ends_at);
+	rc = q_end(&q, q_exec(&q));
+	if (!rc && sqlite3_changes(c->db) == 0)
+		rc = err_set(e, ERR_NOTFOUND, "silence %lld not found", (long long)id);
+	return rc;
+}
+
+static int silence_rows(struct q *q, store_silence_cb cb, void *arg)
+{
+	int rc;
+	while ((rc = q_step(q)) > 0) {
+		struct silence s;
+		if ((rc = read_silence(q, &s)))
+			break;
+		int stop = cb(&s, arg);
+		silence_clear(&s);
+		if (stop)
+			break;
+	}
+	return q_end(q, rc);
 }
 
 static int sq_silence_list(struct store_conn *cc, int64_t now, bool include_ended, int64_t offset,
@@ -1194,27 +1708,18 @@ static int sq_silence_list(struct store_conn *cc, int64_t now, bool include_ende
 			   struct err *e)
 {
 	struct sq_conn *c = SQ(cc);
+	struct q q;
+	int rc = 0;
+	/* The signal path's question (which silences are active now) has its own
+	 * statement; pages of the API build theirs. */
 	if (!include_ended && !total && offset == 0 && limit <= 0) {
-		sqlite3_stmt *cs = stmt_get(c, S_SILENCE_ACTIVE, e);
-		if (!cs)
-			return ERR_IO;
-		sqlite3_bind_int64(cs, 1, now);
-		int r;
-		while ((r = sqlite3_step(cs)) == SQLITE_ROW) {
-			struct silence s;
-			read_silence(cs, &s);
-			int stop = cb(&s, arg);
-			silence_clear(&s);
-			if (stop)
-				break;
-		}
-		r = (r == SQLITE_ROW || r == SQLITE_DONE) ? 0
-							  : sq_err(c->db, r, e, "list silences");
-		stmt_done(cs);
-		return r;
+		if ((rc = q_open(c, S_SILENCE_ACTIVE, &q, e)))
+			return rc;
+		q_i64(&q, 1, now);
+		return silence_rows(&q, cb, arg);
 	}
 	struct where w = {.sql = BUF_INIT};
-	int rc = 0;
+	struct buf sql = BUF_INIT;
 	if (!include_ended) {
 		where_and(&w, "starts_at <= ? AND ends_at > ?");
 		where_int(&w, now);
@@ -1222,30 +1727,17 @@ static int sq_silence_list(struct store_conn *cc, int64_t now, bool include_ende
 	}
 	if (total && (rc = count_where(c, "silences", &w, total, e)))
 		goto out;
-	char *sql = sqlite3_mprintf("SELECT " SILENCE_COLS " FROM silences%s ORDER BY id DESC "
-				    "LIMIT ? OFFSET ?",
-				    buf_cstr(&w.sql));
-	sqlite3_stmt *st = NULL;
-	rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
-	sqlite3_free(sql);
-	if (rc != SQLITE_OK) {
-		rc = sq_err(c->db, rc, e, "list silences");
+	buf_printf(&sql,
+		   "SELECT " SILENCE_COLS " FROM silences%s ORDER BY id DESC LIMIT ? OFFSET ?",
+		   buf_cstr(&w.sql));
+	if ((rc = q_open_sql(c, buf_cstr(&sql), "list silences", &q, e)))
 		goto out;
-	}
-	where_bind(&w, st, 0);
-	sqlite3_bind_int64(st, w.n + 1, limit > 0 ? limit : -1);
-	sqlite3_bind_int64(st, w.n + 2, offset);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct silence s;
-		read_silence(st, &s);
-		int stop = cb(&s, arg);
-		silence_clear(&s);
-		if (stop)
-			break;
-	}
-	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sq_err(c->db, rc, e, "list silences");
-	sqlite3_finalize(st);
+	where_bind(&w, &q);
+	q_i64(&q, w.n + 1, limit > 0 ? limit : -1);
+	q_i64(&q, w.n + 2, offset);
+	rc = silence_rows(&q, cb, arg);
 out:
+	buf_free(&sql);
 	where_free(&w);
 	return rc;
 }
@@ -1255,245 +1747,221 @@ out:
 static int sq_token_insert(struct store_conn *cc, struct token_row *t, struct err *e)
 {
 	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(c->db,
-				    "INSERT INTO tokens (name, role, hash, created_at, created_by, "
-				    "expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-				    -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sq_err(c->db, rc, e, "insert token");
-	bind_text(st, 1, t->name);
-	bind_text(st, 2, t->role);
-	sqlite3_bind_blob(st, 3, t->hash, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, t->created_at);
-	bind_text(st, 5, t->created_by);
-	bind_ms(st, 6, t->expires_at);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		t->id = sqlite3_column_int64(st, 0);
-		rc = sqlite3_step(st);
-	}
-	int ret = rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "insert token");
-	sqlite3_finalize(st);
-	if (ret == ERR_CONFLICT)
+	struct q q;
+	int rc = q_open(c, S_TOKEN_INSERT, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, t->name);
+	q_text(&q, 2, t->role);
+	q_blob(&q, 3, t->hash, 32);
+	q_i64(&q, 4, t->created_at);
+	q_text(&q, 5, t->created_by);
+	q_opt(&q, 6, t->expires_at);
+	rc = q_end(&q, q_exec(&q));
+	if (!rc)
+		t->id = sqlite3_last_insert_rowid(c->db);
+	if (rc == ERR_CONFLICT)
 		err_set(e, ERR_CONFLICT, "a token named %s already exists", t->name);
-	return ret;
-}
-
-#define TOKEN_COLS "id, name, role, hash, created_at, expires_at, revoked_at, created_by"
-
-static void read_token(sqlite3_stmt *st, struct token_row *t)
-{
-	memset(t, 0, sizeof *t);
-	t->id = sqlite3_column_int64(st, 0);
-	t->name = col_text(st, 1);
-	t->role = col_text(st, 2);
-	if (sqlite3_column_bytes(st, 3) == 32)
-		memcpy(t->hash, sqlite3_column_blob(st, 3), 32);
-	t->created_at = sqlite3_column_int64(st, 4);
-	t->expires_at = sqlite3_column_int64(st, 5);
-	t->revoked_at = sqlite3_column_int64(st, 6);
-	t->created_by = col_text(st, 7);
+	return rc;
 }
 
 static int sq_token_list(struct store_conn *cc, store_token_cb cb, void *arg, struct err *e)
 {
-	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(c->db, "SELECT " TOKEN_COLS " FROM tokens ORDER BY id", -1, &st,
-				    NULL);
-	if (rc != SQLITE_OK)
-		return sq_err(c->db, rc, e, "list tokens");
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	struct q q;
+	int rc = q_open(SQ(cc), S_TOKEN_LIST, &q, e);
+	if (rc)
+		return rc;
+	while ((rc = q_step(&q)) > 0) {
 		struct token_row t;
-		read_token(st, &t);
+		if ((rc = read_token(&q, &t)))
+			break;
 		int stop = cb(&t, arg);
 		token_row_clear(&t);
 		if (stop)
 			break;
 	}
-	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sq_err(c->db, rc, e, "list tokens");
-	sqlite3_finalize(st);
-	return rc;
+	return q_end(&q, rc);
 }
 
 static int sq_token_revoke(struct store_conn *cc, const char *name, int64_t at,
 			   struct token_row *out, struct err *e)
 {
-	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(
-		c->db,
-		"UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at "
-		"IS NULL RETURNING " TOKEN_COLS,
-		-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sq_err(c->db, rc, e, "revoke token");
-	bind_text(st, 1, name);
-	sqlite3_bind_int64(st, 2, at);
-	rc = sqlite3_step(st);
-	int ret = 0;
-	if (rc == SQLITE_ROW) {
-		read_token(st, out);
-		rc = sqlite3_step(st);
-		if (rc != SQLITE_DONE)
-			ret = sq_err(c->db, rc, e, "revoke token");
-	} else if (rc == SQLITE_DONE) {
-		ret = err_set(e, ERR_NOTFOUND, "no active token named %s", name);
-	} else {
-		ret = sq_err(c->db, rc, e, "revoke token");
+	struct q q;
+	int rc = q_open(SQ(cc), S_TOKEN_REVOKE, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, name);
+	q_i64(&q, 2, at);
+	rc = q_step(&q);
+	if (rc > 0 && !(rc = read_token(&q, out))) {
+		/* RETURNING: the statement finishes its work only when stepped to the end */
+		if ((rc = q_exec(&q)))
+			token_row_clear(out);
+	} else if (rc == 0) {
+		rc = err_set(e, ERR_NOTFOUND, "no active token named %s", name);
 	}
-	sqlite3_finalize(st);
-	return ret;
+	return q_end(&q, rc);
 }
 
 static int sq_token_version(struct store_conn *cc, int64_t *version, struct err *e)
 {
-	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = stmt_get(c, S_TOKEN_VERSION, e);
-	if (!st)
-		return ERR_IO;
-	int rc = sqlite3_step(st);
-	*version = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	stmt_done(st);
-	return rc == SQLITE_ROW ? 0 : sq_err(c->db, rc, e, "token version");
+	struct q q;
+	int rc = q_open(SQ(cc), S_TOKEN_VERSION, &q, e);
+	if (rc)
+		return rc;
+	return one_count(&q, version);
 }
 
 static int sq_token_find(struct store_conn *cc, const unsigned char hash[32], struct token_row *out,
 			 struct err *e)
 {
-	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(c->db, "SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?1", -1,
-				    &st, NULL);
-	if (rc != SQLITE_OK)
-		return sq_err(c->db, rc, e, "find token");
-	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	int ret = 0;
-	if (rc == SQLITE_ROW)
-		read_token(st, out);
-	else if (rc == SQLITE_DONE)
-		ret = err_set(e, ERR_NOTFOUND, "unknown token");
-	else
-		ret = sq_err(c->db, rc, e, "find token");
-	sqlite3_finalize(st);
-	return ret;
+	struct q q;
+	int rc = q_open(SQ(cc), S_TOKEN_FIND, &q, e);
+	if (rc)
+		return rc;
+	q_blob(&q, 1, hash, 32);
+	rc = q_step(&q);
+	if (rc > 0)
+		rc = read_token(&q, out);
+	else if (rc == 0)
+		rc = err_set(e, ERR_NOTFOUND, "unknown token");
+	return q_end(&q, rc);
 }
+
+/* ---- sessions ---- */
 
 static int sq_session_insert(struct store_conn *cc, const unsigned char hash[32], int64_t token_id,
 			     int64_t created_at, int64_t expires_at, struct err *e)
 {
-	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(c->db,
-				    "INSERT INTO sessions (hash, token_id, created_at, expires_at) "
-				    "VALUES (?1, ?2, ?3, ?4)",
-				    -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sq_err(c->db, rc, e, "insert session");
-	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, token_id);
-	sqlite3_bind_int64(st, 3, created_at);
-	sqlite3_bind_int64(st, 4, expires_at);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "insert session");
+	struct q q;
+	int rc = q_open(SQ(cc), S_SESSION_INSERT, &q, e);
+	if (rc)
+		return rc;
+	q_blob(&q, 1, hash, 32);
+	q_i64(&q, 2, token_id);
+	q_i64(&q, 3, created_at);
+	q_i64(&q, 4, expires_at);
+	return q_end(&q, q_exec(&q));
 }
 
 static int sq_session_end(struct store_conn *cc, const unsigned char hash[32], int64_t at,
 			  struct err *e)
 {
 	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = NULL;
-	int rc =
-		sqlite3_prepare_v2(c->db,
-				   "UPDATE sessions SET ended_at = ?2 WHERE hash = ?1 AND ended_at "
-				   "IS NULL",
-				   -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sq_err(c->db, rc, e, "end session");
-	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, at);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_DONE && sqlite3_changes(c->db) == 0)
-		return err_set(e, ERR_NOTFOUND, "no such session");
-	return rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "end session");
+	struct q q;
+	int rc = q_open(c, S_SESSION_END, &q, e);
+	if (rc)
+		return rc;
+	q_blob(&q, 1, hash, 32);
+	q_i64(&q, 2, at);
+	rc = q_end(&q, q_exec(&q));
+	if (!rc && sqlite3_changes(c->db) == 0)
+		rc = err_set(e, ERR_NOTFOUND, "no such session");
+	return rc;
 }
 
 static int sq_session_list(struct store_conn *cc, int64_t now, store_session_cb cb, void *arg,
 			   struct err *e)
 {
-	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(
-		c->db,
-		"SELECT s.hash, t.name, t.role, s.expires_at FROM sessions s JOIN tokens t ON "
-		"t.id = s.token_id WHERE s.ended_at IS NULL AND s.expires_at > ?1 AND "
-		"t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?1)",
-		-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sq_err(c->db, rc, e, "list sessions");
-	sqlite3_bind_int64(st, 1, now);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	struct q q;
+	int rc = q_open(SQ(cc), S_SESSION_LIST, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, now);
+	while ((rc = q_step(&q)) > 0) {
 		struct session_row r = {
-			.token_name = (char *)sqlite3_column_text(st, 1),
-			.role = (char *)sqlite3_column_text(st, 2),
-			.expires_at = sqlite3_column_int64(st, 3),
+			.token_name = (char *)q_col_str(&q, 2),
+			.role = (char *)q_col_str(&q, 3),
+			.expires_at = q_col_i64(&q, 4),
 		};
-		if (sqlite3_column_bytes(st, 0) != 32)
-			continue;
-		memcpy(r.hash, sqlite3_column_blob(st, 0), 32);
+		q_row(&q, "sessions", q_col_i64(&q, 0));
+		q_col_hash32(&q, 1, "hash", r.hash);
+		if ((rc = q.rc))
+			break;
 		if (cb(&r, arg))
 			break;
 	}
-	rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sq_err(c->db, rc, e, "list sessions");
-	sqlite3_finalize(st);
+	return q_end(&q, rc);
+}
+
+/* Run a chunked DELETE statement (?1 the bound, ?2 the limit). */
+static int prune_rows(struct sq_conn *c, enum stmt_id id, int64_t bound, int64_t limit,
+		      int64_t *deleted, struct err *e)
+{
+	struct q q;
+	*deleted = 0;
+	int rc = q_open(c, id, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, bound);
+	q_i64(&q, 2, limit);
+	if (!(rc = q_end(&q, q_exec(&q))))
+		*deleted = sqlite3_changes(c->db);
 	return rc;
+}
+
+static int sq_session_prune(struct store_conn *cc, int64_t now, int64_t limit, int64_t *deleted,
+			    struct err *e)
+{
+	return prune_rows(SQ(cc), S_SESSION_PRUNE, now, limit, deleted, e);
 }
 
 /* ---- idempotency ---- */
 
+static int sq_idem_prune(struct store_conn *cc, int64_t before, int64_t limit, int64_t *deleted,
+			 struct err *e)
+{
+	return prune_rows(SQ(cc), S_IDEM_PRUNE, before, limit, deleted, e);
+}
+
 static int sq_idem_get(struct store_conn *cc, const char *scope, const char *key, int64_t since,
 		       int *status, struct buf *body, struct err *e)
 {
-	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = stmt_get(c, S_IDEM_GET, e);
-	if (!st)
-		return ERR_IO;
-	bind_text(st, 1, scope);
-	bind_text(st, 2, key);
-	sqlite3_bind_int64(st, 3, since);
-	int rc = sqlite3_step(st);
-	int ret = 0;
-	if (rc == SQLITE_ROW) {
-		*status = sqlite3_column_int(st, 0);
-		buf_append(body, sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1));
-	} else if (rc == SQLITE_DONE) {
-		ret = ERR_NOTFOUND;
-	} else {
-		ret = sq_err(c->db, rc, e, "idempotency lookup");
+	struct q q;
+	int rc = q_open(SQ(cc), S_IDEM_GET, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, scope);
+	q_text(&q, 2, key);
+	q_i64(&q, 3, since);
+	rc = q_step(&q);
+	if (rc > 0) {
+		*status = (int)q_col_i64(&q, 0);
+		buf_append(body, q_col_str(&q, 1), (size_t)sqlite3_column_bytes(q.st, 1));
+	} else if (rc == 0) {
+		rc = ERR_NOTFOUND;
 	}
-	stmt_done(st);
-	return ret;
+	return q_end(&q, rc);
 }
 
 static int sq_idem_put(struct store_conn *cc, const char *scope, const char *key, int status,
 		       const char *body, int64_t at, struct err *e)
 {
+	struct q q;
+	int rc = q_open(SQ(cc), S_IDEM_PUT, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, scope);
+	q_text(&q, 2, key);
+	q_i64(&q, 3, status);
+	q_text(&q, 4, body);
+	q_i64(&q, 5, at);
+	return q_end(&q, q_exec(&q));
+}
+
+/* ---- maintenance ---- */
+
+static int sq_exec_sql(struct store_conn *cc, const char *sql, struct err *e)
+{
 	struct sq_conn *c = SQ(cc);
-	sqlite3_stmt *st = stmt_get(c, S_IDEM_PUT, e);
-	if (!st)
-		return ERR_IO;
-	bind_text(st, 1, scope);
-	bind_text(st, 2, key);
-	sqlite3_bind_int(st, 3, status);
-	bind_text(st, 4, body);
-	sqlite3_bind_int64(st, 5, at);
-	int rc = sqlite3_step(st);
-	stmt_done(st);
-	return rc == SQLITE_DONE ? 0 : sq_err(c->db, rc, e, "idempotency store");
+	char *msg = NULL;
+	int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+	if (rc == SQLITE_OK)
+		return 0;
+	rc = err_set(e, (rc & 0xff) == SQLITE_BUSY ? ERR_BUSY : ERR_IO, "storage: exec: %s",
+		     msg ? msg : sqlite3_errstr(rc));
+	sqlite3_free(msg);
+	return rc;
 }
 
 static const struct store_ops sq_ops = {
@@ -1509,6 +1977,7 @@ static const struct store_ops sq_ops = {
 	.savepoint = sq_savepoint,
 	.release = sq_release,
 	.rollback_to = sq_rollback_to,
+	.in_transaction = sq_in_transaction,
 	.read_begin = sq_read_begin,
 	.read_end = sq_read_end,
 	.writer_setup = sq_writer_setup,
@@ -1530,6 +1999,9 @@ static const struct store_ops sq_ops = {
 	.event_next_id = sq_event_next_id,
 	.event_insert = sq_event_insert,
 	.event_list = sq_event_list,
+	.event_head = sq_event_head,
+	.event_latest = sq_event_latest,
+	.event_prune = sq_event_prune,
 	.silence_insert = sq_silence_insert,
 	.silence_get = sq_silence_get,
 	.silence_set_end = sq_silence_set_end,
@@ -1542,8 +2014,11 @@ static const struct store_ops sq_ops = {
 	.session_insert = sq_session_insert,
 	.session_end = sq_session_end,
 	.session_list = sq_session_list,
+	.session_prune = sq_session_prune,
 	.idem_get = sq_idem_get,
 	.idem_put = sq_idem_put,
+	.idem_prune = sq_idem_prune,
+	.exec_sql = sq_exec_sql,
 };
 
 int store_sqlite_new(const char *path, struct store **out, struct err *e)
@@ -1551,6 +2026,10 @@ int store_sqlite_new(const char *path, struct store **out, struct err *e)
 	if (!*path)
 		return err_set(e, ERR_INVALID, "storage.url: the sqlite path is empty");
 	struct sq_store *q = xcalloc(1, sizeof *q);
+	if (pthread_mutex_init(&q->probe_mu, NULL)) {
+		free(q);
+		return err_set(e, ERR_IO, "storage: cannot create a mutex");
+	}
 	q->base.ops = &sq_ops;
 	q->path = xstrdup(path);
 	*out = &q->base;

@@ -5,6 +5,20 @@
 #include <string.h>
 
 #include "store/backend.h"
+#include "util/log.h"
+
+/* Count a storage error returned by a call on c (store_failures). */
+static int noted(struct store_conn *c, int rc, const struct err *e)
+{
+	if (rc == ERR_IO || rc == ERR_BUSY) {
+		c->failures++;
+		if (e)
+			c->last_failure = *e;
+		else
+			err_set(&c->last_failure, rc, "storage error (the caller kept no message)");
+	}
+	return rc;
+}
 
 int store_migrate(struct store *s, int *version, struct err *e)
 {
@@ -18,7 +32,14 @@ int store_check_schema(struct store *s, struct err *e)
 
 int store_connect(struct store *s, bool readonly, struct store_conn **out, struct err *e)
 {
-	return s->ops->connect(s, readonly, out, e);
+	int rc = s->ops->connect(s, readonly, out, e);
+	if (!rc) {
+		(*out)->fault = &s->fault;
+		(*out)->writer = false;
+		(*out)->failures = 0;
+		err_clear(&(*out)->last_failure);
+	}
+	return rc;
 }
 
 void store_disconnect(struct store_conn *c)
@@ -29,47 +50,65 @@ void store_disconnect(struct store_conn *c)
 
 int store_begin(struct store_conn *c, struct err *e)
 {
-	return c->ops->begin(c, e);
+	return noted(c, c->ops->begin(c, e), e);
 }
 
 int store_commit(struct store_conn *c, struct err *e)
 {
-	return c->ops->commit(c, e);
+	return noted(c, c->ops->commit(c, e), e);
 }
 
-void store_rollback(struct store_conn *c)
+int store_rollback(struct store_conn *c)
 {
-	c->ops->rollback(c);
+	struct err e;
+	err_clear(&e);
+	int rc = c->ops->rollback(c, &e);
+	if (rc)
+		log_error("rollback failed", "error=\"%s\"", e.msg);
+	return noted(c, rc, &e);
 }
 
 int store_savepoint(struct store_conn *c, struct err *e)
 {
-	return c->ops->savepoint(c, e);
+	return noted(c, c->ops->savepoint(c, e), e);
 }
 
 int store_release(struct store_conn *c, struct err *e)
 {
-	return c->ops->release(c, e);
+	return noted(c, c->ops->release(c, e), e);
 }
 
-void store_rollback_to(struct store_conn *c)
+int store_rollback_to(struct store_conn *c, struct err *e)
 {
-	c->ops->rollback_to(c);
+	return noted(c, c->ops->rollback_to(c, e), e);
+}
+
+bool store_in_transaction(struct store_conn *c)
+{
+	return c->ops->in_transaction(c);
+}
+
+unsigned long store_failures(struct store_conn *c, struct err *last)
+{
+	if (last)
+		*last = c->last_failure;
+	return c->failures;
 }
 
 int store_read_begin(struct store_conn *c, struct err *e)
 {
-	return c->ops->read_begin(c, e);
+	return noted(c, c->ops->read_begin(c, e), e);
 }
 
-void store_read_end(struct store_conn *c)
+int store_read_end(struct store_conn *c, struct err *e)
 {
-	c->ops->read_end(c);
+	return noted(c, c->ops->read_end(c, e), e);
 }
 
-void store_writer_setup(struct store_conn *c)
+int store_writer_setup(struct store_conn *c, struct err *e)
 {
-	c->ops->writer_setup(c);
+	c->writer = true;
+	return c->ops->writer_setup(c, e);
 }
 
 void store_writer_maintain(struct store_conn *c)
@@ -84,179 +123,219 @@ int store_checkpoint(struct store_conn *c)
 
 int store_meta_hash_key(struct store_conn *c, unsigned char key[32], struct err *e)
 {
-	return c->ops->meta_hash_key(c, key, e);
+	return noted(c, c->ops->meta_hash_key(c, key, e), e);
 }
 
 int store_incident_get(struct store_conn *c, int64_t id, struct incident *out, struct err *e)
 {
-	return c->ops->incident_get(c, id, out, e);
+	return noted(c, c->ops->incident_get(c, id, out, e), e);
 }
 
 int store_incident_find_active(struct store_conn *c, const char *kind, const char *key,
 			       struct incident *out, struct err *e)
 {
-	return c->ops->incident_find_active(c, kind, key, out, e);
+	return noted(c, c->ops->incident_find_active(c, kind, key, out, e), e);
 }
 
 int store_incident_insert(struct store_conn *c, struct incident *inc, struct err *e)
 {
-	return c->ops->incident_insert(c, inc, e);
+	return noted(c, c->ops->incident_insert(c, inc, e), e);
 }
 
 int store_incident_update(struct store_conn *c, const struct incident *inc, struct err *e)
 {
-	return c->ops->incident_update(c, inc, e);
+	return noted(c, c->ops->incident_update(c, inc, e), e);
 }
 
 int store_incident_touch(struct store_conn *c, int64_t id, int64_t occurrences,
 			 int64_t last_seen_at, int severity, struct err *e)
 {
-	return c->ops->incident_touch(c, id, occurrences, last_seen_at, severity, e);
+	return noted(c, c->ops->incident_touch(c, id, occurrences, last_seen_at, severity, e), e);
 }
 
 int store_incident_count_since(struct store_conn *c, const char *kind, const char *key,
 			       int64_t since, int64_t *count, struct err *e)
 {
-	return c->ops->incident_count_since(c, kind, key, since, count, e);
+	return noted(c, c->ops->incident_count_since(c, kind, key, since, count, e), e);
 }
 
 int store_incident_list(struct store_conn *c, const struct incident_filter *f, store_incident_cb cb,
 			void *arg, int64_t *total, struct err *e)
 {
-	return c->ops->incident_list(c, f, cb, arg, total, e);
+	return noted(c, c->ops->incident_list(c, f, cb, arg, total, e), e);
 }
 
 int store_incident_recent_keys(struct store_conn *c, int64_t since, int limit, store_key_cb cb,
 			       void *arg, struct err *e)
 {
-	return c->ops->incident_recent_keys(c, since, limit, cb, arg, e);
+	return noted(c, c->ops->incident_recent_keys(c, since, limit, cb, arg, e), e);
 }
 
 int store_comment_insert(struct store_conn *c, struct comment *cm, struct err *e)
 {
-	return c->ops->comment_insert(c, cm, e);
+	return noted(c, c->ops->comment_insert(c, cm, e), e);
 }
 
 int store_comment_list(struct store_conn *c, int64_t incident_id, int64_t offset, int64_t limit,
 		       store_comment_cb cb, void *arg, int64_t *total, struct err *e)
 {
-	return c->ops->comment_list(c, incident_id, offset, limit, cb, arg, total, e);
+	return noted(c, c->ops->comment_list(c, incident_id, offset, limit, cb, arg, total, e), e);
 }
 
 int store_event_last(struct store_conn *c, int64_t *id, char hash[65], struct err *e)
 {
-	return c->ops->event_last(c, id, hash, e);
+	return noted(c, c->ops->event_last(c, id, hash, e), e);
 }
 
 int store_event_next_id(struct store_conn *c, int64_t *id, struct err *e)
 {
-	return c->ops->event_next_id(c, id, e);
+	return noted(c, c->ops->event_next_id(c, id, e), e);
 }
 
 int store_event_insert(struct store_conn *c, const struct event *ev, struct err *e)
 {
-	return c->ops->event_insert(c, ev, e);
+	return noted(c, c->ops->event_insert(c, ev, e), e);
 }
 
 int store_event_list(struct store_conn *c, const struct event_filter *f, store_event_cb cb,
 		     void *arg, int64_t *total, struct err *e)
 {
-	return c->ops->event_list(c, f, cb, arg, total, e);
+	return noted(c, c->ops->event_list(c, f, cb, arg, total, e), e);
+}
+
+int store_event_head(struct store_conn *c, struct store_event_head *out, struct err *e)
+{
+	return noted(c, c->ops->event_head(c, out, e), e);
+}
+
+int store_event_latest(struct store_conn *c, const char *type, struct event *out, struct err *e)
+{
+	return noted(c, c->ops->event_latest(c, type, out, e), e);
+}
+
+int store_event_prune(struct store_conn *c, int64_t before, int64_t limit, struct store_prune *out,
+		      struct err *e)
+{
+	return noted(c, c->ops->event_prune(c, before, limit, out, e), e);
 }
 
 int store_silence_insert(struct store_conn *c, struct silence *s, struct err *e)
 {
-	return c->ops->silence_insert(c, s, e);
+	return noted(c, c->ops->silence_insert(c, s, e), e);
 }
 
 int store_silence_get(struct store_conn *c, int64_t id, struct silence *out, struct err *e)
 {
-	return c->ops->silence_get(c, id, out, e);
+	return noted(c, c->ops->silence_get(c, id, out, e), e);
 }
 
 int store_silence_set_end(struct store_conn *c, int64_t id, int64_t ends_at, struct err *e)
 {
-	return c->ops->silence_set_end(c, id, ends_at, e);
+	return noted(c, c->ops->silence_set_end(c, id, ends_at, e), e);
 }
 
 int store_silence_list(struct store_conn *c, int64_t now, bool include_ended, int64_t offset,
 		       int64_t limit, store_silence_cb cb, void *arg, int64_t *total, struct err *e)
 {
-	return c->ops->silence_list(c, now, include_ended, offset, limit, cb, arg, total, e);
+	return noted(c,
+		     c->ops->silence_list(c, now, include_ended, offset, limit, cb, arg, total, e),
+		     e);
 }
 
 int store_token_insert(struct store_conn *c, struct token_row *t, struct err *e)
 {
-	return c->ops->token_insert(c, t, e);
+	return noted(c, c->ops->token_insert(c, t, e), e);
 }
 
 int store_token_list(struct store_conn *c, store_token_cb cb, void *arg, struct err *e)
 {
-	return c->ops->token_list(c, cb, arg, e);
+	return noted(c, c->ops->token_list(c, cb, arg, e), e);
 }
 
 int store_token_revoke(struct store_conn *c, const char *name, int64_t at, struct token_row *out,
 		       struct err *e)
 {
-	return c->ops->token_revoke(c, name, at, out, e);
+	return noted(c, c->ops->token_revoke(c, name, at, out, e), e);
 }
 
 int store_token_version(struct store_conn *c, int64_t *version, struct err *e)
 {
-	return c->ops->token_version(c, version, e);
+	return noted(c, c->ops->token_version(c, version, e), e);
 }
 
 int store_incident_counts(struct store_conn *c, int64_t counts[ST_COUNT][5], struct err *e)
 {
-	return c->ops->incident_counts(c, counts, e);
+	return noted(c, c->ops->incident_counts(c, counts, e), e);
 }
 
 int store_token_find(struct store_conn *c, const unsigned char hash[32], struct token_row *out,
 		     struct err *e)
 {
-	return c->ops->token_find(c, hash, out, e);
+	return noted(c, c->ops->token_find(c, hash, out, e), e);
 }
 
 int store_session_insert(struct store_conn *c, const unsigned char hash[32], int64_t token_id,
 			 int64_t created_at, int64_t expires_at, struct err *e)
 {
-	return c->ops->session_insert(c, hash, token_id, created_at, expires_at, e);
+	return noted(c, c->ops->session_insert(c, hash, token_id, created_at, expires_at, e), e);
 }
 
 int store_session_end(struct store_conn *c, const unsigned char hash[32], int64_t at, struct err *e)
 {
-	return c->ops->session_end(c, hash, at, e);
+	return noted(c, c->ops->session_end(c, hash, at, e), e);
 }
 
 int store_session_list(struct store_conn *c, int64_t now, store_session_cb cb, void *arg,
 		       struct err *e)
 {
-	return c->ops->session_list(c, now, cb, arg, e);
+	return noted(c, c->ops->session_list(c, now, cb, arg, e), e);
+}
+
+int store_session_prune(struct store_conn *c, int64_t now, int64_t limit, int64_t *deleted,
+			struct err *e)
+{
+	return noted(c, c->ops->session_prune(c, now, limit, deleted, e), e);
+}
+
+int store_idem_prune(struct store_conn *c, int64_t before, int64_t limit, int64_t *deleted,
+		     struct err *e)
+{
+	return noted(c, c->ops->idem_prune(c, before, limit, deleted, e), e);
 }
 
 int store_idem_get(struct store_conn *c, const char *scope, const char *key, int64_t since,
 		   int *status, struct buf *body, struct err *e)
 {
-	return c->ops->idem_get(c, scope, key, since, status, body, e);
+	return noted(c, c->ops->idem_get(c, scope, key, since, status, body, e), e);
 }
 
 int store_idem_put(struct store_conn *c, const char *scope, const char *key, int status,
 		   const char *body, int64_t at, struct err *e)
 {
-	return c->ops->idem_put(c, scope, key, status, body, at, e);
+	return noted(c, c->ops->idem_put(c, scope, key, status, body, at, e), e);
+}
+
+int store_exec_sql(struct store_conn *c, const char *sql, struct err *e)
+{
+	return noted(c, c->ops->exec_sql(c, sql, e), e);
 }
 
 int store_new(const char *url, struct store **out, struct err *e)
 {
 	static const char sqlite_scheme[] = "sqlite://";
 	*out = NULL;
+	int rc;
 	if (!strncmp(url, sqlite_scheme, sizeof sqlite_scheme - 1))
-		return store_sqlite_new(url + sizeof sqlite_scheme - 1, out, e);
-	if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13))
+		rc = store_sqlite_new(url + sizeof sqlite_scheme - 1, out, e);
+	else if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13))
 		return err_set(
 			e, ERR_INVALID,
 			"storage.url: PostgreSQL support is not built into this version yet");
-	return err_set(e, ERR_INVALID, "storage.url: unsupported scheme in \"%.64s\"", url);
+	else
+		return err_set(e, ERR_INVALID, "storage.url: unsupported scheme in \"%.64s\"", url);
+	if (!rc)
+		store_fault_init(&(*out)->fault);
+	return rc;
 }
 
 void store_free(struct store *s)

@@ -5,6 +5,8 @@
  * struct store_ops (sqlite.c today); the functions below dispatch through it, so
  * nothing outside src/store/ sees a database library.
  *
+ * Tests make any of a store's operations fail on purpose through store/fault.h.
+ *
  * Transactions: the writer thread wraps group commits with store_begin/commit and
  * each job in store_savepoint/release/rollback_to (see pool.h). Local commands
  * (token, audit) use store_begin/commit on their own connection. Read connections
@@ -14,7 +16,10 @@
  * through out-parameters are owned by the caller and released with their *_clear
  * function. Errors: ERR_NOTFOUND, ERR_CONFLICT (unique violation), ERR_BUSY
  * (database locked or newer than this binary), ERR_IO (anything else), with a
- * message in e. */
+ * message in e. A stored value that cannot be read back as what its column holds
+ * (JSON that does not parse or has the wrong shape, an unknown status, a severity
+ * outside 1..4, a hash of the wrong length) is ERR_IO naming table, column and row,
+ * and is logged — never replaced by a default. */
 #ifndef INTERVENE_STORE_H
 #define INTERVENE_STORE_H
 
@@ -88,24 +93,39 @@ void store_disconnect(struct store_conn *c);
 /* Transactions (write connections). begin takes the write lock (BEGIN IMMEDIATE). */
 int store_begin(struct store_conn *c, struct err *e);
 int store_commit(struct store_conn *c, struct err *e);
-void store_rollback(struct store_conn *c);
+/* Roll back the open transaction (nothing when none is open). A failure is logged
+ * and returned: the connection may then still be inside it. */
+int store_rollback(struct store_conn *c);
+/* One savepoint level ("job"): savepoint opens it, release keeps its changes,
+ * rollback_to undoes them and closes it. When rollback_to fails the state of the
+ * whole transaction is unknown: roll it back. */
 int store_savepoint(struct store_conn *c, struct err *e);
 int store_release(struct store_conn *c, struct err *e);
-void store_rollback_to(struct store_conn *c);
-/* Read snapshot for a sequence of reads on a read connection. */
+int store_rollback_to(struct store_conn *c, struct err *e);
+/* Whether c is inside a transaction. The database may roll one back by itself on a
+ * disk-full or I/O error; after such an error a writer checks this before going on. */
+bool store_in_transaction(struct store_conn *c);
+/* Read snapshot for a sequence of reads on a read connection. end fails only when the
+ * snapshot could not be closed (it then pins the WAL until the connection closes). */
 int store_read_begin(struct store_conn *c, struct err *e);
-void store_read_end(struct store_conn *c);
+int store_read_end(struct store_conn *c, struct err *e);
+
+/* How many storage errors (ERR_IO, ERR_BUSY) calls on c have returned so far, and in
+ * *last (may be NULL) the latest one's message. The writer compares the count around
+ * a job to catch an error the job did not report. */
+unsigned long store_failures(struct store_conn *c, struct err *last);
 
 /* Make c the server's writer connection: no automatic checkpoints in its commits
  * (the pool runs passive checkpoints from another connection). */
-void store_writer_setup(struct store_conn *c);
+int store_writer_setup(struct store_conn *c, struct err *e);
 
 /* On the writer, after a commit's replies are out: keep the write-ahead log bounded
  * (under steady load the background checkpoint never reaches the log's end, so the
  * writer folds it back itself once it grows past a threshold). */
 void store_writer_maintain(struct store_conn *c);
 
-/* Passive WAL checkpoint (from a connection of its own). */
+/* Passive WAL checkpoint (from a connection of its own): 0, ERR_BUSY when another
+ * checkpoint is running, ERR_IO. */
 int store_checkpoint(struct store_conn *c);
 
 /* ---- meta ---- */
@@ -143,14 +163,42 @@ int store_comment_list(struct store_conn *c, int64_t incident_id, int64_t offset
 		       store_comment_cb cb, void *arg, int64_t *total, struct err *e);
 
 /* ---- events ---- */
-/* The newest event's id and hash (0 and 64 zeros when the log is empty). */
+/* The stored head of the log: the newest event and how many events are retained.
+ * Kept in the same transaction as every insert and prune, so a log whose end was cut
+ * off behind the program's back no longer matches it (event_audit). */
+struct store_event_head {
+	int64_t last_id; /* 0 when nothing was ever appended */
+	char hash[65];	 /* 64 zeros when nothing was ever appended */
+	int64_t retained;
+};
+int store_event_head(struct store_conn *c, struct store_event_head *out, struct err *e);
+/* The newest event's id and hash as the stored head records them (0 and 64 zeros
+ * when the log is empty): what the next event links to. */
 int store_event_last(struct store_conn *c, int64_t *id, char hash[65], struct err *e);
 /* The id the next appended event will get. */
 int store_event_next_id(struct store_conn *c, int64_t *id, struct err *e);
-/* Insert ev exactly as given (id, hashes included). */
+/* Insert ev exactly as given (id, hashes included) and make it the stored head. */
 int store_event_insert(struct store_conn *c, const struct event *ev, struct err *e);
 int store_event_list(struct store_conn *c, const struct event_filter *f, store_event_cb cb,
 		     void *arg, int64_t *total, struct err *e);
+/* The newest event of type (*out owned by the caller: event_clear), or ERR_NOTFOUND. */
+int store_event_latest(struct store_conn *c, const char *type, struct event *out, struct err *e);
+
+/* What store_event_prune removed. */
+struct store_prune {
+	int64_t pruned;	       /* events deleted */
+	int64_t last_id;       /* the newest of them, 0 when none */
+	char last_hash[65];    /* its hash: what the first kept event links to */
+	int64_t first_kept_id; /* the oldest event left, 0 when none is left */
+	bool more;	       /* the limit stopped it: more of the prefix is prunable */
+};
+/* Delete the oldest events — only a contiguous prefix of the log, at most limit — as
+ * long as each was created before `before` and belongs to no incident or to an
+ * incident closed before `before`; the first event that does not qualify ends the
+ * prefix. Lowers the stored head's count in the same transaction. Write transaction;
+ * the caller records the pruning point (an audit_anchor) in it too. */
+int store_event_prune(struct store_conn *c, int64_t before, int64_t limit, struct store_prune *out,
+		      struct err *e);
 
 /* ---- silences ---- */
 int store_silence_insert(struct store_conn *c, struct silence *s, struct err *e);
@@ -191,6 +239,10 @@ int store_session_end(struct store_conn *c, const unsigned char hash[32], int64_
 /* Live sessions at now whose token is neither revoked nor expired. */
 int store_session_list(struct store_conn *c, int64_t now, store_session_cb cb, void *arg,
 		       struct err *e);
+/* Delete at most limit sessions that are dead at now — ended, expired, or of a token
+ * revoked or expired; *deleted gets how many. */
+int store_session_prune(struct store_conn *c, int64_t now, int64_t limit, int64_t *deleted,
+			struct err *e);
 
 /* ---- idempotency ---- */
 /* A stored response for (scope, key) created at or after since: 0 with status/body, or ERR_NOTFOUND. */
@@ -198,5 +250,16 @@ int store_idem_get(struct store_conn *c, const char *scope, const char *key, int
 		   int *status, struct buf *body, struct err *e);
 int store_idem_put(struct store_conn *c, const char *scope, const char *key, int status,
 		   const char *body, int64_t at, struct err *e);
+/* Delete at most limit stored responses created before `before`, oldest first;
+ * *deleted gets how many. */
+int store_idem_prune(struct store_conn *c, int64_t before, int64_t limit, int64_t *deleted,
+		     struct err *e);
+
+/* ---- maintenance ---- */
+/* Run sql (statements without parameters, in the backend's dialect) verbatim on c.
+ * For tests and repair tools that must reach under this contract, e.g. to damage a
+ * row on purpose and see that reads report it. The program never calls it; never
+ * build its text from input. */
+int store_exec_sql(struct store_conn *c, const char *sql, struct err *e);
 
 #endif

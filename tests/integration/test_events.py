@@ -158,7 +158,7 @@ def test_audit_verify_detects_broken_link(server):
     out = r.stdout + r.stderr
     assert r.returncode == 1, out
     assert "event 5" in out, out
-    assert "prev_hash does not match the hash of the event before it" in out, out
+    assert "broken link: prev_hash does not match the hash of event 4" in out, out
     assert "does not match its contents" not in out, out
 
 

@@ -143,7 +143,9 @@ static void test_to_json(void **state)
 		.prev_hash = ZEROS,
 	};
 	event_compute_hash(&ev, ev.hash);
-	json_t *j = event_to_json(&ev);
+	struct err e;
+	err_clear(&e);
+	json_t *j = event_to_json(&ev, &e);
 	assert_true(json_is_object(j));
 	assert_int_equal(json_object_size(j), 8);
 	assert_int_equal(json_get_int(j, "id", 0), 9);
@@ -162,10 +164,16 @@ static void test_to_json(void **state)
 	/* no incident: JSON null */
 	ev.incident_id = 0;
 	ev.data = "[]";
-	j = event_to_json(&ev);
+	j = event_to_json(&ev, &e);
 	assert_true(json_is_null(json_object_get(j, "incident_id")));
 	assert_true(json_is_array(json_object_get(j, "data")));
 	json_decref(j);
+
+	/* damaged data is an error, never an event with null data */
+	ev.data = "{\"a\":";
+	assert_null(event_to_json(&ev, &e));
+	assert_int_equal(e.code, ERR_IO);
+	assert_non_null(strstr(e.msg, "event 9"));
 }
 
 /* ---- the chain in a store ---- */
@@ -309,6 +317,14 @@ static void test_audit_empty(void **state)
 	assert_int_equal(id, 1);
 }
 
+static void exec_ok(struct store_conn *c, const char *sql)
+{
+	struct err e;
+	err_clear(&e);
+	if (store_exec_sql(c, sql, &e))
+		fail_msg("%s: %s", sql, e.msg);
+}
+
 /* Insert an event after the current last one, with a chosen flaw. */
 enum flaw { FLAW_NONE, FLAW_HASH, FLAW_PREV };
 
@@ -408,13 +424,16 @@ static void test_anchor_start(void **state)
 {
 	struct tmpdb_fixture *f = *state;
 	struct err e;
-	/* A log whose first retained event is an audit_anchor: its prev_hash is whatever
-	 * the pruned predecessor had, and the audit starts from it. */
-	struct event anchor = {.id = 1,
-			       .type = "audit_anchor",
-			       .actor = "intervene",
-			       .data = "{\"first_kept_id\":1,\"prev_hash\":\"ab\"}"};
-	memset(anchor.prev_hash, 'a', 64);
+	/* A log whose first retained event is an audit_anchor that kept everything from
+	 * itself on: it links to whatever the pruned predecessor's hash was, and records
+	 * that very link; the audit starts from it. */
+	char prev[65];
+	memset(prev, 'a', 64);
+	prev[64] = '\0';
+	char data[128];
+	snprintf(data, sizeof data, "{\"first_kept_id\":1,\"prev_hash\":\"%s\"}", prev);
+	struct event anchor = {.id = 1, .type = "audit_anchor", .actor = "intervene", .data = data};
+	memcpy(anchor.prev_hash, prev, 65);
 	time_format_ms(time_now_ms(), anchor.created_at);
 	event_compute_hash(&anchor, anchor.hash);
 	assert_int_equal(store_begin(f->conn, &e), 0);
@@ -423,10 +442,132 @@ static void test_anchor_start(void **state)
 	assert_int_equal(store_commit(f->conn, &e), 0);
 	struct audit_result r;
 	assert_int_equal(event_audit(f->conn, &r, &e), 0);
-	assert_int_equal(r.bad_id, 0);
+	if (r.bad_id)
+		fail_msg("event %lld: %s", (long long)r.bad_id, r.problem);
 	assert_int_equal(r.checked, 2);
 	assert_int_equal(r.first_id, 1);
 	assert_int_equal(r.last_id, 2);
+	assert_int_equal(r.anchor_id, 1);
+
+	/* an anchor whose record disagrees with the start of the log fails */
+	exec_ok(f->conn, "UPDATE events SET prev_hash = 'b' || substr(prev_hash, 2) WHERE id = 1");
+	assert_int_equal(event_audit(f->conn, &r, &e), 0);
+	assert_int_equal(r.bad_id, 1);
+	assert_non_null(strstr(r.problem, "audit_anchor"));
+}
+
+/* Five events appended through the API: the chain the tamper tests cut up. */
+static void five_events(struct store_conn *c)
+{
+	struct err e;
+	assert_int_equal(store_begin(c, &e), 0);
+	for (int i = 1; i <= 5; i++)
+		append_ok(c, "incident_updated", 1, json_pack("{si}", "n", i), i);
+	assert_int_equal(store_commit(c, &e), 0);
+}
+
+static void expect_bad(struct store_conn *c, int64_t bad_id, const char *words)
+{
+	struct err e;
+	struct audit_result r;
+	assert_int_equal(event_audit(c, &r, &e), 0);
+	if (r.bad_id != bad_id)
+		fail_msg("expected event %lld to fail, got %lld (%s)", (long long)bad_id,
+			 (long long)r.bad_id, r.problem);
+	if (!strstr(r.problem, words))
+		fail_msg("\"%s\" does not say \"%s\"", r.problem, words);
+}
+
+static void test_head_and_count(void **state)
+{
+	struct tmpdb_fixture *f = *state;
+	struct err e;
+	five_events(f->conn);
+	struct store_event_head h;
+	assert_int_equal(store_event_head(f->conn, &h, &e), 0);
+	assert_int_equal(h.last_id, 5);
+	assert_int_equal(h.retained, 5);
+	struct collected c;
+	list_all(f->conn, &c);
+	assert_string_equal(h.hash, c.ev[4].hash);
+	collected_clear(&c);
+	/* a rolled-back append leaves the head alone */
+	assert_int_equal(store_begin(f->conn, &e), 0);
+	append_ok(f->conn, "incident_updated", 1, json_pack("{si}", "n", 6), 6);
+	assert_int_equal(store_rollback(f->conn), 0);
+	struct store_event_head h2;
+	assert_int_equal(store_event_head(f->conn, &h2, &e), 0);
+	assert_int_equal(h2.last_id, h.last_id);
+	assert_string_equal(h2.hash, h.hash);
+	assert_int_equal(h2.retained, h.retained);
+}
+
+static void test_tail_deleted(void **state)
+{
+	struct tmpdb_fixture *f = *state;
+	five_events(f->conn);
+	exec_ok(f->conn, "DELETE FROM events WHERE id > 3");
+	expect_bad(f->conn, 4, "events 4..5 are missing from the end of the log");
+	exec_ok(f->conn, "DELETE FROM events");
+	expect_bad(f->conn, 5, "the log is empty, but the stored head is event 5");
+}
+
+static void test_tail_added_behind_the_head(void **state)
+{
+	struct tmpdb_fixture *f = *state;
+	five_events(f->conn);
+	/* a correctly chained event written with raw SQL, not through the store */
+	struct collected c;
+	list_all(f->conn, &c);
+	struct event ev = {.id = 6,
+			   .type = "incident_updated",
+			   .incident_id = 1,
+			   .actor = "mallory",
+			   .data = "{}",
+			   .created_at = "2026-01-01T00:00:00.000Z"};
+	memcpy(ev.prev_hash, c.ev[4].hash, 65);
+	event_compute_hash(&ev, ev.hash);
+	collected_clear(&c);
+	char sql[512];
+	snprintf(sql, sizeof sql,
+		 "INSERT INTO events (id, type, incident_id, actor, data, created_at, prev_hash, "
+		 "hash) VALUES (6, 'incident_updated', 1, 'mallory', '{}', '%s', '%s', '%s')",
+		 ev.created_at, ev.prev_hash, ev.hash);
+	exec_ok(f->conn, sql);
+	expect_bad(f->conn, 6, "follow the stored head");
+}
+
+static void test_middle_deleted(void **state)
+{
+	struct tmpdb_fixture *f = *state;
+	five_events(f->conn);
+	exec_ok(f->conn, "DELETE FROM events WHERE id = 3");
+	expect_bad(f->conn, 4, "events 3..3 are missing");
+}
+
+/* The count alone: every link and the head's id and hash agree. */
+static void test_count_mismatch(void **state)
+{
+	struct tmpdb_fixture *f = *state;
+	five_events(f->conn);
+	exec_ok(f->conn, "UPDATE event_head SET retained = 7");
+	expect_bad(f->conn, 1, "5 events are retained but the stored head counts 7");
+	exec_ok(f->conn, "DELETE FROM events");
+	exec_ok(f->conn, "UPDATE event_head SET last_id = 0, hash = '" ZEROS "', retained = 1");
+	expect_bad(f->conn, 1, "the log is empty, but the stored head is event 0 (1 events");
+}
+
+/* A changed link and changed contents are told apart. */
+static void test_link_versus_contents(void **state)
+{
+	struct tmpdb_fixture *f = *state;
+	five_events(f->conn);
+	exec_ok(f->conn, "UPDATE events SET data = '{\"n\":33}' WHERE id = 3");
+	expect_bad(f->conn, 3, "contents changed");
+	exec_ok(f->conn, "UPDATE events SET data = '{\"n\":3}' WHERE id = 3");
+	expect_bad(f->conn, 0, ""); /* repaired: passes again */
+	exec_ok(f->conn, "UPDATE events SET prev_hash = 'f' || substr(prev_hash, 2) WHERE id = 3");
+	expect_bad(f->conn, 3, "broken link: prev_hash does not match the hash of event 2");
 }
 
 static void test_append_readonly_fails(void **state)
@@ -484,6 +625,14 @@ int main(void)
 						tmpdb_teardown),
 		cmocka_unit_test_setup_teardown(test_raw_insert_valid, tmpdb_setup, tmpdb_teardown),
 		cmocka_unit_test_setup_teardown(test_anchor_start, tmpdb_setup, tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_head_and_count, tmpdb_setup, tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_tail_deleted, tmpdb_setup, tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_tail_added_behind_the_head, tmpdb_setup,
+						tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_middle_deleted, tmpdb_setup, tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_count_mismatch, tmpdb_setup, tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_link_versus_contents, tmpdb_setup,
+						tmpdb_teardown),
 		cmocka_unit_test_setup_teardown(test_append_readonly_fails, tmpdb_setup,
 						tmpdb_teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_leaves_no_event, tmpdb_setup,

@@ -19,9 +19,15 @@
 
 #include "tmpdb.h"
 
+#include "config/config.h"
+#include "core/event.h"
+#include "core/incident.h"
+#include "core/signal.h"
+#include "store/fault.h"
 #include "store/pool.h"
 #include "store/store.h"
 #include "util/buf.h"
+#include "util/json.h"
 
 /* In the sanitizer build, undefined behaviour fails the test instead of only being
  * printed (unused otherwise). */
@@ -257,6 +263,7 @@ struct rjob {
 	bool try_write;
 	atomic_int run_calls, done_calls;
 	int done_rc;
+	char done_msg[ERR_MSG_MAX];
 };
 
 static int rjob_run(struct job *j, struct store_conn *c)
@@ -277,8 +284,8 @@ static int rjob_run(struct job *j, struct store_conn *c)
 
 static void rjob_done(struct job *j, int rc, const struct err *e)
 {
-	(void)e;
 	struct rjob *r = (struct rjob *)j;
+	snprintf(r->done_msg, sizeof r->done_msg, "%s", e ? e->msg : "");
 	r->done_rc = rc;
 	atomic_fetch_add(&r->done_calls, 1);
 	note_done();
@@ -456,11 +463,14 @@ static void test_run_sync(void **state)
 	r.try_write = true;
 	store_pool_run_sync(f->pool, &r.job);
 	assert_int_equal(atomic_load(&r.done_calls), 1);
-	assert_int_equal(r.done_rc, 0);
 	assert_int_equal(r.rc, 0);
 	assert_int_equal(r.found_id, s.w.inc_id);
-	/* read jobs run on read-only connections */
+	/* read jobs run on read-only connections; the job ignored the refused write, so
+	 * the pool reports it instead of the job's (incomplete) answer */
 	assert_true(r.write_rc < 0);
+	assert_int_equal(r.done_rc, ERR_IO);
+	assert_non_null(strstr(r.done_msg, "did not report"));
+	assert_non_null(strstr(r.done_msg, "readonly"));
 
 	/* a failing job through run_sync: done with 0, nothing kept */
 	struct sync_flag bad;
@@ -615,6 +625,559 @@ static void test_start_fails_without_database(void **state)
 	store_free(s);
 }
 
+/* ---- every failure point of real write jobs ----
+ *
+ * A batch of jobs that really write through core/ (incident_create, signal_ingest
+ * creating and deduplicating, event_append) plus one that fails by itself (a key
+ * conflict, so that ROLLBACK TO runs) is committed once while counting every store
+ * operation of the writer. Then the same batch runs again on a fresh pool (so the
+ * same statements are prepared) once for every prepare and step index, every
+ * savepoint, release, ROLLBACK TO, BEGIN and COMMIT, and each error. After each run,
+ * on the store closed and opened again: a job reported successful has all its
+ * effects, a failed job none (no incident, no event), and the chain verifies. */
+
+enum mkind { MK_ARM, MK_CREATE, MK_SIGNAL_NEW, MK_SIGNAL_DEDUP, MK_EVENT, MK_CONFLICT, MK_COUNT };
+
+static const char *const mkind_names[MK_COUNT] = {
+	"arm", "incident_create", "signal (new)", "signal (dedup)", "event_append", "conflict"};
+
+struct mx {
+	struct config *cfg;
+	char dir[64], path[128];
+	struct store *store;
+	int64_t target_id;	    /* the incident the dedup jobs fold into */
+	int64_t target_occurrences; /* expected: 1 + successful dedups */
+	int trials;
+};
+
+struct mjob {
+	struct job job;
+	enum mkind kind;
+	struct mx *mx;
+	char key[64], marker[64];
+	const struct store_fault_plan *plan; /* MK_ARM: armed when it runs */
+	/* the writer's counts when run() started and ended */
+	struct store_fault_counts at_start, at_end;
+	int run_rc, done_rc;
+	char done_msg[ERR_MSG_MAX];
+	atomic_int done_calls;
+};
+
+static int mjob_run(struct job *j, struct store_conn *c)
+{
+	struct mjob *m = (struct mjob *)j;
+	struct err e;
+	err_clear(&e);
+	int rc = 0;
+	if (m->kind == MK_ARM)
+		store_fault_arm(m->mx->store, m->plan);
+	store_fault_read(m->mx->store, &m->at_start);
+	switch (m->kind) {
+	case MK_ARM: break;
+	case MK_CREATE:
+	case MK_CONFLICT: {
+		/* the conflict declares the dedup target's (kind, key), which is active */
+		struct incident inc = {.kind = xstrdup(m->kind == MK_CREATE ? "manual" : "budget"),
+				       .key = xstrdup(m->key),
+				       .severity = 2,
+				       .summary = xstrdup(m->marker),
+				       .source = xstrdup("test")};
+		rc = incident_create(c, m->mx->cfg, &inc, "tester", &e);
+		incident_clear(&inc);
+		break;
+	}
+	case MK_SIGNAL_NEW:
+	case MK_SIGNAL_DEDUP: {
+		struct signal sg = {.kind = xstrdup("budget"),
+				    .key = xstrdup(m->key),
+				    .severity = 2,
+				    .summary = xstrdup(m->marker),
+				    .details = json_pack("{ss}", "marker", m->marker),
+				    .playbooks = json_array(),
+				    .source = xstrdup("test")};
+		enum signal_outcome out;
+		int64_t id;
+		rc = signal_ingest(c, m->mx->cfg, &sg, "tester", &out, &id, &e);
+		if (!rc && out != (m->kind == MK_SIGNAL_NEW ? OUT_CREATED : OUT_DEDUPLICATED))
+			fail_msg("%s: unexpected outcome %s", m->marker, signal_outcome_name(out));
+		signal_clear(&sg);
+		break;
+	}
+	case MK_EVENT:
+		rc = event_append(c, "silence_created", 0, "tester",
+				  json_pack("{ss}", "marker", m->marker), NULL, &e);
+		break;
+	default: break;
+	}
+	store_fault_read(m->mx->store, &m->at_end);
+	m->run_rc = rc;
+	return rc;
+}
+
+static void mjob_done(struct job *j, int rc, const struct err *e)
+{
+	struct mjob *m = (struct mjob *)j;
+	m->done_rc = rc;
+	snprintf(m->done_msg, sizeof m->done_msg, "%s", e ? e->msg : "");
+	atomic_fetch_add(&m->done_calls, 1);
+	note_done();
+}
+
+static bool mjob_ok(const struct mjob *m)
+{
+	return m->run_rc >= 0 && m->done_rc == 0;
+}
+
+/* The holder: batch 0, which keeps the writer busy until the real batch is queued,
+ * so that the real batch is one group commit. It may arm a plan (for BEGIN, which
+ * must be armed before the batch starts). */
+struct holder {
+	struct gate g;
+	struct store *store;
+	const struct store_fault_plan *plan;
+};
+
+static int holder_run(struct job *j, struct store_conn *c)
+{
+	struct holder *h = (struct holder *)j;
+	gate_run(j, c);
+	if (h->plan)
+		store_fault_arm(h->store, h->plan);
+	return 0;
+}
+
+struct batch {
+	struct mjob jobs[MK_COUNT];
+	struct holder h;
+};
+
+static struct config *mx_cfg(void)
+{
+	struct config *cfg = config_defaults();
+	/* every trial makes new incidents of one kind: no rate limit in the way */
+	cfg->policy.rate_limit_max = 1000000;
+	return cfg;
+}
+
+static int mx_setup(void **state)
+{
+	struct mx *mx = calloc(1, sizeof *mx);
+	if (!mx)
+		return -1;
+	if (tmpdb_create("faults", mx->dir, mx->path, &mx->store)) {
+		free(mx);
+		return -1;
+	}
+	mx->cfg = mx_cfg();
+	struct store_conn *c = NULL;
+	struct err e;
+	struct incident inc = {.kind = xstrdup("budget"),
+			       .key = xstrdup("budget:target"),
+			       .severity = 3,
+			       .summary = xstrdup("the dedup target"),
+			       .source = xstrdup("test")};
+	if (store_connect(mx->store, false, &c, &e) || store_begin(c, &e) ||
+	    incident_create(c, mx->cfg, &inc, "tester", &e) || store_commit(c, &e)) {
+		fprintf(stderr, "setup: %s\n", e.msg);
+		return -1;
+	}
+	mx->target_id = inc.id;
+	mx->target_occurrences = 1;
+	incident_clear(&inc);
+	store_disconnect(c);
+	*state = mx;
+	return 0;
+}
+
+static int mx_teardown(void **state)
+{
+	struct mx *mx = *state;
+	store_free(mx->store);
+	tmpdb_remove(mx->dir, mx->path);
+	config_free(mx->cfg);
+	free(mx);
+	return 0;
+}
+
+/* Run one batch on a fresh pool: the holder's batch, then [arm, jobs...] in one
+ * group commit. arm_plan is armed by the first job, begin_plan by the holder. */
+static void run_batch(struct mx *mx, struct batch *b, const struct store_fault_plan *arm_plan,
+		      const struct store_fault_plan *begin_plan)
+{
+	static const struct store_fault_plan count_only = {.error = STORE_FAULT_NONE,
+							   .writer_only = true};
+	int t = mx->trials++;
+	memset(b, 0, sizeof *b);
+	for (int k = 0; k < MK_COUNT; k++) {
+		struct mjob *m = &b->jobs[k];
+		m->job.kind = JOB_WRITE;
+		m->job.run = mjob_run;
+		m->job.done = mjob_done;
+		m->kind = (enum mkind)k;
+		m->mx = mx;
+		m->done_rc = -999;
+		snprintf(m->marker, sizeof m->marker, "marker-%d-%d", t, k);
+		switch (m->kind) {
+		case MK_CREATE: snprintf(m->key, sizeof m->key, "create-%d", t); break;
+		case MK_SIGNAL_NEW: snprintf(m->key, sizeof m->key, "budget:new-%d", t); break;
+		case MK_SIGNAL_DEDUP:
+		case MK_CONFLICT: snprintf(m->key, sizeof m->key, "budget:target"); break;
+		default: break;
+		}
+	}
+	b->jobs[MK_ARM].plan = arm_plan ? arm_plan : &count_only;
+
+	struct store_pool *pool = NULL;
+	struct err e;
+	err_clear(&e);
+	if (store_pool_start(mx->store, 1, NULL, NULL, &pool, &e))
+		fail_msg("pool start: %s", e.msg);
+	reset_done();
+	gate_init(&b->h.g);
+	b->h.g.job.run = holder_run;
+	b->h.store = mx->store;
+	b->h.plan = begin_plan;
+	store_pool_submit(pool, &b->h.g.job);
+	gate_wait_running(&b->h.g);
+	for (int k = 0; k < MK_COUNT; k++)
+		store_pool_submit(pool, &b->jobs[k].job);
+	gate_open(&b->h.g);
+	wait_done(1 + MK_COUNT);
+	store_pool_stop(pool);
+	store_fault_disarm(mx->store);
+	gate_destroy(&b->h.g);
+	for (int k = 0; k < MK_COUNT; k++)
+		assert_int_equal(atomic_load(&b->jobs[k].done_calls), 1);
+}
+
+struct marker_count {
+	const char *marker;
+	int n;
+	int64_t incident_id;
+	const char *type;
+};
+
+static int marker_cb(const struct event *ev, void *arg)
+{
+	struct marker_count *m = arg;
+	if (strstr(ev->data, m->marker)) {
+		m->n++;
+		m->incident_id = ev->incident_id;
+		m->type = NULL;
+	}
+	return 0;
+}
+
+/* Events whose data carries marker. */
+static int events_with(struct store_conn *c, const char *marker, int64_t *incident_id)
+{
+	struct marker_count m = {.marker = marker};
+	struct event_filter f = {.limit = -1};
+	struct err e;
+	if (store_event_list(c, &f, marker_cb, &m, NULL, &e))
+		fail_msg("list events: %s", e.msg);
+	if (incident_id)
+		*incident_id = m.incident_id;
+	return m.n;
+}
+
+/* Whether all of m's effects are stored (1), none (0); anything else fails. */
+static int effects(struct mx *mx, struct store_conn *c, const struct mjob *m)
+{
+	struct err e;
+	struct incident inc;
+	int64_t ev_inc = 0;
+	int n_ev = events_with(c, m->marker, &ev_inc);
+	switch (m->kind) {
+	case MK_ARM: return mjob_ok(m); /* it changes nothing */
+	case MK_CONFLICT:
+		if (n_ev)
+			fail_msg("%s: the conflicting job left an event", m->marker);
+		return 0;
+	case MK_EVENT:
+		if (n_ev > 1)
+			fail_msg("%s: %d events", m->marker, n_ev);
+		return n_ev;
+	case MK_SIGNAL_DEDUP:
+		if (n_ev > 1 || (n_ev && ev_inc != mx->target_id))
+			fail_msg("%s: %d events (incident %lld)", m->marker, n_ev,
+				 (long long)ev_inc);
+		return n_ev;
+	case MK_CREATE:
+	case MK_SIGNAL_NEW: {
+		int rc = store_incident_find_active(c, m->kind == MK_CREATE ? "manual" : "budget",
+						    m->key, &inc, &e);
+		if (rc && rc != ERR_NOTFOUND)
+			fail_msg("find %s: %s", m->key, e.msg);
+		int has_inc = rc == 0;
+		if (has_inc && (n_ev != 1 || ev_inc != inc.id))
+			fail_msg("%s: incident %lld stored with %d events (for incident %lld)",
+				 m->marker, (long long)inc.id, n_ev, (long long)ev_inc);
+		if (!has_inc && n_ev)
+			fail_msg("%s: an event for an incident that was not stored", m->marker);
+		if (has_inc)
+			incident_clear(&inc);
+		return has_inc;
+	}
+	default: return 0;
+	}
+}
+
+enum expect { EX_ONE_FAILS, EX_ALL_FAIL };
+
+/* Check a batch against the store closed and opened again. owner: the job that must
+ * fail (EX_ONE_FAILS); every other job (but the conflict) must have succeeded. */
+static void verify(struct mx *mx, const struct batch *b, enum expect ex, int owner,
+		   const char *what)
+{
+	store_free(mx->store);
+	char url[160];
+	snprintf(url, sizeof url, "sqlite://%s", mx->path);
+	struct err e;
+	if (store_new(url, &mx->store, &e))
+		fail_msg("reopen: %s", e.msg);
+	struct store_conn *c = NULL;
+	if (store_connect(mx->store, true, &c, &e))
+		fail_msg("connect: %s", e.msg);
+	for (int k = 0; k < MK_COUNT; k++) {
+		const struct mjob *m = &b->jobs[k];
+		bool must_fail = k == MK_CONFLICT || ex == EX_ALL_FAIL || k == owner;
+		if (mjob_ok(m) == must_fail)
+			fail_msg("%s: %s %s (run %d, done %d: %s)", what, mkind_names[k],
+				 must_fail ? "did not fail" : "failed", m->run_rc, m->done_rc,
+				 m->done_msg);
+		int has = effects(mx, c, m);
+		if (has != mjob_ok(m))
+			fail_msg("%s: %s reported %s but its changes are %s", what, mkind_names[k],
+				 mjob_ok(m) ? "success" : "failure", has ? "stored" : "absent");
+		if (k == MK_SIGNAL_DEDUP && mjob_ok(m))
+			mx->target_occurrences++;
+	}
+	struct incident target;
+	assert_int_equal(store_incident_get(c, mx->target_id, &target, &e), 0);
+	if (target.occurrences != mx->target_occurrences)
+		fail_msg("%s: target occurrences %lld, expected %lld", what,
+			 (long long)target.occurrences, (long long)mx->target_occurrences);
+	incident_clear(&target);
+	struct audit_result r;
+	if (event_audit(c, &r, &e))
+		fail_msg("%s: audit: %s", what, e.msg);
+	if (r.bad_id)
+		fail_msg("%s: audit fails at event %lld: %s", what, (long long)r.bad_id, r.problem);
+	store_disconnect(c);
+}
+
+/* The job of b whose run() made call n of op (counts read inside each run). */
+static int owner_of(const struct batch *b, enum store_fault_op op, uint64_t n)
+{
+	for (int k = 0; k < MK_COUNT; k++)
+		if (n > b->jobs[k].at_start.calls[op] && n <= b->jobs[k].at_end.calls[op])
+			return k;
+	return -1;
+}
+
+static const enum store_fault_error mx_errors[] = {STORE_FAULT_FULL, STORE_FAULT_IOERR,
+						   STORE_FAULT_BUSY};
+
+/* Fail each prepare and each step of the batch in turn. */
+static void test_faults_at_every_statement(void **state)
+{
+	struct mx *mx = *state;
+	static struct batch b;
+	run_batch(mx, &b, NULL, NULL);
+	verify(mx, &b, EX_ONE_FAILS, -1, "count-only run");
+	struct store_fault_counts total = b.jobs[MK_COUNT - 1].at_end;
+	/* what each job does, so the loop below knows whom each index belongs to */
+	for (int k = 1; k < MK_COUNT; k++)
+		assert_true(b.jobs[k].at_end.calls[STORE_FAULT_STEP] >
+			    b.jobs[k].at_start.calls[STORE_FAULT_STEP]);
+	print_message("# batch: %llu prepares, %llu steps\n",
+		      (unsigned long long)total.calls[STORE_FAULT_PREPARE],
+		      (unsigned long long)total.calls[STORE_FAULT_STEP]);
+	static const enum store_fault_op ops[] = {STORE_FAULT_PREPARE, STORE_FAULT_STEP};
+	for (size_t o = 0; o < 2; o++) {
+		for (uint64_t n = 1; n <= total.calls[ops[o]]; n++) {
+			for (size_t i = 0; i < 3; i++) {
+				/* SQLite may lose the transaction on a step's FULL or IOERR */
+				int loses = ops[o] == STORE_FAULT_STEP &&
+							    mx_errors[i] != STORE_FAULT_BUSY
+						    ? 2
+						    : 1;
+				for (int lose = 0; lose < loses; lose++) {
+					struct store_fault_plan p = {.op = ops[o],
+								     .error = mx_errors[i],
+								     .nth = n,
+								     .writer_only = true,
+								     .lose_txn = lose};
+					int owner = owner_of(&b, ops[o], n);
+					assert_true(owner > 0);
+					char what[96];
+					snprintf(what, sizeof what, "%s #%llu %s%s (in %s)",
+						 store_fault_op_name(ops[o]), (unsigned long long)n,
+						 store_fault_error_name(mx_errors[i]),
+						 lose ? " losing the transaction" : "",
+						 mkind_names[owner]);
+					static struct batch t;
+					run_batch(mx, &t, &p, NULL);
+					verify(mx, &t, lose ? EX_ALL_FAIL : EX_ONE_FAILS, owner,
+					       what);
+				}
+			}
+		}
+	}
+}
+
+/* Fail each transaction statement of the batch in turn. */
+static void test_faults_at_every_transaction_step(void **state)
+{
+	struct mx *mx = *state;
+	static struct batch b;
+	run_batch(mx, &b, NULL, NULL);
+	verify(mx, &b, EX_ONE_FAILS, -1, "count-only run");
+	struct store_fault_counts total = b.jobs[MK_COUNT - 1].at_end;
+	/* RELEASE #1 is the arm job's, then one per job that keeps its changes; the
+	 * conflict job comes last and undoes its own (ROLLBACK TO, then a RELEASE) */
+	uint64_t releases = total.calls[STORE_FAULT_RELEASE];
+	uint64_t savepoints = total.calls[STORE_FAULT_SAVEPOINT];
+	assert_int_equal(savepoints, MK_COUNT - 1);
+	assert_int_equal(total.calls[STORE_FAULT_ROLLBACK_TO], 0);
+	for (size_t i = 0; i < 3; i++) {
+		enum store_fault_error err = mx_errors[i];
+		char what[96];
+		static struct batch t;
+		/* each savepoint: the whole batch fails */
+		for (uint64_t n = 1; n <= savepoints; n++) {
+			struct store_fault_plan p = {.op = STORE_FAULT_SAVEPOINT,
+						     .error = err,
+						     .nth = n,
+						     .writer_only = true};
+			snprintf(what, sizeof what, "savepoint #%llu %s", (unsigned long long)n,
+				 store_fault_error_name(err));
+			run_batch(mx, &t, &p, NULL);
+			verify(mx, &t, EX_ALL_FAIL, -1, what);
+		}
+		/* each release: only its job fails (the conflict job never releases). Job k
+		 * releases after its run, so RELEASE #n belongs to the n-th job that kept
+		 * its changes */
+		int releasing[MK_COUNT], nr = 0;
+		for (int k = 0; k < MK_COUNT; k++)
+			if (k != MK_CONFLICT)
+				releasing[nr++] = k;
+		assert_int_equal((uint64_t)nr, releases);
+		for (uint64_t n = 1; n <= releases; n++) {
+			struct store_fault_plan p = {.op = STORE_FAULT_RELEASE,
+						     .error = err,
+						     .nth = n,
+						     .writer_only = true};
+			snprintf(what, sizeof what, "release #%llu %s (of %s)",
+				 (unsigned long long)n, store_fault_error_name(err),
+				 mkind_names[releasing[n - 1]]);
+			run_batch(mx, &t, &p, NULL);
+			verify(mx, &t, EX_ONE_FAILS, releasing[n - 1], what);
+			if (!strstr(t.jobs[releasing[n - 1]].done_msg, "release savepoint"))
+				fail_msg("%s: done() was told \"%s\"", what,
+					 t.jobs[releasing[n - 1]].done_msg);
+		}
+		/* the RELEASE after the conflict job's ROLLBACK TO: the batch fails */
+		struct store_fault_plan p = {.op = STORE_FAULT_RELEASE,
+					     .error = err,
+					     .nth = releases + 1,
+					     .writer_only = true};
+		snprintf(what, sizeof what, "release #%llu %s (after rollback_to)",
+			 (unsigned long long)(releases + 1), store_fault_error_name(err));
+		run_batch(mx, &t, &p, NULL);
+		verify(mx, &t, EX_ALL_FAIL, -1, what);
+		/* a release that keeps failing: its job's ROLLBACK TO cannot release either,
+		 * so the transaction's state is unknown and the batch fails */
+		p = (struct store_fault_plan){.op = STORE_FAULT_RELEASE,
+					      .error = err,
+					      .nth = 2,
+					      .persistent = true,
+					      .writer_only = true};
+		snprintf(what, sizeof what, "release #2.. %s", store_fault_error_name(err));
+		run_batch(mx, &t, &p, NULL);
+		verify(mx, &t, EX_ALL_FAIL, -1, what);
+		/* the conflict job's ROLLBACK TO: the batch fails */
+		p = (struct store_fault_plan){
+			.op = STORE_FAULT_ROLLBACK_TO, .error = err, .nth = 1, .writer_only = true};
+		snprintf(what, sizeof what, "rollback_to #1 %s", store_fault_error_name(err));
+		run_batch(mx, &t, &p, NULL);
+		verify(mx, &t, EX_ALL_FAIL, -1, what);
+		/* COMMIT */
+		p = (struct store_fault_plan){
+			.op = STORE_FAULT_COMMIT, .error = err, .nth = 1, .writer_only = true};
+		snprintf(what, sizeof what, "commit %s", store_fault_error_name(err));
+		run_batch(mx, &t, &p, NULL);
+		verify(mx, &t, EX_ALL_FAIL, -1, what);
+		/* BEGIN (armed by the holder, before the batch starts) */
+		p = (struct store_fault_plan){
+			.op = STORE_FAULT_BEGIN, .error = err, .nth = 1, .writer_only = true};
+		snprintf(what, sizeof what, "begin %s", store_fault_error_name(err));
+		run_batch(mx, &t, NULL, &p);
+		verify(mx, &t, EX_ALL_FAIL, -1, what);
+		for (int k = 0; k < MK_COUNT; k++)
+			if (!strstr(t.jobs[k].done_msg, "begin"))
+				fail_msg("%s: %s was told \"%s\"", what, mkind_names[k],
+					 t.jobs[k].done_msg);
+	}
+}
+
+/* A job that swallows a storage error and returns 0 is failed by the pool: its
+ * changes are undone and done() gets the error. */
+struct swallow {
+	struct mjob m;
+};
+
+static int swallow_run(struct job *j, struct store_conn *c)
+{
+	struct mjob *m = (struct mjob *)j;
+	struct err e;
+	struct incident inc = {.kind = xstrdup("manual"),
+			       .key = xstrdup(m->key),
+			       .severity = 2,
+			       .summary = xstrdup(m->marker),
+			       .source = xstrdup("test")};
+	m->run_rc = incident_create(c, m->mx->cfg, &inc, "tester", &e);
+	incident_clear(&inc);
+	/* the event fails (injected); the job pretends all went well */
+	struct store_fault_plan p = {.op = STORE_FAULT_STEP, .error = STORE_FAULT_FULL, .nth = 1};
+	store_fault_arm(m->mx->store, &p);
+	int ignored = event_append(c, "silence_created", 0, "tester",
+				   json_pack("{ss}", "marker", m->marker), NULL, &e);
+	store_fault_disarm(m->mx->store);
+	assert_int_equal(ignored, ERR_IO);
+	return 0;
+}
+
+static void test_unreported_failure(void **state)
+{
+	struct mx *mx = *state;
+	struct store_pool *pool = NULL;
+	struct err e;
+	assert_int_equal(store_pool_start(mx->store, 1, NULL, NULL, &pool, &e), 0);
+	struct mjob m = {.job = {.kind = JOB_WRITE, .run = swallow_run, .done = mjob_done},
+			 .kind = MK_CREATE,
+			 .mx = mx,
+			 .done_rc = -999};
+	snprintf(m.key, sizeof m.key, "swallowed");
+	snprintf(m.marker, sizeof m.marker, "marker-swallowed");
+	reset_done();
+	store_pool_submit(pool, &m.job);
+	wait_done(1);
+	store_pool_stop(pool);
+	assert_int_equal(m.run_rc, 0);
+	assert_int_equal(m.done_rc, ERR_IO);
+	assert_non_null(strstr(m.done_msg, "did not report"));
+	assert_non_null(strstr(m.done_msg, "database or disk is full"));
+	struct store_conn *c = NULL;
+	assert_int_equal(store_connect(mx->store, true, &c, &e), 0);
+	struct incident inc;
+	assert_int_equal(store_incident_find_active(c, "manual", "swallowed", &inc, &e),
+			 ERR_NOTFOUND);
+	assert_int_equal(events_with(c, "marker-swallowed", NULL), 0);
+	store_disconnect(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -623,6 +1186,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stop_drains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_idle_and_null, setup, teardown),
 		cmocka_unit_test(test_start_fails_without_database),
+		cmocka_unit_test_setup_teardown(test_unreported_failure, mx_setup, mx_teardown),
+		cmocka_unit_test_setup_teardown(test_faults_at_every_transaction_step, mx_setup,
+						mx_teardown),
+		cmocka_unit_test_setup_teardown(test_faults_at_every_statement, mx_setup,
+						mx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "tmpdb.h"
+
 #include "store/store.h"
 #include "util/json.h"
 
@@ -30,7 +32,6 @@ const char *__ubsan_default_options(void)
 struct fixture {
 	char dir[64];
 	char path[128];
-	char url[160];
 	struct store *store;
 	struct store_conn *conn;
 };
@@ -45,22 +46,14 @@ static void remove_db_files(const char *path)
 	}
 }
 
-/* A store on a fresh path, not migrated, not connected. */
+/* A throwaway store (tmpdb.h), not migrated, not connected. */
 static int setup_bare(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
 	if (!f)
 		return -1;
-	snprintf(f->dir, sizeof f->dir, "/tmp/intervene-store-XXXXXX");
-	if (!mkdtemp(f->dir)) {
+	if (tmpdb_create_bare("store", f->dir, f->path, &f->store)) {
 		free(f);
-		return -1;
-	}
-	snprintf(f->path, sizeof f->path, "%s/test.db", f->dir);
-	snprintf(f->url, sizeof f->url, "sqlite://%s", f->path);
-	struct err e;
-	if (store_new(f->url, &f->store, &e)) {
-		fprintf(stderr, "setup: %s\n", e.msg);
 		return -1;
 	}
 	*state = f;
@@ -86,8 +79,7 @@ static int teardown_db(void **state)
 	struct fixture *f = *state;
 	store_disconnect(f->conn);
 	store_free(f->store);
-	remove_db_files(f->path);
-	rmdir(f->dir);
+	tmpdb_remove(f->dir, f->path);
 	free(f);
 	return 0;
 }
@@ -1352,21 +1344,230 @@ static void test_idempotency(void **state)
 	buf_free(&body);
 }
 
+/* ---- damaged stored values surface as errors ---- */
+
+static void exec_ok(struct store_conn *c, const char *sql)
+{
+	struct err e;
+	err_clear(&e);
+	if (store_exec_sql(c, sql, &e))
+		fail_msg("%s: %s", sql, e.msg);
+}
+
+static int count_incidents(const struct incident *inc, void *arg)
+{
+	(void)inc;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* The read fails with ERR_IO whose message names every part of want. */
+static void assert_io_naming(int rc, const struct err *e, const char *const *want)
+{
+	if (rc != ERR_IO)
+		fail_msg("expected ERR_IO, got %d (%s)", rc, e->msg);
+	assert_int_equal(e->code, ERR_IO);
+	for (int i = 0; want[i]; i++)
+		if (!strstr(e->msg, want[i]))
+			fail_msg("message \"%s\" does not name %s", e->msg, want[i]);
+}
+
+static void test_bad_json_is_an_error(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *column, *value, *problem;
+	} cases[] = {
+		{"details", "'{\"host\":'", "not valid JSON"},
+		{"details", "'[1,2]'", "not a JSON object"},
+		{"playbooks", "'{}'", "not a JSON array"},
+		{"notes", "'nope'", "not valid JSON"},
+		{"metadata", "'7'", "not a JSON object"},
+		{"issue_ref", "'[\"github\"]'", "not a JSON object"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char key[32], sql[256], row[32];
+		snprintf(key, sizeof key, "bad-json-%zu", i);
+		int64_t id = insert_ok(f->conn, "manual", key, 3, ST_OPEN, "s", T0, NULL);
+		snprintf(sql, sizeof sql, "UPDATE incidents SET %s = %s WHERE id = %lld",
+			 cases[i].column, cases[i].value, (long long)id);
+		exec_ok(f->conn, sql);
+		snprintf(row, sizeof row, "row %lld", (long long)id);
+		char col[48];
+		snprintf(col, sizeof col, "incidents.%s", cases[i].column);
+		const char *want[] = {col, row, cases[i].problem, NULL};
+
+		struct incident out;
+		struct err e;
+		err_clear(&e);
+		assert_io_naming(store_incident_get(f->conn, id, &out, &e), &e, want);
+		err_clear(&e);
+		assert_io_naming(store_incident_find_active(f->conn, "manual", key, &out, &e), &e,
+				 want);
+		/* repaired, it reads again (nothing was cached or half-read) */
+		snprintf(sql, sizeof sql, "UPDATE incidents SET %s = %s WHERE id = %lld",
+			 cases[i].column, strcmp(cases[i].column, "playbooks") ? "'{}'" : "'[]'",
+			 (long long)id);
+		exec_ok(f->conn, sql);
+		assert_int_equal(store_incident_get(f->conn, id, &out, &e), 0);
+		incident_clear(&out);
+	}
+}
+
+static void test_unknown_status_is_an_error(void **state)
+{
+	struct fixture *f = *state;
+	struct err e;
+	int64_t ok = insert_ok(f->conn, "manual", "fine", 3, ST_OPEN, "s", T0, NULL);
+	int64_t id = insert_ok(f->conn, "manual", "odd", 3, ST_OPEN, "s", T0 + 1, NULL);
+	/* The CHECK constraint keeps such values out; damage gets past it. */
+	char sql[160];
+	snprintf(sql, sizeof sql,
+		 "PRAGMA ignore_check_constraints = ON; UPDATE incidents SET status = 'paused' "
+		 "WHERE id = %lld; PRAGMA ignore_check_constraints = OFF",
+		 (long long)id);
+	exec_ok(f->conn, sql);
+	char row[32];
+	snprintf(row, sizeof row, "row %lld", (long long)id);
+	const char *want[] = {"incidents.status", row, "paused", NULL};
+
+	struct incident out;
+	err_clear(&e);
+	assert_io_naming(store_incident_get(f->conn, id, &out, &e), &e, want);
+	/* never read as "open": a list or a count that meets it fails */
+	struct incident_filter flt = {.page = 1, .per_page = 50};
+	int n = 0;
+	err_clear(&e);
+	assert_io_naming(store_incident_list(f->conn, &flt, count_incidents, &n, NULL, &e), &e,
+			 want);
+	int64_t counts[ST_COUNT][5];
+	err_clear(&e);
+	const char *want_count[] = {"incidents.status", "paused", NULL};
+	assert_io_naming(store_incident_counts(f->conn, counts, &e), &e, want_count);
+	/* the healthy row still reads */
+	assert_int_equal(store_incident_get(f->conn, ok, &out, &e), 0);
+	incident_clear(&out);
+
+	/* a severity outside 1..4 is damage too */
+	snprintf(sql, sizeof sql,
+		 "PRAGMA ignore_check_constraints = ON; UPDATE incidents SET status = 'open', "
+		 "severity = 9 WHERE id = %lld; PRAGMA ignore_check_constraints = OFF",
+		 (long long)id);
+	exec_ok(f->conn, sql);
+	const char *want_sev[] = {"incidents.severity", row, NULL};
+	err_clear(&e);
+	assert_io_naming(store_incident_get(f->conn, id, &out, &e), &e, want_sev);
+	const char *want_sev_count[] = {"incidents.severity", "9", NULL};
+	err_clear(&e);
+	assert_io_naming(store_incident_counts(f->conn, counts, &e), &e, want_sev_count);
+}
+
+static int count_tokens(const struct token_row *t, void *arg)
+{
+	(void)t;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int count_sessions(const struct session_row *r, void *arg)
+{
+	(void)r;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int count_events(const struct event *ev, void *arg)
+{
+	(void)ev;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_bad_hashes_are_errors(void **state)
+{
+	struct fixture *f = *state;
+	struct err e;
+	struct token_row t = {.name = "alice", .role = "admin", .created_at = T0};
+	memset(t.hash, 0xA1, 32);
+	assert_int_equal(store_token_insert(f->conn, &t, &e), 0);
+	unsigned char sh[32];
+	memset(sh, 0x5E, 32);
+	assert_int_equal(store_session_insert(f->conn, sh, t.id, T0, T0 + 1000000, &e), 0);
+	int n = 0;
+	assert_int_equal(store_session_list(f->conn, T0 + 1, count_sessions, &n, &e), 0);
+	assert_int_equal(n, 1);
+
+	/* a session hash cut short is not skipped: the list fails naming it */
+	exec_ok(f->conn, "UPDATE sessions SET hash = x'0102'");
+	const char *want_s[] = {"sessions.hash", "row 1", "2 bytes", NULL};
+	err_clear(&e);
+	assert_io_naming(store_session_list(f->conn, T0 + 1, count_sessions, &n, &e), &e, want_s);
+
+	exec_ok(f->conn, "UPDATE tokens SET hash = x'00'");
+	char row[32];
+	snprintf(row, sizeof row, "row %lld", (long long)t.id);
+	const char *want_t[] = {"tokens.hash", row, NULL};
+	err_clear(&e);
+	assert_io_naming(store_token_list(f->conn, count_tokens, &n, &e), &e, want_t);
+	struct token_row out;
+	err_clear(&e);
+	assert_io_naming(store_token_revoke(f->conn, "alice", T0 + 5, &out, &e), &e, want_t);
+
+	exec_ok(f->conn, "UPDATE meta SET value = x'00' WHERE key = 'hash_key'");
+	unsigned char key[32];
+	const char *want_k[] = {"meta.hash_key", NULL};
+	err_clear(&e);
+	assert_io_naming(store_meta_hash_key(f->conn, key, &e), &e, want_k);
+}
+
+static void test_bad_event_fields_are_errors(void **state)
+{
+	struct fixture *f = *state;
+	struct err e;
+	struct event ev = {.id = 1,
+			   .type = "incident_created",
+			   .actor = "tester",
+			   .data = "{}",
+			   .created_at = "2026-01-01T00:00:00.000Z"};
+	memset(ev.prev_hash, '0', 64);
+	memset(ev.hash, 'a', 64);
+	assert_int_equal(store_event_insert(f->conn, &ev, &e), 0);
+	struct event_filter flt = {.limit = -1};
+	int n = 0;
+	assert_int_equal(store_event_list(f->conn, &flt, count_events, &n, NULL, &e), 0);
+	assert_int_equal(n, 1);
+
+	/* a timestamp too long for the row's field is not cut to fit */
+	exec_ok(f->conn, "UPDATE events SET created_at = '2026-01-01T00:00:00.000000000000Z' "
+			 "WHERE id = 1");
+	const char *want_c[] = {"events.created_at", "row 1", NULL};
+	err_clear(&e);
+	assert_io_naming(store_event_list(f->conn, &flt, count_events, &n, NULL, &e), &e, want_c);
+	exec_ok(f->conn, "UPDATE events SET created_at = '2026-01-01T00:00:00.000Z', "
+			 "prev_hash = 'abc' WHERE id = 1");
+	const char *want_p[] = {"events.prev_hash", "row 1", "hash", NULL};
+	err_clear(&e);
+	assert_io_naming(store_event_list(f->conn, &flt, count_events, &n, NULL, &e), &e, want_p);
+}
+
 /* ---- transactions ---- */
 
 static void test_savepoints(void **state)
 {
 	struct fixture *f = *state;
 	struct err e;
+	assert_false(store_in_transaction(f->conn));
 	assert_int_equal(store_begin(f->conn, &e), 0);
+	assert_true(store_in_transaction(f->conn));
 	insert_ok(f->conn, "manual", "A", 3, ST_OPEN, "s", T0, NULL);
 	assert_int_equal(store_savepoint(f->conn, &e), 0);
 	insert_ok(f->conn, "manual", "B", 3, ST_OPEN, "s", T0, NULL);
-	store_rollback_to(f->conn);
+	assert_int_equal(store_rollback_to(f->conn, &e), 0);
 	assert_int_equal(store_savepoint(f->conn, &e), 0);
 	insert_ok(f->conn, "manual", "C", 3, ST_OPEN, "s", T0, NULL);
 	assert_int_equal(store_release(f->conn, &e), 0);
 	assert_int_equal(store_commit(f->conn, &e), 0);
+	assert_false(store_in_transaction(f->conn));
 
 	struct incident inc;
 	assert_int_equal(store_incident_find_active(f->conn, "manual", "A", &inc, &e), 0);
@@ -1391,7 +1592,7 @@ static void test_savepoints(void **state)
 	struct incident dup = make_inc("manual", "A", 3, ST_OPEN, "dup", T0);
 	assert_int_equal(store_incident_insert(f->conn, &dup, &e), ERR_CONFLICT);
 	incident_clear(&dup);
-	store_rollback_to(f->conn);
+	assert_int_equal(store_rollback_to(f->conn, &e), 0);
 	assert_int_equal(store_savepoint(f->conn, &e), 0);
 	insert_ok(f->conn, "manual", "E", 3, ST_OPEN, "s", T0, NULL);
 	assert_int_equal(store_release(f->conn, &e), 0);
@@ -1417,7 +1618,7 @@ static void test_read_snapshot(void **state)
 	insert_ok(f->conn, "manual", "s", 3, ST_CLOSED, "s", T0, NULL);
 	assert_int_equal(store_incident_count_since(ro, "manual", "s", 0, &n, &e), 0);
 	assert_int_equal(n, 1);
-	store_read_end(ro);
+	assert_int_equal(store_read_end(ro, &e), 0);
 	assert_int_equal(store_incident_count_since(ro, "manual", "s", 0, &n, &e), 0);
 	assert_int_equal(n, 2);
 	store_disconnect(ro);
@@ -1454,6 +1655,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_silences, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(test_tokens, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(test_idempotency, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_bad_json_is_an_error, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_unknown_status_is_an_error, setup_db,
+						teardown_db),
+		cmocka_unit_test_setup_teardown(test_bad_hashes_are_errors, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_bad_event_fields_are_errors, setup_db,
+						teardown_db),
 		cmocka_unit_test_setup_teardown(test_savepoints, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(test_read_snapshot, setup_db, teardown_db),
 	};

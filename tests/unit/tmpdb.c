@@ -2,10 +2,33 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
-int tmpdb_create(const char *tag, char dir[64], char path[128], struct store **store)
+/* The store INTERVENE_TEST_STORE asks for: 0 for SQLite, else -1 after saying why. */
+static int check_choice(void)
 {
+	const char *v = getenv("INTERVENE_TEST_STORE");
+	if (!v || !*v || !strcmp(v, "sqlite"))
+		return 0;
+	if (!strncmp(v, "postgres://", 11) || !strncmp(v, "postgresql://", 13))
+		fprintf(stderr,
+			"tmpdb: INTERVENE_TEST_STORE asks for a PostgreSQL server, but the "
+			"PostgreSQL backend is not built yet; unset it (or set it to \"sqlite\") "
+			"to run these tests on SQLite\n");
+	else
+		fprintf(stderr,
+			"tmpdb: INTERVENE_TEST_STORE=\"%.80s\" is neither \"sqlite\" nor a "
+			"postgres:// URL\n",
+			v);
+	return -1;
+}
+
+static int create(const char *tag, bool migrate, char dir[64], char path[128], struct store **store)
+{
+	*store = NULL;
+	if (check_choice())
+		return -1;
 	snprintf(dir, 64, "/tmp/intervene-%.20s-XXXXXX", tag);
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
@@ -17,8 +40,7 @@ int tmpdb_create(const char *tag, char dir[64], char path[128], struct store **s
 	struct err e;
 	err_clear(&e);
 	int version = 0;
-	*store = NULL;
-	if (store_new(url, store, &e) || store_migrate(*store, &version, &e)) {
+	if (store_new(url, store, &e) || (migrate && store_migrate(*store, &version, &e))) {
 		fprintf(stderr, "tmpdb: %s\n", e.msg);
 		store_free(*store);
 		*store = NULL;
@@ -26,6 +48,16 @@ int tmpdb_create(const char *tag, char dir[64], char path[128], struct store **s
 		return -1;
 	}
 	return 0;
+}
+
+int tmpdb_create(const char *tag, char dir[64], char path[128], struct store **store)
+{
+	return create(tag, true, dir, path, store);
+}
+
+int tmpdb_create_bare(const char *tag, char dir[64], char path[128], struct store **store)
+{
+	return create(tag, false, dir, path, store);
 }
 
 void tmpdb_remove(const char *dir, const char *path)
