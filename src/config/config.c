@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "config/keys.h"
 #include "util/buf.h"
 
 /* Enums are stored through an int lvalue; that is only sound if they are int-sized. */
@@ -37,83 +38,6 @@ _Static_assert(sizeof(enum config_close_on) == sizeof(int), "enum size");
  * a hostile file from costing exponential time. Real configs have a few hundred. */
 #define MAX_NODES      100000
 #define MAX_FILE_BYTES (4 * 1024 * 1024)
-#define SECOND	       INT64_C(1000)
-#define MINUTE	       (60 * SECOND)
-#define HOUR	       (60 * MINUTE)
-#define DAY	       (24 * HOUR)
-
-enum ktype {
-	K_STR,
-	K_BOOL,
-	K_INT,
-	K_FLOAT,
-	K_OPTFLOAT, /* struct config_threshold: a float that may be absent */
-	K_DUR,	    /* int64_t milliseconds */
-	K_ENUM,	    /* int, from a table of names */
-	K_STRLIST,  /* char ** (NULL-terminated) at off, size_t count at off2 */
-	K_SECTION,  /* fixed keys in sub; same base */
-	K_MAP,	    /* arbitrary keys → coll->elem; array at off, count at off2 */
-	K_LIST,	    /* sequence of coll->elem; array at off, count at off2 */
-};
-
-enum {
-	F_SECRET = 1u << 0,   /* masked as "****" when shown */
-	F_HEADER = 1u << 1,   /* ends up in an HTTP header: CR and LF would split it */
-	F_PATH = 1u << 2,     /* relative → against the config file's directory */
-	F_EXEC = 1u << 3,     /* like F_PATH, but only when it contains '/' (else $PATH) */
-	F_URL = 1u << 4,      /* http:// or https:// */
-	F_BASEURL = 1u << 5,  /* F_URL, trailing '/' removed so callers can append paths */
-	F_REQUIRED = 1u << 6, /* must not be empty (inside its provider scope only) */
-	F_WHOLE = 1u << 7,    /* a section written in the file replaces all its defaults */
-	F_OPTIONAL = 1u << 8, /* 0 means "not set": left out of the dump */
-	F_DBURL = 1u << 9,    /* a URL whose password is masked in the dump */
-};
-
-struct enum_name {
-	const char *name;
-	int value;
-};
-
-struct key;
-struct ctx;
-
-/* Extra validation of a non-empty string after the generic flags ran. May replace *s
- * (free the old value). Returns 0, or -1 with the reason in why. */
-typedef int (*check_fn)(const struct ctx *x, char **s, struct buf *why);
-
-struct coll {
-	size_t elem_size;
-	size_t name_off;	     /* map: where the entry's key (char *) goes */
-	const struct key *elem;	     /* the value of each entry; offsets into the entry */
-	const char *const *defaults; /* map: key, value text pairs, NULL-terminated */
-};
-
-struct key {
-	const char *name; /* NULL ends a table */
-	enum ktype type;
-	unsigned flags;
-	size_t off, off2;
-	const char *def;	       /* default as written in a file; NULL: empty / zero */
-	int64_t min, max;	       /* K_INT; K_DUR in ms */
-	double fmin, fmax;	       /* K_FLOAT, K_OPTFLOAT */
-	int scope;		       /* K_SECTION: only used when tracker.provider is this */
-	const struct enum_name *names; /* K_ENUM */
-	const struct key *sub;	       /* K_SECTION */
-	const struct coll *coll;       /* K_MAP, K_LIST */
-	check_fn check;		       /* K_STR, and each item of a K_STRLIST */
-};
-
-union val {
-	char *s;
-	bool b;
-	int64_t i;
-	double f;
-	int e;
-};
-
-struct pos {
-	int line, col; /* 1-based */
-};
 
 /* Where a key got its value in the file, for checks that run after the walk. */
 struct mark {
@@ -173,56 +97,6 @@ static const char *const event_types[] = {
 	"issue_delivered",  "issue_failed",	"settings_changed",
 	"silence_created",  "silence_ended",	"token_created",
 	"token_revoked",    "audit_anchor",	NULL};
-
-#define C(f) offsetof(struct config, f)
-#define KSTR(n, o, d, fl, chk)                                                                     \
-	{                                                                                          \
-		.name = n, .type = K_STR, .off = o, .def = d, .flags = fl, .check = chk            \
-	}
-#define KBOOL(n, o, d)                                                                             \
-	{                                                                                          \
-		.name = n, .type = K_BOOL, .off = o, .def = d                                      \
-	}
-#define KINT(n, o, d, lo, hi)                                                                      \
-	{                                                                                          \
-		.name = n, .type = K_INT, .off = o, .def = d, .min = lo, .max = hi                 \
-	}
-#define KDUR(n, o, d, lo, hi, fl)                                                                  \
-	{                                                                                          \
-		.name = n, .type = K_DUR, .off = o, .def = d, .min = lo, .max = hi, .flags = fl    \
-	}
-#define KFLOAT(n, o, d, lo, hi)                                                                    \
-	{                                                                                          \
-		.name = n, .type = K_FLOAT, .off = o, .def = d, .fmin = lo, .fmax = hi             \
-	}
-#define KTHRESH(n, o, lo, hi)                                                                      \
-	{                                                                                          \
-		.name = n, .type = K_OPTFLOAT, .off = o, .fmin = lo, .fmax = hi                    \
-	}
-#define KENUM(n, o, d, nm)                                                                         \
-	{                                                                                          \
-		.name = n, .type = K_ENUM, .off = o, .def = d, .names = nm                         \
-	}
-#define KSTRLIST(n, o, o2, fl, chk)                                                                \
-	{                                                                                          \
-		.name = n, .type = K_STRLIST, .off = o, .off2 = o2, .flags = fl, .check = chk      \
-	}
-#define KSECTION(n, s, fl, sc)                                                                     \
-	{                                                                                          \
-		.name = n, .type = K_SECTION, .off = SIZE_MAX, .sub = s, .flags = fl, .scope = sc  \
-	}
-#define KMAP(n, o, o2, co)                                                                         \
-	{                                                                                          \
-		.name = n, .type = K_MAP, .off = o, .off2 = o2, .coll = co                         \
-	}
-#define KLIST(n, o, o2, co)                                                                        \
-	{                                                                                          \
-		.name = n, .type = K_LIST, .off = o, .off2 = o2, .coll = co                        \
-	}
-#define KEND                                                                                       \
-	{                                                                                          \
-		.name = NULL                                                                       \
-	}
 
 static const struct key server_keys[] = {
 	KSTR("listen", C(server.listen), "127.0.0.1:8080", F_REQUIRED, check_listen),
@@ -461,34 +335,6 @@ static const struct key root_keys[] = {
 };
 
 /* ---- small helpers ---- */
-
-static void *at(const void *base, size_t off)
-{
-	return (char *)base + off;
-}
-
-/* Array fields have different pointer types; go through memcpy rather than pun. */
-static void *get_ptr(const void *base, size_t off)
-{
-	void *p;
-	memcpy(&p, at(base, off), sizeof p);
-	return p;
-}
-
-static void set_ptr(void *base, size_t off, void *p)
-{
-	memcpy(at(base, off), &p, sizeof p);
-}
-
-static size_t *count_of(const void *base, const struct key *k)
-{
-	return at(base, k->off2);
-}
-
-static bool is_scalar_type(enum ktype t)
-{
-	return t != K_STRLIST && t != K_SECTION && t != K_MAP && t != K_LIST;
-}
 
 static const char *enum_label(const struct enum_name *names, int v)
 {
