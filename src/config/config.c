@@ -62,16 +62,15 @@ struct ctx {
 	struct buf path; /* dotted key path of the value being read */
 };
 
-static char *mask_url_password(const char *u);
-static int check_listen(const struct ctx *x, char **s, struct buf *why);
-static int check_storage_url(const struct ctx *x, char **s, struct buf *why);
-static int check_gh_name(const struct ctx *x, char **s, struct buf *why);
-static int check_jira_key(const struct ctx *x, char **s, struct buf *why);
-static int check_webhook_name(const struct ctx *x, char **s, struct buf *why);
-static int check_event(const struct ctx *x, char **s, struct buf *why);
-static int check_dbt_target(const struct ctx *x, char **s, struct buf *why);
-static int check_dbt_env(const struct ctx *x, char **s, struct buf *why);
-static int check_nonblank(const struct ctx *x, char **s, struct buf *why);
+static int check_listen(const char *dir, char **s, struct buf *why);
+static int check_storage_url(const char *dir, char **s, struct buf *why);
+static int check_gh_name(const char *dir, char **s, struct buf *why);
+static int check_jira_key(const char *dir, char **s, struct buf *why);
+static int check_webhook_name(const char *dir, char **s, struct buf *why);
+static int check_event(const char *dir, char **s, struct buf *why);
+static int check_dbt_target(const char *dir, char **s, struct buf *why);
+static int check_dbt_env(const char *dir, char **s, struct buf *why);
+static int check_nonblank(const char *dir, char **s, struct buf *why);
 
 /* ---- the tables ---- */
 
@@ -336,33 +335,6 @@ static const struct key root_keys[] = {
 
 /* ---- small helpers ---- */
 
-static const char *enum_label(const struct enum_name *names, int v)
-{
-	for (; names->name; names++)
-		if (names->value == v)
-			return names->name;
-	return "?";
-}
-
-/* A short, printable echo of a user value for error messages. */
-static void put_echo(struct buf *b, const char *s)
-{
-	buf_putc(b, '"');
-	size_t n = 0;
-	for (; *s && n < 40; s++, n++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch < 0x20 || ch == 0x7f)
-			buf_printf(b, "\\x%02x", ch);
-		else if (ch == '"' || ch == '\\')
-			buf_printf(b, "\\%c", ch);
-		else
-			buf_putc(b, (char)ch);
-	}
-	if (*s)
-		buf_puts(b, "...");
-	buf_putc(b, '"');
-}
-
 static char *cwd_dup(void)
 {
 	size_t sz = 256;
@@ -375,42 +347,6 @@ static char *cwd_dup(void)
 			return xstrdup(".");
 		sz *= 2;
 	}
-}
-
-/* Lexical clean-up of an absolute or relative path: "//" → "/", "/./" → "/", trailing
- * "/." dropped. ".." is kept: with symlinks it cannot be removed lexically. */
-static char *normalize_path(const char *p)
-{
-	struct buf b = BUF_INIT;
-	const char *s = p;
-	if (*s == '/')
-		buf_putc(&b, '/');
-	while (*s) {
-		while (*s == '/')
-			s++;
-		const char *e = strchr(s, '/');
-		size_t n = e ? (size_t)(e - s) : strlen(s);
-		if (n && !(n == 1 && s[0] == '.')) {
-			if (b.len && b.data[b.len - 1] != '/')
-				buf_putc(&b, '/');
-			buf_append(&b, s, n);
-		}
-		s += n;
-	}
-	if (!b.len)
-		buf_putc(&b, '.');
-	return buf_steal(&b);
-}
-
-static char *join_path(const char *dir, const char *rel)
-{
-	if (rel[0] == '/')
-		return normalize_path(rel);
-	struct buf b = BUF_INIT;
-	buf_printf(&b, "%s/%s", dir, rel);
-	char *r = normalize_path(b.data);
-	buf_free(&b);
-	return r;
 }
 
 /* ---- errors and marks ---- */
@@ -537,301 +473,9 @@ static void path_pop(struct ctx *x, size_t saved)
 		x->path.data[saved] = '\0';
 }
 
-/* ---- scalar conversion (text in, value out; no positions) ---- */
-
-int64_t config_parse_duration(const char *s)
-{
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	int64_t n = 0;
-	while (*s >= '0' && *s <= '9') {
-		int d = *s++ - '0';
-		if (n > (INT64_MAX - d) / 10)
-			return -1;
-		n = n * 10 + d;
-	}
-	int64_t unit;
-	if (!strcmp(s, "ms"))
-		unit = 1;
-	else if (!strcmp(s, "s"))
-		unit = SECOND;
-	else if (!strcmp(s, "m"))
-		unit = MINUTE;
-	else if (!strcmp(s, "h"))
-		unit = HOUR;
-	else if (!strcmp(s, "d"))
-		unit = DAY;
-	else
-		return -1;
-	if (n > INT64_MAX / unit)
-		return -1;
-	return n * unit;
-}
-
-/* The largest unit that represents ms exactly, so a dump reads like the file. */
-static void put_duration(struct buf *b, int64_t ms)
-{
-	static const struct {
-		int64_t unit;
-		const char *suffix;
-	} units[] = {{DAY, "d"}, {HOUR, "h"}, {MINUTE, "m"}, {SECOND, "s"}};
-	if (ms == 0) {
-		buf_puts(b, "0s");
-		return;
-	}
-	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-		if (ms % units[i].unit == 0) {
-			buf_printf(b, "%" PRId64 "%s", ms / units[i].unit, units[i].suffix);
-			return;
-		}
-	}
-	buf_printf(b, "%" PRId64 "ms", ms);
-}
-
-static bool parse_int(const char *s, int64_t *out)
-{
-	const char *p = s;
-	if (*p == '-')
-		p++;
-	if (*p < '0' || *p > '9')
-		return false;
-	for (const char *q = p; *q; q++)
-		if (*q < '0' || *q > '9')
-			return false;
-	errno = 0;
-	char *end;
-	long long v = strtoll(s, &end, 10);
-	if (errno || *end)
-		return false;
-	*out = v;
-	return true;
-}
-
-/* Decimal numbers only: strtod alone would also take "inf", "nan" and hex floats. */
-static bool parse_float(const char *s, double *out)
-{
-	const char *p = s;
-	if (*p == '-' || *p == '+')
-		p++;
-	size_t digits = 0;
-	while (*p >= '0' && *p <= '9')
-		p++, digits++;
-	if (*p == '.') {
-		p++;
-		while (*p >= '0' && *p <= '9')
-			p++, digits++;
-	}
-	if (!digits)
-		return false;
-	if (*p == 'e' || *p == 'E') {
-		p++;
-		if (*p == '-' || *p == '+')
-			p++;
-		if (*p < '0' || *p > '9')
-			return false;
-		while (*p >= '0' && *p <= '9')
-			p++;
-	}
-	if (*p)
-		return false;
-	errno = 0;
-	double v = strtod(s, NULL);
-	if (errno == ERANGE || !isfinite(v))
-		return false;
-	*out = v;
-	return true;
-}
-
-static bool parse_bool(const char *s, bool *out)
-{
-	static const char *const yes[] = {"true", "True", "TRUE", NULL};
-	static const char *const no[] = {"false", "False", "FALSE", NULL};
-	for (size_t i = 0; yes[i]; i++) {
-		if (!strcmp(s, yes[i]))
-			return *out = true, true;
-		if (!strcmp(s, no[i]))
-			return *out = false, true;
-	}
-	return false;
-}
-
-static void put_enum_choices(struct buf *b, const struct enum_name *names)
-{
-	for (const struct enum_name *n = names; n->name; n++)
-		buf_printf(b, "%s%s", n == names ? "" : n[1].name ? ", " : " or ", n->name);
-}
-
-static void put_expected(struct buf *b, const struct key *k)
-{
-	switch (k->type) {
-	case K_STR: buf_puts(b, "a string"); break;
-	case K_BOOL: buf_puts(b, "true or false"); break;
-	case K_INT: buf_puts(b, "an integer"); break;
-	case K_FLOAT:
-	case K_OPTFLOAT: buf_puts(b, "a number"); break;
-	case K_DUR: buf_puts(b, "a duration like 500ms, 30s, 15m, 4h or 7d"); break;
-	case K_ENUM:
-		buf_puts(b, "one of ");
-		put_enum_choices(b, k->names);
-		break;
-	case K_STRLIST:
-	case K_LIST: buf_puts(b, "a list"); break;
-	case K_SECTION:
-	case K_MAP: buf_puts(b, "a mapping"); break;
-	}
-}
-
-static int bad_value(const struct key *k, const char *text, struct buf *why)
-{
-	buf_puts(why, "expected ");
-	put_expected(why, k);
-	buf_puts(why, ", got ");
-	put_echo(why, text);
-	return -1;
-}
-
-static bool http_url_ok(const char *s)
-{
-	size_t skip;
-	if (!strncasecmp(s, "http://", 7))
-		skip = 7;
-	else if (!strncasecmp(s, "https://", 8))
-		skip = 8;
-	else
-		return false;
-	if (!s[skip] || s[skip] == '/' || s[skip] == '?' || s[skip] == '#')
-		return false;
-	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return false;
-	return true;
-}
-
-/* The generic string rules (flags), then the key's own check. Takes ownership of *s. */
-static int finish_string(const struct ctx *x, const struct key *k, char **s, struct buf *why)
-{
-	if ((k->flags & F_HEADER) && strpbrk(*s, "\r\n")) {
-		buf_puts(why, "must not contain CR or LF (the value is sent in an HTTP header)");
-		return -1;
-	}
-	if (!**s)
-		return 0; /* emptiness is F_REQUIRED's business, checked after the walk */
-	if ((k->flags & (F_URL | F_BASEURL)) && !http_url_ok(*s)) {
-		char *shown = mask_url_password(*s); /* the echo must not leak a password */
-		buf_puts(why, "must be an http:// or https:// URL, got ");
-		put_echo(why, shown);
-		free(shown);
-		return -1;
-	}
-	if (k->flags & F_BASEURL) {
-		size_t n = strlen(*s);
-		while (n > 0 && (*s)[n - 1] == '/')
-			(*s)[--n] = '\0';
-	}
-	if ((k->flags & F_PATH) || ((k->flags & F_EXEC) && strchr(*s, '/'))) {
-		char *r = join_path(x->dir, *s);
-		free(*s);
-		*s = r;
-	}
-	return k->check ? k->check(x, s, why) : 0;
-}
-
-/* text → value for any scalar key type, with bounds. On success v owns any string. */
-static int parse_value(const struct ctx *x, const struct key *k, const char *text, union val *v,
-		       struct buf *why)
-{
-	switch (k->type) {
-	case K_STR:
-		v->s = xstrdup(text);
-		if (finish_string(x, k, &v->s, why) < 0) {
-			free(v->s);
-			v->s = NULL;
-			return -1;
-		}
-		return 0;
-	case K_BOOL: return parse_bool(text, &v->b) ? 0 : bad_value(k, text, why);
-	case K_INT:
-		if (!parse_int(text, &v->i))
-			return bad_value(k, text, why);
-		if (v->i < k->min || v->i > k->max) {
-			buf_printf(why, "must be between %" PRId64 " and %" PRId64 ", got %" PRId64,
-				   k->min, k->max, v->i);
-			return -1;
-		}
-		return 0;
-	case K_DUR:
-		v->i = config_parse_duration(text);
-		if (v->i < 0)
-			return bad_value(k, text, why);
-		if (v->i < k->min || v->i > k->max) {
-			buf_puts(why, "must be between ");
-			put_duration(why, k->min);
-			buf_puts(why, " and ");
-			put_duration(why, k->max);
-			buf_printf(why, ", got %s", text);
-			return -1;
-		}
-		return 0;
-	case K_FLOAT:
-	case K_OPTFLOAT:
-		if (!parse_float(text, &v->f))
-			return bad_value(k, text, why);
-		if (v->f < k->fmin || v->f > k->fmax) {
-			buf_printf(why, "must be between %.15g and %.15g, got %s", k->fmin, k->fmax,
-				   text);
-			return -1;
-		}
-		return 0;
-	case K_ENUM:
-		for (const struct enum_name *n = k->names; n->name; n++) {
-			if (!strcmp(n->name, text)) {
-				v->e = n->value;
-				return 0;
-			}
-		}
-		return bad_value(k, text, why);
-	default: break;
-	}
-	buf_puts(why, "internal: not a scalar key");
-	return -1;
-}
-
-static void store_value(const struct key *k, void *base, union val *v)
-{
-	void *p = at(base, k->off);
-	switch (k->type) {
-	case K_STR: {
-		char *old = get_ptr(base, k->off);
-		free(old);
-		set_ptr(base, k->off, v->s);
-		v->s = NULL;
-		break;
-	}
-	case K_BOOL: *(bool *)p = v->b; break;
-	case K_INT:
-	case K_DUR: *(int64_t *)p = v->i; break;
-	case K_FLOAT: *(double *)p = v->f; break;
-	case K_OPTFLOAT:
-		*(struct config_threshold *)p = (struct config_threshold){true, v->f};
-		break;
-	case K_ENUM: *(int *)p = v->e; break;
-	default: break;
-	}
-}
-
 /* ---- ${VAR} expansion ---- */
 
 enum { EXP_OK, EXP_UNSET, EXP_SYNTAX };
-
-static bool var_start(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
-}
-
-static bool var_char(char c)
-{
-	return var_start(c) || (c >= '0' && c <= '9');
-}
 
 /* Expand ${NAME} and ${NAME:-default} in s[0..n). On EXP_UNSET, detail holds the first
  * unset name; on EXP_SYNTAX, the reason. The default runs to the first '}' (no nesting)
@@ -847,12 +491,12 @@ static int expand_env(const char *s, size_t n, struct buf *out, struct buf *deta
 			continue;
 		}
 		size_t name = i + 2, j = name;
-		if (j >= n || !var_start(s[j])) {
+		if (j >= n || !ident_start(s[j])) {
 			buf_puts(detail,
 				 "${ must be followed by a variable name ([A-Za-z_][A-Za-z0-9_]*)");
 			return EXP_SYNTAX;
 		}
-		while (j < n && var_char(s[j]))
+		while (j < n && ident_char(s[j]))
 			j++;
 		size_t name_len = j - name;
 		const char *def = NULL;
@@ -994,15 +638,15 @@ bool config_listen_is_loopback(const char *listen)
 	return false;
 }
 
-static int check_listen(const struct ctx *x, char **s, struct buf *why)
+static int check_listen(const char *dir, char **s, struct buf *why)
 {
-	(void)x;
+	(void)dir;
 	char host[256];
 	bool v6;
 	return parse_listen(*s, host, sizeof host, &v6, why);
 }
 
-static int check_storage_url(const struct ctx *x, char **s, struct buf *why)
+static int check_storage_url(const char *dir, char **s, struct buf *why)
 {
 	const char *u = *s;
 	if (!strncmp(u, "postgres://", 11) || !strncmp(u, "postgresql://", 13)) {
@@ -1013,10 +657,10 @@ static int check_storage_url(const struct ctx *x, char **s, struct buf *why)
 		return 0;
 	}
 	if (strncmp(u, "sqlite://", 9)) {
-		char *shown = mask_url_password(u);
+		char *shown = cfg_mask_url_password(u);
 		buf_puts(why,
 			 "expected sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB, got ");
-		put_echo(why, shown);
+		cfg_put_echo(why, shown);
 		free(shown);
 		return -1;
 	}
@@ -1027,7 +671,7 @@ static int check_storage_url(const struct ctx *x, char **s, struct buf *why)
 		return -1;
 	}
 	char *file = xstrndup(p, plen);
-	char *abs = join_path(x->dir, file);
+	char *abs = cfg_join_path(dir, file);
 	struct buf b = BUF_INIT;
 	buf_printf(&b, "sqlite://%s%s", abs, p + plen);
 	free(file);
@@ -1038,67 +682,67 @@ static int check_storage_url(const struct ctx *x, char **s, struct buf *why)
 }
 
 /* GitHub owner and repo names go into the URL path: keep them to their real alphabet. */
-static int check_gh_name(const struct ctx *x, char **s, struct buf *why)
+static int check_gh_name(const char *dir, char **s, struct buf *why)
 {
-	(void)x;
+	(void)dir;
 	size_t n = strlen(*s);
 	if (strspn(*s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != n ||
 	    !strcmp(*s, ".") || !strcmp(*s, "..") || n > 100) {
 		buf_puts(why, "may contain only letters, digits, '-', '_' and '.', got ");
-		put_echo(why, *s);
+		cfg_put_echo(why, *s);
 		return -1;
 	}
 	return 0;
 }
 
 /* The project key is written into JQL (`project = KEY`); allow only what Jira allows. */
-static int check_jira_key(const struct ctx *x, char **s, struct buf *why)
+static int check_jira_key(const char *dir, char **s, struct buf *why)
 {
-	(void)x;
+	(void)dir;
 	const char *p = *s;
-	bool ok = var_start(*p) && *p != '_' && strlen(p) <= 64;
+	bool ok = ident_start(*p) && *p != '_' && strlen(p) <= 64;
 	for (; ok && *p; p++)
-		ok = var_char(*p);
+		ok = ident_char(*p);
 	if (!ok) {
 		buf_puts(
 			why,
 			"expected a Jira project key (a letter, then letters, digits or '_'), got ");
-		put_echo(why, *s);
+		cfg_put_echo(why, *s);
 		return -1;
 	}
 	return 0;
 }
 
 /* The name is the outbox target `webhook:<name>` and appears in logs and the API. */
-static int check_webhook_name(const struct ctx *x, char **s, struct buf *why)
+static int check_webhook_name(const char *dir, char **s, struct buf *why)
 {
-	(void)x;
+	(void)dir;
 	size_t n = strlen(*s);
 	if (n > 64 ||
 	    strspn(*s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != n) {
 		buf_puts(why,
 			 "may contain only letters, digits, '-', '_' and '.' (at most 64), got ");
-		put_echo(why, *s);
+		cfg_put_echo(why, *s);
 		return -1;
 	}
 	return 0;
 }
 
-static int check_event(const struct ctx *x, char **s, struct buf *why)
+static int check_event(const char *dir, char **s, struct buf *why)
 {
-	(void)x;
+	(void)dir;
 	for (size_t i = 0; event_types[i]; i++)
 		if (!strcmp(*s, event_types[i]))
 			return 0;
 	buf_puts(why, "unknown event type ");
-	put_echo(why, *s);
+	cfg_put_echo(why, *s);
 	return -1;
 }
 
 /* It becomes an argv element: a leading '-' would turn it into a dbt option. */
-static int check_dbt_target(const struct ctx *x, char **s, struct buf *why)
+static int check_dbt_target(const char *dir, char **s, struct buf *why)
 {
-	(void)x;
+	(void)dir;
 	if (**s == '-') {
 		buf_puts(why, "must not start with '-'");
 		return -1;
@@ -1106,150 +750,30 @@ static int check_dbt_target(const struct ctx *x, char **s, struct buf *why)
 	return 0;
 }
 
-static int check_dbt_env(const struct ctx *x, char **s, struct buf *why)
+static int check_dbt_env(const char *dir, char **s, struct buf *why)
 {
-	(void)x;
+	(void)dir;
 	const char *p = *s;
-	bool ok = var_start(*p);
+	bool ok = ident_start(*p);
 	for (; ok && *p && *p != '='; p++)
-		ok = var_char(*p);
+		ok = ident_char(*p);
 	if (!ok) {
 		buf_puts(why,
 			 "expected NAME or NAME=VALUE with NAME like [A-Za-z_][A-Za-z0-9_]*, got ");
-		put_echo(why, *s);
+		cfg_put_echo(why, *s);
 		return -1;
 	}
 	return 0;
 }
 
-static int check_nonblank(const struct ctx *x, char **s, struct buf *why)
+static int check_nonblank(const char *dir, char **s, struct buf *why)
 {
-	(void)x;
+	(void)dir;
 	if (strspn(*s, " \t") == strlen(*s)) {
 		buf_puts(why, "must not be blank");
 		return -1;
 	}
 	return 0;
-}
-
-/* ---- defaults and freeing, by the table ---- */
-
-static void free_key(const struct key *k, void *base);
-
-static void free_keys(const struct key *keys, void *base)
-{
-	for (const struct key *k = keys; k->name; k++)
-		free_key(k, base);
-}
-
-static void free_key(const struct key *k, void *base)
-{
-	switch (k->type) {
-	case K_STR:
-		free(get_ptr(base, k->off));
-		set_ptr(base, k->off, NULL);
-		break;
-	case K_STRLIST: {
-		char **list = get_ptr(base, k->off);
-		for (size_t i = 0; list && list[i]; i++)
-			free(list[i]);
-		free(list);
-		set_ptr(base, k->off, NULL);
-		*count_of(base, k) = 0;
-		break;
-	}
-	case K_SECTION: free_keys(k->sub, base); break;
-	case K_MAP:
-	case K_LIST: {
-		char *arr = get_ptr(base, k->off);
-		size_t n = *count_of(base, k);
-		for (size_t i = 0; i < n; i++) {
-			void *eb = arr + i * k->coll->elem_size;
-			if (k->type == K_MAP)
-				free(get_ptr(eb, k->coll->name_off));
-			free_key(k->coll->elem, eb);
-		}
-		free(arr);
-		set_ptr(base, k->off, NULL);
-		*count_of(base, k) = 0;
-		break;
-	}
-	default: break;
-	}
-}
-
-static void apply_default(const struct ctx *x, const struct key *k, void *base, bool zero);
-
-static void apply_defaults(const struct ctx *x, const struct key *keys, void *base, bool zero)
-{
-	for (const struct key *k = keys; k->name; k++)
-		apply_default(x, k, base, zero);
-}
-
-static void __attribute__((noreturn))
-bad_table(const struct key *k, const char *text, const char *why)
-{
-	fprintf(stderr, "intervene: bad built-in default for %s (\"%s\"): %s\n", k->name, text,
-		why);
-	abort();
-}
-
-static void set_from_text(const struct ctx *x, const struct key *k, void *base, const char *text)
-{
-	union val v;
-	struct buf why = BUF_INIT;
-	if (parse_value(x, k, text, &v, &why) < 0)
-		bad_table(k, text, buf_cstr(&why));
-	store_value(k, base, &v);
-	buf_free(&why);
-}
-
-/* Fill a key with its default (zero: with empty/zero values instead). Assumes the key
- * holds nothing that needs freeing. */
-static void apply_default(const struct ctx *x, const struct key *k, void *base, bool zero)
-{
-	switch (k->type) {
-	case K_SECTION: apply_defaults(x, k->sub, base, zero); return;
-	case K_STRLIST:
-		set_ptr(base, k->off, xcalloc(1, sizeof(char *)));
-		*count_of(base, k) = 0;
-		return;
-	case K_LIST:
-	case K_MAP: {
-		set_ptr(base, k->off, NULL);
-		*count_of(base, k) = 0;
-		const char *const *d = k->coll->defaults;
-		if (zero || !d)
-			return;
-		size_t n = 0;
-		while (d[2 * n])
-			n++;
-		char *arr = xcalloc(n, k->coll->elem_size);
-		for (size_t i = 0; i < n; i++) {
-			void *eb = arr + i * k->coll->elem_size;
-			set_ptr(eb, k->coll->name_off, xstrdup(d[2 * i]));
-			apply_default(x, k->coll->elem, eb, false);
-			set_from_text(x, k->coll->elem, eb, d[2 * i + 1]);
-		}
-		set_ptr(base, k->off, arr);
-		*count_of(base, k) = n;
-		return;
-	}
-	default: break;
-	}
-	const char *text = zero ? NULL : k->def;
-	if (text) {
-		set_from_text(x, k, base, text);
-		return;
-	}
-	union val v;
-	memset(&v, 0, sizeof v);
-	if (k->type == K_STR)
-		v.s = xstrdup("");
-	if (k->type == K_OPTFLOAT)
-		*(struct config_threshold *)at(base, k->off) = (struct config_threshold){false, 0};
-	else
-		store_value(k, base, &v);
 }
 
 /* ---- the walk over the document ---- */
@@ -1282,7 +806,7 @@ static const char *node_kind(const yaml_node_t *n)
 static void wrong_node(struct ctx *x, const struct key *k, const yaml_node_t *n)
 {
 	struct buf b = BUF_INIT;
-	put_expected(&b, k);
+	cfg_put_expected(&b, k);
 	error_at(x, node_pos(n), "expected %s, got %s", b.data, node_kind(n));
 	buf_free(&b);
 }
@@ -1467,10 +991,10 @@ static void set_scalar(struct ctx *x, const struct key *k, yaml_node_t *n, void 
 		return;
 	union val v;
 	struct buf why = BUF_INIT;
-	if (parse_value(x, k, text, &v, &why) < 0) {
+	if (cfg_parse_value(x->dir, k, text, &v, &why) < 0) {
 		error_at(x, node_pos(n), "%s", why.data);
 	} else {
-		store_value(k, base, &v);
+		cfg_store_value(k, base, &v);
 		record_mark(x, k, base, node_pos(n));
 	}
 	free(text);
@@ -1504,7 +1028,7 @@ static void set_strlist(struct ctx *x, const struct key *k, yaml_node_t *n, void
 		} else if (!*text) {
 			error_at(x, node_pos(item), "must not be empty");
 			ok = false;
-		} else if (finish_string(x, k, &text, &why) < 0) {
+		} else if (cfg_finish_string(x->dir, k, &text, &why) < 0) {
 			error_at(x, node_pos(item), "%s", why.data);
 			ok = false;
 		} else {
@@ -1516,7 +1040,7 @@ static void set_strlist(struct ctx *x, const struct key *k, yaml_node_t *n, void
 		path_pop(x, saved);
 	}
 	if (ok) {
-		free_key(k, base);
+		cfg_free_key(k, base);
 		set_ptr(base, k->off, list);
 		*count_of(base, k) = got;
 		record_mark(x, k, base, node_pos(n));
@@ -1536,8 +1060,8 @@ static void set_section(struct ctx *x, const struct key *k, yaml_node_t *n, void
 		return;
 	}
 	if (k->flags & F_WHOLE) {
-		free_keys(k->sub, base);
-		apply_defaults(x, k->sub, base, true);
+		cfg_free_keys(k->sub, base);
+		cfg_apply_defaults(x->dir, k->sub, base, true);
 	}
 	record_mark(x, k, base, node_pos(n));
 	walk_section(x, k->sub, n, base, scope);
@@ -1557,7 +1081,7 @@ static void set_collection(struct ctx *x, const struct key *k, yaml_node_t *n, v
 		return;
 	}
 	if (!is_map)
-		free_key(k, base);
+		cfg_free_key(k, base);
 	size_t cnt = is_map ? (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start)
 			    : (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 	size_t have = *count_of(base, k);
@@ -1597,7 +1121,7 @@ static void set_collection(struct ctx *x, const struct key *k, yaml_node_t *n, v
 				eb = arr + *count_of(base, k) * co->elem_size;
 				memset(eb, 0, co->elem_size);
 				set_ptr(eb, co->name_off, xstrndup(name, len));
-				apply_default(x, co->elem, eb, false);
+				cfg_apply_default(x->dir, co->elem, eb, false);
 				++*count_of(base, k);
 			}
 		} else {
@@ -1605,7 +1129,7 @@ static void set_collection(struct ctx *x, const struct key *k, yaml_node_t *n, v
 			saved = path_push_index(x, i);
 			eb = arr + *count_of(base, k) * co->elem_size;
 			memset(eb, 0, co->elem_size);
-			apply_default(x, co->elem, eb, false);
+			cfg_apply_default(x->dir, co->elem, eb, false);
 			++*count_of(base, k);
 		}
 		if (co->elem->type == K_SECTION && vn->type == YAML_SCALAR_NODE && is_null(vn))
@@ -1707,7 +1231,7 @@ static void check_required(struct ctx *x, const struct key *keys, void *base, in
 			   !*(char *)get_ptr(base, k->off)) {
 			if (sc)
 				error_at(x, p, "required when tracker.provider is %s",
-					 enum_label(providers, sc));
+					 cfg_enum_label(providers, sc));
 			else
 				error_at(x, p, "required");
 		}
@@ -1757,12 +1281,12 @@ static void check_across(struct ctx *x, struct config *c)
 
 /* ---- load ---- */
 
-static struct config *new_config(const struct ctx *x, const char *path, const char *dir)
+static struct config *new_config(const char *path, const char *dir)
 {
 	struct config *c = xcalloc(1, sizeof *c);
 	c->path = xstrdup(path);
 	c->dir = xstrdup(dir);
-	apply_defaults(x, root_keys, c, false);
+	cfg_apply_defaults(dir, root_keys, c, false);
 	return c;
 }
 
@@ -1838,7 +1362,7 @@ static int load_text(const char *text, size_t len, const char *name, const char 
 	if (all)
 		*all = NULL;
 
-	struct config *c = new_config(&x, name, dir);
+	struct config *c = new_config(name, dir);
 	if (!yaml_parser_initialize(&parser)) {
 		config_free(c);
 		return err_set(e, ERR_NOMEM, "%s: out of memory", name);
@@ -1901,7 +1425,7 @@ int config_load_string(const char *text, size_t len, const char *name, const cha
 		       struct config **out, struct err *e)
 {
 	char *cwd = cwd_dup();
-	char *abs = dir ? join_path(cwd, dir) : xstrdup(cwd);
+	char *abs = dir ? cfg_join_path(cwd, dir) : xstrdup(cwd);
 	int rc = load_text(text, len, name ? name : "<string>", abs, out, e, NULL);
 	free(abs);
 	free(cwd);
@@ -1947,10 +1471,7 @@ int config_load_verbose(const char *path, struct config **out, struct err *e, ch
 	char *cwd = cwd_dup();
 	int rc;
 	if (!path) {
-		struct ctx x;
-		memset(&x, 0, sizeof x);
-		x.dir = cwd;
-		*out = new_config(&x, "", cwd);
+		*out = new_config("", cwd);
 		err_clear(e);
 		rc = 0;
 		goto out;
@@ -1958,7 +1479,7 @@ int config_load_verbose(const char *path, struct config **out, struct err *e, ch
 	struct buf text = BUF_INIT;
 	rc = read_file(path, &text, e);
 	if (rc == 0) {
-		char *abs = join_path(cwd, path);
+		char *abs = cfg_join_path(cwd, path);
 		char *slash = strrchr(abs, '/');
 		if (slash == abs)
 			slash[1] = '\0';
@@ -1982,11 +1503,8 @@ int config_load(const char *path, struct config **out, struct err *e)
 
 struct config *config_defaults(void)
 {
-	struct ctx x;
-	memset(&x, 0, sizeof x);
 	char *cwd = cwd_dup();
-	x.dir = cwd;
-	struct config *c = new_config(&x, "", cwd);
+	struct config *c = new_config("", cwd);
 	free(cwd);
 	return c;
 }
@@ -1995,7 +1513,7 @@ void config_free(struct config *c)
 {
 	if (!c)
 		return;
-	free_keys(root_keys, c);
+	cfg_free_keys(root_keys, c);
 	free(c->path);
 	free(c->dir);
 	free(c);
@@ -2022,7 +1540,7 @@ static bool looks_typed(const char *s)
 			return true;
 	double d;
 	int64_t i64;
-	return parse_float(s, &d) || parse_int(s, &i64);
+	return cfg_parse_float(s, &d) || cfg_parse_int(s, &i64);
 }
 
 /* Plain when that reads back as the same string in any YAML reader, else double-quoted. */
@@ -2057,28 +1575,6 @@ static void put_yaml_string(struct buf *b, const char *s)
 	buf_putc(b, '"');
 }
 
-/* scheme://user:password@host → scheme://user:****@host */
-static char *mask_url_password(const char *u)
-{
-	const char *auth = strstr(u, "://");
-	if (!auth)
-		return xstrdup(u);
-	auth += 3;
-	size_t alen = strcspn(auth, "/?#");
-	const char *at_sign = NULL;
-	for (size_t i = 0; i < alen; i++)
-		if (auth[i] == '@')
-			at_sign = auth + i;
-	const char *colon = at_sign ? memchr(auth, ':', (size_t)(at_sign - auth)) : NULL;
-	if (!colon)
-		return xstrdup(u);
-	struct buf b = BUF_INIT;
-	buf_append(&b, u, (size_t)(colon + 1 - u));
-	buf_puts(&b, "****");
-	buf_puts(&b, at_sign);
-	return buf_steal(&b);
-}
-
 static bool omitted(const struct key *k, const void *base)
 {
 	if (k->type == K_OPTFLOAT)
@@ -2105,7 +1601,7 @@ static void put_scalar(struct buf *b, const struct key *k, const void *base)
 		if ((k->flags & F_SECRET) && *s) {
 			buf_puts(b, "\"****\"");
 		} else if (k->flags & (F_URL | F_BASEURL | F_DBURL)) {
-			char *m = mask_url_password(s);
+			char *m = cfg_mask_url_password(s);
 			put_yaml_string(b, m);
 			free(m);
 		} else {
@@ -2115,10 +1611,10 @@ static void put_scalar(struct buf *b, const struct key *k, const void *base)
 	}
 	case K_BOOL: buf_puts(b, *(const bool *)p ? "true" : "false"); break;
 	case K_INT: buf_printf(b, "%" PRId64, *(const int64_t *)p); break;
-	case K_DUR: put_duration(b, *(const int64_t *)p); break;
+	case K_DUR: cfg_put_duration(b, *(const int64_t *)p); break;
 	case K_FLOAT: buf_printf(b, "%.15g", *(const double *)p); break;
 	case K_OPTFLOAT: buf_printf(b, "%.15g", ((const struct config_threshold *)p)->value); break;
-	case K_ENUM: buf_puts(b, enum_label(k->names, *(const int *)p)); break;
+	case K_ENUM: buf_puts(b, cfg_enum_label(k->names, *(const int *)p)); break;
 	default: break;
 	}
 }

@@ -58,9 +58,10 @@ struct enum_name {
 struct key;
 struct ctx;
 
-/* Extra validation of a non-empty string after the generic flags ran. May replace *s
- * (free the old value). Returns 0, or -1 with the reason in why. */
-typedef int (*check_fn)(const struct ctx *x, char **s, struct buf *why);
+/* Extra validation of a non-empty string after the generic flags ran. dir is the absolute
+ * directory relative paths resolve against. May replace *s (free the old value). Returns
+ * 0, or -1 with the reason in why. */
+typedef int (*check_fn)(const char *dir, char **s, struct buf *why);
 
 struct coll {
 	size_t elem_size;
@@ -177,5 +178,64 @@ static inline bool is_scalar_type(enum ktype t)
 {
 	return t != K_STRLIST && t != K_SECTION && t != K_MAP && t != K_LIST;
 }
+
+/* The alphabet of ${NAME}, also used for names that must look like identifiers. */
+static inline bool ident_start(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+
+static inline bool ident_char(char c)
+{
+	return ident_start(c) || (c >= '0' && c <= '9');
+}
+
+/* ---- values (value.c) ---- */
+
+/* text → value for any scalar key type, with bounds and, for strings, the generic flags
+ * and the key's check. dir: where relative paths resolve. Returns 0 (v owns any string
+ * it holds), or -1 with the reason in why (no position, no key name). */
+int cfg_parse_value(const char *dir, const struct key *k, const char *text, union val *v,
+		    struct buf *why);
+
+/* The generic string rules of k's flags, then k's own check, on a string the caller
+ * owns: *s may be replaced. Returns 0, or -1 with the reason in why. */
+int cfg_finish_string(const char *dir, const struct key *k, char **s, struct buf *why);
+
+/* Store a value from cfg_parse_value into k's field of base; takes v's string. */
+void cfg_store_value(const struct key *k, void *base, union val *v);
+
+/* Fill the keys' fields with their defaults (zero: with empty/zero values instead; a
+ * section written in the file replaces its defaults that way). Assumes the fields hold
+ * nothing that needs freeing. A bad default in a table aborts: it is a bug. */
+void cfg_apply_defaults(const char *dir, const struct key *keys, void *base, bool zero);
+void cfg_apply_default(const char *dir, const struct key *k, void *base, bool zero);
+
+/* Free what the keys' fields own and leave them empty (NULL, count 0). */
+void cfg_free_keys(const struct key *keys, void *base);
+void cfg_free_key(const struct key *k, void *base);
+
+/* "expected <what k takes>" wording: "an integer", "one of a, b or c", ... */
+void cfg_put_expected(struct buf *b, const struct key *k);
+
+/* The name of value v in names, or "?". */
+const char *cfg_enum_label(const struct enum_name *names, int v);
+
+/* A short, quoted, printable echo of a user value for error messages. */
+void cfg_put_echo(struct buf *b, const char *s);
+
+/* rel made absolute against dir and cleaned lexically ("//", "/./"; ".." kept).
+ * Returns a new string. */
+char *cfg_join_path(const char *dir, const char *rel);
+
+/* A copy of URL u with the password of user:password@ replaced by ****. */
+char *cfg_mask_url_password(const char *u);
+
+/* A duration in the largest unit that represents ms exactly ("0s" for 0). */
+void cfg_put_duration(struct buf *b, int64_t ms);
+
+/* The integer and number syntax of the file (docs/config.md, Types). */
+bool cfg_parse_int(const char *s, int64_t *out);
+bool cfg_parse_float(const char *s, double *out);
 
 #endif
