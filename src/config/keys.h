@@ -238,4 +238,20 @@ void cfg_put_duration(struct buf *b, int64_t ms);
 bool cfg_parse_int(const char *s, int64_t *out);
 bool cfg_parse_float(const char *s, double *out);
 
+/* ---- the walker (walk.c) ---- */
+
+/* Read YAML text over c, which holds the defaults: c->path names the file in messages,
+ * c->dir is where relative paths resolve. Then checks required keys and, when every
+ * value is valid, runs cfg_check_across. Returns 0 (e cleared), or ERR_INVALID with the
+ * problems in e->msg as config_load_verbose describes (and all of them in *all when all
+ * is not NULL, malloc'd), or ERR_NOMEM. On failure c is half-loaded: free it. */
+int cfg_walk(const char *text, size_t len, struct config *c, struct err *e, char **all);
+
+/* For checks across keys: report a problem with key (a dotted path) at p. */
+void cfg_error(struct ctx *x, const char *key, struct pos p, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Where the file wrote the scalar stored at base + off, or fallback when it did not. */
+struct pos cfg_pos_of(const struct ctx *x, const void *base, size_t off, struct pos fallback);
+
 #endif

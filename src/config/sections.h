@@ -10,4 +10,12 @@
 /* config.c: the top level of the file, one row per section. */
 extern const struct key cfg_root_keys[];
 
+/* config.c: the checks that need more than one key, run once every single value is
+ * valid; their messages appear in the order they run. */
+void cfg_check_across(struct ctx *x, const struct config *c);
+
+/* The values of tracker.provider. The walker reads that key before the others: it
+ * decides which provider section's ${VAR}s must resolve and which keys are required. */
+extern const struct enum_name cfg_providers[];
+
 #endif
