@@ -30,13 +30,11 @@
 #include "util/buf.h"
 
 /* Enums are stored through an int lvalue; that is only sound if they are int-sized. */
-_Static_assert(sizeof(enum config_auth_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_provider) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_close_on) == sizeof(int), "enum size");
 
 #define MAX_FILE_BYTES (4 * 1024 * 1024)
 
-static int check_listen(const char *dir, char **s, struct buf *why);
 static int check_storage_url(const char *dir, char **s, struct buf *why);
 static int check_gh_name(const char *dir, char **s, struct buf *why);
 static int check_jira_key(const char *dir, char **s, struct buf *why);
@@ -48,8 +46,6 @@ static int check_nonblank(const char *dir, char **s, struct buf *why);
 
 /* ---- the tables ---- */
 
-static const struct enum_name auth_modes[] = {
-	{"tokens", CONFIG_AUTH_TOKENS}, {"none", CONFIG_AUTH_NONE}, {NULL, 0}};
 const struct enum_name cfg_providers[] = {{"none", CONFIG_PROVIDER_NONE},
 					  {"github", CONFIG_PROVIDER_GITHUB},
 					  {"gitlab", CONFIG_PROVIDER_GITLAB},
@@ -71,29 +67,10 @@ static const char *const event_types[] = {
 	"silence_created",  "silence_ended",	"token_created",
 	"token_revoked",    "audit_anchor",	NULL};
 
-static const struct key server_keys[] = {
-	KSTR("listen", C(server.listen), "127.0.0.1:8080", F_REQUIRED, check_listen),
-	KSTR("public_url", C(server.public_url), "", F_BASEURL, NULL),
-	KINT("max_body_bytes", C(server.max_body_bytes), "1048576", 1024,
-	     INT64_C(64) * 1024 * 1024),
-	KDUR("read_timeout", C(server.read_timeout_ms), "10s", 100, HOUR, 0),
-	KINT("max_connections", C(server.max_connections), "10000", 1, 1000000),
-	KDUR("sse_heartbeat", C(server.sse_heartbeat_ms), "15s", 100, HOUR, 0),
-	KINT("sse_max_clients", C(server.sse_max_clients), "10000", 1, 1000000),
-	KBOOL("metrics_public", C(server.metrics_public), "false"),
-	KBOOL("web", C(server.web), "true"),
-	KEND,
-};
-
 static const struct key storage_keys[] = {
 	KSTR("url", C(storage.url), "sqlite://intervene.db", F_REQUIRED | F_DBURL,
 	     check_storage_url),
 	KDUR("event_retention", C(storage.event_retention_ms), "30d", SECOND, 3650 * DAY, 0),
-	KEND,
-};
-
-static const struct key auth_keys[] = {
-	KENUM("mode", C(auth.mode), "tokens", auth_modes),
 	KEND,
 };
 
@@ -294,9 +271,9 @@ static const struct key canary_keys[] = {
 };
 
 const struct key cfg_root_keys[] = {
-	KSECTION("server", server_keys, 0, 0),
+	KSECTION("server", cfg_server_keys, 0, 0),
 	KSECTION("storage", storage_keys, 0, 0),
-	KSECTION("auth", auth_keys, 0, 0),
+	KSECTION("auth", cfg_auth_keys, 0, 0),
 	KSECTION("watcher", watcher_keys, 0, 0),
 	KSECTION("policy", policy_keys, 0, 0),
 	KSECTION("tracker", tracker_keys, 0, 0),
@@ -324,117 +301,6 @@ static char *cwd_dup(void)
 }
 
 /* ---- checks of single values ---- */
-
-/* Split "host:port" / "[v6]:port". host gets the bare host (no brackets). */
-static int parse_listen(const char *s, char *host, size_t hostsz, bool *v6, struct buf *why)
-{
-	const char *colon;
-	*v6 = false;
-	if (*s == '[') {
-		const char *close = strchr(s, ']');
-		if (!close || close[1] != ':') {
-			buf_puts(why, "expected [IPv6]:PORT, e.g. [::1]:8080");
-			return -1;
-		}
-		size_t n = (size_t)(close - s - 1);
-		if (n == 0 || n >= hostsz) {
-			buf_puts(why, "bad IPv6 address");
-			return -1;
-		}
-		memcpy(host, s + 1, n);
-		host[n] = '\0';
-		struct in6_addr a6;
-		if (inet_pton(AF_INET6, host, &a6) != 1) {
-			buf_printf(why, "bad IPv6 address \"%s\"", host);
-			return -1;
-		}
-		*v6 = true;
-		colon = close + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon) {
-			buf_puts(why, "expected HOST:PORT, e.g. 127.0.0.1:8080");
-			return -1;
-		}
-		size_t n = (size_t)(colon - s);
-		if (memchr(s, ':', n)) {
-			buf_puts(why, "an IPv6 address needs brackets, e.g. [::1]:8080");
-			return -1;
-		}
-		if (n == 0) {
-			buf_puts(why, "missing host (use 0.0.0.0:PORT for every address)");
-			return -1;
-		}
-		if (n >= hostsz || n > 253) {
-			buf_puts(why, "host name too long");
-			return -1;
-		}
-		memcpy(host, s, n);
-		host[n] = '\0';
-		bool numeric = strspn(host, "0123456789.") == n;
-		struct in_addr a4;
-		if (numeric && inet_pton(AF_INET, host, &a4) != 1) {
-			buf_printf(why, "bad IPv4 address \"%s\"", host);
-			return -1;
-		}
-		if (!numeric) {
-			/* RFC 1123 labels: letters, digits, inner hyphens, 1..63 each */
-			for (const char *l = host; *l;) {
-				size_t len = strspn(
-					l,
-					"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
-				if (len == 0 || len > 63 || l[0] == '-' || l[len - 1] == '-' ||
-				    (l[len] && l[len] != '.')) {
-					buf_puts(why, "bad host name");
-					return -1;
-				}
-				l += len;
-				if (*l == '.')
-					l++;
-			}
-		}
-	}
-	const char *port = colon + 1;
-	size_t pl = strlen(port);
-	if (pl == 0 || pl > 5 || strspn(port, "0123456789") != pl || atol(port) > 65535) {
-		buf_puts(why, "port must be a number from 0 to 65535");
-		return -1;
-	}
-	return 0;
-}
-
-bool config_listen_is_loopback(const char *listen)
-{
-	char host[256];
-	bool v6;
-	struct buf why = BUF_INIT;
-	int rc = listen ? parse_listen(listen, host, sizeof host, &v6, &why) : -1;
-	buf_free(&why);
-	if (rc < 0)
-		return false;
-	if (v6) {
-		struct in6_addr a;
-		if (inet_pton(AF_INET6, host, &a) != 1)
-			return false;
-		if (IN6_IS_ADDR_LOOPBACK(&a))
-			return true;
-		return IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127;
-	}
-	if (!strcasecmp(host, "localhost"))
-		return true;
-	struct in_addr a4;
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	return false;
-}
-
-static int check_listen(const char *dir, char **s, struct buf *why)
-{
-	(void)dir;
-	char host[256];
-	bool v6;
-	return parse_listen(*s, host, sizeof host, &v6, why);
-}
 
 static int check_storage_url(const char *dir, char **s, struct buf *why)
 {
@@ -584,11 +450,7 @@ static int named_cmp(const void *a, const void *b)
 void cfg_check_across(struct ctx *x, const struct config *c)
 {
 	struct pos top = {1, 1};
-	if (c->auth.mode == CONFIG_AUTH_NONE && !config_listen_is_loopback(c->server.listen))
-		cfg_error(x, "auth.mode", cfg_pos_of(x, c, C(auth.mode), top),
-			  "none is only allowed when server.listen is a loopback address "
-			  "(127.0.0.0/8, [::1] or localhost), not %s",
-			  c->server.listen);
+	cfg_check_auth(x, c);
 	if (c->canary.min_samples > c->canary.window_runs)
 		cfg_error(x, "canary.min_samples",
 			  cfg_pos_of(x, c, C(canary.min_samples),
@@ -735,12 +597,4 @@ void config_free(struct config *c)
 	free(c->path);
 	free(c->dir);
 	free(c);
-}
-
-const char *config_public_url(const struct config *c, char *buf, size_t bufsz)
-{
-	if (c->server.public_url && *c->server.public_url)
-		return c->server.public_url;
-	snprintf(buf, bufsz, "http://%s", c->server.listen);
-	return buf;
 }

@@ -18,4 +18,8 @@ void cfg_check_across(struct ctx *x, const struct config *c);
  * decides which provider section's ${VAR}s must resolve and which keys are required. */
 extern const struct enum_name cfg_providers[];
 
+/* server.c: `server` and `auth`; auth.mode none only on a loopback listen address. */
+extern const struct key cfg_server_keys[], cfg_auth_keys[];
+void cfg_check_auth(struct ctx *x, const struct config *c);
+
 #endif
