@@ -35,7 +35,6 @@ _Static_assert(sizeof(enum config_close_on) == sizeof(int), "enum size");
 
 #define MAX_FILE_BYTES (4 * 1024 * 1024)
 
-static int check_storage_url(const char *dir, char **s, struct buf *why);
 static int check_gh_name(const char *dir, char **s, struct buf *why);
 static int check_jira_key(const char *dir, char **s, struct buf *why);
 static int check_webhook_name(const char *dir, char **s, struct buf *why);
@@ -66,13 +65,6 @@ static const char *const event_types[] = {
 	"issue_delivered",  "issue_failed",	"settings_changed",
 	"silence_created",  "silence_ended",	"token_created",
 	"token_revoked",    "audit_anchor",	NULL};
-
-static const struct key storage_keys[] = {
-	KSTR("url", C(storage.url), "sqlite://intervene.db", F_REQUIRED | F_DBURL,
-	     check_storage_url),
-	KDUR("event_retention", C(storage.event_retention_ms), "30d", SECOND, 3650 * DAY, 0),
-	KEND,
-};
 
 static const struct key watcher_keys[] = {
 	KBOOL("enabled", C(watcher.enabled), "true"),
@@ -272,7 +264,7 @@ static const struct key canary_keys[] = {
 
 const struct key cfg_root_keys[] = {
 	KSECTION("server", cfg_server_keys, 0, 0),
-	KSECTION("storage", storage_keys, 0, 0),
+	KSECTION("storage", cfg_storage_keys, 0, 0),
 	KSECTION("auth", cfg_auth_keys, 0, 0),
 	KSECTION("watcher", watcher_keys, 0, 0),
 	KSECTION("policy", policy_keys, 0, 0),
@@ -301,41 +293,6 @@ static char *cwd_dup(void)
 }
 
 /* ---- checks of single values ---- */
-
-static int check_storage_url(const char *dir, char **s, struct buf *why)
-{
-	const char *u = *s;
-	if (!strncmp(u, "postgres://", 11) || !strncmp(u, "postgresql://", 13)) {
-		if (!strchr(u, '/')[2]) {
-			buf_puts(why, "postgres:// URL has no host");
-			return -1;
-		}
-		return 0;
-	}
-	if (strncmp(u, "sqlite://", 9)) {
-		char *shown = cfg_mask_url_password(u);
-		buf_puts(why,
-			 "expected sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB, got ");
-		cfg_put_echo(why, shown);
-		free(shown);
-		return -1;
-	}
-	const char *p = u + 9;
-	size_t plen = strcspn(p, "?");
-	if (plen == 0) {
-		buf_puts(why, "sqlite:// needs a file path, e.g. sqlite://intervene.db");
-		return -1;
-	}
-	char *file = xstrndup(p, plen);
-	char *abs = cfg_join_path(dir, file);
-	struct buf b = BUF_INIT;
-	buf_printf(&b, "sqlite://%s%s", abs, p + plen);
-	free(file);
-	free(abs);
-	free(*s);
-	*s = buf_steal(&b);
-	return 0;
-}
 
 /* GitHub owner and repo names go into the URL path: keep them to their real alphabet. */
 static int check_gh_name(const char *dir, char **s, struct buf *why)

@@ -22,4 +22,7 @@ extern const struct enum_name cfg_providers[];
 extern const struct key cfg_server_keys[], cfg_auth_keys[];
 void cfg_check_auth(struct ctx *x, const struct config *c);
 
+/* storage.c: `storage`. */
+extern const struct key cfg_storage_keys[];
+
 #endif
