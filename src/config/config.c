@@ -54,9 +54,6 @@ static const struct enum_name close_ons[] = {{"resolved", CONFIG_CLOSE_ON_RESOLV
 					     {"closed", CONFIG_CLOSE_ON_CLOSED},
 					     {"never", CONFIG_CLOSE_ON_NEVER},
 					     {NULL, 0}};
-static const struct enum_name severities[] = {
-	{"sev1", 1}, {"sev2", 2}, {"sev3", 3}, {"sev4", 4}, {NULL, 0}};
-
 /* SPEC §6: the event types a webhook may subscribe to. */
 static const char *const event_types[] = {
 	"incident_created", "incident_updated", "signal_suppressed",
@@ -73,58 +70,6 @@ static const struct key watcher_keys[] = {
 	KDUR("invariant_lookback", C(watcher.invariant_lookback_ms), "60m", SECOND, 365 * DAY, 0),
 	KBOOL("auto_resolve", C(watcher.auto_resolve), "true"),
 	KINT("auto_resolve_after", C(watcher.auto_resolve_after), "2", 1, 1000),
-	KEND,
-};
-
-#define WINDOW(n, kind, d) KDUR(n, C(policy.rate_limit_window_ms[kind]), d, SECOND, 365 * DAY, 0)
-static const struct key window_keys[] = {
-	WINDOW("invariant", CONFIG_KIND_INVARIANT, "1h"),
-	WINDOW("budget", CONFIG_KIND_BUDGET, "4h"),
-	WINDOW("planner", CONFIG_KIND_PLANNER, "2h"),
-	WINDOW("manual", CONFIG_KIND_MANUAL, "1h"),
-	KEND,
-};
-
-static const struct key rate_limit_keys[] = {
-	KINT("max", C(policy.rate_limit_max), "3", 1, 1000000),
-	KSECTION("window", window_keys, 0, 0),
-	KEND,
-};
-
-static const struct key severity_word_value =
-	KENUM("", offsetof(struct config_severity_word, sev), "sev3", severities);
-static const char *const severity_defaults[] = {"critical", "sev1", "high", "sev2", "medium",
-						"sev3",	    "low",  "sev4", NULL};
-static const struct coll severity_coll = {
-	.elem_size = sizeof(struct config_severity_word),
-	.name_off = offsetof(struct config_severity_word, word),
-	.elem = &severity_word_value,
-	.defaults = severity_defaults,
-};
-
-#define STAGE(n, sev, f, d) KDUR(n, C(policy.sla[sev].f), d, SECOND, 365 * DAY, F_OPTIONAL)
-#define SLA_KEYS(sev, a, m, r)                                                                     \
-	{                                                                                          \
-		STAGE("ack", sev, ack_ms, a), STAGE("mitigate", sev, mitigate_ms, m),              \
-			STAGE("resolve", sev, resolve_ms, r), KEND                                 \
-	}
-static const struct key sla1_keys[] = SLA_KEYS(1, "5m", "30m", "4h");
-static const struct key sla2_keys[] = SLA_KEYS(2, "15m", "4h", "24h");
-static const struct key sla3_keys[] = SLA_KEYS(3, "1h", "24h", "7d");
-static const struct key sla4_keys[] = SLA_KEYS(4, NULL, NULL, NULL);
-
-static const struct key sla_keys[] = {
-	KSECTION("sev1", sla1_keys, F_WHOLE, 0),
-	KSECTION("sev2", sla2_keys, F_WHOLE, 0),
-	KSECTION("sev3", sla3_keys, F_WHOLE, 0),
-	KSECTION("sev4", sla4_keys, F_WHOLE, 0),
-	KEND,
-};
-
-static const struct key policy_keys[] = {
-	KSECTION("rate_limit", rate_limit_keys, 0, 0),
-	KMAP("severity", C(policy.severity), C(policy.n_severity), &severity_coll),
-	KSECTION("sla", sla_keys, 0, 0),
 	KEND,
 };
 
@@ -190,7 +135,7 @@ static const struct key webhook_keys[] = {
 	 * produce signatures no receiver accepts. */
 	KSTR("secret", W(secret), "", F_SECRET | F_HEADER, NULL),
 	KSTRLIST("events", W(events), W(n_events), 0, check_event),
-	KENUM("min_severity", W(min_severity), "sev4", severities),
+	KENUM("min_severity", W(min_severity), "sev4", cfg_severities),
 	KEND,
 };
 static const struct key webhook_value = KSECTION("", webhook_keys, 0, 0);
@@ -267,7 +212,7 @@ const struct key cfg_root_keys[] = {
 	KSECTION("storage", cfg_storage_keys, 0, 0),
 	KSECTION("auth", cfg_auth_keys, 0, 0),
 	KSECTION("watcher", watcher_keys, 0, 0),
-	KSECTION("policy", policy_keys, 0, 0),
+	KSECTION("policy", cfg_policy_keys, 0, 0),
 	KSECTION("tracker", tracker_keys, 0, 0),
 	KSECTION("notify", notify_keys, 0, 0),
 	KSECTION("actions", actions_keys, 0, 0),

@@ -25,4 +25,8 @@ void cfg_check_auth(struct ctx *x, const struct config *c);
 /* storage.c: `storage`. */
 extern const struct key cfg_storage_keys[];
 
+/* policy.c: `policy`; also the severity names sev1..sev4 other sections use. */
+extern const struct key cfg_policy_keys[];
+extern const struct enum_name cfg_severities[];
+
 #endif
