@@ -14,10 +14,6 @@ extern const struct key cfg_root_keys[];
  * valid; their messages appear in the order they run. */
 void cfg_check_across(struct ctx *x, const struct config *c);
 
-/* The values of tracker.provider. The walker reads that key before the others: it
- * decides which provider section's ${VAR}s must resolve and which keys are required. */
-extern const struct enum_name cfg_providers[];
-
 /* server.c: `server` and `auth`; auth.mode none only on a loopback listen address. */
 extern const struct key cfg_server_keys[], cfg_auth_keys[];
 void cfg_check_auth(struct ctx *x, const struct config *c);
@@ -28,5 +24,13 @@ extern const struct key cfg_storage_keys[];
 /* policy.c: `policy`; also the severity names sev1..sev4 other sections use. */
 extern const struct key cfg_policy_keys[];
 extern const struct enum_name cfg_severities[];
+
+/* tracker.c: `tracker` and `notify`; webhook names must be unique. cfg_providers are
+ * the values of tracker.provider: the walker reads that key before the others, since
+ * it decides which provider section's ${VAR}s must resolve and which keys are
+ * required. */
+extern const struct key cfg_tracker_keys[], cfg_notify_keys[];
+extern const struct enum_name cfg_providers[];
+void cfg_check_notify(struct ctx *x, const struct config *c);
 
 #endif
