@@ -33,4 +33,7 @@ extern const struct key cfg_tracker_keys[], cfg_notify_keys[];
 extern const struct enum_name cfg_providers[];
 void cfg_check_notify(struct ctx *x, const struct config *c);
 
+/* actions.c: `actions`. */
+extern const struct key cfg_actions_keys[];
+
 #endif
