@@ -33,58 +33,17 @@
 
 /* ---- the tables ---- */
 
-static const struct key watcher_keys[] = {
-	KBOOL("enabled", C(watcher.enabled), "true"),
-	KDUR("interval", C(watcher.interval_ms), "15m", 100, 7 * DAY, 0),
-	KDUR("sla_interval", C(watcher.sla_interval_ms), "30s", 100, DAY, 0),
-	KDUR("invariant_lookback", C(watcher.invariant_lookback_ms), "60m", SECOND, 365 * DAY, 0),
-	KBOOL("auto_resolve", C(watcher.auto_resolve), "true"),
-	KINT("auto_resolve_after", C(watcher.auto_resolve_after), "2", 1, 1000),
-	KEND,
-};
-
-#define B(f)	    offsetof(struct config_budget, f)
-#define LATENCY_MAX 86400000.0 /* a day, in ms */
-#define COST_MAX    1e6
-static const struct key budget_keys[] = {
-	KBOOL("enabled", B(enabled), "true"),
-	KSTR("description", B(description), "", 0, NULL),
-	KTHRESH("min_quality_score", B(min_quality_score), 0, 100),
-	KTHRESH("min_success_rate", B(min_success_rate), 0, 1),
-	KTHRESH("max_avg_latency_ms", B(max_avg_latency_ms), 0, LATENCY_MAX),
-	KTHRESH("max_p95_latency_ms", B(max_p95_latency_ms), 0, LATENCY_MAX),
-	KTHRESH("max_p99_latency_ms", B(max_p99_latency_ms), 0, LATENCY_MAX),
-	KTHRESH("max_avg_cost", B(max_avg_cost), 0, COST_MAX),
-	KTHRESH("max_invariant_failures", B(max_invariant_failures), 0, 1e9),
-	KEND,
-};
-static const struct key budget_value = KSECTION("", budget_keys, 0, 0);
-static const struct coll budget_coll = {
-	.elem_size = sizeof(struct config_budget),
-	.name_off = offsetof(struct config_budget, agent),
-	.elem = &budget_value,
-};
-
-static const struct key canary_keys[] = {
-	KINT("window_runs", C(canary.window_runs), "100", 1, 100000),
-	KINT("min_samples", C(canary.min_samples), "30", 1, 100000),
-	KFLOAT("max_quality_drop", C(canary.max_quality_drop), "5", 0, 100),
-	KFLOAT("max_p95_latency_ms", C(canary.max_p95_latency_ms), "1600", 0, LATENCY_MAX),
-	KFLOAT("max_avg_cost", C(canary.max_avg_cost), "0.03", 0, COST_MAX),
-	KEND,
-};
-
 const struct key cfg_root_keys[] = {
 	KSECTION("server", cfg_server_keys, 0, 0),
 	KSECTION("storage", cfg_storage_keys, 0, 0),
 	KSECTION("auth", cfg_auth_keys, 0, 0),
-	KSECTION("watcher", watcher_keys, 0, 0),
+	KSECTION("watcher", cfg_watcher_keys, 0, 0),
 	KSECTION("policy", cfg_policy_keys, 0, 0),
 	KSECTION("tracker", cfg_tracker_keys, 0, 0),
 	KSECTION("notify", cfg_notify_keys, 0, 0),
 	KSECTION("actions", cfg_actions_keys, 0, 0),
-	KMAP("budgets", C(budgets), C(n_budgets), &budget_coll),
-	KSECTION("canary", canary_keys, 0, 0),
+	KMAP("budgets", C(budgets), C(n_budgets), &cfg_budget_coll),
+	KSECTION("canary", cfg_canary_keys, 0, 0),
 	KEND,
 };
 
@@ -108,14 +67,8 @@ static char *cwd_dup(void)
 
 void cfg_check_across(struct ctx *x, const struct config *c)
 {
-	struct pos top = {1, 1};
 	cfg_check_auth(x, c);
-	if (c->canary.min_samples > c->canary.window_runs)
-		cfg_error(x, "canary.min_samples",
-			  cfg_pos_of(x, c, C(canary.min_samples),
-				     cfg_pos_of(x, c, C(canary.window_runs), top)),
-			  "must not exceed canary.window_runs (%" PRId64 ")",
-			  c->canary.window_runs);
+	cfg_check_canary(x, c);
 	cfg_check_notify(x, c);
 }
 

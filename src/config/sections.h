@@ -36,4 +36,10 @@ void cfg_check_notify(struct ctx *x, const struct config *c);
 /* actions.c: `actions`. */
 extern const struct key cfg_actions_keys[];
 
+/* gates.c: `watcher`, `budgets` (the map's entries) and `canary`; min_samples may not
+ * exceed window_runs. */
+extern const struct key cfg_watcher_keys[], cfg_canary_keys[];
+extern const struct coll cfg_budget_coll;
+void cfg_check_canary(struct ctx *x, const struct config *c);
+
 #endif
