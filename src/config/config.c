@@ -1,29 +1,17 @@
-/* config.c — the configuration loader: one table of keys over libyaml's document API.
+/* config.c — the configuration's entry points (config.h) and its top level.
  *
- * Every key of the file is one row of the static tables below (name, type, where it
- * lives in struct config, default written as it would be in the file, bounds, flags).
- * Loading, defaults, validation, dump and free all walk the same tables, so a new key
- * is one new row. Scalar conversion works on text and reports problems as text without
- * positions, so a JSON walker can later validate a `tracker` setting against
- * tracker_keys with the same rules; the YAML walker adds file:line:column.
- *
- * Order of work for a file: parse the whole document, look up tracker.provider first
- * (it decides which ${VAR} references must resolve), walk the document against the
- * tables on top of the defaults, then run the checks that need more than one key
- * (required keys, auth.mode none vs listen, canary sample counts, webhook names). */
+ * The root table lists the sections in the order they are documented and dumped; each
+ * section's keys, defaults and checks live in its own file (sections.h says which).
+ * Finding the file, reading it and the public functions are here; the walk over the
+ * document is walk.c, one value's conversion value.c, the dump dump.c. */
 #include "config/config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <inttypes.h>
-#include <math.h>
-#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <yaml.h>
 
 #include "config/keys.h"
 #include "config/sections.h"
@@ -31,7 +19,7 @@
 
 #define MAX_FILE_BYTES (4 * 1024 * 1024)
 
-/* ---- the tables ---- */
+/* ---- the top level ---- */
 
 const struct key cfg_root_keys[] = {
 	KSECTION("server", cfg_server_keys, 0, 0),
@@ -47,7 +35,12 @@ const struct key cfg_root_keys[] = {
 	KEND,
 };
 
-/* ---- small helpers ---- */
+void cfg_check_across(struct ctx *x, const struct config *c)
+{
+	cfg_check_auth(x, c);
+	cfg_check_canary(x, c);
+	cfg_check_notify(x, c);
+}
 
 static char *cwd_dup(void)
 {
@@ -61,15 +54,6 @@ static char *cwd_dup(void)
 			return xstrdup(".");
 		sz *= 2;
 	}
-}
-
-/* ---- checks of single values ---- */
-
-void cfg_check_across(struct ctx *x, const struct config *c)
-{
-	cfg_check_auth(x, c);
-	cfg_check_canary(x, c);
-	cfg_check_notify(x, c);
 }
 
 /* ---- load ---- */

@@ -7,7 +7,6 @@
  * the rest in cfg_check_across (auth.mode none vs listen, canary sample counts, webhook
  * names). Every problem is collected (up to MAX_ERRORS) with its position; a key's
  * position is remembered ("marks") so that checks after the walk can point at it. */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
