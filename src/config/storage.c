@@ -27,16 +27,22 @@ static int check_storage_url(const char *dir, char **s, struct buf *why)
 		return -1;
 	}
 	const char *p = u + 9;
-	size_t plen = strcspn(p, "?");
+	size_t plen = strcspn(p, "?#");
 	if (plen == 0) {
 		buf_puts(why, "sqlite:// needs a file path, e.g. sqlite://intervene.db");
 		return -1;
 	}
-	char *file = xstrndup(p, plen);
-	char *abs = cfg_join_path(dir, file);
+	/* The store opens the path as a plain file name: a query (?cache=shared, ?mode=ro)
+	 * would not be applied but become part of the name of a new database. */
+	if (p[plen]) {
+		buf_puts(why, "a sqlite:// URL takes a file path only (sqlite://PATH): ?query and "
+			      "#fragment are not supported, got ");
+		cfg_put_echo(why, p + plen);
+		return -1;
+	}
+	char *abs = cfg_join_path(dir, p);
 	struct buf b = BUF_INIT;
-	buf_printf(&b, "sqlite://%s%s", abs, p + plen);
-	free(file);
+	buf_printf(&b, "sqlite://%s", abs);
 	free(abs);
 	free(*s);
 	*s = buf_steal(&b);

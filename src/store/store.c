@@ -250,8 +250,18 @@ int store_new(const char *url, struct store **out, struct err *e)
 {
 	static const char sqlite_scheme[] = "sqlite://";
 	*out = NULL;
-	if (!strncmp(url, sqlite_scheme, sizeof sqlite_scheme - 1))
-		return store_sqlite_new(url + sizeof sqlite_scheme - 1, out, e);
+	if (!strncmp(url, sqlite_scheme, sizeof sqlite_scheme - 1)) {
+		const char *path = url + sizeof sqlite_scheme - 1;
+		/* The path is opened as a plain file name: a query would silently name a new
+		 * database instead of being applied. */
+		if (strpbrk(path, "?#"))
+			return err_set(e, ERR_INVALID,
+				       "storage.url: a sqlite:// URL takes a file path only "
+				       "(sqlite://PATH): ?query and #fragment are not supported, "
+				       "got \"%.64s\"",
+				       url);
+		return store_sqlite_new(path, out, e);
+	}
 	if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13))
 		return err_set(
 			e, ERR_INVALID,

@@ -132,6 +132,20 @@ def test_config_unset_variable_is_error(make_server):
     assert "IT_SURELY_UNSET_VAR" in r.stderr + r.stdout
 
 
+@pytest.mark.parametrize("suffix", ["?cache=shared", "#main"])
+def test_sqlite_url_with_query_refused(make_server, suffix):
+    """A query or fragment is not applied by the store: refuse it rather than create a
+    database file whose name ends in it."""
+    raw = f"server:\n  listen: 127.0.0.1:{free_port()}\nstorage:\n  url: sqlite://it.db{suffix}\n"
+    s = make_server(raw_config=raw, start=False)
+    for cmd in (["config", "check"], ["migrate"], ["serve"]):
+        r = s.cli(*cmd, timeout=10)
+        assert r.returncode == 1, (cmd, r.returncode, r.stdout, r.stderr)
+        assert re.search(r"intervene\.yaml:4:8: storage\.url: .*sqlite://PATH", r.stderr), r.stderr
+        assert suffix in r.stderr, r.stderr
+    assert sorted(os.listdir(s.dir)) == ["intervene.yaml"], os.listdir(s.dir)
+
+
 def test_auth_none_refused_on_non_loopback(make_server):
     port = free_port()
     s = make_server({"auth": {"mode": "none"}, "server": {"listen": f"0.0.0.0:{port}"}},

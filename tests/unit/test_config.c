@@ -395,6 +395,17 @@ static const struct err_case type_cases[] = {
 	 "t.yaml:1:16: storage.url: sqlite:// needs a file path, e.g. sqlite://intervene.db"},
 	{"storage: {url: \"postgres://\"}",
 	 "t.yaml:1:16: storage.url: postgres:// URL has no host"},
+	/* a query or fragment would become part of the SQLite file name */
+	{"storage: {url: \"sqlite://x.db?cache=shared\"}",
+	 "t.yaml:1:16: storage.url: a sqlite:// URL takes a file path only (sqlite://PATH): ?query and #fragment are not supported, got \"?cache=shared\""},
+	{"storage: {url: \"sqlite:///var/lib/i.db?mode=ro\"}",
+	 "t.yaml:1:16: storage.url: a sqlite:// URL takes a file path only (sqlite://PATH): ?query and #fragment are not supported, got \"?mode=ro\""},
+	{"storage:\n  url: sqlite://data/x.db#main\n",
+	 "t.yaml:2:8: storage.url: a sqlite:// URL takes a file path only (sqlite://PATH): ?query and #fragment are not supported, got \"#main\""},
+	{"storage: {url: \"sqlite://x.db?\"}",
+	 "t.yaml:1:16: storage.url: a sqlite:// URL takes a file path only (sqlite://PATH): ?query and #fragment are not supported, got \"?\""},
+	{"storage: {url: \"sqlite://?mode=memory\"}",
+	 "t.yaml:1:16: storage.url: sqlite:// needs a file path, e.g. sqlite://intervene.db"},
 	{"tracker: {github: {owner: ../x}}",
 	 "t.yaml:1:27: tracker.github.owner: may contain only letters, digits, '-', '_' and '.', got \"../x\""},
 	{"tracker: {github: {repo: \"..\"}}",
@@ -751,7 +762,7 @@ static void file_paths_body(const char *cwd)
 static void test_paths(void **state)
 {
 	(void)state;
-	struct config *c = load_ok("storage: {url: \"sqlite://data/./x.db?mode=ro\"}\n"
+	struct config *c = load_ok("storage: {url: \"sqlite://data/./x.db\"}\n"
 				   "tracker: {templates_dir: ./templates/}\n"
 				   "actions:\n"
 				   "  dbt:\n"
@@ -759,7 +770,7 @@ static void test_paths(void **state)
 				   "    project_dirs: [analytics, /opt/dbt/core, ../shared//proj]\n"
 				   "    profiles_dir: profiles\n");
 	assert_string_equal(c->dir, TEST_DIR);
-	assert_string_equal(c->storage.url, "sqlite://" TEST_DIR "/data/x.db?mode=ro");
+	assert_string_equal(c->storage.url, "sqlite://" TEST_DIR "/data/x.db");
 	assert_string_equal(c->tracker.templates_dir, TEST_DIR "/templates");
 	assert_string_equal(c->actions.dbt.command, TEST_DIR "/bin/dbt");
 	assert_int_equal(c->actions.dbt.n_project_dirs, 3);
@@ -777,8 +788,8 @@ static void test_paths(void **state)
 	assert_string_equal(c->tracker.templates_dir, "");	/* empty stays empty */
 	config_free(c);
 
-	c = load_ok("storage: {url: \"postgres://u:p@db:5432/intervene\"}");
-	assert_string_equal(c->storage.url, "postgres://u:p@db:5432/intervene");
+	c = load_ok("storage: {url: \"postgres://u:p@db:5432/intervene?sslmode=require\"}");
+	assert_string_equal(c->storage.url, "postgres://u:p@db:5432/intervene?sslmode=require");
 	config_free(c);
 
 	/* Without a dir, the working directory; a relative dir is taken from it. */
@@ -794,6 +805,13 @@ static void test_paths(void **state)
 	snprintf(want, sizeof want, "%s/golden/config", cwd);
 	assert_string_equal(c->dir, want);
 	config_free(c);
+
+	/* A query arriving through ${VAR} is refused at the value, like one written there. */
+	setenv("CFG_T_DB", "state.db?mode=ro", 1);
+	expect_error(
+		"storage:\n  url: \"sqlite://${CFG_T_DB}\"\n",
+		"t.yaml:2:8: storage.url: a sqlite:// URL takes a file path only (sqlite://PATH): ?query and #fragment are not supported, got \"?mode=ro\"");
+	unsetenv("CFG_T_DB");
 
 	in_temp_dir(file_paths_body);
 }
@@ -1057,7 +1075,7 @@ static void test_public_url(void **state)
 
 static const char *const golden[] = {
 	"unknown_key",	  "wrong_type",	 "bad_duration",     "out_of_range", "unset_env",
-	"webhook_scheme", "header_crlf", "auth_none_public", "yaml_syntax",
+	"webhook_scheme", "header_crlf", "auth_none_public", "yaml_syntax",  "sqlite_query",
 };
 
 static void test_golden(void **state)
