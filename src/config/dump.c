@@ -180,10 +180,81 @@ static void dump_keys(struct buf *b, const struct key *keys, const void *base, i
 	}
 }
 
+/* ---- keys no code uses yet ---- */
+
+struct pending {
+	char *path;	     /* "server.web", or "watcher.*" for a section or map */
+	const char *feature; /* NULL once written */
+};
+
+static void add_pending(struct pending **v, size_t *n, const char *prefix, const struct key *k)
+{
+	struct buf p = BUF_INIT;
+	buf_printf(&p, "%s%s%s%s", prefix, *prefix ? "." : "", k->name,
+		   is_scalar_type(k->type) || k->type == K_STRLIST ? "" : ".*");
+	*v = xrealloc(*v, (*n + 1) * sizeof **v);
+	(*v)[(*n)++] = (struct pending){buf_steal(&p), k->later};
+}
+
+/* The rows under k (k itself included) that wait for a feature, in table order. */
+static void find_pending(const struct key *k, const char *prefix, struct pending **v, size_t *n)
+{
+	if (k->later) {
+		add_pending(v, n, prefix, k);
+		return;
+	}
+	if (k->type != K_SECTION)
+		return;
+	struct buf p = BUF_INIT;
+	buf_printf(&p, "%s%s%s", prefix, *prefix ? "." : "", k->name);
+	for (const struct key *s = k->sub; s->name; s++)
+		find_pending(s, p.data, v, n);
+	buf_free(&p);
+}
+
+/* One line per section and feature: a reader of `config check` must not take a key
+ * that is accepted for a setting that already works. */
+static void put_notes(struct buf *b)
+{
+	for (const struct key *r = cfg_root_keys; r->name; r++) {
+		struct pending *v = NULL;
+		size_t n = 0;
+		find_pending(r, "", &v, &n);
+		for (size_t i = 0; i < n; i++) {
+			if (!v[i].feature)
+				continue;
+			const char *feature = v[i].feature;
+			size_t total = 0, done = 0;
+			for (size_t j = i; j < n; j++)
+				total += v[j].feature && !strcmp(v[j].feature, feature);
+			buf_puts(b, "# note: ");
+			for (size_t j = i; j < n; j++) {
+				if (!v[j].feature || strcmp(v[j].feature, feature))
+					continue;
+				buf_printf(b, "%s%s",
+					   !done	       ? ""
+					   : done + 1 == total ? " and "
+							       : ", ",
+					   v[j].path);
+				v[j].feature = NULL;
+				done++;
+			}
+			buf_printf(
+				b,
+				" %s validated but take%s effect with %s (not in this version)\n",
+				total > 1 ? "are" : "is", total > 1 ? "" : "s", feature);
+		}
+		for (size_t i = 0; i < n; i++)
+			free(v[i].path);
+		free(v);
+	}
+}
+
 void config_dump(const struct config *c, FILE *f)
 {
 	struct buf b = BUF_INIT;
 	dump_keys(&b, cfg_root_keys, c, 0, -1);
+	put_notes(&b);
 	fwrite(buf_cstr(&b), 1, b.len, f);
 	buf_free(&b);
 }

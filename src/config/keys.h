@@ -83,6 +83,10 @@ struct key {
 	const struct key *sub;	       /* K_SECTION */
 	const struct coll *coll;       /* K_MAP, K_LIST */
 	check_fn check;		       /* K_STR, and each item of a K_STRLIST */
+	/* Not used by any code yet: the feature that will use it. The key is accepted and
+	 * validated now; `config check` says so (dump.c). Drop it when the feature
+	 * lands. */
+	const char *later;
 };
 
 union val {
@@ -100,54 +104,46 @@ struct pos {
 /* ---- writing tables ---- */
 
 #define C(f) offsetof(struct config, f)
-#define KSTR(n, o, d, fl, chk)                                                                     \
+
+/* The fields of one row, without braces, so that a row can be extended (KLATER). */
+#define KF_STR(n, o, d, fl, chk)                                                                   \
+	.name = n, .type = K_STR, .off = o, .def = d, .flags = fl, .check = chk
+#define KF_BOOL(n, o, d)	.name = n, .type = K_BOOL, .off = o, .def = d
+#define KF_INT(n, o, d, lo, hi) .name = n, .type = K_INT, .off = o, .def = d, .min = lo, .max = hi
+#define KF_DUR(n, o, d, lo, hi, fl)                                                                \
+	.name = n, .type = K_DUR, .off = o, .def = d, .min = lo, .max = hi, .flags = fl
+#define KF_FLOAT(n, o, d, lo, hi)                                                                  \
+	.name = n, .type = K_FLOAT, .off = o, .def = d, .fmin = lo, .fmax = hi
+#define KF_THRESH(n, o, lo, hi) .name = n, .type = K_OPTFLOAT, .off = o, .fmin = lo, .fmax = hi
+#define KF_ENUM(n, o, d, nm)	.name = n, .type = K_ENUM, .off = o, .def = d, .names = nm
+#define KF_STRLIST(n, o, o2, fl, chk)                                                              \
+	.name = n, .type = K_STRLIST, .off = o, .off2 = o2, .flags = fl, .check = chk
+#define KF_SECTION(n, s, fl, sc)                                                                   \
+	.name = n, .type = K_SECTION, .off = SIZE_MAX, .sub = s, .flags = fl, .scope = sc
+#define KF_MAP(n, o, o2, co)  .name = n, .type = K_MAP, .off = o, .off2 = o2, .coll = co
+#define KF_LIST(n, o, o2, co) .name = n, .type = K_LIST, .off = o, .off2 = o2, .coll = co
+
+/* One row of a table: KSTR("name", C(field), "default", flags, check), ... */
+#define KROW(...)                                                                                  \
 	{                                                                                          \
-		.name = n, .type = K_STR, .off = o, .def = d, .flags = fl, .check = chk            \
+		__VA_ARGS__                                                                        \
 	}
-#define KBOOL(n, o, d)                                                                             \
-	{                                                                                          \
-		.name = n, .type = K_BOOL, .off = o, .def = d                                      \
-	}
-#define KINT(n, o, d, lo, hi)                                                                      \
-	{                                                                                          \
-		.name = n, .type = K_INT, .off = o, .def = d, .min = lo, .max = hi                 \
-	}
-#define KDUR(n, o, d, lo, hi, fl)                                                                  \
-	{                                                                                          \
-		.name = n, .type = K_DUR, .off = o, .def = d, .min = lo, .max = hi, .flags = fl    \
-	}
-#define KFLOAT(n, o, d, lo, hi)                                                                    \
-	{                                                                                          \
-		.name = n, .type = K_FLOAT, .off = o, .def = d, .fmin = lo, .fmax = hi             \
-	}
-#define KTHRESH(n, o, lo, hi)                                                                      \
-	{                                                                                          \
-		.name = n, .type = K_OPTFLOAT, .off = o, .fmin = lo, .fmax = hi                    \
-	}
-#define KENUM(n, o, d, nm)                                                                         \
-	{                                                                                          \
-		.name = n, .type = K_ENUM, .off = o, .def = d, .names = nm                         \
-	}
-#define KSTRLIST(n, o, o2, fl, chk)                                                                \
-	{                                                                                          \
-		.name = n, .type = K_STRLIST, .off = o, .off2 = o2, .flags = fl, .check = chk      \
-	}
-#define KSECTION(n, s, fl, sc)                                                                     \
-	{                                                                                          \
-		.name = n, .type = K_SECTION, .off = SIZE_MAX, .sub = s, .flags = fl, .scope = sc  \
-	}
-#define KMAP(n, o, o2, co)                                                                         \
-	{                                                                                          \
-		.name = n, .type = K_MAP, .off = o, .off2 = o2, .coll = co                         \
-	}
-#define KLIST(n, o, o2, co)                                                                        \
-	{                                                                                          \
-		.name = n, .type = K_LIST, .off = o, .off2 = o2, .coll = co                        \
-	}
-#define KEND                                                                                       \
-	{                                                                                          \
-		.name = NULL                                                                       \
-	}
+#define KSTR(...)     KROW(KF_STR(__VA_ARGS__))
+#define KBOOL(...)    KROW(KF_BOOL(__VA_ARGS__))
+#define KINT(...)     KROW(KF_INT(__VA_ARGS__))
+#define KDUR(...)     KROW(KF_DUR(__VA_ARGS__))
+#define KFLOAT(...)   KROW(KF_FLOAT(__VA_ARGS__))
+#define KTHRESH(...)  KROW(KF_THRESH(__VA_ARGS__))
+#define KENUM(...)    KROW(KF_ENUM(__VA_ARGS__))
+#define KSTRLIST(...) KROW(KF_STRLIST(__VA_ARGS__))
+#define KSECTION(...) KROW(KF_SECTION(__VA_ARGS__))
+#define KMAP(...)     KROW(KF_MAP(__VA_ARGS__))
+#define KLIST(...)    KROW(KF_LIST(__VA_ARGS__))
+#define KEND	      KROW(.name = NULL)
+
+/* A row no code uses yet, e.g.
+ * KLATER(KF_BOOL("web", C(server.web), "true"), "the web dashboard"). */
+#define KLATER(fields, feature) KROW(fields, .later = feature)
 
 /* ---- reaching a key's field ---- */
 

@@ -97,6 +97,31 @@ def test_config_check_prints_effective_config_with_secrets_masked(make_server):
     assert "sla" in out
 
 
+def test_config_check_notes_keys_not_in_effect(make_server):
+    """Keys of features still to come are accepted, and config check says they do
+    nothing yet: one comment line per section after the configuration."""
+    s = make_server({"watcher": {"interval": "5m"}}, start=False)
+    r = s.cli("config", "check")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    notes = [i for i, l in enumerate(lines) if l.startswith("# note: ")]
+    assert notes and notes == list(range(notes[0], len(lines))), r.stdout  # all at the end
+    text = "\n".join(lines[notes[0]:])
+    assert ("# note: watcher.* is validated but takes effect with the watcher "
+            "(not in this version)") in text, text
+    for key in ("server.web", "server.sse_heartbeat", "notify.*", "actions.*", "budgets.*",
+                "canary.*", "tracker.provider"):
+        assert key in text, (key, text)
+    for key in ("server.listen", "storage.", "auth.", "policy.", "tracker.templates_dir"):
+        assert key not in text, (key, text)
+    # the output still loads back (the notes are YAML comments)
+    with open(os.path.join(s.dir, "again.yaml"), "w") as f:
+        f.write(r.stdout)
+    r2 = run("--config", os.path.join(s.dir, "again.yaml"), "config", "check")
+    assert r2.returncode == 0, r2.stderr
+    assert r2.stdout == r.stdout
+
+
 def test_config_check_env_substitution(make_server):
     raw = ("server:\n  listen: 127.0.0.1:${IT_PORT:-9999}\n"
            "storage:\n  url: sqlite://it.db\n")
