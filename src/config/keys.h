@@ -41,7 +41,8 @@ enum {
 	F_PATH = 1u << 2,     /* relative → against the config file's directory */
 	F_EXEC = 1u << 3,     /* like F_PATH, but only when it contains '/' (else $PATH) */
 	F_URL = 1u << 4,      /* http:// or https:// */
-	F_BASEURL = 1u << 5,  /* F_URL, trailing '/' removed so callers can append paths */
+	F_BASEURL = 1u << 5,  /* F_URL, no ?query or #fragment, trailing '/' removed: paths
+			       * are appended to it */
 	F_REQUIRED = 1u << 6, /* must not be empty (inside its provider scope only) */
 	F_WHOLE = 1u << 7,    /* a section written in the file replaces all its defaults */
 	F_OPTIONAL = 1u << 8, /* 0 means "not set": left out of the dump */

@@ -4,6 +4,7 @@
  * Owns the listen address syntax (also config_listen_is_loopback for auth.mode none) and
  * the rule that auth.mode none needs a loopback listen address. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,13 +101,36 @@ static int check_listen(const char *dir, char **s, struct buf *why)
 	return parse_listen(*s, host, sizeof host, &v6, why);
 }
 
+/* The dashboard compares a browser's Origin header with scheme://host[:port] of this
+ * URL, and links are built by appending paths to it. Browsers send the origin with
+ * scheme and host in lowercase, without a default port and never with user:password@,
+ * so the URL is kept in that spelling and user info is refused. */
+static int check_public_url(const char *dir, char **s, struct buf *why)
+{
+	(void)dir;
+	char *host = strstr(*s, "://") + 3; /* F_BASEURL checked the scheme */
+	size_t n = strcspn(host, "/");
+	if (memchr(host, '@', n)) {
+		buf_puts(why, "must not contain user:password@ (browsers never send it in the "
+			      "Origin header, and links in tickets would carry it)");
+		return -1;
+	}
+	for (char *p = *s; p < host + n; p++)
+		*p = (char)tolower((unsigned char)*p);
+	const char *port = strncmp(*s, "https:", 6) ? ":80" : ":443";
+	size_t pl = strlen(port);
+	if (n > pl && !memcmp(host + n - pl, port, pl))
+		memmove(host + n - pl, host + n, strlen(host + n) + 1);
+	return 0;
+}
+
 static const struct enum_name auth_modes[] = {
 	{"tokens", CONFIG_AUTH_TOKENS}, {"none", CONFIG_AUTH_NONE}, {NULL, 0}};
 
 #define SSE "the event stream"
 const struct key cfg_server_keys[] = {
 	KSTR("listen", C(server.listen), "127.0.0.1:8080", F_REQUIRED, check_listen),
-	KSTR("public_url", C(server.public_url), "", F_BASEURL, NULL),
+	KSTR("public_url", C(server.public_url), "", F_BASEURL, check_public_url),
 	KINT("max_body_bytes", C(server.max_body_bytes), "1048576", 1024,
 	     INT64_C(64) * 1024 * 1024),
 	KDUR("read_timeout", C(server.read_timeout_ms), "10s", 100, HOUR, 0),
@@ -161,6 +185,13 @@ const char *config_public_url(const struct config *c, char *buf, size_t bufsz)
 {
 	if (c->server.public_url && *c->server.public_url)
 		return c->server.public_url;
-	snprintf(buf, bufsz, "http://%s", c->server.listen);
+	/* In the spelling of a browser's Origin header, like a configured public_url. */
+	const char *l = c->server.listen;
+	size_t n = strlen(l);
+	if (n > 3 && !strcmp(l + n - 3, ":80"))
+		n -= 3;
+	snprintf(buf, bufsz, "http://%.*s", (int)n, l);
+	for (char *p = buf; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
 	return buf;
 }

@@ -288,6 +288,15 @@ int cfg_finish_string(const char *dir, const struct key *k, char **s, struct buf
 		return -1;
 	}
 	if (k->flags & F_BASEURL) {
+		/* Callers append paths: after a query or fragment they would not be paths. */
+		if (strpbrk(*s, "?#")) {
+			char *shown = cfg_mask_url_password(*s);
+			buf_puts(why, "must be a base URL without ?query or #fragment (paths are "
+				      "appended to it), got ");
+			cfg_put_echo(why, shown);
+			free(shown);
+			return -1;
+		}
 		size_t n = strlen(*s);
 		while (n > 0 && (*s)[n - 1] == '/')
 			(*s)[--n] = '\0';

@@ -389,6 +389,17 @@ static const struct err_case type_cases[] = {
 	 "t.yaml:1:22: server.public_url: must be an http:// or https:// URL, got \"http://a b\""},
 	{"actions: {elasticsearch: {url: \"ftp://u:pw@es\"}}",
 	 "t.yaml:1:32: actions.elasticsearch.url: must be an http:// or https:// URL, got \"ftp://u:****@es\""},
+	/* paths are appended to base URLs: no query or fragment; user info is no origin */
+	{"server: {public_url: \"https://x.example/?tab=1\"}",
+	 "t.yaml:1:22: server.public_url: must be a base URL without ?query or #fragment (paths are appended to it), got \"https://x.example/?tab=1\""},
+	{"server: {public_url: \"https://x.example/#top\"}",
+	 "t.yaml:1:22: server.public_url: must be a base URL without ?query or #fragment (paths are appended to it), got \"https://x.example/#top\""},
+	{"server: {public_url: \"https://admin:pw@x.example/\"}",
+	 "t.yaml:1:22: server.public_url: must not contain user:password@ (browsers never send it in the Origin header, and links in tickets would carry it)"},
+	{"tracker: {github: {base_url: \"https://ghe.example/api/v3?x=1\"}}",
+	 "t.yaml:1:30: tracker.github.base_url: must be a base URL without ?query or #fragment (paths are appended to it), got \"https://ghe.example/api/v3?x=1\""},
+	{"actions: {elasticsearch: {url: \"http://u:pw@es:9200/?pretty\"}}",
+	 "t.yaml:1:32: actions.elasticsearch.url: must be a base URL without ?query or #fragment (paths are appended to it), got \"http://u:****@es:9200/?pretty\""},
 	{"storage: {url: mysql://db/x}",
 	 "t.yaml:1:16: storage.url: expected sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB, got \"mysql://db/x\""},
 	{"storage: {url: \"sqlite://\"}",
@@ -1092,6 +1103,35 @@ static void test_public_url(void **state)
 	config_free(c);
 	c = load_ok("server: {public_url: \"https://oncall.example.com/\"}");
 	assert_string_equal(config_public_url(c, buf, sizeof buf), "https://oncall.example.com");
+	config_free(c);
+
+	/* The origin part is kept the way browsers send it in Origin: lowercase scheme and
+	 * host, no default port; the path is left alone. */
+	static const struct {
+		const char *in, *out;
+	} canon[] = {
+		{"HTTPS://OnCall.Example.COM:443/Inter/Vene/",
+		 "https://oncall.example.com/Inter/Vene"},
+		{"http://oncall.example.com:80", "http://oncall.example.com"},
+		{"http://oncall.example.com:8080/x", "http://oncall.example.com:8080/x"},
+		{"https://oncall.example.com:80", "https://oncall.example.com:80"},
+		{"http://oncall.example.com:443", "http://oncall.example.com:443"},
+		{"http://[::1]:80/", "http://[::1]"},
+		{"http://[::80]", "http://[::80]"},
+	};
+	for (size_t i = 0; i < sizeof canon / sizeof canon[0]; i++) {
+		char y[200];
+		snprintf(y, sizeof y, "server: {public_url: \"%s\"}", canon[i].in);
+		c = load_ok(y);
+		assert_string_equal(c->server.public_url, canon[i].out);
+		config_free(c);
+	}
+	/* ...and so is the default built from listen. */
+	c = load_ok("server: {listen: \"LocalHost:80\"}");
+	assert_string_equal(config_public_url(c, buf, sizeof buf), "http://localhost");
+	config_free(c);
+	c = load_ok("server: {listen: \"127.0.0.1:8080\"}");
+	assert_string_equal(config_public_url(c, buf, sizeof buf), "http://127.0.0.1:8080");
 	config_free(c);
 }
 
