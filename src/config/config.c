@@ -38,6 +38,7 @@ const struct key cfg_root_keys[] = {
 void cfg_check_across(struct ctx *x, const struct config *c)
 {
 	cfg_check_auth(x, c);
+	cfg_check_policy(x, c);
 	cfg_check_canary(x, c);
 	cfg_check_notify(x, c);
 }

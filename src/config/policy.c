@@ -2,6 +2,11 @@
  *
  * `severity` is a map merged into its defaults; each `sla` block written in the file
  * replaces that block (F_WHOLE), so a stage left out has no target. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
 #include "config/keys.h"
 #include "config/sections.h"
 
@@ -59,3 +64,58 @@ const struct key cfg_policy_keys[] = {
 	KSECTION("sla", sla_keys, 0, 0),
 	KEND,
 };
+
+/* A priority word and where it sits in the map, to find words that differ only in case. */
+struct word {
+	const char *word;
+	size_t idx;
+};
+
+static int word_cmp(const void *a, const void *b)
+{
+	const struct word *p = a, *q = b;
+	int c = strcasecmp(p->word, q->word);
+	if (c)
+		return c;
+	return (p->idx > q->idx) - (p->idx < q->idx);
+}
+
+/* A signal's priority is looked up without regard to case, and P0..P4 are read before
+ * the map (core/policy.c): an entry that can never be the one found is an error, not a
+ * setting that silently does nothing. */
+void cfg_check_policy(struct ctx *x, const struct config *c)
+{
+	size_t n = c->policy.n_severity;
+	const struct config_severity_word *sw = c->policy.severity;
+	struct word *v = xcalloc(n ? n : 1, sizeof *v);
+	const char **same = xcalloc(n ? n : 1, sizeof *same); /* by index: an earlier word */
+	for (size_t i = 0; i < n; i++)
+		v[i] = (struct word){sw[i].word, i};
+	qsort(v, n, sizeof *v, word_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (!strcasecmp(v[i - 1].word, v[i].word))
+			same[v[i].idx] = v[i - 1].word;
+	for (size_t i = 0; i < n; i++) {
+		const char *s = sw[i].word;
+		bool builtin =
+			toupper((unsigned char)s[0]) == 'P' && s[1] >= '0' && s[1] <= '4' && !s[2];
+		if (!builtin && !same[i])
+			continue;
+		struct buf key = BUF_INIT;
+		buf_printf(&key, "policy.severity.%s", s);
+		struct pos p = cfg_pos_of(x, &sw[i], offsetof(struct config_severity_word, sev),
+					  (struct pos){1, 1});
+		if (builtin)
+			cfg_error(x, key.data, p,
+				  "P0..P4 are built in (P0 and P1 mean sev1, P2 sev2, P3 sev3, "
+				  "P4 sev4) and cannot be remapped");
+		else
+			cfg_error(x, key.data, p,
+				  "same word as \"%s\": priority words are matched without regard "
+				  "to case",
+				  same[i]);
+		buf_free(&key);
+	}
+	free(same);
+	free(v);
+}

@@ -21,9 +21,11 @@ void cfg_check_auth(struct ctx *x, const struct config *c);
 /* storage.c: `storage`. */
 extern const struct key cfg_storage_keys[];
 
-/* policy.c: `policy`; also the severity names sev1..sev4 other sections use. */
+/* policy.c: `policy`; also the severity names sev1..sev4 other sections use. Every
+ * priority word must be reachable (no two differing only in case, none of P0..P4). */
 extern const struct key cfg_policy_keys[];
 extern const struct enum_name cfg_severities[];
+void cfg_check_policy(struct ctx *x, const struct config *c);
 
 /* tracker.c: `tracker` and `notify`; webhook names must be unique. cfg_providers are
  * the values of tracker.provider: the walker reads that key before the others, since

@@ -594,8 +594,10 @@ static void set_collection(struct ctx *x, const struct key *k, yaml_node_t *n, v
 			cfg_apply_default(x->dir, co->elem, eb, false);
 			++*count_of(base, k);
 		}
-		if (co->elem->type == K_SECTION && vn->type == YAML_SCALAR_NODE && is_null(vn))
-			record_mark(x, co->elem, eb, node_pos(vn)); /* an entry with all defaults */
+		/* An entry left at its defaults records no value: mark it here, so that checks
+		 * after the walk can still point at it. */
+		if (vn->type == YAML_SCALAR_NODE && is_null(vn))
+			record_mark(x, co->elem, eb, node_pos(vn));
 		set_value(x, co->elem, vn, eb, scope);
 		path_pop(x, saved);
 	}

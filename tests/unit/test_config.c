@@ -470,6 +470,14 @@ static const struct err_case type_cases[] = {
 	 "t.yaml:2:13: tracker.jira.project_key: required when tracker.provider is jira"},
 	{"tracker:\n  provider: gitlab\n  gitlab: {token: t}\n",
 	 "t.yaml:3:11: tracker.gitlab.project_id: required when tracker.provider is gitlab"},
+	/* priority words the lookup could never reach (core/policy.c: P0..P4 first, then the
+	 * map without regard to case) */
+	{"policy: {severity: {Critical: sev2}}",
+	 "t.yaml:1:31: policy.severity.Critical: same word as \"critical\": priority words are matched without regard to case"},
+	{"policy:\n  severity:\n    urgent: sev1\n    URGENT:\n",
+	 "t.yaml:4:12: policy.severity.URGENT: same word as \"urgent\": priority words are matched without regard to case"},
+	{"policy: {severity: {p2: sev1}}",
+	 "t.yaml:1:25: policy.severity.p2: P0..P4 are built in (P0 and P1 mean sev1, P2 sev2, P3 sev3, P4 sev4) and cannot be remapped"},
 	{"server: {listen: \"[::]:8080\"}\nauth: {mode: none}\n",
 	 "t.yaml:2:14: auth.mode: none is only allowed when server.listen is a loopback address (127.0.0.0/8, [::1] or localhost), not [::]:8080"},
 };
@@ -834,7 +842,7 @@ static void test_collections(void **state)
 	(void)state;
 	struct config *c = load_ok(
 		"policy:\n"
-		"  severity: {high: sev1, blocker: sev1, trivial: sev4, weird: ~}\n"
+		"  severity: {high: sev1, blocker: sev1, trivial: sev4, weird: ~, P5: sev2}\n"
 		"  sla:\n"
 		"    sev1: {ack: 1m}\n"
 		"    sev4: {resolve: 30d}\n"
@@ -854,12 +862,12 @@ static void test_collections(void **state)
 		"  quiet:\n"
 		"  off: {enabled: false, description: \"old agent\"}\n");
 	/* severity merges into the default words */
-	assert_int_equal(c->policy.n_severity, 7);
+	assert_int_equal(c->policy.n_severity, 8);
 	static const struct {
 		const char *w;
 		int sev;
 	} sev[] = {{"critical", 1}, {"high", 1},    {"medium", 3}, {"low", 4},
-		   {"blocker", 1},  {"trivial", 4}, {"weird", 3}};
+		   {"blocker", 1},  {"trivial", 4}, {"weird", 3},  {"P5", 2}};
 	for (size_t i = 0; i < 7; i++) {
 		assert_string_equal(c->policy.severity[i].word, sev[i].w);
 		assert_int_equal(c->policy.severity[i].sev, sev[i].sev);
