@@ -47,6 +47,29 @@ static int check_gh_name(const char *dir, char **s, struct buf *why)
 	return 0;
 }
 
+/* The project goes into the URL path (/projects/ID or /projects/group%2Fproject): a
+ * numeric id, or a namespace path whose segments use GitLab's path alphabet. */
+static int check_gitlab_project(const char *dir, char **s, struct buf *why)
+{
+	(void)dir;
+	const char *p = *s;
+	bool ok = strlen(p) <= 255 && *p != '/';
+	while (ok && *p) {
+		size_t n = strspn(
+			p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.");
+		ok = n > 0 && *p != '-' && !(n == 1 && *p == '.') &&
+		     !(n == 2 && !strncmp(p, "..", 2)) && (!p[n] || (p[n] == '/' && p[n + 1]));
+		p += n + (p[n] == '/');
+	}
+	if (!ok) {
+		buf_puts(why, "expected a numeric project id or a path like group/project "
+			      "(letters, digits, '-', '_' and '.' between single '/'), got ");
+		cfg_put_echo(why, *s);
+		return -1;
+	}
+	return 0;
+}
+
 /* The project key is written into JQL (`project = KEY`); allow only what Jira allows. */
 static int check_jira_key(const char *dir, char **s, struct buf *why)
 {
@@ -122,7 +145,7 @@ static const struct key github_keys[] = {
 
 static const struct key gitlab_keys[] = {
 	KSTR("token", C(tracker.gitlab.token), "", F_SECRET | F_HEADER | F_REQUIRED, NULL),
-	KSTR("project_id", C(tracker.gitlab.project_id), "", F_REQUIRED, NULL),
+	KSTR("project_id", C(tracker.gitlab.project_id), "", F_REQUIRED, check_gitlab_project),
 	KSTR("base_url", C(tracker.gitlab.base_url), "https://gitlab.com", F_BASEURL | F_REQUIRED,
 	     NULL),
 	KEND,

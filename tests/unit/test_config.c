@@ -470,6 +470,13 @@ static const struct err_case type_cases[] = {
 	 "t.yaml:2:13: tracker.jira.project_key: required when tracker.provider is jira"},
 	{"tracker:\n  provider: gitlab\n  gitlab: {token: t}\n",
 	 "t.yaml:3:11: tracker.gitlab.project_id: required when tracker.provider is gitlab"},
+	/* the GitLab project goes into the URL path */
+	{"tracker: {gitlab: {project_id: \"acme\\r\\nX-Injected: 1\"}}",
+	 "t.yaml:1:32: tracker.gitlab.project_id: expected a numeric project id or a path like group/project (letters, digits, '-', '_' and '.' between single '/'), got \"acme\\x0d\\x0aX-Injected: 1\""},
+	{"tracker: {gitlab: {project_id: \"acme//ops\"}}",
+	 "t.yaml:1:32: tracker.gitlab.project_id: expected a numeric project id or a path like group/project (letters, digits, '-', '_' and '.' between single '/'), got \"acme//ops\""},
+	{"tracker: {gitlab: {project_id: ../ops}}",
+	 "t.yaml:1:32: tracker.gitlab.project_id: expected a numeric project id or a path like group/project (letters, digits, '-', '_' and '.' between single '/'), got \"../ops\""},
 	/* priority words the lookup could never reach (core/policy.c: P0..P4 first, then the
 	 * map without regard to case) */
 	{"policy: {severity: {Critical: sev2}}",
@@ -487,6 +494,15 @@ static void test_type_errors(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof type_cases / sizeof type_cases[0]; i++)
 		expect_error(type_cases[i].yaml, type_cases[i].msg);
+
+	static const char *const projects[] = {"12345", "acme/ml-quality", "acme/sub.group/x_y"};
+	for (size_t i = 0; i < sizeof projects / sizeof projects[0]; i++) {
+		char y[128];
+		snprintf(y, sizeof y, "tracker: {gitlab: {project_id: \"%s\"}}", projects[i]);
+		struct config *c = load_ok(y);
+		assert_string_equal(c->tracker.gitlab.project_id, projects[i]);
+		config_free(c);
+	}
 }
 
 /* Several problems are all reported, in document order, at most 20. */
