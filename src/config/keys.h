@@ -1,10 +1,14 @@
-/* keys.h — the key tables of the configuration (private to src/config/).
+/* keys.h — the key tables of the configuration and the loader's shared functions
+ * (private to src/config/).
  *
  * Every key of the file is one row of a static table: name, type, where the value lives
  * in struct config (or in an entry of a map or list), the default written as it would be
  * in the file, bounds and flags. Loading, defaults, validation, the dump and freeing all
- * walk the same tables, so a new key is one new row. Nothing here is thread-aware: the
- * tables are constant and everything else lives in one load. */
+ * walk the same tables, so a new key is one new row. Besides the types and the macros
+ * that write rows, this header is the contract of value.c (one value: conversion,
+ * defaults, freeing, text helpers) and walk.c (the walker, and the error reporting that
+ * checks across keys use). The tables are constant; everything else belongs to one load
+ * on one thread. */
 #ifndef INTERVENE_CONFIG_KEYS_H
 #define INTERVENE_CONFIG_KEYS_H
 

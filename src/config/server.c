@@ -1,8 +1,9 @@
 /* server.c — the `server` and `auth` sections: where and how the HTTP server listens,
  * and who may use it.
  *
- * Owns the listen address syntax (also config_listen_is_loopback for auth.mode none) and
- * the rule that auth.mode none needs a loopback listen address. */
+ * Owns the listen address syntax (also config_listen_is_loopback for auth.mode none), the
+ * rule that auth.mode none needs a loopback listen address, and the origin form of
+ * public_url (config_public_url). */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>

@@ -4,8 +4,8 @@
  * (it decides which ${VAR} references must resolve), walk the document against the
  * tables on top of the defaults, expanding ${VAR} per scalar and converting each value
  * with value.c, then run the checks that need more than one key: required keys here,
- * the rest in cfg_check_across (auth.mode none vs listen, canary sample counts, webhook
- * names). Every problem is collected (up to MAX_ERRORS) with its position; a key's
+ * the rest in cfg_check_across (auth.mode none vs listen, priority words, canary sample
+ * counts, webhook names). Every problem is collected (up to MAX_ERRORS) with its position; a key's
  * position is remembered ("marks") so that checks after the walk can point at it. */
 #include <stdarg.h>
 #include <stdio.h>
