@@ -187,7 +187,9 @@ struct config *config_defaults(void);
 void config_free(struct config *c);
 
 /* Write the effective configuration as YAML, every key, secrets masked as "****"
- * when set (empty stays ""). */
+ * when set (empty stays ""). Then, as YAML comments, one "# note: KEYS ... takes
+ * effect with FEATURE (not in this version)" line per section and feature for keys
+ * that are accepted and validated but not used by any code yet. */
 void config_dump(const struct config *c, FILE *f);
 
 /* public_url, or "http://<listen>" when empty. Returns a pointer into c or into buf. */

@@ -681,6 +681,12 @@ void conn_server_stop(struct conn_server *cs)
 	evconnlistener_disable(cs->listener);
 	for (struct conn *c = cs->conns, *next; c; c = next) {
 		next = c->next;
+		if (c->state == CS_BODY && c->bev) {
+			/* A body still arriving was never acknowledged: refuse it now rather
+			 * than wait for it (or its deadline). */
+			fail(c, 503, "the server is shutting down");
+			continue;
+		}
 		if (c->owes)
 			continue; /* its reply will close it */
 		if (c->state == CS_WRITE) {

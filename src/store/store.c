@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "store/backend.h"
+#include "util/utf8.h"
 #include "util/log.h"
 
 /* Count a storage error returned by a call on c (store_failures). */
@@ -325,14 +326,25 @@ int store_new(const char *url, struct store **out, struct err *e)
 	static const char sqlite_scheme[] = "sqlite://";
 	*out = NULL;
 	int rc;
-	if (!strncmp(url, sqlite_scheme, sizeof sqlite_scheme - 1))
-		rc = store_sqlite_new(url + sizeof sqlite_scheme - 1, out, e);
-	else if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13))
+	if (!strncmp(url, sqlite_scheme, sizeof sqlite_scheme - 1)) {
+		const char *path = url + sizeof sqlite_scheme - 1;
+		/* The path is opened as a plain file name: a query would silently name a new
+		 * database instead of being applied. */
+		if (strpbrk(path, "?#"))
+			return err_set(e, ERR_INVALID,
+				       "storage.url: a sqlite:// URL takes a file path only "
+				       "(sqlite://PATH): ?query and #fragment are not supported, "
+				       "got \"%.*s\"",
+				       (int)utf8_cut(url, strlen(url), 64), url);
+		rc = store_sqlite_new(path, out, e);
+	} else if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13)) {
 		return err_set(
 			e, ERR_INVALID,
 			"storage.url: PostgreSQL support is not built into this version yet");
-	else
-		return err_set(e, ERR_INVALID, "storage.url: unsupported scheme in \"%.64s\"", url);
+	} else {
+		return err_set(e, ERR_INVALID, "storage.url: unsupported scheme in \"%.*s\"",
+			       (int)utf8_cut(url, strlen(url), 64), url);
+	}
 	if (!rc)
 		store_fault_init(&(*out)->fault);
 	return rc;

@@ -669,3 +669,18 @@ def test_sighup_is_logged_and_not_fatal(server):
     assert server.alive()
     assert server.get("/healthz")[0] == 200
     assert server.stop() == 0
+
+
+def test_stop_does_not_wait_for_a_body_still_arriving(fast_timeout_server):
+    srv = fast_timeout_server
+    s = connect(srv)
+    try:
+        s.sendall((f"POST /api/signals HTTP/1.1\r\nHost: x\r\n{auth(srv)}"
+                   "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{").encode())
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        assert srv.stop() == 0
+        assert time.monotonic() - t0 < 1.5
+        assert closed(s, 1.0)
+    finally:
+        s.close()

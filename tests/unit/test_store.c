@@ -156,6 +156,8 @@ static void test_store_new_urls(void **state)
 		{"/tmp/x.db", ERR_INVALID},
 		{"", ERR_INVALID},
 		{"SQLITE:///tmp/x.db", ERR_INVALID},
+		{"sqlite:///tmp/x.db?cache=shared", ERR_INVALID},
+		{"sqlite:///tmp/x.db#main", ERR_INVALID},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct store *s = (struct store *)&cases; /* must be reset */
