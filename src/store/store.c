@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "store/backend.h"
-#include "util/utf8.h"
 #include "util/log.h"
+#include "util/utf8.h"
 
 /* Count a storage error returned by a call on c (store_failures). */
 static int noted(struct store_conn *c, int rc, const struct err *e)
