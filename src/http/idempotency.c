@@ -37,8 +37,8 @@ int idem_run(struct http_req *r, struct store_conn *c)
 	snprintf(scope, sizeof scope, "%s %s %s", router_method_name(r->method), r->route->pattern,
 		 r->actor);
 	int status = 0;
-	int rc = store_idem_get(c, scope, r->idempotency_key, time_now_ms() - IDEM_TTL_MS, &status,
-				&r->reply, &e);
+	int rc = store_idem_get(c, scope, r->idempotency_key,
+				time_now_ms() - RETENTION_IDEMPOTENCY_MS, &status, &r->reply, &e);
 	if (rc == 0) {
 		r->status = status;
 		return 0;

@@ -8,6 +8,7 @@
 #ifndef INTERVENE_HTTP_IDEMPOTENCY_H
 #define INTERVENE_HTTP_IDEMPOTENCY_H
 
+#include "core/retention.h"
 #include "http/parse.h"
 #include "http/request.h"
 

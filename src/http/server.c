@@ -40,6 +40,7 @@
 #include "http/auth_refresh.h"
 #include "http/authn.h"
 #include "http/conn.h"
+#include "http/housekeeping.h"
 #include "http/idempotency.h"
 #include "http/loopq.h"
 #include "http/metrics.h"
@@ -70,6 +71,7 @@ struct server {
 	struct metrics *metrics;
 	struct auth_refresh *auth;
 	struct authn *authn;
+	struct housekeeping *hk;
 	bool stopping;
 	uint64_t req_counter;
 	char req_prefix[9];
@@ -617,6 +619,7 @@ static void begin_stop(struct server *srv, const char *why)
 	srv->stopping = true;
 	log_info("stopping", "reason=%s", why);
 	auth_refresh_stop(srv->auth);
+	housekeeping_stop(srv->hk);
 	/* Requests in flight get up to STOP_GRACE_S; then the loop ends regardless. */
 	struct timeval tv = {STOP_GRACE_S, 0};
 	evtimer_add(srv->stop_timer, &tv);
@@ -756,6 +759,10 @@ int server_run(const struct config *cfg, struct store *s, const struct route *ro
 		err_set(e, ERR_IO, "cannot listen on %s: %s", cfg->server.listen, e->msg);
 		goto out;
 	}
+	if (!(srv->hk = housekeeping_new(srv->base, srv->pool, srv->q, cfg))) {
+		rc = err_set(e, ERR_IO, "cannot create the housekeeping timers");
+		goto out;
+	}
 	char addr[80];
 	conn_server_address(srv->cs, addr, sizeof addr);
 	srv->authn = authn_new(cfg, addr);
@@ -775,11 +782,13 @@ int server_run(const struct config *cfg, struct store *s, const struct route *ro
 out:
 	/* Stop the store threads first: their completions still target the loop queue. */
 	auth_refresh_stop(srv->auth);
+	housekeeping_stop(srv->hk);
 	store_pool_stop(srv->pool);
 	srv->pool = NULL;
 	loopq_free(srv->q); /* discards the completions that will never be sent */
 	conn_server_free(srv->cs);
 	auth_refresh_free(srv->auth);
+	housekeeping_free(srv->hk);
 	auth_cache_free(initial);
 	authn_free(srv->authn);
 	if (srv->sigterm)

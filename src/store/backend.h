@@ -88,6 +88,7 @@ struct store_ops {
 	int (*token_revoke)(struct store_conn *c, const char *name, int64_t at,
 			    struct token_row *out, struct err *e);
 	int (*token_version)(struct store_conn *c, int64_t *version, struct err *e);
+	int (*probe_write)(struct store_conn *c, struct err *e);
 	int (*token_find)(struct store_conn *c, const unsigned char hash[32], struct token_row *out,
 			  struct err *e);
 	int (*session_insert)(struct store_conn *c, const unsigned char hash[32], int64_t token_id,

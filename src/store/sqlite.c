@@ -81,6 +81,7 @@ enum stmt_id {
 	S_TOKEN_LIST,
 	S_TOKEN_REVOKE,
 	S_TOKEN_VERSION,
+	S_PROBE_WRITE,
 	S_TOKEN_FIND,
 	S_SESSION_INSERT,
 	S_SESSION_END,
@@ -205,6 +206,10 @@ static const struct stmt_def {
 			    "IS NULL RETURNING " TOKEN_COLS,
 			    "revoke token"},
 	[S_TOKEN_VERSION] = {"SELECT value FROM meta WHERE key = 'token_version'", "token version"},
+	/* Rewrites one row with its own value: the page is written, so the commit really
+	 * goes to the disk, and nothing changes. */
+	[S_PROBE_WRITE] = {"UPDATE meta SET value = value WHERE key = 'token_version'",
+			   "probe write"},
 	[S_TOKEN_FIND] = {"SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?1", "find token"},
 	[S_SESSION_INSERT] = {"INSERT INTO sessions (hash, token_id, created_at, expires_at) "
 			      "VALUES (?1, ?2, ?3, ?4)",
@@ -1812,6 +1817,15 @@ static int sq_token_version(struct store_conn *cc, int64_t *version, struct err 
 	return one_count(&q, version);
 }
 
+static int sq_probe_write(struct store_conn *cc, struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_PROBE_WRITE, &q, e);
+	if (rc)
+		return rc;
+	return q_end(&q, q_exec(&q));
+}
+
 static int sq_token_find(struct store_conn *cc, const unsigned char hash[32], struct token_row *out,
 			 struct err *e)
 {
@@ -2010,6 +2024,7 @@ static const struct store_ops sq_ops = {
 	.token_list = sq_token_list,
 	.token_revoke = sq_token_revoke,
 	.token_version = sq_token_version,
+	.probe_write = sq_probe_write,
 	.token_find = sq_token_find,
 	.session_insert = sq_session_insert,
 	.session_end = sq_session_end,

@@ -259,6 +259,11 @@ int store_token_revoke(struct store_conn *c, const char *name, int64_t at, struc
 	return noted(c, c->ops->token_revoke(c, name, at, out, e), e);
 }
 
+int store_probe_write(struct store_conn *c, struct err *e)
+{
+	return noted(c, c->ops->probe_write(c, e), e);
+}
+
 int store_token_version(struct store_conn *c, int64_t *version, struct err *e)
 {
 	return noted(c, c->ops->token_version(c, version, e), e);

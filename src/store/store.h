@@ -215,6 +215,10 @@ int store_token_list(struct store_conn *c, store_token_cb cb, void *arg, struct 
 /* Revoke by name: ERR_NOTFOUND when no unrevoked token has that name. */
 int store_token_revoke(struct store_conn *c, const char *name, int64_t at, struct token_row *out,
 		       struct err *e);
+/* A write that changes nothing but really reaches the disk at commit (for the
+ * readiness probe: after a failed commit, proves writes work again). Write job. */
+int store_probe_write(struct store_conn *c, struct err *e);
+
 /* A number that changes whenever the tokens table changes (any connection or
  * process): lets the server reload its token cache cheaply. */
 int store_token_version(struct store_conn *c, int64_t *version, struct err *e);
