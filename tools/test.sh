@@ -78,8 +78,11 @@ if [ "$QUICK" = 0 ]; then
 	# makes the process exit 66/67 and goes to stderr, which the harness scans.
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=66
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=67
+	# This build also serves /api/debug/faults (-Dfault_injection=true), so the commit
+	# fault tests (tests/integration/test_faults.py) run here; the normal build, like
+	# the one tools/run.sh serves, has no such routes and skips them.
 	INTERVENE_SANITIZE=address,undefined run_pass sanitize build-asan -Dbuildtype=debug \
-		-Db_sanitize=address,undefined -Db_lundef=false
+		-Db_sanitize=address,undefined -Db_lundef=false -Dfault_injection=true
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 

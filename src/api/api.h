@@ -13,6 +13,16 @@
 extern const struct route api_routes[];
 extern const size_t api_n_routes;
 
+#ifdef INTERVENE_FAULT_INJECTION
+/* Test-only routes of builds with -Dfault_injection=true (api/debug.c): arm, read and
+ * disarm the store's fault injection. Not in the OpenAPI document. */
+extern const struct route api_debug_routes[];
+extern const size_t api_debug_n_routes;
+int api_debug_fault_arm_prepare(struct http_req *r);
+int api_debug_fault_get_prepare(struct http_req *r);
+int api_debug_fault_disarm_prepare(struct http_req *r);
+#endif
+
 /* ---- helpers (any thread owning r) ---- */
 
 /* page (>= 1, default 1) and per_page (1..max, default dflt) from the query;

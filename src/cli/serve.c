@@ -90,7 +90,22 @@ int cli_serve(const struct cli *g, int argc, char **argv)
 		fprintf(stderr, "intervene: bootstrap token: %s\n", e.msg);
 		goto out;
 	}
-	if (server_run(cfg, s, api_routes, api_n_routes, &e)) {
+	const struct route *routes = api_routes;
+	size_t n_routes = api_n_routes;
+#ifdef INTERVENE_FAULT_INJECTION
+	/* A test build: the fault-injection routes join the table. */
+	struct route *all = xcalloc(api_n_routes + api_debug_n_routes, sizeof *all);
+	memcpy(all, api_routes, api_n_routes * sizeof *all);
+	memcpy(all + api_n_routes, api_debug_routes, api_debug_n_routes * sizeof *all);
+	routes = all;
+	n_routes += api_debug_n_routes;
+	log_warn("this is a test build: /api/debug/faults can make storage fail on purpose", NULL);
+#endif
+	int run_rc = server_run(cfg, s, routes, n_routes, &e);
+#ifdef INTERVENE_FAULT_INJECTION
+	free(all);
+#endif
+	if (run_rc) {
 		fprintf(stderr, "intervene: %s\n", e.msg);
 		goto out;
 	}
