@@ -41,7 +41,9 @@ def test_link_and_contents_are_different_failures(server):
     r = s.cli("audit", "verify")
     assert r.returncode == 1 and f"event {mid}: contents changed" in r.stdout, r.stdout
     con.execute("UPDATE events SET data = ? WHERE id = ?", (data, mid))
-    con.execute("UPDATE events SET prev_hash = 'f' || substr(prev_hash, 2) WHERE id = ?", (mid,))
+    # change the first hex digit, whatever it was ('f' itself becomes 'e')
+    con.execute("UPDATE events SET prev_hash = (CASE substr(prev_hash, 1, 1) WHEN 'f' THEN 'e' "
+                "ELSE 'f' END) || substr(prev_hash, 2) WHERE id = ?", (mid,))
     con.commit()
     con.close()
     r = s.cli("audit", "verify")
