@@ -1,6 +1,7 @@
 /* adf.c — Markdown to ADF over the cmark-gfm tree, and the structural checker.
  *
- * The converter walks the cmark tree recursively (depth bounded by ADF_MAX_DEPTH).
+ * The converter walks the cmark tree recursively, after depth_ok has bounded how deep
+ * that tree is.
  * Blocks are emitted into a container whose kind (document, list item, quote, table
  * cell) decides which ADF nodes it may hold; what a container may not hold is
  * degraded as described in adf.h. Inline content goes through a small writer that
@@ -11,6 +12,8 @@
  * Node types are compared by cmark_node_get_type_string(): the extension types
  * (table, strikethrough, tasklist) are data symbols, and one way for all is simpler. */
 #include "tracker/adf.h"
+
+#include "util/json.h"
 
 #include <cmark-gfm-core-extensions.h>
 #include <cmark-gfm-extension_api.h>
@@ -79,7 +82,7 @@ static int marks_json(struct marks m, json_t **out)
 	if (!arr)
 		return ERR_NOMEM;
 	if (m.href) {
-		json_t *link = json_pack("{s:s, s:{s:s}}", "type", "link", "attrs", "href", m.href);
+		json_t *link = jpack("{s:s, s:{s:s}}", "type", "link", "attrs", "href", m.href);
 		if (json_array_append_new(arr, link))
 			goto nomem;
 	}
@@ -125,7 +128,6 @@ enum ctx {
 
 struct conv {
 	struct err *e;
-	unsigned depth;
 	unsigned long next_id; /* for taskList/taskItem localIds */
 };
 
@@ -137,14 +139,6 @@ struct inl {
 	size_t count;	 /* inline nodes and text runs written so far */
 	bool want_break; /* a folded block ended: the next inline starts on a new line */
 };
-
-static int enter(struct conv *c)
-{
-	if (++c->depth > ADF_MAX_DEPTH)
-		return err_set(c->e, ERR_TOOLARGE, "markdown nested deeper than %u levels",
-			       ADF_MAX_DEPTH);
-	return 0;
-}
 
 static const char *type_of(cmark_node *n)
 {
@@ -290,9 +284,7 @@ static int conv_inlines(struct conv *c, cmark_node *parent, struct inl *in, stru
 
 static int conv_inline(struct conv *c, cmark_node *n, struct inl *in, struct marks m)
 {
-	int rc = enter(c);
-	if (rc)
-		goto out;
+	int rc;
 	const char *t = type_of(n);
 	if (!strcmp(t, "text") || !strcmp(t, "html_inline")) {
 		rc = inl_cstr(c, in, cmark_node_get_literal(n), m);
@@ -328,8 +320,6 @@ static int conv_inline(struct conv *c, cmark_node *n, struct inl *in, struct mar
 		if (!rc)
 			rc = conv_inlines(c, n, in, m);
 	}
-out:
-	c->depth--;
 	return rc;
 }
 
@@ -382,10 +372,7 @@ static int fold_row(struct conv *c, cmark_node *row, struct inl *in, struct mark
 	     cell = cmark_node_next(cell)) {
 		if (cell != cmark_node_first_child(row) && (rc = inl_text(c, in, " | ", 3, sep)))
 			break;
-		rc = enter(c);
-		if (!rc)
-			rc = conv_inlines(c, cell, in, cm);
-		c->depth--;
+		rc = conv_inlines(c, cell, in, cm);
 	}
 	return rc;
 }
@@ -394,9 +381,7 @@ static int fold_row(struct conv *c, cmark_node *row, struct inl *in, struct mark
  * for a block ADF does not allow), ending with a pending line break. */
 static int fold_block(struct conv *c, cmark_node *n, struct inl *in, struct marks m)
 {
-	int rc = enter(c);
-	if (rc)
-		goto out;
+	int rc = 0;
 	const char *t = type_of(n);
 	if (!strcmp(t, "paragraph")) {
 		rc = conv_inlines(c, n, in, m);
@@ -432,8 +417,6 @@ static int fold_block(struct conv *c, cmark_node *n, struct inl *in, struct mark
 		rc = fold_children(c, n, in, m); /* block quotes, items, unknown containers */
 	}
 	in->want_break = true;
-out:
-	c->depth--;
 	return rc;
 }
 
@@ -459,8 +442,8 @@ static int emit_paragraph(struct conv *c, cmark_node *n, bool fold, struct marks
 		return 0;
 	}
 	if (!rc && align) {
-		json_t *am = json_pack("[{s:s, s:{s:s}}]", "type", "alignment", "attrs", "align",
-				       align == 'c' ? "center" : "end");
+		json_t *am = jpack("[{s:s, s:{s:s}}]", "type", "alignment", "attrs", "align",
+				   align == 'c' ? "center" : "end");
 		if (json_object_set_new(p, "marks", am))
 			rc = nomem(c);
 	}
@@ -477,7 +460,7 @@ static int conv_heading(struct conv *c, cmark_node *n, json_t *out)
 {
 	json_t *h = node_new("heading", true);
 	int level = cmark_node_get_heading_level(n);
-	if (!h || json_object_set_new(h, "attrs", json_pack("{s:i}", "level", level))) {
+	if (!h || json_object_set_new(h, "attrs", jpack("{s:i}", "level", level))) {
 		json_decref(h);
 		return nomem(c);
 	}
@@ -503,8 +486,7 @@ static int conv_code_block(struct conv *c, cmark_node *n, json_t *out)
 	if (info) {
 		size_t i = strspn(info, " \t");
 		size_t l = strcspn(info + i, " \t\r\n");
-		if (l &&
-		    json_object_set_new(cb, "attrs", json_pack("{s:s%}", "language", info + i, l)))
+		if (l && json_object_set_new(cb, "attrs", jpack("{s:s%}", "language", info + i, l)))
 			goto nomem;
 	}
 	const char *lit = cmark_node_get_literal(n);
@@ -512,7 +494,7 @@ static int conv_code_block(struct conv *c, cmark_node *n, json_t *out)
 	if (len && lit[len - 1] == '\n')
 		len--;
 	if (len) {
-		json_t *t = json_pack("{s:s, s:s%}", "type", "text", "text", lit, len);
+		json_t *t = jpack("{s:s, s:s%}", "type", "text", "text", lit, len);
 		if (json_array_append_new(content_of(cb), t))
 			goto nomem;
 	}
@@ -565,10 +547,8 @@ static int conv_table(struct conv *c, cmark_node *n, json_t *out)
 			if (a != 'c' && a != 'r')
 				a = 0;
 			if (cell) {
-				if (!(rc = enter(c)))
-					rc = emit_paragraph(c, cell, false, (struct marks){0, NULL},
-							    a, content_of(tc));
-				c->depth--;
+				rc = emit_paragraph(c, cell, false, (struct marks){0, NULL}, a,
+						    content_of(tc));
 				cell = cmark_node_next(cell);
 			} else {
 				rc = emit_paragraph(c, NULL, false, (struct marks){0, NULL}, a,
@@ -593,8 +573,8 @@ static int set_local_id(struct conv *c, json_t *node, const char *state)
 	char id[40];
 	c->next_id++;
 	snprintf(id, sizeof id, "00000000-0000-4000-8000-%012lx", c->next_id & 0xffffffffffffUL);
-	json_t *attrs = state ? json_pack("{s:s, s:s}", "localId", id, "state", state)
-			      : json_pack("{s:s}", "localId", id);
+	json_t *attrs = state ? jpack("{s:s, s:s}", "localId", id, "state", state)
+			      : jpack("{s:s}", "localId", id);
 	return json_object_set_new(node, "attrs", attrs) ? nomem(c) : 0;
 }
 
@@ -616,23 +596,17 @@ static int conv_task_run(struct conv *c, cmark_node *first, const cmark_node *en
  * same taskList (ADF nests task lists that way), every other block folded in. */
 static int conv_task_item(struct conv *c, cmark_node *item, json_t *tl_content)
 {
-	int rc = enter(c);
-	if (rc)
-		goto out;
 	json_t *ti = node_new("taskItem", true);
-	if (!ti) {
-		rc = nomem(c);
-		goto out;
-	}
+	if (!ti)
+		return nomem(c);
 	bool done = cmark_gfm_extensions_get_tasklist_item_checked(item);
-	if ((rc = set_local_id(c, ti, done ? "DONE" : "TODO"))) {
+	int rc = set_local_id(c, ti, done ? "DONE" : "TODO");
+	if (rc) {
 		json_decref(ti);
-		goto out;
+		return rc;
 	}
-	if (json_array_append_new(tl_content, ti)) {
-		rc = nomem(c);
-		goto out;
-	}
+	if (json_array_append_new(tl_content, ti))
+		return nomem(c);
 	struct inl in;
 	inl_init(&in, content_of(ti));
 	struct marks plain = {0, NULL};
@@ -642,10 +616,6 @@ static int conv_task_item(struct conv *c, cmark_node *item, json_t *tl_content)
 			continue;
 		}
 		/* nested list: task runs nest, plain runs fold into the text */
-		if ((rc = enter(c))) {
-			c->depth--;
-			break;
-		}
 		cmark_node *it = cmark_node_first_child(ch);
 		long number = cmark_node_get_list_start(ch);
 		while (it && !rc) {
@@ -664,49 +634,36 @@ static int conv_task_item(struct conv *c, cmark_node *item, json_t *tl_content)
 				it = cmark_node_next(it);
 			}
 		}
-		c->depth--;
 	}
 	int rc2 = inl_finish(c, &in);
-	if (!rc)
-		rc = rc2;
-out:
-	c->depth--;
-	return rc;
+	return rc ? rc : rc2;
 }
 
 /* One list item: blocks allowed in a listItem, starting with a paragraph (which
  * carries the "[ ] " prefix of a task item demoted to a plain list). */
 static int conv_list_item(struct conv *c, cmark_node *item, json_t *out)
 {
-	int rc = enter(c);
-	if (rc)
-		goto out;
 	json_t *li = node_new("listItem", true);
-	if (!li || json_array_append_new(out, li)) {
-		rc = nomem(c);
-		goto out;
-	}
+	if (!li || json_array_append_new(out, li))
+		return nomem(c);
 	json_t *blocks = content_of(li);
-	if ((rc = conv_blocks(c, item, CTX_ITEM, blocks)))
-		goto out;
+	int rc = conv_blocks(c, item, CTX_ITEM, blocks);
+	if (rc)
+		return rc;
 	json_t *first = json_array_get(blocks, 0);
 	if (!first || strcmp(json_string_value(json_object_get(first, "type")), "paragraph")) {
 		first = node_new("paragraph", true);
-		if (json_array_insert_new(blocks, 0, first)) {
-			rc = nomem(c);
-			goto out;
-		}
+		if (json_array_insert_new(blocks, 0, first))
+			return nomem(c);
 	}
 	if (is(item, "tasklist")) {
 		const char *prefix =
 			cmark_gfm_extensions_get_tasklist_item_checked(item) ? "[x] " : "[ ] ";
-		json_t *t = json_pack("{s:s, s:s}", "type", "text", "text", prefix);
+		json_t *t = jpack("{s:s, s:s}", "type", "text", "text", prefix);
 		if (json_array_insert_new(content_of(first), 0, t))
-			rc = nomem(c);
+			return nomem(c);
 	}
-out:
-	c->depth--;
-	return rc;
+	return 0;
 }
 
 /* A list, split into runs of task items (taskList, where the container allows one)
@@ -738,7 +695,7 @@ static int conv_list(struct conv *c, cmark_node *list, enum ctx ctx, json_t *out
 			long order = start + index;
 			if (ordered && order != 1 &&
 			    json_object_set_new(l, "attrs",
-						json_pack("{s:I}", "order", (json_int_t)order)))
+						jpack("{s:I}", "order", (json_int_t)order)))
 				rc = nomem(c);
 			for (cmark_node *i = it; i != end && !rc; i = cmark_node_next(i))
 				rc = conv_list_item(c, i, content_of(l));
@@ -755,9 +712,7 @@ static int conv_list(struct conv *c, cmark_node *list, enum ctx ctx, json_t *out
 
 static int conv_block(struct conv *c, cmark_node *n, enum ctx ctx, json_t *out)
 {
-	int rc = enter(c);
-	if (rc)
-		goto out;
+	int rc;
 	const char *t = type_of(n);
 	struct marks plain = {0, NULL};
 	bool rich = ctx == CTX_DOC || ctx == CTX_CELL; /* headings, rules, quotes */
@@ -784,8 +739,6 @@ static int conv_block(struct conv *c, cmark_node *n, enum ctx ctx, json_t *out)
 	} else {
 		rc = emit_paragraph(c, n, true, plain, 0, out);
 	}
-out:
-	c->depth--;
 	return rc;
 }
 
@@ -799,45 +752,103 @@ static int conv_blocks(struct conv *c, cmark_node *parent, enum ctx ctx, json_t 
 	return 0;
 }
 
-/* GFM pads every table row to the header's width, so a wide header and many short
- * lines would multiply into millions of nodes. Bound the cells of all tables in md
- * before parsing: a delimiter-like line (only | : - and blanks, or quote and list
- * markers before them) of c columns (at most its pipes + 1) may start a table whose
- * rows run until the next blank line, a blank line ending a table in every container;
- * each such line costs the widest open table's columns. */
+/* The bound on table cells (adf.h), counted on the text before cmark-gfm builds
+ * anything: a table of c columns costs c cells per row, so a wide header over many short
+ * lines is where a small document grows a huge tree. Each line is charged for the cells
+ * it can make, by the rules cmark-gfm 0.29 follows (blocks.c, extensions/table.c,
+ * ext_scanners.re), widened where that is simpler, so the sum is never below what cmark
+ * builds:
+ *  - lines end at "\n", "\r" or "\r\n" and nowhere else (a NUL does not end one);
+ *  - a delimiter row is, after the markers of the containers it continues (">" and
+ *    blanks), an optional pipe, cells of [ \t\v\f]* :? -+ :? [ \t\v\f]* separated
+ *    by pipes, an optional pipe and [ \t\v\f]*. Any line of only those characters, ">"
+ *    and list markers counts as one: as each cell holds one run of "-" and cells are
+ *    split by pipes (none escaped: a delimiter row holds no backslash), it has at most
+ *    min(runs of "-", pipes + 1) columns. Except a line with no pipe, ":", "\v" or "\f":
+ *    "-" and blanks right after a paragraph (the only place a table can start) are a
+ *    setext heading underline, which cmark tries before any extension;
+ *  - the header has the delimiter row's columns and is charged to the delimiter row,
+ *    every body row is padded or cut to them, and a line is at most one of a body row and
+ *    a delimiter row;
+ *  - a blank line (spaces and tabs only: cmark's blank) ends every table, in every
+ *    container, since the table extension finds no row in it.
+ * So every line is charged the columns of the widest delimiter-like line since the last
+ * blank line, its own included. That is exactly cmark's count for a table that starts
+ * after a blank line and ends at one, and more when other lines follow a table or look
+ * like delimiter rows; tables ended and restarted, or many small ones, add up. Stops
+ * once past the bound. */
 static bool table_cells_ok(const char *md, size_t len)
 {
-	size_t total = 0, cols = 0;
-	size_t i = 0;
+	size_t total = 0, cols = 0, i = 0;
 	while (i < len) {
-		size_t pipes = 0;
-		bool dash = false, delim = true, blank = true;
-		for (; i < len && md[i] != '\n'; i++) {
+		size_t pipes = 0, runs = 0;
+		bool delim = true, blank = true, marked = false;
+		for (; i < len && md[i] != '\n' && md[i] != '\r'; i++) {
 			char ch = md[i];
-			if (ch != ' ' && ch != '\t' && ch != '\r')
+			if (ch != ' ' && ch != '\t')
 				blank = false;
-			if (ch == '|')
+			if (ch == '-')
+				runs += i == 0 || md[i - 1] != '-';
+			else if (ch == '|')
 				pipes++;
-			else if (ch == '-')
-				dash = true;
-			else if (!strchr(" \t:>*+.)\r0123456789", ch))
+			else if (ch == ':' || ch == '\v' || ch == '\f')
+				marked = true;
+			else if (!strchr(" \t>*+.)0123456789", ch) || ch == '\0')
 				delim = false;
 		}
-		i++; /* the newline */
+		if (i < len && md[i++] == '\r' && i < len && md[i] == '\n')
+			i++;
 		if (blank) {
 			cols = 0;
 			continue;
 		}
-		if (delim && dash && pipes) {
-			if (pipes + 1 > cols)
-				cols = pipes + 1;
-			total += cols; /* the header row above it */
+		if (delim && runs && (pipes || marked)) {
+			size_t c = runs < pipes + 1 ? runs : pipes + 1;
+			if (c > cols)
+				cols = c;
 		}
 		total += cols;
 		if (total > ADF_MAX_TABLE_CELLS)
 			return false;
 	}
 	return true;
+}
+
+/* The levels ADF_MAX_DEPTH counts (adf.h). Every other node sits a bounded number of
+ * steps below one of these, so bounding them bounds the converter's recursion. */
+static bool is_level(cmark_node *n)
+{
+	static const char *const levels[] = {"block_quote", "item",	     "tasklist", "emph",
+					     "strong",	    "strikethrough", "link",	 "image"};
+	const char *t = type_of(n);
+	for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+		if (!strcmp(t, levels[i]))
+			return true;
+	return false;
+}
+
+/* Refuses a tree nested deeper than ADF_MAX_DEPTH. Walks it without recursion: cmark's
+ * iterator gives every node of a container type (all the levels are) an enter and an
+ * exit event. */
+static int depth_ok(cmark_node *root, struct err *e)
+{
+	cmark_iter *it = cmark_iter_new(root);
+	unsigned depth = 0;
+	int rc = 0;
+	cmark_event_type ev;
+	while (!rc && (ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+		if (!is_level(cmark_iter_get_node(it)))
+			continue;
+		if (ev == CMARK_EVENT_EXIT)
+			depth--;
+		else if (++depth > ADF_MAX_DEPTH)
+			rc = err_set(e, ERR_TOOLARGE,
+				     "markdown nested deeper than %u levels (block quotes, list "
+				     "items, emphasis and links)",
+				     ADF_MAX_DEPTH);
+	}
+	cmark_iter_free(it);
+	return rc;
 }
 
 int adf_from_markdown(const char *md, size_t len, json_t **out, struct err *e)
@@ -857,7 +868,7 @@ int adf_from_markdown(const char *md, size_t len, json_t **out, struct err *e)
 		return err_set(e, ERR_TOOLARGE, "markdown is %zu bytes, more than the %u allowed",
 			       len, ADF_MAX_INPUT);
 	if (!table_cells_ok(md, len))
-		return err_set(e, ERR_TOOLARGE, "markdown could make a table of more than %u cells",
+		return err_set(e, ERR_TOOLARGE, "markdown could make more than %u table cells",
 			       ADF_MAX_TABLE_CELLS);
 
 	parser = cmark_parser_new(CMARK_OPT_VALIDATE_UTF8);
@@ -878,8 +889,10 @@ int adf_from_markdown(const char *md, size_t len, json_t **out, struct err *e)
 		rc = err_set(e, ERR_INTERNAL, "cmark-gfm returned no document");
 		goto out;
 	}
+	if ((rc = depth_ok(root, e)))
+		goto out;
 
-	doc = json_pack("{s:i, s:s, s:[]}", "version", 1, "type", "doc", "content");
+	doc = jpack("{s:i, s:s, s:[]}", "version", 1, "type", "doc", "content");
 	if (!doc) {
 		rc = err_set(e, ERR_NOMEM, "out of memory building ADF");
 		goto out;

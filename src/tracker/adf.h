@@ -34,7 +34,12 @@
  * before any thread starts; it is not thread-safe). After that both functions are
  * reentrant and may run on any thread; they keep no state between calls.
  * Memory: cmark-gfm aborts the process when an allocation fails (its allocator does);
- * jansson allocation failures are reported as ERR_NOMEM. */
+ * jansson allocation failures are reported as ERR_NOMEM. The limits below hold the
+ * tree to about 1.2 million JSON values (ADF_MAX_INPUT bytes of alternating or nested
+ * lists, or ADF_MAX_TABLE_CELLS cells: some 300 MB and 0.7 s at peak, measured). Link
+ * URLs are not bounded: each text run under a link carries its own copy of the URL, and
+ * cmark-gfm 0.29 copies a reference definition's URL into every link that uses it, so a
+ * text of long URLs used many times costs far more. */
 #ifndef INTERVENE_TRACKER_ADF_H
 #define INTERVENE_TRACKER_ADF_H
 
@@ -45,14 +50,25 @@
 
 /* Largest Markdown input accepted, in bytes. */
 #define ADF_MAX_INPUT (256u * 1024u)
-/* Deepest nesting of Markdown blocks and inlines (quotes, list levels, emphasis...). */
+/* Deepest nesting accepted, in levels: each block quote, each list item (one per list
+ * level) and each inline span that holds other inlines (emphasis, strong,
+ * strikethrough, link, image) is one, counted together along any path down the
+ * document; lists, paragraphs, headings and tables add none. So 64 nested list levels
+ * convert and 65 do not; 63 with an emphasis inside convert, and with two do not. */
 #define ADF_MAX_DEPTH 64u
-/* Upper bound on the cells of all tables together: GFM pads every row to the
- * header's width, so a wide header followed by many short lines would otherwise
- * multiply into millions of nodes. Estimated from the text before parsing (columns
- * of each delimiter-like line × the lines up to the next blank one, an upper bound),
- * so a pathological input is refused without building the tree. */
+/* Bound on the cells of all tables together, header cells and the empty cells GFM pads
+ * short rows with included: a wide header over many short lines would otherwise
+ * multiply a 14 KB text into 5 million cells. Checked on the text before parsing, by a
+ * count that follows cmark-gfm 0.29's rules for line ends ("\n", "\r", "\r\n"),
+ * delimiter rows and where tables end, and is never below the cells cmark-gfm builds.
+ * A table with blank lines (or the start or end of the text) around it is counted
+ * exactly: one of 65536 cells converts, one row more does not. Lines that follow a
+ * table with no blank line between, or that look like a delimiter row, are counted as
+ * rows too, so such a text may be refused with fewer real cells. The fuzz build
+ * (tests/fuzz) lowers the bound to look for inputs that get past the count. */
+#ifndef ADF_MAX_TABLE_CELLS
 #define ADF_MAX_TABLE_CELLS 65536u
+#endif
 
 /* Convert len bytes of Markdown at md (need not be NUL-terminated; invalid UTF-8 and
  * NUL bytes become U+FFFD; md may be NULL when len is 0) into an ADF document
@@ -61,8 +77,10 @@
  * On success returns 0 and stores a new reference in *out (the caller owns it and
  * json_decref()s it). On failure *out is NULL and e says why:
  *   ERR_INVALID   md is NULL with len > 0, or out is NULL;
- *   ERR_TOOLARGE  len > ADF_MAX_INPUT, nesting deeper than ADF_MAX_DEPTH, or a table
- *                 that could exceed ADF_MAX_TABLE_CELLS;
+ *   ERR_TOOLARGE  len > ADF_MAX_INPUT, nesting deeper than ADF_MAX_DEPTH ("nested
+ *                 deeper than 64 levels"), or tables that could make more than
+ *                 ADF_MAX_TABLE_CELLS cells ("could make more than ... table
+ *                 cells"), the last two checked before any ADF is built;
  *   ERR_NOMEM     jansson could not allocate;
  *   ERR_INTERNAL  the GFM extensions are not registered, or (a bug) the result fails
  *                 adf_check, which every conversion runs before returning. */

@@ -26,7 +26,10 @@
 #include <string.h>
 
 #include <cmark-gfm-core-extensions.h>
+#include <cmark-gfm-extension_api.h>
+#include <cmark-gfm.h>
 #include <cmocka.h>
+#include <time.h>
 
 #include "tracker/adf.h"
 #include "util/buf.h"
@@ -392,6 +395,285 @@ static void test_limits(void **state)
 	assert_int_equal(adf_from_markdown("x", 1, NULL, &e), ERR_INVALID);
 }
 
+/* ---- the table-cell bound ---- */
+
+/* Documents of tables that are cheap to build and, by design, each just past the bound or
+ * just inside it (so that a converter that misses one builds some 70,000 cells and
+ * fails the test, rather than millions). Each table: a header line of `cols` cells
+ * `head` and a delimiter row of `cols` cells `delim`, both between `edge` pipes, then
+ * `rows` body lines of `row_cells` cells `row`; the table's first line starts with
+ * `first`, its others with `indent`; `tables` of them, `sep` between. A field left NULL
+ * or 0 takes its value from table_defaults. */
+struct table_case {
+	const char *name;
+	const char *head, *delim, *row, *edge;
+	const char *eol_head, *eol_delim, *eol_row;
+	const char *first, *indent, *sep;
+	unsigned cols, row_cells, rows, tables;
+};
+
+static const struct table_case table_defaults = {
+	.head = "a",
+	.delim = "-",
+	.row = "x",
+	.edge = "|",
+	.eol_head = "\n",
+	.eol_delim = "\n",
+	.eol_row = "\n",
+	.first = "",
+	.indent = "",
+	.sep = "",
+	.cols = 1000,
+	.row_cells = 1,
+	.rows = 66,
+	.tables = 1,
+};
+
+static const struct table_case table_cases[] = {
+	/* past the count before it followed cmark-gfm: line ends other than "\n", blanks
+	 * the delimiter row scanner takes, delimiter rows without a pipe */
+	{"table_bound_cr", .eol_head = "\r", .eol_delim = "\r", .eol_row = "\r"},
+	{"table_bound_cr_after_delimiter", .eol_delim = "\r"},
+	{"table_bound_vt", .delim = "-\v"},
+	{"table_bound_ff", .delim = "\f:-"},
+	{"table_bound_vt_in_quote", .delim = ":-\v", .first = "> ", .indent = "> "},
+	{"table_bound_no_pipe", .head = "h", .delim = ":-", .edge = "", .cols = 1, .rows = 65536},
+	{"table_bound_no_pipe_vt", .head = "h", .delim = "-\v", .edge = "", .cols = 1,
+	 .rows = 65536},
+	/* other shapes of the same growth */
+	{"table_bound_lf", .cols = 1000},
+	{"table_bound_crlf", .eol_head = "\r\n", .eol_delim = "\r\n", .eol_row = "\r\n"},
+	{"table_bound_tabs_spaces", .delim = " \t:-- \t"},
+	{"table_bound_no_edge_pipes", .edge = ""},
+	{"table_bound_escaped_pipes", .head = "a\\|b", .row = "\\|x\\|"},
+	{"table_bound_long_rows", .cols = 256, .row_cells = 257, .rows = 256},
+	{"table_bound_in_list_item", .first = "- ", .indent = "  "},
+	{"table_bound_restarted", .rows = 33, .tables = 2, .sep = "***\n"},
+	{"table_bound_many_small", .cols = 64, .rows = 4, .tables = 205, .sep = "\n"},
+	/* a table of exactly the bound converts; one row more does not */
+	{"table_bound_exact", .cols = 256, .rows = 255},
+	{"table_bound_one_row_over", .cols = 256, .rows = 256},
+};
+
+static struct table_case with_defaults(const struct table_case *tc)
+{
+	const struct table_case *d = &table_defaults;
+	return (struct table_case){
+		.name = tc->name,
+		.head = tc->head ? tc->head : d->head,
+		.delim = tc->delim ? tc->delim : d->delim,
+		.row = tc->row ? tc->row : d->row,
+		.edge = tc->edge ? tc->edge : d->edge,
+		.eol_head = tc->eol_head ? tc->eol_head : d->eol_head,
+		.eol_delim = tc->eol_delim ? tc->eol_delim : d->eol_delim,
+		.eol_row = tc->eol_row ? tc->eol_row : d->eol_row,
+		.first = tc->first ? tc->first : d->first,
+		.indent = tc->indent ? tc->indent : d->indent,
+		.sep = tc->sep ? tc->sep : d->sep,
+		.cols = tc->cols ? tc->cols : d->cols,
+		.row_cells = tc->row_cells ? tc->row_cells : d->row_cells,
+		.rows = tc->rows ? tc->rows : d->rows,
+		.tables = tc->tables ? tc->tables : d->tables,
+	};
+}
+
+static void put_cells(struct buf *b, const char *edge, const char *cell, unsigned n)
+{
+	buf_puts(b, edge);
+	for (unsigned i = 0; i < n; i++) {
+		if (i)
+			buf_putc(b, '|');
+		buf_puts(b, cell);
+	}
+	buf_puts(b, edge);
+}
+
+static void build_tables(const struct table_case *tc, struct buf *b)
+{
+	for (unsigned t = 0; t < tc->tables; t++) {
+		if (t)
+			buf_puts(b, tc->sep);
+		buf_puts(b, tc->first);
+		put_cells(b, tc->edge, tc->head, tc->cols);
+		buf_puts(b, tc->eol_head);
+		buf_puts(b, tc->indent);
+		put_cells(b, tc->edge, tc->delim, tc->cols);
+		buf_puts(b, tc->eol_delim);
+		for (unsigned r = 0; r < tc->rows; r++) {
+			buf_puts(b, tc->indent);
+			put_cells(b, tc->edge, tc->row, tc->row_cells);
+			buf_puts(b, tc->eol_row);
+		}
+	}
+}
+
+/* The table cells cmark-gfm itself builds, parsing as the converter does. */
+static size_t cmark_table_cells(const char *md, size_t len)
+{
+	static const char *const extensions[] = {"table", "strikethrough", "autolink", "tasklist"};
+	cmark_parser *parser = cmark_parser_new(CMARK_OPT_VALIDATE_UTF8);
+	for (size_t i = 0; i < sizeof extensions / sizeof extensions[0]; i++)
+		assert_true(cmark_parser_attach_syntax_extension(
+			parser, cmark_find_syntax_extension(extensions[i])));
+	cmark_parser_feed(parser, md, len);
+	cmark_node *root = cmark_parser_finish(parser);
+	cmark_iter *it = cmark_iter_new(root);
+	size_t cells = 0;
+	cmark_event_type ev;
+	while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE)
+		if (ev == CMARK_EVENT_ENTER &&
+		    !strcmp(cmark_node_get_type_string(cmark_iter_get_node(it)), "table_cell"))
+			cells++;
+	cmark_iter_free(it);
+	cmark_node_free(root);
+	cmark_parser_free(parser);
+	return cells;
+}
+
+/* Table cells in an ADF tree. */
+static size_t adf_table_cells(const json_t *node)
+{
+	const char *t = json_string_value(json_object_get(node, "type"));
+	size_t n = t && (!strcmp(t, "tableCell") || !strcmp(t, "tableHeader"));
+	const json_t *content = json_object_get(node, "content");
+	for (size_t i = 0; i < json_array_size(content); i++)
+		n += adf_table_cells(json_array_get(content, i));
+	return n;
+}
+
+/* The case really makes the cells it was designed to (counted by cmark-gfm, so the test
+ * cannot pass on an input that is no table); past the bound, the converter refuses it
+ * with the documented error, before parsing (well under the time a parse of that many
+ * cells takes); within it, every cell comes out. */
+static void test_table_bound(void **state)
+{
+	const struct table_case full = with_defaults(*state), *tc = &full;
+	struct buf md = BUF_INIT;
+	build_tables(tc, &md);
+	assert_true(md.len <= ADF_MAX_INPUT);
+	size_t cells = cmark_table_cells(md.data, md.len);
+	size_t designed = (size_t)tc->tables * tc->cols * (tc->rows + 1);
+	if (cells != designed)
+		fail_msg("%s: cmark-gfm makes %zu cells, not the %zu designed", tc->name, cells,
+			 designed);
+
+	json_t *doc = NULL;
+	struct err e;
+	err_clear(&e);
+	clock_t t0 = clock();
+	int rc = adf_from_markdown(md.data, md.len, &doc, &e);
+	double cpu = (double)(clock() - t0) / CLOCKS_PER_SEC;
+	buf_free(&md);
+	if (cells > ADF_MAX_TABLE_CELLS) {
+		size_t got = doc ? adf_table_cells(doc) : 0;
+		json_decref(doc);
+		if (rc != ERR_TOOLARGE)
+			fail_msg(
+				"%s: %zu cells converted (rc %d, %zu ADF cells), expected a refusal",
+				tc->name, cells, rc, got);
+		assert_null(doc);
+		assert_non_null(strstr(e.msg, "more than 65536 table cells"));
+		if (cpu > 0.1)
+			fail_msg("%s: refusing took %.3f s of CPU", tc->name, cpu);
+	} else {
+		if (rc)
+			fail_msg("%s: %zu cells refused: %s", tc->name, cells, e.msg);
+		/* only the document's own tables become ADF tables */
+		if (!*tc->first)
+			assert_int_equal(adf_table_cells(doc), cells);
+		json_decref(doc);
+	}
+}
+
+/* Lines that look like delimiter rows but that cmark-gfm never takes as one cost
+ * nothing, however many lines follow: a setext underline, a rule, empty list items. */
+static void test_table_lookalikes(void **state)
+{
+	(void)state;
+	static const char *const heads[] = {"a\n-\n", "a\n  ---\t\n", "> a\n> --\n", "---\n",
+					    "-\n"};
+	for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+		struct buf md = BUF_INIT;
+		buf_puts(&md, heads[i]);
+		for (unsigned r = 0; r < ADF_MAX_TABLE_CELLS + 100; r++)
+			buf_puts(&md, i == 4 ? "-\n" : "b\n");
+		assert_int_equal(cmark_table_cells(md.data, md.len), 0);
+		json_t *doc = NULL;
+		struct err e;
+		err_clear(&e);
+		int rc = adf_from_markdown(md.data, md.len, &doc, &e);
+		buf_free(&md);
+		json_decref(doc);
+		if (rc)
+			fail_msg("case %zu refused: %s", i, e.msg);
+	}
+}
+
+/* ---- nesting ---- */
+
+enum nest_kind { NEST_LIST, NEST_QUOTE, NEST_TASKS, NEST_EMPHASIS, NEST_MIXED };
+
+/* Markdown nested `levels` deep, as ADF_MAX_DEPTH counts levels. */
+static void build_nested(enum nest_kind kind, unsigned levels, struct buf *b)
+{
+	unsigned blocks = kind == NEST_MIXED ? levels / 2 : 0, spans = levels - blocks;
+	switch (kind) {
+	case NEST_LIST:
+		for (unsigned i = 0; i < levels; i++)
+			buf_puts(b, "- ");
+		buf_puts(b, "x\n");
+		return;
+	case NEST_QUOTE:
+		for (unsigned i = 0; i < levels; i++)
+			buf_puts(b, "> ");
+		buf_puts(b, "x\n");
+		return;
+	case NEST_TASKS: /* one item per line, each indented under the one before */
+		for (unsigned i = 0; i < levels; i++) {
+			for (unsigned j = 0; j < i; j++)
+				buf_puts(b, "  ");
+			buf_printf(b, "- [ ] t%u\n", i);
+		}
+		return;
+	case NEST_EMPHASIS:
+	case NEST_MIXED: /* quotes and list items alternating, then emphasis inside */
+		for (unsigned i = 0; i < blocks; i++)
+			buf_puts(b, i % 2 ? "- " : "> ");
+		for (unsigned i = 0; i < spans; i++)
+			buf_puts(b, i % 2 ? "_a " : "*a ");
+		buf_putc(b, 'x');
+		for (unsigned i = spans; i-- > 0;)
+			buf_puts(b, i % 2 ? " a_" : " a*");
+		buf_putc(b, '\n');
+		return;
+	}
+}
+
+static void test_nesting_limit(void **state)
+{
+	(void)state;
+	static const char *const names[] = {"list", "quote", "task list", "emphasis", "mixed"};
+	for (int kind = NEST_LIST; kind <= NEST_MIXED; kind++) {
+		for (unsigned levels = ADF_MAX_DEPTH - 1; levels <= ADF_MAX_DEPTH + 1; levels++) {
+			struct buf md = BUF_INIT;
+			build_nested((enum nest_kind)kind, levels, &md);
+			json_t *doc = NULL;
+			struct err e;
+			err_clear(&e);
+			int rc = adf_from_markdown(md.data, md.len, &doc, &e);
+			buf_free(&md);
+			json_decref(doc);
+			if (levels <= ADF_MAX_DEPTH && rc)
+				fail_msg("%s nested %u deep refused: %s", names[kind], levels,
+					 e.msg);
+			if (levels > ADF_MAX_DEPTH &&
+			    (rc != ERR_TOOLARGE || !strstr(e.msg, "nested deeper than 64 levels")))
+				fail_msg("%s nested %u deep: expected a refusal, got %d \"%s\"",
+					 names[kind], levels, rc, e.msg);
+		}
+	}
+}
+
 /* adf_check against hand-written documents. */
 static void test_check_rejects(void **state)
 {
@@ -654,11 +936,14 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_empty_and_blank),
 		cmocka_unit_test(test_bytes_not_text),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_table_lookalikes),
+		cmocka_unit_test(test_nesting_limit),
 		cmocka_unit_test(test_check_rejects),
 		cmocka_unit_test(test_check_accepts_handwritten),
 		cmocka_unit_test(test_threads),
 	};
 	size_t nfixed = sizeof fixed / sizeof fixed[0];
+	size_t ntables = sizeof table_cases / sizeof table_cases[0];
 	size_t ngolden = 0;
 	char **names = golden_names(&ngolden);
 	if (!ngolden) {
@@ -666,9 +951,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "test_adf: no golden files in %s\n", golden_dir(dir, sizeof dir));
 		return 1;
 	}
-	struct CMUnitTest *tests = xcalloc(nfixed + ngolden, sizeof *tests);
+	struct CMUnitTest *tests = xcalloc(nfixed + ntables + ngolden, sizeof *tests);
 	char **labels = xcalloc(ngolden, sizeof *labels);
 	memcpy(tests, fixed, sizeof fixed);
+	for (size_t i = 0; i < ntables; i++)
+		tests[nfixed + i] = (struct CMUnitTest){
+			.name = table_cases[i].name,
+			.test_func = test_table_bound,
+			.initial_state = (void *)&table_cases[i],
+		};
+	nfixed += ntables;
 	for (size_t i = 0; i < ngolden; i++) {
 		struct buf l = BUF_INIT;
 		buf_printf(&l, "golden_%s", names[i]);
