@@ -125,7 +125,7 @@ static void audit_ok(struct store_conn *c, const char *when)
 static struct retention_result round_ok(struct fx *f)
 {
 	struct err e;
-	struct retention_result r;
+	struct retention_result r = {0};
 	struct store_conn *c = f->db->conn;
 	if (store_begin(c, &e) || retention_run(c, f->cfg, f->now, &r, &e) || store_commit(c, &e))
 		fail_msg("retention round: %s", e.msg);
