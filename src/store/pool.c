@@ -293,10 +293,22 @@ static void pool_destroy(struct store_pool *p)
 {
 	pthread_mutex_lock(&p->mu);
 	p->stopping = true;
+	/* Jobs not started yet are refused rather than run: their requester has stopped
+	 * waiting (the server's loop has ended), and a change it never learns of would
+	 * be applied twice when the client retries. */
+	struct job *unstarted = q_take_all(&p->wq);
+	struct job *reads = q_take_all(&p->rq);
 	pthread_cond_broadcast(&p->wcond);
 	pthread_cond_broadcast(&p->rcond);
 	pthread_cond_broadcast(&p->ccond);
 	pthread_mutex_unlock(&p->mu);
+	struct err e;
+	err_set(&e, ERR_IO, "the server is shutting down");
+	for (struct job *lists[2] = {unstarted, reads}, **l = lists; l < lists + 2; l++)
+		for (struct job *j = *l, *next; j; j = next) {
+			next = j->next;
+			j->done(j, ERR_IO, &e);
+		}
 	if (p->writer_started)
 		pthread_join(p->writer, NULL);
 	for (int i = 0; i < p->n_readers; i++)

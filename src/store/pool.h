@@ -66,7 +66,9 @@ void store_pool_submit(struct store_pool *p, struct job *j);
  * provides done; it still owns nothing after this returns unless done left it. */
 void store_pool_run_sync(struct store_pool *p, struct job *j);
 
-/* Finish queued jobs, stop and join every thread, free the pool. NULL is fine. */
+/* Stop: jobs still queued are completed with ERR_IO ("the server is shutting
+ * down") without running, the batch and read jobs in progress finish, every thread
+ * is joined, the pool freed. NULL is fine. */
 void store_pool_stop(struct store_pool *p);
 
 /* 0 while the last write transaction committed, else ERR_IO (for /readyz). */
