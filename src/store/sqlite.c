@@ -40,6 +40,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/time.h"
+#include "util/utf8.h"
 
 extern const struct embedded_file store_sqlite_migrations[];
 
@@ -496,9 +497,10 @@ __attribute__((format(printf, 3, 4))) static void q_bad(struct q *q, const char 
 	/* aggregates and keyed rows (meta) have no row id to name */
 	if (q->row > 0)
 		snprintf(row, sizeof row, " of row %lld", (long long)q->row);
-	q->rc = err_set(q->e, ERR_IO, "storage: %s.%s%s %s", q->table, col, row, why);
-	log_error("stored value cannot be read", "table=%s column=%s row=%lld problem=\"%s\"",
-		  q->table, col, (long long)q->row, why);
+	const char *table = q->table ? q->table : q->what;
+	q->rc = err_set(q->e, ERR_IO, "storage: %s.%s%s %s", table, col, row, why);
+	log_error("stored value cannot be read", "table=\"%s\" column=%s row=%lld problem=\"%s\"",
+		  table, col, (long long)q->row, why);
 }
 
 /* A borrowed string (NULL for SQL NULL), valid until the next step or q_end. */
@@ -509,6 +511,10 @@ static const char *q_col_str(struct q *q, int i)
 	if (!t && type != SQLITE_NULL && !q->rc)
 		q->rc = err_set(q->e, ERR_NOMEM, "storage: %s: out of memory reading a column",
 				q->what);
+	/* Text is stored only after validation, so anything else is damage: reported,
+	 * never passed on to become JSON (jansson refuses it; jpack would abort). */
+	if (t && !utf8_valid(t, (size_t)sqlite3_column_bytes(q->st, i)))
+		q_bad(q, sqlite3_column_name(q->st, i), "is not UTF-8 text");
 	return t;
 }
 

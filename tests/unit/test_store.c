@@ -1416,6 +1416,30 @@ static void test_bad_json_is_an_error(void **state)
 	}
 }
 
+/* Text that is not UTF-8 (stored by something else than intervene) is damage: an
+ * error naming the column, never a string that would make invalid JSON. */
+static void test_text_not_utf8_is_an_error(void **state)
+{
+	struct fixture *f = *state;
+	int64_t id = insert_ok(f->conn, "manual", "latin1", 3, ST_OPEN, "s", T0, NULL);
+	char sql[160];
+	snprintf(sql, sizeof sql,
+		 "UPDATE incidents SET summary = CAST(x'636166e9' AS TEXT) WHERE id = %lld",
+		 (long long)id);
+	exec_ok(f->conn, sql);
+	const char *want[] = {"summary", "not UTF-8", NULL};
+	struct incident out;
+	struct err e;
+	err_clear(&e);
+	assert_io_naming(store_incident_get(f->conn, id, &out, &e), &e, want);
+	int n = 0;
+	struct incident_filter flt = {.page = 1, .per_page = 50};
+	err_clear(&e);
+	assert_io_naming(store_incident_list(f->conn, &flt, count_incidents, &n, NULL, &e), &e,
+			 want);
+	assert_int_equal(n, 0);
+}
+
 static void test_unknown_status_is_an_error(void **state)
 {
 	struct fixture *f = *state;
@@ -1658,6 +1682,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tokens, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(test_idempotency, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(test_bad_json_is_an_error, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_text_not_utf8_is_an_error, setup_db,
+						teardown_db),
 		cmocka_unit_test_setup_teardown(test_unknown_status_is_an_error, setup_db,
 						teardown_db),
 		cmocka_unit_test_setup_teardown(test_bad_hashes_are_errors, setup_db, teardown_db),
