@@ -1496,10 +1496,13 @@ static int sq_event_head(struct store_conn *cc, struct store_event_head *out, st
 
 static int sq_event_last(struct store_conn *cc, int64_t *id, char hash[65], struct err *e)
 {
-	struct store_event_head h;
+	struct store_event_head h = {0};
 	int rc = sq_event_head(cc, &h, e);
 	*id = rc ? 0 : h.last_id;
-	memcpy(hash, h.hash, 65);
+	if (rc)
+		hash[0] = '\0'; /* nothing to link to: the caller must not append */
+	else
+		memcpy(hash, h.hash, 65);
 	return rc;
 }
 
