@@ -182,9 +182,14 @@ static void write_batch(struct store_pool *p, struct job *batch)
 	complete(batch, 0, NULL);
 	if (p->hook)
 		p->hook(p->hook_arg);
-	pthread_mutex_lock(&p->ckpt_mu);
-	store_writer_maintain(c);
-	pthread_mutex_unlock(&p->ckpt_mu);
+	/* Never wait for the background checkpoint: while it copies frames the writer
+	 * would stall every write behind it (measured: 16.4k → 11.9k new signals/s over
+	 * 30 s). If it is running, the log is being folded back anyway; the next batch
+	 * tries again. */
+	if (pthread_mutex_trylock(&p->ckpt_mu) == 0) {
+		store_writer_maintain(c);
+		pthread_mutex_unlock(&p->ckpt_mu);
+	}
 }
 
 static void *writer_main(void *arg)
