@@ -40,6 +40,19 @@ struct marks {
 	const char *href; /* link target (points into the cmark tree) or NULL */
 };
 
+struct conv {
+	struct err *e;
+	unsigned long next_id; /* for taskList/taskItem localIds */
+	/* The "href" string of the link mark last written, made from href_src (a URL in the
+	 * cmark tree). ADF puts a link mark on every text run under a link, and a link can
+	 * hold thousands of runs (emphasis switching on and off): copying its URL into each
+	 * would make a long URL cost runs × its length. The runs of one link are written
+	 * one after another, so keeping the last target is enough for each link's runs to
+	 * share one string. */
+	const char *href_src;
+	json_t *href;
+};
+
 /* ADF allows `code` only next to `link`: a code span drops the emphasis around it. */
 static unsigned effective_bits(unsigned bits)
 {
@@ -50,8 +63,12 @@ static bool marks_equal(struct marks a, struct marks b)
 {
 	if (effective_bits(a.bits) != effective_bits(b.bits))
 		return false;
+	/* the runs of one link share its target: comparing a long URL with itself for each
+	 * run would cost runs × URL length */
+	if (a.href == b.href)
+		return true;
 	if (!a.href || !b.href)
-		return a.href == b.href;
+		return false;
 	return strcmp(a.href, b.href) == 0;
 }
 
@@ -72,7 +89,7 @@ static int append_mark(json_t *arr, const char *type)
 
 /* The marks array for a text node in ProseMirror rank order (link, em, strong,
  * strike, code), or NULL in *out when there are none. */
-static int marks_json(struct marks m, json_t **out)
+static int marks_json(struct conv *c, struct marks m, json_t **out)
 {
 	unsigned bits = effective_bits(m.bits);
 	*out = NULL;
@@ -82,7 +99,12 @@ static int marks_json(struct marks m, json_t **out)
 	if (!arr)
 		return ERR_NOMEM;
 	if (m.href) {
-		json_t *link = jpack("{s:s, s:{s:s}}", "type", "link", "attrs", "href", m.href);
+		if (m.href != c->href_src) {
+			json_decref(c->href);
+			c->href = jpack("s", m.href);
+			c->href_src = m.href;
+		}
+		json_t *link = jpack("{s:s, s:{s:O}}", "type", "link", "attrs", "href", c->href);
 		if (json_array_append_new(arr, link))
 			goto nomem;
 	}
@@ -124,11 +146,6 @@ enum ctx {
 	CTX_ITEM,  /* listItem: paragraph, lists, codeBlock */
 	CTX_QUOTE, /* blockquote: paragraph, bullet/ordered lists, codeBlock */
 	CTX_CELL,  /* tableCell: everything but tables */
-};
-
-struct conv {
-	struct err *e;
-	unsigned long next_id; /* for taskList/taskItem localIds */
 };
 
 /* An inline content array being written. */
@@ -186,7 +203,7 @@ static int inl_flush(struct conv *c, struct inl *in)
 		return 0;
 	json_t *t = node_new("text", false);
 	json_t *marks = NULL;
-	if (!t || marks_json(in->pm, &marks) ||
+	if (!t || marks_json(c, in->pm, &marks) ||
 	    json_object_set_new(t, "text", json_stringn(in->text.data, in->text.len))) {
 		json_decref(marks);
 		json_decref(t);
@@ -814,6 +831,196 @@ static bool table_cells_ok(const char *md, size_t len)
 	return true;
 }
 
+/* The bound on reference links (adf.h), counted on the text before cmark-gfm parses it.
+ * cmark-gfm 0.29 gives every link or image that resolves to a reference definition its
+ * own copy of the definition's URL and title, so a long definition used many times
+ * multiplies. The bound is on uses × the most any one definition can hold, both counted
+ * by rules that follow cmark-gfm 0.29 (inlines.c: handle_close_bracket, link_label,
+ * cmark_parse_reference_inline, manual_scan_link_url; scanners.re: link titles) and are
+ * never below it:
+ *  - a use ends at a "]" of the text (the one closing its link text, or its label), and
+ *    no "]" ends two, so there are at most as many uses as "]" bytes;
+ *  - a definition is "[label]:" at the start of a line of a paragraph, then its URL and
+ *    an optional title. Its "]:" are adjacent on one line, its "]" not escaped (an odd
+ *    run of backslashes before it), and its "[" is the nearest unescaped "[" or "]"
+ *    before them (a label holds no other). On its line only container markers and
+ *    blanks come before that "[": ">", list markers, a task item's "[ ]" or "[x]";
+ *  - after "]:", the URL starts on that line or the next (spaces, at most one line end),
+ *    then the title opens with ", ' or ( on the line the URL ends on or the next. A URL
+ *    not in <> holds no space or control character, so it ends on the line it starts
+ *    on. So a definition with no "<" in the three lines from its "]:" ends on the
+ *    third, or where its title ends. A title ends at the first closing ", ' or ) after
+ *    its opening that has no backslash just before it (its body holds that character
+ *    only escaped; a closing character on a container marker's line starts a list
+ *    item, which ends the paragraph first). The last opening character of each kind in
+ *    the three lines ends its title furthest. A URL in <> can go on over lines (a "\"
+ *    escapes a line end, a lone "\r" is no "\n"), so with a "<" in those lines the
+ *    definition may go on to the end of its paragraph;
+ *  - the paragraph ends before the next blank line (spaces and tabs only, cmark's blank)
+ *    or line that opens a code fence (fence_line), or at the end of the text;
+ *  - bytes there are weighted by what cmark can turn them into (ref_weight).
+ * Over-counts: every "]" counts as a use; what looks like a definition counts whatever
+ * its paragraph holds; titles and <> URLs count as far as they could run. */
+
+/* What can stand before a definition's "[" on its line. */
+static const char ref_prefix_chars[] = " \t\v\f>-+*.)0123456789[]xX";
+
+/* The most bytes cmark-gfm can store in a URL or title for one byte of the text: a NUL
+ * or a byte of invalid UTF-8 becomes U+FFFD (3 bytes; valid UTF-8 is counted so too); a
+ * tab partly taken as container indentation becomes up to 3 spaces; an entity decodes to
+ * at most one byte more than its source ("&nGt;", 5 bytes, is 6), charged to its "&". */
+static unsigned ref_weight(unsigned char ch)
+{
+	if (ch == '\0' || ch == '\t' || ch >= 0x80)
+		return 3;
+	return ch == '&' ? 2 : 1;
+}
+
+/* The start of the line after the one holding i (lines end at "\n", "\r", "\r\n"). */
+static size_t next_line(const char *md, size_t len, size_t i)
+{
+	while (i < len && md[i] != '\n' && md[i] != '\r')
+		i++;
+	if (i < len && md[i++] == '\r' && i < len && md[i] == '\n')
+		i++;
+	return i;
+}
+
+static bool blank_line(const char *md, size_t len, size_t i)
+{
+	while (i < len && (md[i] == ' ' || md[i] == '\t'))
+		i++;
+	return i == len || md[i] == '\n' || md[i] == '\r';
+}
+
+/* A line that opens a fenced code block in whatever container it is: at most 3 spaces
+ * (so not indented code relative to any container), then 3 or more backticks and no
+ * backtick after them on the line, or 3 or more tildes. cmark-gfm tries fences before
+ * lazy continuation and extensions, so such a line ends any open paragraph. */
+static bool fence_line(const char *md, size_t len, size_t i)
+{
+	size_t start = i;
+	while (i < len && md[i] == ' ' && i - start < 4)
+		i++;
+	if (i - start > 3 || i >= len || (md[i] != '`' && md[i] != '~'))
+		return false;
+	char f = md[i];
+	size_t run = i;
+	while (i < len && md[i] == f)
+		i++;
+	if (i - run < 3)
+		return false;
+	for (; f == '`' && i < len && md[i] != '\n' && md[i] != '\r'; i++)
+		if (md[i] == '`')
+			return false;
+	return true;
+}
+
+/* Where the paragraph holding position i ends at the latest. */
+static size_t paragraph_end(const char *md, size_t len, size_t i)
+{
+	do
+		i = next_line(md, len, i);
+	while (i < len && !blank_line(md, len, i) && !fence_line(md, len, i));
+	return i;
+}
+
+static bool escaped(const char *md, size_t i)
+{
+	size_t n = 0;
+	while (n < i && md[i - 1 - n] == '\\')
+		n++;
+	return n % 2;
+}
+
+/* Whether the unescaped "]" at j (a ":" follows it) can close a definition's label. */
+static bool definition_label(const char *md, size_t j)
+{
+	size_t p = j;
+	while (p-- > 0) {
+		if ((md[p] != '[' && md[p] != ']') || escaped(md, p))
+			continue;
+		if (md[p] == ']')
+			return false;
+		while (p-- > 0 && md[p] != '\n' && md[p] != '\r')
+			if (!md[p] || !strchr(ref_prefix_chars, md[p]))
+				return false;
+		return true;
+	}
+	return false;
+}
+
+/* The first close after position p (a title's opening) with no backslash before it, or
+ * len. Queries come in increasing p (below), so one answer serves every p before it. */
+struct title_end {
+	char close;
+	size_t from, at; /* no close in (from, at) */
+};
+
+static size_t title_end(struct title_end *t, const char *md, size_t len, size_t p)
+{
+	if (p >= t->from && p < t->at)
+		return t->at;
+	size_t q = p + 1;
+	while (q < len && (md[q] != t->close || md[q - 1] == '\\'))
+		q++;
+	t->from = p;
+	t->at = q;
+	return q;
+}
+
+/* Linear time. Each "]" is looked at once. The backward scan from an unescaped "]:"
+ * stops at the previous unescaped "]" or at the first byte before its "[" that is no
+ * container marker, so the scans do not overlap, and definitions lie on distinct lines
+ * (one after "]:" on the same line would have ":" before its "["): each line is in at
+ * most three definitions' first three lines. Paragraph ends and title ends are asked
+ * for at increasing positions and cached. Extents are summed in a sliding window: the
+ * end of each is raised to the end before it if that is further, which never raises
+ * the maximum, as that longer extent is a tail of the one before. */
+static bool refs_ok(const char *md, size_t len)
+{
+	static const char openers[] = "\"'("; /* each closed by titles[] */
+	struct title_end titles[] = {{'"', 1, 0}, {'\'', 1, 0}, {')', 1, 0}};
+	uint64_t uses = 0, widest = 0, sum = 0; /* sum: weight of [lo, hi) */
+	size_t para = 0, lo = 0, hi = 0;
+	for (size_t j = 0; j < len; j++) {
+		if (md[j] != ']')
+			continue;
+		uses++;
+		if (j + 1 >= len || md[j + 1] != ':' || escaped(md, j) || !definition_label(md, j))
+			continue;
+		size_t s = j + 2,
+		       three = next_line(md, len, next_line(md, len, next_line(md, len, s)));
+		if (s >= para)
+			para = paragraph_end(md, len, s);
+		size_t end = three, open[3] = {0, 0, 0};
+		bool angle = false;
+		for (size_t k = s; k < three; k++) {
+			angle |= md[k] == '<';
+			for (size_t t = 0; t < 3; t++)
+				if (md[k] == openers[t])
+					open[t] = k + 1;
+		}
+		for (size_t t = 0; t < 3 && !angle; t++)
+			if (open[t]) {
+				size_t close = title_end(&titles[t], md, len, open[t] - 1);
+				if (close + 1 > end)
+					end = close + 1;
+			}
+		if (angle || end > para)
+			end = para;
+		if (end < hi)
+			end = hi;
+		for (; hi < end; hi++)
+			sum += ref_weight((unsigned char)md[hi]);
+		for (; lo < s; lo++)
+			sum -= ref_weight((unsigned char)md[lo]);
+		if (sum > widest)
+			widest = sum;
+	}
+	return uses * widest <= ADF_MAX_REF_BYTES;
+}
+
 /* The levels ADF_MAX_DEPTH counts (adf.h). Every other node sits a bounded number of
  * steps below one of these, so bounding them bounds the converter's recursion. */
 static bool is_level(cmark_node *n)
@@ -851,12 +1058,42 @@ static int depth_ok(cmark_node *root, struct err *e)
 	return rc;
 }
 
+struct out_size {
+	size_t bytes;
+	bool over;
+};
+
+static int count_output(const char *buffer, size_t size, void *data)
+{
+	struct out_size *o = data;
+	if (size > ADF_MAX_OUTPUT - o->bytes) {
+		o->over = true;
+		return -1; /* stops the dump */
+	}
+	o->bytes += size;
+	return 0;
+}
+
+/* The bound on the output (adf.h), measured by jansson's own encoder, so exactly what
+ * json_dumps(doc, JSON_COMPACT) would write; it stops once past the bound. */
+static int output_ok(const json_t *doc, struct err *e)
+{
+	struct out_size o = {0, false};
+	if (!json_dump_callback(doc, count_output, &o, JSON_COMPACT))
+		return 0;
+	if (o.over)
+		return err_set(e, ERR_TOOLARGE, "ADF of the markdown would be more than %u bytes",
+			       ADF_MAX_OUTPUT);
+	return err_set(e, ERR_NOMEM, "out of memory measuring ADF");
+}
+
 int adf_from_markdown(const char *md, size_t len, json_t **out, struct err *e)
 {
 	static const char *const extensions[] = {"table", "strikethrough", "autolink", "tasklist"};
 	cmark_parser *parser = NULL;
 	cmark_node *root = NULL;
 	json_t *doc = NULL;
+	struct conv c = {.e = e};
 	int rc = 0;
 
 	if (!out)
@@ -870,6 +1107,11 @@ int adf_from_markdown(const char *md, size_t len, json_t **out, struct err *e)
 	if (!table_cells_ok(md, len))
 		return err_set(e, ERR_TOOLARGE, "markdown could make more than %u table cells",
 			       ADF_MAX_TABLE_CELLS);
+	if (!refs_ok(md, len))
+		return err_set(e, ERR_TOOLARGE,
+			       "markdown's reference links could copy more than %u bytes of link "
+			       "targets",
+			       ADF_MAX_REF_BYTES);
 
 	parser = cmark_parser_new(CMARK_OPT_VALIDATE_UTF8);
 	for (size_t i = 0; i < sizeof extensions / sizeof extensions[0]; i++) {
@@ -897,8 +1139,7 @@ int adf_from_markdown(const char *md, size_t len, json_t **out, struct err *e)
 		rc = err_set(e, ERR_NOMEM, "out of memory building ADF");
 		goto out;
 	}
-	struct conv c = {.e = e};
-	if ((rc = conv_blocks(&c, root, CTX_DOC, content_of(doc))))
+	if ((rc = conv_blocks(&c, root, CTX_DOC, content_of(doc))) || (rc = output_ok(doc, e)))
 		goto out;
 	struct err ce;
 	if (adf_check(doc, &ce)) {
@@ -908,6 +1149,7 @@ int adf_from_markdown(const char *md, size_t len, json_t **out, struct err *e)
 	*out = doc;
 	doc = NULL;
 out:
+	json_decref(c.href);
 	json_decref(doc);
 	if (root)
 		cmark_node_free(root);

@@ -29,17 +29,36 @@
  *   breaks (plain sub-items as "• x" or "N. x"). Every list item starts with a
  *   paragraph (an empty one is inserted when needed), no text node is empty, and
  *   every content array the schema requires to be non-empty is.
+ *   ADF puts a link mark on every text run under a link (each change of emphasis starts
+ *   a run); the marks of one link's runs share one "href" JSON string (the same json_t),
+ *   so a caller that changes an href in place (json_string_set) changes it for the whole
+ *   link: json_deep_copy the document first.
  *
  * Threads: call cmark_gfm_core_extensions_ensure_registered() once (main() does it,
  * before any thread starts; it is not thread-safe). After that both functions are
  * reentrant and may run on any thread; they keep no state between calls.
- * Memory: cmark-gfm aborts the process when an allocation fails (its allocator does);
- * jansson allocation failures are reported as ERR_NOMEM. The limits below hold the
- * tree to about 1.2 million JSON values (ADF_MAX_INPUT bytes of alternating or nested
- * lists, or ADF_MAX_TABLE_CELLS cells: some 300 MB and 0.7 s at peak, measured). Link
- * URLs are not bounded: each text run under a link carries its own copy of the URL, and
- * cmark-gfm 0.29 copies a reference definition's URL into every link that uses it, so a
- * text of long URLs used many times costs far more. */
+ * Memory and time: cmark-gfm aborts the process when an allocation fails (its allocator
+ * does); jansson allocation failures are reported as ERR_NOMEM. With the limits below,
+ * no input costs more than about 450 MB at peak and 1 s of CPU (measured on x86-64 with
+ * cmark-gfm 0.29.0.gfm.6 and jansson 2.14, -O2). What costs most is a number of nodes
+ * and JSON values in proportion to the input: ADF_MAX_INPUT bytes of alternating empty
+ * list items ("-\n+\n": 285 MB, 0.53 s), of one-letter emphasis runs under one link
+ * (255 MB, 0.51 s), 65 000 links to one 250-byte reference (208 MB, 0.42 s); a table of
+ * ADF_MAX_TABLE_CELLS centred cells takes 158 MB and 0.28 s from 2 KB; cmark-gfm alone
+ * takes 0.46 s over a one-column table of rows of pipes. Such a table, references at
+ * their bound and list items in the rest of the input add up to the peak above (448 MB,
+ * 1.0 s, refused by ADF_MAX_OUTPUT once built). What the text could make cmark-gfm or
+ * the converter copy over and over is bounded so that it adds little:
+ *   - every text run under a link carries the link's URL; the runs share one string, so
+ *     a long URL is held once in memory, but the JSON text repeats it for each run. So
+ *     the output is bounded (ADF_MAX_OUTPUT): 132 KB of such runs made 2.3 GB of JSON
+ *     (2.2 GB and 2.8 s to build) before; now they are refused in 0.3 s and 70 MB;
+ *   - cmark-gfm copies a reference definition's URL and title into every link that uses
+ *     it: ADF_MAX_REF_BYTES. 80 KB of uses took 270 MB before (960 MB with empty link
+ *     texts, which the converter also copies), and are refused before parsing now.
+ * The limits on input size, table cells and references are checked on the text before
+ * parsing and cost well under a millisecond to refuse; nesting is checked on the parsed
+ * tree and the output on the built document, both within the budget above. */
 #ifndef INTERVENE_TRACKER_ADF_H
 #define INTERVENE_TRACKER_ADF_H
 
@@ -69,6 +88,30 @@
 #ifndef ADF_MAX_TABLE_CELLS
 #define ADF_MAX_TABLE_CELLS 65536u
 #endif
+/* Bound on the URL and title bytes that reference links can make cmark-gfm copy (each
+ * link using a definition gets its own copy): uses × the most one definition can hold,
+ * counted on the text before parsing by rules that follow cmark-gfm 0.29 (adf.c) and are
+ * never below what it copies. Every "]" counts as a use (each link ends at one). A
+ * definition is "[label]:" at the start of a line, after container markers, and holds
+ * the bytes after its ":" as far as its URL and title can reach: to the end of the
+ * third line, or further to where a title opened in those lines can close, or, with a
+ * "<" in them (a URL in <> can go on over lines), to the end of its paragraph. Bytes
+ * that cmark-gfm can turn into more count so: invalid UTF-8, NUL and tab 3, "&" 2.
+ * A definition line, a blank line and N uses of it count (N + 1) × (URL + 2): 255 uses
+ * of a 65534-byte URL convert, 256 do not; a block of definitions at the end of a
+ * document costs its longest one. Lines that look like definitions count too. At the
+ * bound cmark-gfm copies 16 MiB and the converter holds one string per link (and the
+ * URL again as the text of an empty link). The fuzz build (tests/fuzz) lowers it. */
+#ifndef ADF_MAX_REF_BYTES
+#define ADF_MAX_REF_BYTES (16u * 1024u * 1024u)
+#endif
+/* Bound on the document returned: its compact JSON (json_dumps(doc, JSON_COMPACT) as
+ * jansson writes it; sorting keys does not change the length) is at most this many bytes.
+ * Only a link's URL repeated on many text runs comes near it: the most any input without
+ * links makes is about 22 MB (13 MB of alternating list items and 8 MB of centred table
+ * cells). Measured by serialising the built document, stopping once past the bound
+ * (0.15 s at the bound). */
+#define ADF_MAX_OUTPUT (32u * 1024u * 1024u)
 
 /* Convert len bytes of Markdown at md (need not be NUL-terminated; invalid UTF-8 and
  * NUL bytes become U+FFFD; md may be NULL when len is 0) into an ADF document
@@ -77,10 +120,13 @@
  * On success returns 0 and stores a new reference in *out (the caller owns it and
  * json_decref()s it). On failure *out is NULL and e says why:
  *   ERR_INVALID   md is NULL with len > 0, or out is NULL;
- *   ERR_TOOLARGE  len > ADF_MAX_INPUT, nesting deeper than ADF_MAX_DEPTH ("nested
- *                 deeper than 64 levels"), or tables that could make more than
- *                 ADF_MAX_TABLE_CELLS cells ("could make more than ... table
- *                 cells"), the last two checked before any ADF is built;
+ *   ERR_TOOLARGE  len > ADF_MAX_INPUT, tables that could make more than
+ *                 ADF_MAX_TABLE_CELLS cells ("could make more than ... table cells"),
+ *                 reference links that could copy more than ADF_MAX_REF_BYTES ("reference
+ *                 links could copy more than ... bytes of link targets"), all three
+ *                 checked before parsing; nesting deeper than ADF_MAX_DEPTH ("nested
+ *                 deeper than 64 levels"), checked before any ADF is built; or ADF of
+ *                 more than ADF_MAX_OUTPUT bytes ("would be more than ... bytes");
  *   ERR_NOMEM     jansson could not allocate;
  *   ERR_INTERNAL  the GFM extensions are not registered, or (a bug) the result fails
  *                 adf_check, which every conversion runs before returning. */

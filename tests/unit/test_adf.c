@@ -31,6 +31,7 @@
 #include <cmocka.h>
 #include <time.h>
 
+#include "template/issue.h"
 #include "tracker/adf.h"
 #include "util/buf.h"
 
@@ -507,8 +508,14 @@ static void build_tables(const struct table_case *tc, struct buf *b)
 	}
 }
 
-/* The table cells cmark-gfm itself builds, parsing as the converter does. */
-static size_t cmark_table_cells(const char *md, size_t len)
+/* What cmark-gfm itself builds, parsing as the converter does: table cells, and the URL
+ * and title bytes held by links and images. */
+struct cmark_counts {
+	size_t cells;
+	uint64_t link_bytes;
+};
+
+static struct cmark_counts cmark_count(const char *md, size_t len)
 {
 	static const char *const extensions[] = {"table", "strikethrough", "autolink", "tasklist"};
 	cmark_parser *parser = cmark_parser_new(CMARK_OPT_VALIDATE_UTF8);
@@ -518,16 +525,28 @@ static size_t cmark_table_cells(const char *md, size_t len)
 	cmark_parser_feed(parser, md, len);
 	cmark_node *root = cmark_parser_finish(parser);
 	cmark_iter *it = cmark_iter_new(root);
-	size_t cells = 0;
+	struct cmark_counts n = {0, 0};
 	cmark_event_type ev;
-	while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE)
-		if (ev == CMARK_EVENT_ENTER &&
-		    !strcmp(cmark_node_get_type_string(cmark_iter_get_node(it)), "table_cell"))
-			cells++;
+	while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+		cmark_node *node = cmark_iter_get_node(it);
+		if (ev != CMARK_EVENT_ENTER)
+			continue;
+		if (!strcmp(cmark_node_get_type_string(node), "table_cell"))
+			n.cells++;
+		if (cmark_node_get_type(node) == CMARK_NODE_LINK ||
+		    cmark_node_get_type(node) == CMARK_NODE_IMAGE)
+			n.link_bytes += strlen(cmark_node_get_url(node)) +
+					strlen(cmark_node_get_title(node));
+	}
 	cmark_iter_free(it);
 	cmark_node_free(root);
 	cmark_parser_free(parser);
-	return cells;
+	return n;
+}
+
+static size_t cmark_table_cells(const char *md, size_t len)
+{
+	return cmark_count(md, len).cells;
 }
 
 /* Table cells in an ADF tree. */
@@ -671,6 +690,453 @@ static void test_nesting_limit(void **state)
 				fail_msg("%s nested %u deep: expected a refusal, got %d \"%s\"",
 					 names[kind], levels, rc, e.msg);
 		}
+	}
+}
+
+/* ---- link targets and the output bound ---- */
+
+static size_t compact_len(const json_t *doc)
+{
+	char *text = json_dumps(doc, JSON_COMPACT);
+	assert_non_null(text);
+	size_t n = strlen(text);
+	free(text);
+	return n;
+}
+
+static double cpu_since(clock_t t0)
+{
+	return (double)(clock() - t0) / CLOCKS_PER_SEC;
+}
+
+/* The text runs of one link share its href string (the output is what it always was). */
+static void test_link_runs_share_href(void **state)
+{
+	(void)state;
+	json_t *doc = convert_doc("[a *b* ~~c~~ `d`](http://x/long) [e](http://x/long)");
+	json_t *runs = at(doc, "content.0.content");
+	expect_compact(
+		runs,
+		"[{\"marks\":[{\"attrs\":{\"href\":\"http://x/long\"},\"type\":\"link\"}],\"text\":\"a "
+		"\",\"type\":\"text\"},{\"marks\":[{\"attrs\":{\"href\":\"http://x/"
+		"long\"},\"type\":\"link\"},{\"type\":\"em\"}],\"text\":\"b\",\"type\":\"text\"},{"
+		"\"marks\":[{\"attrs\":{\"href\":\"http://x/long\"},\"type\":\"link\"}],\"text\":\" "
+		"\",\"type\":\"text\"},{\"marks\":[{\"attrs\":{\"href\":\"http://x/"
+		"long\"},\"type\":\"link\"},{\"type\":\"strike\"}],\"text\":\"c\",\"type\":\"text\"},{"
+		"\"marks\":[{\"attrs\":{\"href\":\"http://x/long\"},\"type\":\"link\"}],\"text\":\" "
+		"\",\"type\":\"text\"},{\"marks\":[{\"attrs\":{\"href\":\"http://x/"
+		"long\"},\"type\":\"link\"},{\"type\":\"code\"}],\"text\":\"d\",\"type\":\"text\"},{"
+		"\"text\":\" \",\"type\":\"text\"},{\"marks\":[{\"attrs\":{\"href\":\"http://x/"
+		"long\"},\"type\":\"link\"}],\"text\":\"e\",\"type\":\"text\"}]");
+	json_t *first = at(runs, "0.marks.0.attrs.href");
+	for (size_t i = 1; i < 6; i++)
+		if (at(json_array_get(runs, i), "marks.0.attrs.href") != first)
+			fail_msg("run %zu of the link has an href string of its own", i);
+	json_decref(doc);
+}
+
+/* "[" + "x*y*" × units + "](" + a URL of url_len bytes + ")": two text runs per unit
+ * ("x", and "y" emphasised), each carrying the URL. */
+static void build_link_runs(struct buf *b, unsigned units, size_t url_len)
+{
+	buf_putc(b, '[');
+	for (unsigned i = 0; i < units; i++)
+		buf_puts(b, "x*y*");
+	buf_puts(b, "](http://x/");
+	for (size_t i = 10; i < url_len; i++)
+		buf_putc(b, 'u');
+	buf_puts(b, ")\n");
+}
+
+static int convert_link_runs(unsigned units, size_t url_len, json_t **doc, struct err *e)
+{
+	struct buf md = BUF_INIT;
+	build_link_runs(&md, units, url_len);
+	assert_true(md.len <= ADF_MAX_INPUT);
+	err_clear(e);
+	int rc = adf_from_markdown(md.data, md.len, doc, e);
+	buf_free(&md);
+	return rc;
+}
+
+/* ADF_MAX_OUTPUT: the largest number of runs whose compact JSON fits converts, with
+ * exactly the size the runs predict; one unit more is refused, and quickly. */
+static void test_output_bound(void **state)
+{
+	(void)state;
+	const size_t url_len = 100000;
+	json_t *doc = NULL;
+	struct err e;
+	size_t size[3];
+	for (unsigned units = 1; units <= 2; units++) {
+		assert_int_equal(convert_link_runs(units, url_len, &doc, &e), 0);
+		size[units] = compact_len(doc);
+		json_decref(doc);
+	}
+	size_t unit = size[2] - size[1], fixed = size[1] - unit;
+	assert_true(unit > 2 * url_len);
+	unsigned most = (unsigned)((ADF_MAX_OUTPUT - fixed) / unit);
+
+	if (convert_link_runs(most, url_len, &doc, &e))
+		fail_msg("%u units (%zu bytes of ADF) refused: %s", most, fixed + most * unit,
+			 e.msg);
+	assert_int_equal(compact_len(doc), fixed + most * unit);
+	json_decref(doc);
+
+	clock_t t0 = clock();
+	int rc = convert_link_runs(most + 1, url_len, &doc, &e);
+	double cpu = cpu_since(t0);
+	if (rc != ERR_TOOLARGE)
+		fail_msg("%u units (%zu bytes of ADF): expected a refusal, got %d", most + 1,
+			 fixed + (most + 1) * unit, rc);
+	assert_null(doc);
+	assert_non_null(strstr(e.msg, "would be more than 33554432 bytes"));
+	if (cpu > 1.0)
+		fail_msg("refusing took %.3f s of CPU", cpu);
+
+	/* many runs under a long URL: 512 MB of copies before, refused now */
+	t0 = clock();
+	rc = convert_link_runs(4096, 65536, &doc, &e);
+	cpu = cpu_since(t0);
+	assert_int_equal(rc, ERR_TOOLARGE);
+	assert_null(doc);
+	if (cpu > 1.0)
+		fail_msg("refusing 8192 runs of a 64 KB URL took %.3f s of CPU", cpu);
+}
+
+/* ---- the reference bound ---- */
+
+/* A reference definition and its uses, each case designed either just inside the bound
+ * or with cmark-gfm copying more than ADF_MAX_REF_BYTES into its links. The definition:
+ * `first` "[" label "]:" colon, then url_open, url × url_n, url_close, then (title_n > 0)
+ * title_sep, title_open, title × title_n, title_close; `indent` after every line end in
+ * all that. Then a blank line and `use` × uses. A case that converts is tried again with
+ * more_uses uses, which must be refused (more_expect). A field left NULL or 0 takes its
+ * value from ref_defaults. */
+enum ref_expect {
+	REF_CONVERTS, /* cmark copies at most the bound; the count agrees */
+	REF_OVER,     /* cmark would copy more than the bound: refused */
+	REF_SLACK,    /* within the bound, but the count's documented slack refuses it */
+};
+
+struct ref_case {
+	const char *name;
+	const char *first, *indent, *label, *colon;
+	const char *url_open, *url, *url_close;
+	const char *title_sep, *title_open, *title, *title_close;
+	const char *use;
+	unsigned url_n, title_n, uses, more_uses;
+	enum ref_expect expect, more_expect;
+};
+
+static const struct ref_case ref_defaults = {
+	.first = "",
+	.indent = "",
+	.label = "r",
+	.colon = " ",
+	.url_open = "/",
+	.url = "u",
+	.url_close = "",
+	.title_sep = " ",
+	.title_open = "\"",
+	.title = "t",
+	.title_close = "\"",
+	.use = "[r]\n",
+	.url_n = 65533,
+	.uses = 300,
+};
+
+static const struct ref_case ref_cases[] = {
+	/* a definition line then a blank line is counted exactly: (uses + 1, the
+	 * definition's own "]") × (URL + 2, the space before it and the line end). 255 uses
+	 * of a 65534-byte URL are 256 × 65536, the bound: they convert; one use more does
+	 * not, though cmark would copy 256 × 65534 bytes, within it */
+	{"ref_bound_exact", .uses = 255, .expect = REF_CONVERTS, .more_uses = 256,
+	 .more_expect = REF_SLACK},
+	/* every kind of use */
+	{"ref_bound_shortcut", .use = "[r] ", .expect = REF_OVER},
+	{"ref_bound_collapsed", .use = "[r][] ", .expect = REF_OVER},
+	{"ref_bound_full", .use = "[t][r] ", .expect = REF_OVER},
+	{"ref_bound_images", .use = "![r] ", .expect = REF_OVER},
+	{"ref_bound_empty_text", .use = "[][r]", .expect = REF_OVER},
+	{"ref_bound_case_folded", .label = "\xe1\xba\x9e", .use = "[ss] ", .expect = REF_OVER},
+	/* titles are copied too, and run over lines, up to a quote with a backslash before
+	 * it or not */
+	{"ref_bound_title", .url_n = 1, .title_n = 65530, .expect = REF_OVER},
+	{"ref_bound_title_lines", .url_n = 1, .title = "ttttttttt\n", .title_n = 6600,
+	 .expect = REF_OVER},
+	{"ref_bound_title_parens", .url_n = 1, .title_open = "(", .title = "t\\)t\\(tt\n",
+	 .title_close = ")", .title_n = 9000, .expect = REF_OVER},
+	{"ref_bound_title_escapes", .url_n = 1, .title_open = "'", .title = "t\\'t\\\\'tt\n",
+	 .title_close = "'", .title_n = 7500, .expect = REF_OVER},
+	{"ref_bound_title_next_line", .url_n = 1, .title_sep = "\n", .title_n = 65530,
+	 .expect = REF_OVER},
+	{"ref_bound_title_crlf", .url_n = 1, .title = "tttttttt\r\n", .title_n = 6600,
+	 .expect = REF_OVER},
+	/* a code fence ends the paragraph and so the title, but these lines open none: one
+	 * indented 4 spaces, one with a backtick after its backticks */
+	{"ref_bound_title_fence_lookalikes", .url_n = 1, .title = "tttttt\n    ```\n``` `\n",
+	 .title_n = 4000, .expect = REF_OVER},
+	/* a URL in <> goes on over escaped line ends */
+	{"ref_bound_angle_lines", .url_open = "</u", .url = "\\\nuuuuuuuuu", .url_n = 6000,
+	 .url_close = ">", .expect = REF_OVER},
+	{"ref_bound_url_next_line", .colon = "\n", .expect = REF_OVER},
+	/* in containers, and a label over two lines */
+	{"ref_bound_in_quote", .first = "> ", .indent = "> ", .url_n = 1, .title = "ttttttttt\n",
+	 .title_n = 6600, .expect = REF_OVER},
+	{"ref_bound_in_list_item", .first = "- ", .indent = "  ", .url_n = 1,
+	 .title = "ttttttttt\n", .title_n = 6600, .expect = REF_OVER},
+	{"ref_bound_in_task_item", .first = "- [ ] ", .indent = "  ", .expect = REF_OVER},
+	{"ref_bound_tab_indent", .first = "- ", .indent = "\t", .url_n = 1, .title = "t\n",
+	 .title_n = 33000, .expect = REF_OVER},
+	{"ref_bound_label_lines", .label = "r\ns", .use = "[r s] ", .expect = REF_OVER},
+	/* what the text holds grows in cmark: an entity by one byte, invalid UTF-8 threefold
+	 * (these are within the bound counted in bytes of the text) */
+	{"ref_bound_entities", .url = "&nGt;", .url_n = 13000, .uses = 230, .expect = REF_OVER},
+	{"ref_bound_invalid_utf8", .url = "\xff", .url_n = 40000, .uses = 150, .expect = REF_OVER},
+	/* long titles and URLs over lines convert while their uses stay within the bound */
+	{"ref_bound_title_lines_under", .url_n = 1, .title = "ttttttttt\n", .title_n = 1500,
+	 .expect = REF_CONVERTS, .more_uses = 1200, .more_expect = REF_OVER},
+	{"ref_bound_angle_lines_under", .url_open = "</u", .url = "\\\nuuuuuuuuu", .url_n = 1000,
+	 .url_close = ">", .expect = REF_CONVERTS, .more_uses = 1600, .more_expect = REF_OVER},
+	{"ref_bound_in_quote_under", .first = "> ", .indent = "> ", .url_n = 1,
+	 .title = "ttttttttt\n", .title_n = 1000, .expect = REF_CONVERTS, .more_uses = 1800,
+	 .more_expect = REF_OVER},
+};
+
+static struct ref_case ref_with_defaults(const struct ref_case *tc)
+{
+	const struct ref_case *d = &ref_defaults;
+	return (struct ref_case){
+		.name = tc->name,
+		.first = tc->first ? tc->first : d->first,
+		.indent = tc->indent ? tc->indent : d->indent,
+		.label = tc->label ? tc->label : d->label,
+		.colon = tc->colon ? tc->colon : d->colon,
+		.url_open = tc->url_open ? tc->url_open : d->url_open,
+		.url = tc->url ? tc->url : d->url,
+		.url_close = tc->url_close ? tc->url_close : d->url_close,
+		.title_sep = tc->title_sep ? tc->title_sep : d->title_sep,
+		.title_open = tc->title_open ? tc->title_open : d->title_open,
+		.title = tc->title ? tc->title : d->title,
+		.title_close = tc->title_close ? tc->title_close : d->title_close,
+		.use = tc->use ? tc->use : d->use,
+		.url_n = tc->url_n ? tc->url_n : d->url_n,
+		.title_n = tc->title_n, /* none unless asked for */
+		.uses = tc->uses ? tc->uses : d->uses,
+		.expect = tc->expect,
+		.more_uses = tc->more_uses,
+		.more_expect = tc->more_expect,
+	};
+}
+
+/* s, with indent after each line end. */
+static void put_indented(struct buf *b, const char *s, const char *indent)
+{
+	for (; *s; s++) {
+		buf_putc(b, *s);
+		if (*s == '\n')
+			buf_puts(b, indent);
+	}
+}
+
+static void build_ref(const struct ref_case *tc, unsigned uses, struct buf *b)
+{
+	buf_puts(b, tc->first);
+	buf_putc(b, '[');
+	put_indented(b, tc->label, tc->indent);
+	buf_puts(b, "]:");
+	put_indented(b, tc->colon, tc->indent);
+	buf_puts(b, tc->url_open);
+	for (unsigned i = 0; i < tc->url_n; i++)
+		put_indented(b, tc->url, tc->indent);
+	buf_puts(b, tc->url_close);
+	if (tc->title_n) {
+		put_indented(b, tc->title_sep, tc->indent);
+		buf_puts(b, tc->title_open);
+		for (unsigned i = 0; i < tc->title_n; i++)
+			put_indented(b, tc->title, tc->indent);
+		buf_puts(b, tc->title_close);
+	}
+	buf_puts(b, "\n\n");
+	for (unsigned i = 0; i < uses; i++)
+		buf_puts(b, tc->use);
+}
+
+/* The case makes cmark-gfm copy what it was designed to (counted by cmark-gfm, so the
+ * test cannot pass on a definition cmark does not take); past the bound the converter
+ * refuses it with the documented error before parsing; within it, it converts. */
+static void check_ref_case(const struct ref_case *tc, unsigned uses, enum ref_expect expect)
+{
+	struct buf md = BUF_INIT;
+	build_ref(tc, uses, &md);
+	assert_true(md.len <= ADF_MAX_INPUT);
+	uint64_t copied = cmark_count(md.data, md.len).link_bytes;
+	if ((copied > ADF_MAX_REF_BYTES) != (expect == REF_OVER) || !copied)
+		fail_msg("%s, %u uses: cmark-gfm copies %llu bytes into links, not what the case "
+			 "is designed for",
+			 tc->name, uses, (unsigned long long)copied);
+
+	json_t *doc = NULL;
+	struct err e;
+	err_clear(&e);
+	clock_t t0 = clock();
+	int rc = adf_from_markdown(md.data, md.len, &doc, &e);
+	double cpu = cpu_since(t0);
+	buf_free(&md);
+	json_decref(doc);
+	if (expect == REF_CONVERTS) {
+		if (rc)
+			fail_msg("%s, %u uses: %llu bytes copied, refused: %s", tc->name, uses,
+				 (unsigned long long)copied, e.msg);
+		return;
+	}
+	if (rc != ERR_TOOLARGE)
+		fail_msg("%s, %u uses: %llu bytes copied, expected a refusal, got %d", tc->name,
+			 uses, (unsigned long long)copied, rc);
+	assert_null(doc);
+	assert_non_null(strstr(
+		e.msg, "reference links could copy more than 16777216 bytes of link targets"));
+	if (cpu > 0.1)
+		fail_msg("%s, %u uses: refusing took %.3f s of CPU", tc->name, uses, cpu);
+}
+
+static void test_ref_bound(void **state)
+{
+	const struct ref_case full = ref_with_defaults(*state), *tc = &full;
+	check_ref_case(tc, tc->uses, tc->expect);
+	if (tc->more_uses)
+		check_ref_case(tc, tc->more_uses, tc->more_expect);
+}
+
+/* ---- documents the bounds must leave alone ---- */
+
+/* Incident details of about `size` bytes when pretty-printed, shaped to tempt the counts:
+ * nested arrays, and strings holding brackets, "]:", quotes, parentheses and "<". */
+static json_t *large_details(size_t size)
+{
+	json_t *samples = json_array();
+	for (size_t i = 0; i * 330 < size; i++)
+		json_array_append_new(
+			samples,
+			json_pack("{s:I, s:[[I, I], [I, I]], s:[s, s, s], s:s}", "id",
+				  (json_int_t)i, "matrix", (json_int_t)i, (json_int_t)i + 1,
+				  (json_int_t)i + 2, (json_int_t)i + 3, "tags", "a[1]", "x]: y",
+				  "[k]: <v> \"q\" (p) 'r'", "note",
+				  "see [runbook] and [x][y], or [z]: http://example.com/"));
+	return json_pack("{s:o}", "samples", samples);
+}
+
+static char *render_body(const char *tmpl, json_t *incident)
+{
+	struct issue_doc d = {0};
+	struct err e;
+	err_clear(&e);
+	if (issue_render(tmpl, NULL, incident, "https://intervene.example.com", NULL, NULL, &d, &e))
+		fail_msg("rendering %s: %s", tmpl, e.msg);
+	char *body = d.body;
+	d.body = NULL;
+	issue_doc_clear(&d);
+	return body;
+}
+
+static json_t *golden_incident(const char *name)
+{
+	char dir[4096], path[4352];
+	const char *root = getenv("SOURCE_ROOT");
+	snprintf(dir, sizeof dir, "%s/tests/golden/templates", root && *root ? root : "..");
+	snprintf(path, sizeof path, "%s/%s.json", dir, name);
+	json_t *v = json_load_file(path, 0, NULL);
+	if (!v)
+		fail_msg("cannot read %s", path);
+	json_t *inc = json_object_get(v, "incident");
+	inc = json_incref(inc ? inc : v);
+	json_decref(v);
+	return inc;
+}
+
+static void expect_converts(const char *what, const char *md, size_t len)
+{
+	json_t *doc = NULL;
+	struct err e;
+	err_clear(&e);
+	if (adf_from_markdown(md, len, &doc, &e))
+		fail_msg("%s (%zu bytes) refused: %s", what, len, e.msg);
+	json_decref(doc);
+}
+
+/* An incident of the golden case with details that make its template's body large: the
+ * evidence (shown by invariant_failure and, in all the details, generic_incident), a
+ * long message (quoted by budget_exceeded) or many metrics (planner_regression). */
+static json_t *large_incident(const char *name, const char *tmpl)
+{
+	json_t *inc = golden_incident(name);
+	json_t *details = json_object_get(inc, "details");
+	if (!strcmp(tmpl, "budget_exceeded")) {
+		struct buf m = BUF_INIT;
+		while (m.len < 150 * 1024)
+			buf_puts(&m, "values [1, 2]: out of range, see [x]: (above) and \"[y]\" ");
+		json_object_set_new(details, "message", json_string(buf_cstr(&m)));
+		buf_free(&m);
+	} else if (!strcmp(tmpl, "planner_regression")) {
+		json_t *metrics = json_object_get(details, "metrics");
+		json_t *first = json_deep_copy(json_array_get(metrics, 0));
+		for (int i = 0; i < 2000; i++)
+			json_array_append(metrics, first);
+		json_decref(first);
+	} else {
+		json_object_set_new(details, "evidence", large_details(180 * 1024));
+	}
+	return inc;
+}
+
+/* The built-in templates rendered with details as large as the converter takes convert,
+ * with a block of reference definitions (as a custom template might end with) too; the
+ * same document with one long definition used a few thousand times is refused. */
+static void test_bounds_leave_large_details(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *incident, *template;
+	} cases[] = {
+		{"invariant_pii", "invariant_failure"},
+		{"budget_latency_p95", "budget_exceeded"},
+		{"canary_regression", "planner_regression"},
+		{"unknown_kind", "generic_incident"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		json_t *inc = large_incident(cases[i].incident, cases[i].template);
+		char *body = render_body(cases[i].template, inc);
+		json_decref(inc);
+		struct buf md = BUF_INIT;
+		buf_puts(&md, body);
+		free(body);
+		if (md.len < 100 * 1024 || md.len > ADF_MAX_INPUT - 16 * 1024)
+			fail_msg("%s: a body of %zu bytes, not the size designed",
+				 cases[i].template, md.len);
+		expect_converts(cases[i].template, md.data, md.len);
+
+		buf_puts(&md, "\nSee the [runbook] and [the dashboard][dash].\n\n");
+		for (int d = 0; d < 40; d++)
+			buf_printf(&md, "[ref%d]: https://wiki.example.com/runbooks/checkout/%d\n",
+				   d, d);
+		buf_puts(&md, "[runbook]: https://wiki.example.com/runbooks/checkout \"Runbook\"\n"
+			      "[dash]: <https://dash.example.com/d/checkout?from=now-6h>\n");
+		expect_converts("with reference definitions", md.data, md.len);
+
+		buf_puts(&md, "\n[bomb]: https://example.com/");
+		for (int u = 0; u < 6000; u++)
+			buf_putc(&md, 'u');
+		buf_puts(&md, "\n\n");
+		for (int u = 0; u < 3000; u++)
+			buf_puts(&md, "[bomb]");
+		assert_true(md.len <= ADF_MAX_INPUT);
+		json_t *doc = NULL;
+		struct err e;
+		err_clear(&e);
+		assert_int_equal(adf_from_markdown(md.data, md.len, &doc, &e), ERR_TOOLARGE);
+		assert_non_null(strstr(e.msg, "reference links"));
+		buf_free(&md);
 	}
 }
 
@@ -938,12 +1404,16 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_table_lookalikes),
 		cmocka_unit_test(test_nesting_limit),
+		cmocka_unit_test(test_link_runs_share_href),
+		cmocka_unit_test(test_output_bound),
+		cmocka_unit_test(test_bounds_leave_large_details),
 		cmocka_unit_test(test_check_rejects),
 		cmocka_unit_test(test_check_accepts_handwritten),
 		cmocka_unit_test(test_threads),
 	};
 	size_t nfixed = sizeof fixed / sizeof fixed[0];
 	size_t ntables = sizeof table_cases / sizeof table_cases[0];
+	size_t nrefs = sizeof ref_cases / sizeof ref_cases[0];
 	size_t ngolden = 0;
 	char **names = golden_names(&ngolden);
 	if (!ngolden) {
@@ -951,7 +1421,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "test_adf: no golden files in %s\n", golden_dir(dir, sizeof dir));
 		return 1;
 	}
-	struct CMUnitTest *tests = xcalloc(nfixed + ntables + ngolden, sizeof *tests);
+	struct CMUnitTest *tests = xcalloc(nfixed + ntables + nrefs + ngolden, sizeof *tests);
 	char **labels = xcalloc(ngolden, sizeof *labels);
 	memcpy(tests, fixed, sizeof fixed);
 	for (size_t i = 0; i < ntables; i++)
@@ -961,6 +1431,13 @@ int main(int argc, char **argv)
 			.initial_state = (void *)&table_cases[i],
 		};
 	nfixed += ntables;
+	for (size_t i = 0; i < nrefs; i++)
+		tests[nfixed + i] = (struct CMUnitTest){
+			.name = ref_cases[i].name,
+			.test_func = test_ref_bound,
+			.initial_state = (void *)&ref_cases[i],
+		};
+	nfixed += nrefs;
 	for (size_t i = 0; i < ngolden; i++) {
 		struct buf l = BUF_INIT;
 		buf_printf(&l, "golden_%s", names[i]);
