@@ -34,6 +34,28 @@ static int hexval(unsigned char c)
 	return -1;
 }
 
+char *http_decode_component(const char *s, size_t n, size_t *len)
+{
+	char *out = xmalloc(n + 1), *o = out;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '%') {
+			*o++ = s[i] == '+' ? ' ' : s[i];
+			continue;
+		}
+		int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
+		int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+		if (hi < 0 || lo < 0) {
+			free(out);
+			return NULL;
+		}
+		*o++ = (char)(hi * 16 + lo);
+		i += 2;
+	}
+	*o = '\0';
+	*len = (size_t)(o - out);
+	return out;
+}
+
 static size_t leading_empty(const char *buf, size_t len)
 {
 	size_t i = 0;
@@ -291,6 +313,11 @@ int http_chunked_feed(struct http_chunked *c, const char *in, size_t len, size_t
 	int rc = 0;
 	while (i < len && c->state != CH_DONE) {
 		unsigned char ch = (unsigned char)in[i];
+		if (c->state >= CH_TRAILER && c->state <= CH_TLINE &&
+		    ++c->trailer > HTTP_TRAILER_MAX) {
+			rc = bad(e, "trailer fields too long");
+			goto out;
+		}
 		switch (c->state) {
 		case CH_SIZE: {
 			int v = hexval(ch);
@@ -392,10 +419,6 @@ int http_chunked_feed(struct http_chunked *c, const char *in, size_t len, size_t
 				goto out;
 			}
 			i++;
-			if (++c->trailer > HTTP_TRAILER_MAX) {
-				rc = bad(e, "trailer fields too long");
-				goto out;
-			}
 			break;
 		case CH_TNAME:
 			if (ch == ':') {
@@ -405,10 +428,6 @@ int http_chunked_feed(struct http_chunked *c, const char *in, size_t len, size_t
 				goto out;
 			}
 			i++;
-			if (++c->trailer > HTTP_TRAILER_MAX) {
-				rc = bad(e, "trailer fields too long");
-				goto out;
-			}
 			break;
 		case CH_TLINE:
 			if (ch == '\r')
@@ -418,10 +437,6 @@ int http_chunked_feed(struct http_chunked *c, const char *in, size_t len, size_t
 				goto out;
 			}
 			i++;
-			if (++c->trailer > HTTP_TRAILER_MAX) {
-				rc = bad(e, "trailer fields too long");
-				goto out;
-			}
 			break;
 		case CH_TLINE_LF:
 		case CH_FINAL_LF:

@@ -65,6 +65,11 @@ void http_head_free(struct http_head *h);
 /* The value of the first field called name (case-insensitive), or NULL. */
 const char *http_head_get(const struct http_head *h, const char *name);
 
+/* Decode one component of a query string (percent-escapes, '+' as a space) into a
+ * malloc'd, NUL-terminated copy; *len gets its length (it may hold NUL bytes, which
+ * the caller must refuse). NULL when an escape is malformed ("%4", "%zz"). */
+char *http_decode_component(const char *s, size_t n, size_t *len);
+
 /* The decoder of one chunked body (RFC 9112 §7.1). Zero it before the first feed. */
 struct http_chunked {
 	int state;

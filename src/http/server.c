@@ -225,41 +225,6 @@ static enum http_method method_of(const char *m)
 	return 0;
 }
 
-static int hexv(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decode one query component (percent-escapes, '+' as space). NULL when an escape
- * is malformed. *len gets the decoded length (it may hold NUL bytes). */
-static char *decode_component(const char *s, size_t n, size_t *len)
-{
-	char *out = xmalloc(n + 1), *o = out;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '%') {
-			*o++ = s[i] == '+' ? ' ' : s[i];
-			continue;
-		}
-		int hi = i + 2 < n ? hexv(s[i + 1]) : -1;
-		int lo = i + 2 < n ? hexv(s[i + 2]) : -1;
-		if (hi < 0 || lo < 0) {
-			free(out);
-			return NULL;
-		}
-		*o++ = (char)(hi * 16 + lo);
-		i += 2;
-	}
-	*o = '\0';
-	*len = (size_t)(o - out);
-	return out;
-}
-
 /* Text a query value may hold: valid UTF-8, no NUL or other control characters. */
 static bool clean_text(const char *s, size_t n)
 {
@@ -279,8 +244,9 @@ static int parse_query(struct http_req *r, const char *q)
 			const char *eq = memchr(p, '=', n);
 			size_t kn = eq ? (size_t)(eq - p) : n;
 			size_t klen = 0, vlen = 0;
-			char *k = decode_component(p, kn, &klen);
-			char *v = eq ? decode_component(eq + 1, n - kn - 1, &vlen) : xstrdup("");
+			char *k = http_decode_component(p, kn, &klen);
+			char *v =
+				eq ? http_decode_component(eq + 1, n - kn - 1, &vlen) : xstrdup("");
 			if (!k || !clean_text(k, klen) || klen == 0) {
 				free(k);
 				free(v);

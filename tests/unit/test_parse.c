@@ -227,13 +227,43 @@ static void test_chunked_limit(void **state)
 	buf_free(&out);
 }
 
+static void test_decode_component(void **state)
+{
+	(void)state;
+	size_t n = 0;
+	char *s = http_decode_component("a+b%20c%C3%A9%00", 16, &n);
+	assert_non_null(s);
+	assert_int_equal(n, 8);
+	assert_memory_equal(s, "a b c\xc3\xa9\0", 8);
+	free(s);
+	static const char *const bad[] = {"%", "%4", "%zz", "a%4g", "%%41"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_null(http_decode_component(bad[i], strlen(bad[i]), &n));
+}
+
+static void test_trailer_limit(void **state)
+{
+	(void)state;
+	char *s = malloc(HTTP_TRAILER_MAX + 64);
+	strcpy(s, "0\r\nX: ");
+	size_t n = strlen(s);
+	memset(s + n, 'a', HTTP_TRAILER_MAX);
+	strcpy(s + n + HTTP_TRAILER_MAX, "\r\n\r\n");
+	struct buf out = BUF_INIT;
+	size_t rest;
+	assert_int_equal(chunked(s, 100, 1000, &out, &rest), 400);
+	free(s);
+	buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_head_end),      cmocka_unit_test(test_good_heads),
 		cmocka_unit_test(test_bad_heads),     cmocka_unit_test(test_too_many_fields),
 		cmocka_unit_test(test_chunked_good),  cmocka_unit_test(test_chunked_bad),
-		cmocka_unit_test(test_chunked_limit),
+		cmocka_unit_test(test_chunked_limit), cmocka_unit_test(test_decode_component),
+		cmocka_unit_test(test_trailer_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
