@@ -53,6 +53,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(!(h.chunked && h.content_length >= 0));
 	for (size_t i = 0; i < h.n_fields; i++)
 		CHECK(inside(&h, h.fields[i].name) && inside(&h, h.fields[i].value));
+	/* the target as a query component: never longer than its text */
+	size_t tlen = strlen(h.target), dlen = 0;
+	char *dec = http_decode_component(h.target, tlen, &dlen);
+	CHECK(!dec || dlen <= tlen);
+	free(dec);
 	if (h.chunked) {
 		struct http_chunked c = {0};
 		struct buf out = BUF_INIT;
