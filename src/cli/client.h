@@ -21,7 +21,7 @@
 #include <stdio.h>
 
 #include "cli/cli.h"
-#include "cli/http_client.h"
+#include "util/http_client.h"
 #include "util/buf.h"
 
 /* What an option's value is. */

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
-#include "cli/http_client.h"
+#include "util/http_client.h"
 
 const char *__ubsan_default_options(void);
 const char *__ubsan_default_options(void)

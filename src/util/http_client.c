@@ -1,5 +1,5 @@
 /* http_client.c — see http_client.h. */
-#include "cli/http_client.h"
+#include "util/http_client.h"
 
 #include <curl/curl.h>
 #include <stdbool.h>
@@ -13,6 +13,8 @@
 
 struct http_client {
 	CURL *h;
+	long connect_ms, total_ms;
+	size_t max_response;
 	char *base;		    /* without a trailing '/' */
 	struct curl_slist *headers; /* "Name: value" sent with every request */
 	volatile sig_atomic_t *cancel;
@@ -23,9 +25,11 @@ struct sink {
 	struct buf *body;
 	size_t cap;
 	bool over;
-	char *content_type;
-	size_t content_type_size;
+	struct http_response *resp;
+	size_t header_bytes;
 };
+
+#define MAX_HEADER_BYTES 65536
 
 static bool has_ctl_or_space(const char *s)
 {
@@ -74,6 +78,9 @@ int http_client_new(const char *base_url, struct http_client **out, struct err *
 		return err_set(e, ERR_NOMEM, "libcurl could not create a handle");
 	}
 	c->base = xstrdup(base_url);
+	c->connect_ms = CONNECT_TIMEOUT_MS;
+	c->total_ms = TOTAL_TIMEOUT_MS;
+	c->max_response = HTTP_CLIENT_MAX_RESPONSE;
 	size_t n = strlen(c->base);
 	while (n > 0 && c->base[n - 1] == '/')
 		c->base[--n] = '\0';
@@ -116,6 +123,17 @@ int http_client_add_header(struct http_client *c, const char *name, const char *
 	return rc ? rc : slist_add(&c->headers, name, value, e);
 }
 
+void http_client_set_limits(struct http_client *c, long connect_ms, long total_ms,
+			    size_t max_response)
+{
+	if (connect_ms > 0)
+		c->connect_ms = connect_ms;
+	if (total_ms > 0)
+		c->total_ms = total_ms;
+	if (max_response > 0)
+		c->max_response = max_response;
+}
+
 void http_client_cancel_on(struct http_client *c, volatile sig_atomic_t *flag)
 {
 	c->cancel = flag;
@@ -133,23 +151,52 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+static void clear_headers(struct http_response *r)
+{
+	for (size_t i = 0; i < r->n_headers; i++) {
+		free(r->headers[i].name);
+		free(r->headers[i].value);
+	}
+	free(r->headers);
+	r->headers = NULL;
+	r->n_headers = 0;
+}
+
+/* Every header line of the response; a new status line (after 100 Continue or an
+ * interim response) starts the list again, so the headers are the final response's. */
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
 	struct sink *s = arg;
+	struct http_response *r = s->resp;
 	size_t len = size * n;
-	static const char want[] = "content-type:";
-	if (len > sizeof want - 1 && !strncasecmp(p, want, sizeof want - 1)) {
-		const char *v = p + sizeof want - 1;
-		size_t vl = len - (sizeof want - 1);
-		while (vl && (*v == ' ' || *v == '\t'))
-			v++, vl--;
-		while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-			vl--;
-		if (vl >= s->content_type_size)
-			vl = s->content_type_size - 1;
-		memcpy(s->content_type, v, vl);
-		s->content_type[vl] = '\0';
+	s->header_bytes += len;
+	if (s->header_bytes > MAX_HEADER_BYTES)
+		return 0; /* a response that sends megabytes of headers is refused */
+	if (len >= 5 && !strncmp(p, "HTTP/", 5)) {
+		clear_headers(r);
+		r->content_type[0] = '\0';
+		return len;
 	}
+	const char *colon = memchr(p, ':', len);
+	if (!colon)
+		return len;
+	size_t nl = (size_t)(colon - p);
+	const char *v = colon + 1;
+	size_t vl = len - nl - 1;
+	while (vl && (*v == ' ' || *v == '\t'))
+		v++, vl--;
+	while (vl &&
+	       (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+		vl--;
+	r->headers = xrealloc(r->headers, (r->n_headers + 1) * sizeof *r->headers);
+	struct http_kv *kv = &r->headers[r->n_headers++];
+	kv->name = xstrndup(p, nl);
+	for (char *c = kv->name; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	kv->value = xstrndup(v, vl);
+	if (!strcmp(kv->name, "content-type"))
+		snprintf(r->content_type, sizeof r->content_type, "%s", kv->value);
 	return len;
 }
 
@@ -158,6 +205,29 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 	(void)dt, (void)dn, (void)ut, (void)un;
 	volatile sig_atomic_t *flag = arg;
 	return *flag ? 1 : 0;
+}
+
+static enum http_fail fail_of(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY: return HTTP_FAIL_DNS;
+	case CURLE_COULDNT_CONNECT: return HTTP_FAIL_CONNECT;
+	case CURLE_OPERATION_TIMEDOUT: return HTTP_FAIL_TIMEOUT;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS: return HTTP_FAIL_TLS;
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE: return HTTP_FAIL_IO;
+	default: return HTTP_FAIL_OTHER;
+	}
 }
 
 static bool method_known(const char *m)
@@ -186,7 +256,12 @@ static int build_headers(const struct http_client *c, bool has_body,
 	for (size_t i = 0; i < n_extra && !rc; i++)
 		if (!(rc = check_header(extra[i].name, extra[i].value, e)))
 			rc = slist_add(&l, extra[i].name, extra[i].value, e);
-	if (!rc)
+	bool accept = false;
+	for (const struct curl_slist *d = c->headers; d; d = d->next)
+		accept = accept || !strncasecmp(d->data, "accept:", 7);
+	for (size_t i = 0; i < n_extra; i++)
+		accept = accept || !strcasecmp(extra[i].name, "accept");
+	if (!rc && !accept)
 		rc = slist_add(&l, "Accept", "application/json", e);
 	if (!rc && has_body)
 		rc = slist_add(&l, "Content-Type", "application/json", e);
@@ -216,6 +291,8 @@ int http_client_request(struct http_client *c, const char *method, const char *p
 	buf_reset(&resp->body);
 	resp->status = 0;
 	resp->content_type[0] = '\0';
+	resp->fail = HTTP_FAIL_NONE;
+	clear_headers(resp);
 	if (!method_known(method)) {
 		rc = err_set(e, ERR_INVALID, "unsupported HTTP method %s", method);
 		goto out;
@@ -230,10 +307,7 @@ int http_client_request(struct http_client *c, const char *method, const char *p
 
 	CURL *h = c->h;
 	curl_easy_reset(h); /* keeps the connection cache */
-	struct sink sink = {.body = &resp->body,
-			    .cap = HTTP_CLIENT_MAX_RESPONSE,
-			    .content_type = resp->content_type,
-			    .content_type_size = sizeof resp->content_type};
+	struct sink sink = {.body = &resp->body, .cap = c->max_response, .resp = resp};
 	c->errbuf[0] = '\0';
 	/* Every option is checked: one refused (an old libcurl without
 	 * CURLOPT_PROTOCOLS_STR, say) would silently change what is sent. */
@@ -252,9 +326,11 @@ int http_client_request(struct http_client *c, const char *method, const char *p
 	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
 	SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-	SETOPT(CURLOPT_TIMEOUT_MS, TOTAL_TIMEOUT_MS);
-	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_CLIENT_MAX_RESPONSE);
+	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, c->connect_ms);
+	SETOPT(CURLOPT_TIMEOUT_MS, c->total_ms);
+	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response);
+	SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
 	SETOPT(CURLOPT_USERAGENT, "intervene/" INTERVENE_VERSION);
 	SETOPT(CURLOPT_HTTPHEADER, hdrs);
 	SETOPT(CURLOPT_ERRORBUFFER, c->errbuf);
@@ -286,14 +362,9 @@ int http_client_request(struct http_client *c, const char *method, const char *p
 	}
 
 	CURLcode cc = curl_easy_perform(h);
-	if (cc == CURLE_WRITE_ERROR && sink.over) {
+	if ((cc == CURLE_WRITE_ERROR && sink.over) || cc == CURLE_FILESIZE_EXCEEDED) {
 		rc = err_set(e, ERR_TOOLARGE, "the response from %s is larger than %zu bytes",
-			     url.data, HTTP_CLIENT_MAX_RESPONSE);
-		goto out;
-	}
-	if (cc == CURLE_FILESIZE_EXCEEDED) {
-		rc = err_set(e, ERR_TOOLARGE, "the response from %s is larger than %zu bytes",
-			     url.data, HTTP_CLIENT_MAX_RESPONSE);
+			     url.data, c->max_response);
 		goto out;
 	}
 	if (cc == CURLE_ABORTED_BY_CALLBACK) {
@@ -301,7 +372,9 @@ int http_client_request(struct http_client *c, const char *method, const char *p
 		goto out;
 	}
 	if (cc != CURLE_OK) {
-		rc = err_set(e, ERR_UPSTREAM, "cannot reach the server at %s: %s", c->base,
+		resp->fail = fail_of(cc);
+		rc = err_set(e, ERR_UPSTREAM, "cannot reach the server at %s (%s error): %s",
+			     c->base, http_fail_name(resp->fail),
 			     c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
 		goto out;
 	}
@@ -319,8 +392,32 @@ out:
 void http_response_clear(struct http_response *resp)
 {
 	buf_free(&resp->body);
+	clear_headers(resp);
 	resp->status = 0;
 	resp->content_type[0] = '\0';
+	resp->fail = HTTP_FAIL_NONE;
+}
+
+const char *http_response_header(const struct http_response *resp, const char *name)
+{
+	for (size_t i = 0; i < resp->n_headers; i++)
+		if (!strcasecmp(resp->headers[i].name, name))
+			return resp->headers[i].value;
+	return NULL;
+}
+
+const char *http_fail_name(enum http_fail f)
+{
+	switch (f) {
+	case HTTP_FAIL_DNS: return "DNS";
+	case HTTP_FAIL_CONNECT: return "connect";
+	case HTTP_FAIL_TLS: return "TLS";
+	case HTTP_FAIL_TIMEOUT: return "timeout";
+	case HTTP_FAIL_IO: return "I/O";
+	case HTTP_FAIL_NONE:
+	case HTTP_FAIL_OTHER: break;
+	}
+	return "transfer";
 }
 
 void http_query_escape(struct buf *b, const char *s)

@@ -1,16 +1,18 @@
-/* http_client.h — a small blocking HTTP client over libcurl, for the client commands.
+/* http_client.h — a small blocking HTTP client over libcurl: the client commands talk
+ * to the server with it, and delivery (trackers, webhooks) talks to other machines.
  *
  * One struct http_client holds a base URL, default headers and one curl easy handle,
  * so consecutive requests reuse the connection. Every request: protocols http and
- * https only, no redirects, CURLOPT_NOSIGNAL, connect timeout 5 s, total 30 s, a cap
- * on the response body (64 MiB by default), User-Agent intervene/<version>, and no
- * `Expect: 100-continue`. Header names must be tokens and values must not hold CR or
- * LF (libcurl would send them verbatim).
+ * https only, TLS verified, no redirects, CURLOPT_NOSIGNAL, connect timeout 5 s, total
+ * 30 s, a cap on the response body (64 MiB by default; see http_client_set_limits),
+ * User-Agent intervene/<version>, `Accept: application/json` unless a header sets
+ * another, and no `Expect: 100-continue`. Header names must be tokens and values must
+ * not hold CR or LF (libcurl would send them verbatim).
  *
  * Threads: curl_global_init must have run (main() does it). One client is used by one
  * thread at a time. */
-#ifndef INTERVENE_CLI_HTTP_CLIENT_H
-#define INTERVENE_CLI_HTTP_CLIENT_H
+#ifndef INTERVENE_UTIL_HTTP_CLIENT_H
+#define INTERVENE_UTIL_HTTP_CLIENT_H
 
 #include <signal.h>
 #include <stddef.h>
@@ -27,10 +29,29 @@ struct http_header {
 	const char *value;
 };
 
+/* Why no response arrived (ERR_UPSTREAM), for messages that say what to fix. */
+enum http_fail {
+	HTTP_FAIL_NONE,
+	HTTP_FAIL_DNS,	   /* the host name does not resolve */
+	HTTP_FAIL_CONNECT, /* refused or unreachable */
+	HTTP_FAIL_TLS,	   /* handshake or certificate verification */
+	HTTP_FAIL_TIMEOUT, /* connect or total timeout */
+	HTTP_FAIL_IO,	   /* the connection broke while sending or receiving */
+	HTTP_FAIL_OTHER,
+};
+
+struct http_kv {
+	char *name; /* lower-cased */
+	char *value;
+};
+
 struct http_response {
 	long status;	 /* the HTTP status, 0 when no response arrived */
 	struct buf body; /* the response body, byte for byte; owned, see http_response_clear */
-	char content_type[128]; /* the Content-Type header, or "" */
+	char content_type[128];	 /* the Content-Type header, or "" */
+	struct http_kv *headers; /* every response header (of the final response) */
+	size_t n_headers;
+	enum http_fail fail; /* when the request returned ERR_UPSTREAM */
 };
 
 /* A client for base_url ("http://host:port" or "https://...", with an optional path
@@ -50,6 +71,11 @@ const char *http_client_base(const struct http_client *c);
 int http_client_add_header(struct http_client *c, const char *name, const char *value,
 			   struct err *e);
 
+/* Timeouts (milliseconds; 0 keeps the current one) and the response body cap (0 keeps
+ * it) for the next requests. */
+void http_client_set_limits(struct http_client *c, long connect_ms, long total_ms,
+			    size_t max_response);
+
 /* When *flag becomes non-zero (e.g. from a signal handler) a request in progress is
  * abandoned with ERR_IO "interrupted". NULL turns this off. The flag is not owned. */
 void http_client_cancel_on(struct http_client *c, volatile sig_atomic_t *flag);
@@ -58,17 +84,23 @@ void http_client_cancel_on(struct http_client *c, volatile sig_atomic_t *flag);
  * with '/' and may carry a query string (already percent-encoded); it is appended to
  * the base URL. body (body_len bytes, may be NULL) is sent as application/json;
  * extra (n_extra entries, may be NULL) are headers for this request only.
- * Returns 0 whenever a response arrived, whatever its status: resp->status and
- * resp->body hold it (resp must be zero-initialised or cleared; its previous body is
+ * Returns 0 whenever a response arrived, whatever its status: resp->status, headers
+ * and body hold it (resp must be zero-initialised or cleared; what it held is
  * replaced). Errors: ERR_INVALID (bad method, path or header), ERR_UPSTREAM (the server
- * could not be reached or the transfer failed; the message names the URL), ERR_TOOLARGE
- * (the response exceeded the cap), ERR_IO (interrupted). */
+ * could not be reached or the transfer failed; resp->fail says how and the message
+ * names the URL), ERR_TOOLARGE (the response exceeded the cap), ERR_IO (interrupted). */
 int http_client_request(struct http_client *c, const char *method, const char *path,
 			const char *body, size_t body_len, const struct http_header *extra,
 			size_t n_extra, struct http_response *resp, struct err *e);
 
-/* Release resp's body; resp can be reused. */
+/* Release resp's body and headers; resp can be reused. */
 void http_response_clear(struct http_response *resp);
+
+/* The value of response header name (case-insensitive; the first one), or NULL. */
+const char *http_response_header(const struct http_response *resp, const char *name);
+
+/* A short word for a failure: "DNS", "connect", "TLS", "timeout", "I/O", "transfer". */
+const char *http_fail_name(enum http_fail f);
 
 /* Append s percent-encoded for a query string component (RFC 3986 unreserved
  * characters stay as they are). */
