@@ -73,3 +73,70 @@ void silence_clear(struct silence *s)
 	free(s->created_by);
 	memset(s, 0, sizeof *s);
 }
+
+void outbox_row_clear(struct outbox_row *r)
+{
+	if (!r)
+		return;
+	free(r->target);
+	free(r->payload);
+	free(r->idempotency_key);
+	free(r->last_error);
+	free(r->external_id);
+	memset(r, 0, sizeof *r);
+}
+
+void outbox_attempt_clear(struct outbox_attempt *a)
+{
+	if (!a)
+		return;
+	free(a->error);
+	free(a->external_id);
+	memset(a, 0, sizeof *a);
+}
+
+static const char *const op_names[OB_OP_COUNT] = {"create_issue", "comment", "close_issue",
+						  "notify"};
+static const char *const ob_status_names[OB_STATUS_COUNT] = {"pending", "uncertain", "done",
+							     "dead"};
+
+const char *outbox_op_name(enum outbox_op op)
+{
+	return (unsigned)op < OB_OP_COUNT ? op_names[op] : NULL;
+}
+
+bool outbox_op_parse(const char *s, enum outbox_op *out)
+{
+	for (int i = 0; s && i < OB_OP_COUNT; i++)
+		if (!strcmp(s, op_names[i])) {
+			*out = (enum outbox_op)i;
+			return true;
+		}
+	return false;
+}
+
+const char *outbox_status_name(enum outbox_status st)
+{
+	return (unsigned)st < OB_STATUS_COUNT ? ob_status_names[st] : NULL;
+}
+
+bool outbox_status_parse(const char *s, enum outbox_status *out)
+{
+	for (int i = 0; s && i < OB_STATUS_COUNT; i++)
+		if (!strcmp(s, ob_status_names[i])) {
+			*out = (enum outbox_status)i;
+			return true;
+		}
+	return false;
+}
+
+void setting_row_clear(struct setting_row *s)
+{
+	if (!s)
+		return;
+	free(s->key);
+	free(s->value);
+	free(s->updated_by);
+	free(s->reason);
+	memset(s, 0, sizeof *s);
+}

@@ -67,6 +67,51 @@ struct silence {
 };
 void silence_clear(struct silence *s);
 
+/* ---- delivery (SPEC §3 outbox, §8.2) ---- */
+
+enum outbox_op { OB_CREATE_ISSUE, OB_COMMENT, OB_CLOSE_ISSUE, OB_NOTIFY, OB_OP_COUNT };
+enum outbox_status { OB_PENDING, OB_UNCERTAIN, OB_DONE, OB_DEAD, OB_STATUS_COUNT };
+
+/* One outbound call. target is "tracker:<provider>" or "webhook:<name>"; payload is
+ * JSON text whose shape depends on op (core/outbox.h). */
+struct outbox_row {
+	int64_t id, incident_id;
+	char *target;
+	enum outbox_op op;
+	char *payload;
+	char *idempotency_key;
+	enum outbox_status status;
+	int64_t attempts;
+	int64_t next_attempt_at;
+	char *last_error;  /* NULL when none */
+	char *external_id; /* the issue number or key it made or acted on, or NULL */
+	int64_t created_at, updated_at;
+};
+void outbox_row_clear(struct outbox_row *r);
+
+/* One call of the ledger. */
+struct outbox_attempt {
+	int64_t outbox_id, n;
+	int64_t started_at, finished_at;
+	long http_status; /* 0 when no response arrived */
+	char *error;	  /* NULL on success */
+	char *external_id;
+};
+void outbox_attempt_clear(struct outbox_attempt *a);
+
+const char *outbox_op_name(enum outbox_op op);
+bool outbox_op_parse(const char *s, enum outbox_op *out);
+const char *outbox_status_name(enum outbox_status s);
+bool outbox_status_parse(const char *s, enum outbox_status *out);
+
+/* A runtime setting (SPEC §5.3): value is the JSON text stored. */
+struct setting_row {
+	char *key, *value;
+	int64_t updated_at;
+	char *updated_by, *reason;
+};
+void setting_row_clear(struct setting_row *s);
+
 /* "open", "acknowledged", ...; NULL for a value outside the enum. */
 const char *incident_status_name(enum incident_status s);
 /* Status name → status; false (and *out untouched) when unknown. */

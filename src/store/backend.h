@@ -106,6 +106,25 @@ struct store_ops {
 	int (*idem_prune)(struct store_conn *c, int64_t before, int64_t limit, int64_t *deleted,
 			  struct err *e);
 	int (*exec_sql)(struct store_conn *c, const char *sql, struct err *e);
+	int (*outbox_insert)(struct store_conn *c, struct outbox_row *r, struct err *e);
+	int (*outbox_get)(struct store_conn *c, int64_t id, struct outbox_row *out, struct err *e);
+	int (*outbox_next)(struct store_conn *c, const char *target, int64_t now,
+			   struct outbox_row *out, int64_t *next_due, struct err *e);
+	int (*outbox_update)(struct store_conn *c, const struct outbox_row *r, struct err *e);
+	int (*outbox_attempt_insert)(struct store_conn *c, const struct outbox_attempt *a,
+				     struct err *e);
+	int (*outbox_list)(struct store_conn *c, int statuses, int64_t incident_id, int64_t offset,
+			   int64_t limit, store_outbox_cb cb, void *arg, int64_t *total,
+			   struct err *e);
+	int (*outbox_attempts)(struct store_conn *c, int64_t outbox_id, store_attempt_cb cb,
+			       void *arg, struct err *e);
+	int (*outbox_stats)(struct store_conn *c, struct outbox_stats *out, struct err *e);
+	int (*outbox_incident)(struct store_conn *c, int64_t incident_id,
+			       struct outbox_incident *out, struct err *e);
+	int (*setting_get)(struct store_conn *c, const char *key, struct setting_row *out,
+			   struct err *e);
+	int (*setting_put)(struct store_conn *c, const struct setting_row *s, struct err *e);
+	int (*setting_list)(struct store_conn *c, store_setting_cb cb, void *arg, struct err *e);
 };
 
 /* Backend constructors, called by store_new with the part of the URL after "scheme://". */

@@ -91,6 +91,22 @@ enum stmt_id {
 	S_IDEM_GET,
 	S_IDEM_PUT,
 	S_IDEM_PRUNE,
+	S_OUTBOX_INSERT,
+	S_OUTBOX_GET,
+	S_OUTBOX_NEXT,
+	S_OUTBOX_NEXT_DUE,
+	S_OUTBOX_UPDATE,
+	S_ATTEMPT_INSERT,
+	S_ATTEMPT_LIST,
+	S_OUTBOX_COUNT_OPEN,
+	S_OUTBOX_COUNT_DEAD,
+	S_OUTBOX_OLDEST_OPEN,
+	S_OUTBOX_INC_COUNTS,
+	S_OUTBOX_INC_CREATE,
+	S_OUTBOX_INC_ERROR,
+	S_SETTING_GET,
+	S_SETTING_PUT,
+	S_SETTING_LIST,
 	S_META_HASH_KEY,
 	S_SAVEPOINT,
 	S_RELEASE,
@@ -118,6 +134,16 @@ enum stmt_id {
 #define SILENCE_COLS "id, kind, key_glob, reason, created_by, starts_at, ends_at"
 #define TOKEN_COLS   "id, name, role, hash, created_at, expires_at, revoked_at, created_by"
 #define EVENT_COLS   "id, type, incident_id, actor, data, created_at, prev_hash, hash"
+
+/* The outbox columns, in the order read_outbox() expects. */
+#define OUTBOX_COLS                                                                                \
+	"id, incident_id, target, op, payload, idempotency_key, status, attempts, "                \
+	"next_attempt_at, last_error, external_id, created_at, updated_at"
+
+/* Row o is the first of its incident and target that is not done. */
+#define OUTBOX_FIRST                                                                               \
+	"NOT EXISTS (SELECT 1 FROM outbox p WHERE p.incident_id = o.incident_id AND p.target = "   \
+	"o.target AND p.id < o.id AND p.status <> 'done')"
 
 #define ACTIVE_SQL "(status = 'open' OR status = 'acknowledged' OR status = 'mitigated')"
 
@@ -238,6 +264,56 @@ static const struct stmt_def {
 	[S_IDEM_PRUNE] = {"DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency "
 			  "WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)",
 			  "prune idempotency records"},
+	[S_OUTBOX_INSERT] = {"INSERT INTO outbox (incident_id, target, op, payload, "
+			     "idempotency_key, status, attempts, next_attempt_at, created_at, "
+			     "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?7, ?7)",
+			     "queue a delivery"},
+	[S_OUTBOX_GET] = {"SELECT " OUTBOX_COLS " FROM outbox WHERE id = ?1", "read a delivery"},
+	/* The first open row of each (incident, target) may go; an earlier row that is not
+	 * done (pending, uncertain or dead) holds the rows behind it. */
+	[S_OUTBOX_NEXT] = {"SELECT " OUTBOX_COLS " FROM outbox o WHERE o.target = ?1 AND "
+			   "o.status IN ('pending', 'uncertain') AND o.next_attempt_at <= ?2 "
+			   "AND " OUTBOX_FIRST " ORDER BY o.id LIMIT 1",
+			   "take the next delivery"},
+	[S_OUTBOX_NEXT_DUE] = {"SELECT min(o.next_attempt_at) FROM outbox o WHERE o.target = ?1 "
+			       "AND o.status IN ('pending', 'uncertain') AND " OUTBOX_FIRST,
+			       "find the next delivery's time"},
+	[S_OUTBOX_UPDATE] = {"UPDATE outbox SET status = ?2, attempts = ?3, next_attempt_at = ?4, "
+			     "last_error = ?5, external_id = ?6, updated_at = ?7 WHERE id = ?1",
+			     "update a delivery"},
+	[S_ATTEMPT_INSERT] = {"INSERT INTO outbox_attempts (outbox_id, n, started_at, "
+			      "finished_at, http_status, error, external_id) VALUES (?1, ?2, ?3, "
+			      "?4, ?5, ?6, ?7)",
+			      "record a delivery attempt"},
+	[S_ATTEMPT_LIST] = {"SELECT outbox_id, n, started_at, finished_at, http_status, error, "
+			    "external_id FROM outbox_attempts WHERE outbox_id = ?1 ORDER BY n",
+			    "list delivery attempts"},
+	[S_OUTBOX_COUNT_OPEN] = {"SELECT count(*) FROM outbox WHERE status IN ('pending', "
+				 "'uncertain')",
+				 "count open deliveries"},
+	[S_OUTBOX_COUNT_DEAD] = {"SELECT count(*) FROM outbox WHERE status = 'dead'",
+				 "count dead deliveries"},
+	[S_OUTBOX_OLDEST_OPEN] = {"SELECT min(created_at) FROM outbox WHERE status IN "
+				  "('pending', 'uncertain')",
+				  "find the oldest open delivery"},
+	[S_OUTBOX_INC_COUNTS] = {"SELECT status, count(*) FROM outbox WHERE incident_id = ?1 "
+				 "GROUP BY status",
+				 "count an incident's deliveries"},
+	[S_OUTBOX_INC_CREATE] = {"SELECT target FROM outbox WHERE incident_id = ?1 AND op = "
+				 "'create_issue' ORDER BY id LIMIT 1",
+				 "find an incident's issue target"},
+	[S_OUTBOX_INC_ERROR] = {"SELECT last_error FROM outbox WHERE incident_id = ?1 AND status "
+				"= 'dead' ORDER BY id DESC LIMIT 1",
+				"find an incident's delivery error"},
+	[S_SETTING_GET] = {"SELECT key, value, updated_at, updated_by, reason FROM settings WHERE "
+			   "key = ?1",
+			   "read a setting"},
+	[S_SETTING_PUT] = {"INSERT OR REPLACE INTO settings (key, value, updated_at, updated_by, "
+			   "reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+			   "store a setting"},
+	[S_SETTING_LIST] = {"SELECT key, value, updated_at, updated_by, reason FROM settings "
+			    "ORDER BY key",
+			    "list settings"},
 	[S_META_HASH_KEY] = {"SELECT value FROM meta WHERE key = 'hash_key'", "read hash key"},
 	[S_SAVEPOINT] = {"SAVEPOINT job", "savepoint"},
 	[S_RELEASE] = {"RELEASE job", "release savepoint"},
@@ -1974,6 +2050,352 @@ static int sq_idem_put(struct store_conn *cc, const char *scope, const char *key
 
 /* ---- maintenance ---- */
 
+/* ---- outbox ---- */
+
+static int read_outbox(struct q *q, struct outbox_row *o)
+{
+	memset(o, 0, sizeof *o);
+	o->id = q_col_i64(q, 0);
+	q_row(q, "outbox", o->id);
+	o->incident_id = q_col_i64(q, 1);
+	o->target = q_col_dup(q, 2);
+	const char *op = q_col_str(q, 3);
+	if (!outbox_op_parse(op, &o->op))
+		q_bad(q, "op", "has the unknown op '%.40s'", op ? op : "(NULL)");
+	o->payload = q_col_dup(q, 4);
+	o->idempotency_key = q_col_dup(q, 5);
+	const char *st = q_col_str(q, 6);
+	if (!outbox_status_parse(st, &o->status))
+		q_bad(q, "status", "has the unknown status '%.40s'", st ? st : "(NULL)");
+	o->attempts = q_col_i64(q, 7);
+	o->next_attempt_at = q_col_i64(q, 8);
+	o->last_error = q_col_dup(q, 9);
+	o->external_id = q_col_dup(q, 10);
+	o->created_at = q_col_i64(q, 11);
+	o->updated_at = q_col_i64(q, 12);
+	if (!q->rc && (!o->target || !o->payload || !o->idempotency_key))
+		q_bad(q, "target", "or payload or idempotency_key is NULL");
+	if (q->rc)
+		outbox_row_clear(o);
+	return q->rc;
+}
+
+static int sq_outbox_insert(struct store_conn *cc, struct outbox_row *r, struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	struct q q;
+	int rc = q_open(c, S_OUTBOX_INSERT, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, r->incident_id);
+	q_text(&q, 2, r->target);
+	q_text(&q, 3, outbox_op_name(r->op));
+	q_text(&q, 4, r->payload);
+	q_text(&q, 5, r->idempotency_key);
+	q_i64(&q, 6, r->next_attempt_at);
+	q_i64(&q, 7, r->created_at);
+	rc = q_end(&q, q_exec(&q));
+	if (!rc) {
+		r->id = sqlite3_last_insert_rowid(c->db);
+		r->status = OB_PENDING;
+		r->attempts = 0;
+		r->updated_at = r->created_at;
+	}
+	return rc;
+}
+
+static int one_outbox(struct q *q, struct outbox_row *out, const char *missing, int64_t id)
+{
+	int rc = q_step(q);
+	if (rc > 0)
+		rc = read_outbox(q, out);
+	else if (rc == 0)
+		rc = missing ? err_set(q->e, ERR_NOTFOUND, missing, (long long)id) : ERR_NOTFOUND;
+	return q_end(q, rc);
+}
+
+static int sq_outbox_get(struct store_conn *cc, int64_t id, struct outbox_row *out, struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_OUTBOX_GET, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, id);
+	return one_outbox(&q, out, "outbox row %lld not found", id);
+}
+
+static int sq_outbox_next(struct store_conn *cc, const char *target, int64_t now,
+			  struct outbox_row *out, int64_t *next_due, struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_OUTBOX_NEXT, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, target);
+	q_i64(&q, 2, now);
+	rc = one_outbox(&q, out, NULL, 0);
+	if ((rc && rc != ERR_NOTFOUND) || !next_due)
+		return rc;
+	int found = rc;
+	int rc2 = q_open(SQ(cc), S_OUTBOX_NEXT_DUE, &q, e);
+	if (rc2) {
+		outbox_row_clear(out);
+		return rc2;
+	}
+	q_text(&q, 1, target);
+	rc2 = q_step(&q);
+	*next_due = rc2 > 0 ? q_col_i64(&q, 0) : 0;
+	rc2 = q_end(&q, rc2);
+	if (rc2) {
+		outbox_row_clear(out);
+		return rc2;
+	}
+	return found;
+}
+
+static int sq_outbox_update(struct store_conn *cc, const struct outbox_row *r, struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	struct q q;
+	int rc = q_open(c, S_OUTBOX_UPDATE, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, r->id);
+	q_text(&q, 2, outbox_status_name(r->status));
+	q_i64(&q, 3, r->attempts);
+	q_i64(&q, 4, r->next_attempt_at);
+	q_text(&q, 5, r->last_error);
+	q_text(&q, 6, r->external_id);
+	q_i64(&q, 7, r->updated_at);
+	rc = q_end(&q, q_exec(&q));
+	if (!rc && sqlite3_changes(c->db) == 0)
+		rc = err_set(e, ERR_NOTFOUND, "outbox row %lld not found", (long long)r->id);
+	return rc;
+}
+
+static int sq_outbox_attempt_insert(struct store_conn *cc, const struct outbox_attempt *a,
+				    struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_ATTEMPT_INSERT, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, a->outbox_id);
+	q_i64(&q, 2, a->n);
+	q_i64(&q, 3, a->started_at);
+	q_opt(&q, 4, a->finished_at);
+	q_opt(&q, 5, a->http_status);
+	q_text(&q, 6, a->error);
+	q_text(&q, 7, a->external_id);
+	return q_end(&q, q_exec(&q));
+}
+
+static int sq_outbox_list(struct store_conn *cc, int statuses, int64_t incident_id, int64_t offset,
+			  int64_t limit, store_outbox_cb cb, void *arg, int64_t *total,
+			  struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	struct where w = {.sql = BUF_INIT};
+	struct buf sql = BUF_INIT;
+	struct q q;
+	int rc = 0;
+	const char *st_vals[OB_STATUS_COUNT + 1] = {0};
+	int n = 0;
+	if (statuses) {
+		for (int i = 0; i < OB_STATUS_COUNT; i++)
+			if (statuses & (1 << i))
+				st_vals[n++] = outbox_status_name((enum outbox_status)i);
+		where_in_text(&w, "status", st_vals);
+	}
+	if (incident_id) {
+		where_and(&w, "incident_id = ?");
+		where_int(&w, incident_id);
+	}
+	if (total && (rc = count_where(c, "outbox", &w, total, e)))
+		goto out;
+	buf_printf(&sql, "SELECT " OUTBOX_COLS " FROM outbox%s ORDER BY id DESC LIMIT ? OFFSET ?",
+		   buf_cstr(&w.sql));
+	if ((rc = q_open_sql(c, buf_cstr(&sql), "list deliveries", &q, e)))
+		goto out;
+	where_bind(&w, &q);
+	q_i64(&q, w.n + 1, limit > 0 ? limit : -1);
+	q_i64(&q, w.n + 2, offset);
+	while ((rc = q_step(&q)) > 0) {
+		struct outbox_row r;
+		if ((rc = read_outbox(&q, &r)))
+			break;
+		int stop = cb(&r, arg);
+		outbox_row_clear(&r);
+		if (stop)
+			break;
+	}
+	rc = q_end(&q, rc);
+out:
+	buf_free(&sql);
+	where_free(&w);
+	return rc;
+}
+
+static int sq_outbox_attempts(struct store_conn *cc, int64_t outbox_id, store_attempt_cb cb,
+			      void *arg, struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_ATTEMPT_LIST, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, outbox_id);
+	while ((rc = q_step(&q)) > 0) {
+		struct outbox_attempt a = {
+			.outbox_id = q_col_i64(&q, 0),
+			.n = q_col_i64(&q, 1),
+			.started_at = q_col_i64(&q, 2),
+			.finished_at = q_col_i64(&q, 3),
+			.http_status = (long)q_col_i64(&q, 4),
+			.error = (char *)q_col_str(&q, 5),
+			.external_id = (char *)q_col_str(&q, 6),
+		};
+		if (q.rc)
+			break;
+		if (cb(&a, arg))
+			break;
+	}
+	return q_end(&q, rc);
+}
+
+static int count_stmt(struct sq_conn *c, enum stmt_id id, int64_t *out, struct err *e)
+{
+	struct q q;
+	int rc = q_open(c, id, &q, e);
+	if (rc)
+		return rc;
+	rc = q_step(&q);
+	*out = rc > 0 ? q_col_i64(&q, 0) : 0;
+	return q_end(&q, rc);
+}
+
+static int sq_outbox_stats(struct store_conn *cc, struct outbox_stats *out, struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	memset(out, 0, sizeof *out);
+	int rc = count_stmt(c, S_OUTBOX_COUNT_OPEN, &out->open, e);
+	if (!rc)
+		rc = count_stmt(c, S_OUTBOX_COUNT_DEAD, &out->dead, e);
+	if (!rc)
+		rc = count_stmt(c, S_OUTBOX_OLDEST_OPEN, &out->oldest_open_at, e);
+	return rc;
+}
+
+static int sq_outbox_incident(struct store_conn *cc, int64_t incident_id,
+			      struct outbox_incident *out, struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	struct q q;
+	memset(out, 0, sizeof *out);
+	int rc = q_open(c, S_OUTBOX_INC_COUNTS, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, incident_id);
+	while ((rc = q_step(&q)) > 0) {
+		enum outbox_status st;
+		const char *name = q_col_str(&q, 0);
+		if (!outbox_status_parse(name, &st)) {
+			q_row(&q, "outbox", 0);
+			q_bad(&q, "status", "has the unknown status '%.40s'", name ? name : "(NULL)");
+			break;
+		}
+		out->count[st] = q_col_i64(&q, 1);
+	}
+	if ((rc = q_end(&q, rc)))
+		return rc;
+	if ((rc = q_open(c, S_OUTBOX_INC_CREATE, &q, e)))
+		return rc;
+	q_i64(&q, 1, incident_id);
+	if ((rc = q_step(&q)) > 0) {
+		const char *t = q_col_str(&q, 0);
+		snprintf(out->create_target, sizeof out->create_target, "%s", t ? t : "");
+	}
+	if ((rc = q_end(&q, rc)))
+		return rc;
+	if (!out->count[OB_DEAD])
+		return 0;
+	if ((rc = q_open(c, S_OUTBOX_INC_ERROR, &q, e)))
+		return rc;
+	q_i64(&q, 1, incident_id);
+	if ((rc = q_step(&q)) > 0) {
+		const char *t = q_col_str(&q, 0);
+		snprintf(out->last_error, sizeof out->last_error, "%.*s",
+			 t ? (int)utf8_cut(t, strlen(t), sizeof out->last_error - 1) : 0,
+			 t ? t : "");
+	}
+	return q_end(&q, rc);
+}
+
+/* ---- settings ---- */
+
+static int read_setting(struct q *q, struct setting_row *s)
+{
+	memset(s, 0, sizeof *s);
+	s->key = q_col_dup(q, 0);
+	q_row(q, "settings", 0);
+	s->value = q_col_dup(q, 1);
+	s->updated_at = q_col_i64(q, 2);
+	s->updated_by = q_col_dup(q, 3);
+	s->reason = q_col_dup(q, 4);
+	if (!q->rc && (!s->key || !s->value))
+		q_bad(q, "value", "is NULL");
+	if (q->rc)
+		setting_row_clear(s);
+	return q->rc;
+}
+
+static int sq_setting_get(struct store_conn *cc, const char *key, struct setting_row *out,
+			  struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_SETTING_GET, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, key);
+	rc = q_step(&q);
+	if (rc > 0)
+		rc = read_setting(&q, out);
+	else if (rc == 0)
+		rc = ERR_NOTFOUND;
+	return q_end(&q, rc);
+}
+
+static int sq_setting_put(struct store_conn *cc, const struct setting_row *s, struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_SETTING_PUT, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, s->key);
+	q_text(&q, 2, s->value);
+	q_i64(&q, 3, s->updated_at);
+	q_text(&q, 4, s->updated_by);
+	q_text(&q, 5, s->reason);
+	return q_end(&q, q_exec(&q));
+}
+
+static int sq_setting_list(struct store_conn *cc, store_setting_cb cb, void *arg, struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_SETTING_LIST, &q, e);
+	if (rc)
+		return rc;
+	while ((rc = q_step(&q)) > 0) {
+		struct setting_row s;
+		if ((rc = read_setting(&q, &s)))
+			break;
+		int stop = cb(&s, arg);
+		setting_row_clear(&s);
+		if (stop)
+			break;
+	}
+	return q_end(&q, rc);
+}
+
 static int sq_exec_sql(struct store_conn *cc, const char *sql, struct err *e)
 {
 	struct sq_conn *c = SQ(cc);
@@ -2043,6 +2465,18 @@ static const struct store_ops sq_ops = {
 	.idem_put = sq_idem_put,
 	.idem_prune = sq_idem_prune,
 	.exec_sql = sq_exec_sql,
+	.outbox_insert = sq_outbox_insert,
+	.outbox_get = sq_outbox_get,
+	.outbox_next = sq_outbox_next,
+	.outbox_update = sq_outbox_update,
+	.outbox_attempt_insert = sq_outbox_attempt_insert,
+	.outbox_list = sq_outbox_list,
+	.outbox_attempts = sq_outbox_attempts,
+	.outbox_stats = sq_outbox_stats,
+	.outbox_incident = sq_outbox_incident,
+	.setting_get = sq_setting_get,
+	.setting_put = sq_setting_put,
+	.setting_list = sq_setting_list,
 };
 
 int store_sqlite_new(const char *path, struct store **out, struct err *e)

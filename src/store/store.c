@@ -321,6 +321,75 @@ int store_idem_put(struct store_conn *c, const char *scope, const char *key, int
 	return noted(c, c->ops->idem_put(c, scope, key, status, body, at, e), e);
 }
 
+int store_outbox_insert(struct store_conn *c, struct outbox_row *r, struct err *e)
+{
+	return noted(c, c->ops->outbox_insert(c, r, e), e);
+}
+
+int store_outbox_get(struct store_conn *c, int64_t id, struct outbox_row *out, struct err *e)
+{
+	return noted(c, c->ops->outbox_get(c, id, out, e), e);
+}
+
+int store_outbox_next(struct store_conn *c, const char *target, int64_t now,
+		      struct outbox_row *out, int64_t *next_due, struct err *e)
+{
+	return noted(c, c->ops->outbox_next(c, target, now, out, next_due, e), e);
+}
+
+int store_outbox_update(struct store_conn *c, const struct outbox_row *r, struct err *e)
+{
+	return noted(c, c->ops->outbox_update(c, r, e), e);
+}
+
+int store_outbox_attempt_insert(struct store_conn *c, const struct outbox_attempt *a,
+				struct err *e)
+{
+	return noted(c, c->ops->outbox_attempt_insert(c, a, e), e);
+}
+
+int store_outbox_list(struct store_conn *c, int statuses, int64_t incident_id, int64_t offset,
+		      int64_t limit, store_outbox_cb cb, void *arg, int64_t *total, struct err *e)
+{
+	return noted(c,
+		     c->ops->outbox_list(c, statuses, incident_id, offset, limit, cb, arg, total,
+					 e),
+		     e);
+}
+
+int store_outbox_attempts(struct store_conn *c, int64_t outbox_id, store_attempt_cb cb, void *arg,
+			  struct err *e)
+{
+	return noted(c, c->ops->outbox_attempts(c, outbox_id, cb, arg, e), e);
+}
+
+int store_outbox_stats(struct store_conn *c, struct outbox_stats *out, struct err *e)
+{
+	return noted(c, c->ops->outbox_stats(c, out, e), e);
+}
+
+int store_outbox_incident(struct store_conn *c, int64_t incident_id, struct outbox_incident *out,
+			  struct err *e)
+{
+	return noted(c, c->ops->outbox_incident(c, incident_id, out, e), e);
+}
+
+int store_setting_get(struct store_conn *c, const char *key, struct setting_row *out,
+		      struct err *e)
+{
+	return noted(c, c->ops->setting_get(c, key, out, e), e);
+}
+
+int store_setting_put(struct store_conn *c, const struct setting_row *s, struct err *e)
+{
+	return noted(c, c->ops->setting_put(c, s, e), e);
+}
+
+int store_setting_list(struct store_conn *c, store_setting_cb cb, void *arg, struct err *e)
+{
+	return noted(c, c->ops->setting_list(c, cb, arg, e), e);
+}
+
 int store_exec_sql(struct store_conn *c, const char *sql, struct err *e)
 {
 	return noted(c, c->ops->exec_sql(c, sql, e), e);

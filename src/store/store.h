@@ -259,6 +259,55 @@ int store_idem_put(struct store_conn *c, const char *scope, const char *key, int
 int store_idem_prune(struct store_conn *c, int64_t before, int64_t limit, int64_t *deleted,
 		     struct err *e);
 
+/* ---- outbox (delivery, SPEC §8.2) ---- */
+/* Insert r (id, attempts ignored; status pending); sets r->id. */
+int store_outbox_insert(struct store_conn *c, struct outbox_row *r, struct err *e);
+int store_outbox_get(struct store_conn *c, int64_t id, struct outbox_row *out, struct err *e);
+/* The next row target may deliver at now: pending or uncertain, due, and the first not
+ * yet done of its incident for this target (rows of one incident go in id order; a
+ * dead row blocks the ones behind it). ERR_NOTFOUND when none; *next_due (may be NULL)
+ * gets the earliest due time of the target's deliverable rows, or 0 when none is
+ * waiting. */
+int store_outbox_next(struct store_conn *c, const char *target, int64_t now,
+		      struct outbox_row *out, int64_t *next_due, struct err *e);
+/* Write r's status, attempts, next_attempt_at, last_error, external_id, updated_at. */
+int store_outbox_update(struct store_conn *c, const struct outbox_row *r, struct err *e);
+int store_outbox_attempt_insert(struct store_conn *c, const struct outbox_attempt *a,
+				struct err *e);
+typedef int (*store_outbox_cb)(const struct outbox_row *r, void *arg);
+typedef int (*store_attempt_cb)(const struct outbox_attempt *a, void *arg);
+/* Rows newest first, filtered by status (statuses: bit mask of 1 << enum
+ * outbox_status, 0 = any) and incident (0 = any). */
+int store_outbox_list(struct store_conn *c, int statuses, int64_t incident_id, int64_t offset,
+		      int64_t limit, store_outbox_cb cb, void *arg, int64_t *total, struct err *e);
+/* The ledger of one row, oldest call first. */
+int store_outbox_attempts(struct store_conn *c, int64_t outbox_id, store_attempt_cb cb, void *arg,
+			  struct err *e);
+struct outbox_stats {
+	int64_t open;		 /* pending + uncertain */
+	int64_t dead;
+	int64_t oldest_open_at; /* created_at of the oldest open row, 0 when none */
+};
+int store_outbox_stats(struct store_conn *c, struct outbox_stats *out, struct err *e);
+/* How the rows of one incident stand (counts per status), and the target of its first
+ * create_issue row ("" when it has none). */
+struct outbox_incident {
+	int64_t count[OB_STATUS_COUNT];
+	char create_target[80];
+	char last_error[256]; /* of its newest dead row, or "" */
+};
+int store_outbox_incident(struct store_conn *c, int64_t incident_id, struct outbox_incident *out,
+			  struct err *e);
+
+/* ---- settings (SPEC §5.3) ---- */
+int store_setting_get(struct store_conn *c, const char *key, struct setting_row *out,
+		      struct err *e);
+/* Insert or replace the row of s->key. */
+int store_setting_put(struct store_conn *c, const struct setting_row *s, struct err *e);
+typedef int (*store_setting_cb)(const struct setting_row *s, void *arg);
+/* Every setting, by key. */
+int store_setting_list(struct store_conn *c, store_setting_cb cb, void *arg, struct err *e);
+
 /* ---- maintenance ---- */
 /* Run sql (statements without parameters, in the backend's dialect) verbatim on c.
  * For tests and repair tools that must reach under this contract, e.g. to damage a
