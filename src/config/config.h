@@ -50,11 +50,15 @@ struct config_kv { /* a string → string map entry (github.assignees) */
 	char *value;
 };
 
+enum config_webhook_format { CONFIG_WEBHOOK_JSON, CONFIG_WEBHOOK_SLACK, CONFIG_WEBHOOK_PAGERDUTY };
+
 struct config_webhook {
 	char *name, *url, *secret;
 	char **events; /* NULL-terminated; empty = none */
 	size_t n_events;
 	int min_severity; /* 1..4, default 4 (all) */
+	enum config_webhook_format format;
+	char *routing_key; /* pagerduty only */
 };
 
 /* An optional threshold: set is false when the key is absent. */
@@ -129,6 +133,9 @@ struct config {
 			bool comment_on_transition;
 			enum config_close_on close_on;
 		} sync;
+		struct {
+			int64_t per_minute, burst; /* calls per provider (token bucket) */
+		} pace;
 		char *templates_dir;
 	} tracker;
 

@@ -161,6 +161,15 @@ static const struct key jira_keys[] = {
 	KEND,
 };
 
+/* Outbound tracker calls per provider: a token bucket of `burst` calls refilled at
+ * per_minute. GitHub's secondary rate limit is about 80 content-creating requests a
+ * minute; 60 keeps a storm of incidents from getting the team's token blocked. */
+static const struct key pace_keys[] = {
+	KINT("per_minute", C(tracker.pace.per_minute), "60", 1, 100000),
+	KINT("burst", C(tracker.pace.burst), "10", 1, 100000),
+	KEND,
+};
+
 static const struct key sync_keys[] = {
 	KBOOL("comment_on_transition", C(tracker.sync.comment_on_transition), "true"),
 	KENUM("close_on", C(tracker.sync.close_on), "resolved", close_ons),
@@ -176,19 +185,29 @@ const struct key cfg_tracker_keys[] = {
 	KLATER(KF_SECTION("gitlab", gitlab_keys, 0, CONFIG_PROVIDER_GITLAB), DELIVERY),
 	KLATER(KF_SECTION("jira", jira_keys, 0, CONFIG_PROVIDER_JIRA), DELIVERY),
 	KLATER(KF_SECTION("sync", sync_keys, 0, 0), DELIVERY),
+	KLATER(KF_SECTION("pace", pace_keys, 0, 0), DELIVERY),
 	KSTR("templates_dir", C(tracker.templates_dir), "", F_PATH, NULL),
 	KEND,
 };
 
+static const struct enum_name webhook_formats[] = {{"json", CONFIG_WEBHOOK_JSON},
+						   {"slack", CONFIG_WEBHOOK_SLACK},
+						   {"pagerduty", CONFIG_WEBHOOK_PAGERDUTY},
+						   {NULL, 0}};
+
 #define W(f) offsetof(struct config_webhook, f)
 static const struct key webhook_keys[] = {
 	KSTR("name", W(name), "", F_REQUIRED, check_webhook_name),
-	KSTR("url", W(url), "", F_URL | F_REQUIRED, NULL),
+	/* Required except for pagerduty, whose default is PagerDuty's Events API v2. */
+	KSTR("url", W(url), "", F_URL, NULL),
 	/* Not a header itself, but a trailing newline from `$(cat file)` would silently
 	 * produce signatures no receiver accepts. */
 	KSTR("secret", W(secret), "", F_SECRET | F_HEADER, NULL),
 	KSTRLIST("events", W(events), W(n_events), 0, check_event),
 	KENUM("min_severity", W(min_severity), "sev4", cfg_severities),
+	KENUM("format", W(format), "json", webhook_formats),
+	/* PagerDuty's integration key goes into the body, not a header. */
+	KSTR("routing_key", W(routing_key), "", F_SECRET, NULL),
 	KEND,
 };
 static const struct key webhook_value = KSECTION("", webhook_keys, 0, 0);
@@ -236,4 +255,21 @@ void cfg_check_notify(struct ctx *x, const struct config *c)
 		buf_free(&key);
 	}
 	free(v);
+	for (size_t i = 0; i < n; i++) {
+		const struct config_webhook *w = &c->notify.webhooks[i];
+		struct buf key = BUF_INIT;
+		if (!*w->url && w->format != CONFIG_WEBHOOK_PAGERDUTY) {
+			buf_printf(&key, "notify.webhooks[%zu].url", i);
+			cfg_error(x, key.data, cfg_pos_of(x, w, W(name), (struct pos){1, 1}),
+				  "url is required for a %s webhook",
+				  w->format == CONFIG_WEBHOOK_SLACK ? "slack" : "json");
+		}
+		if (w->format == CONFIG_WEBHOOK_PAGERDUTY && !*w->routing_key) {
+			buf_reset(&key);
+			buf_printf(&key, "notify.webhooks[%zu].routing_key", i);
+			cfg_error(x, key.data, cfg_pos_of(x, w, W(name), (struct pos){1, 1}),
+				  "routing_key is required for a pagerduty webhook");
+		}
+		buf_free(&key);
+	}
 }

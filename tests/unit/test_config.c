@@ -443,7 +443,11 @@ static const struct err_case type_cases[] = {
 	{"policy: {severity: {\"a\\tb\": sev1}}",
 	 "t.yaml:1:21: policy.severity.a?b: a name must be non-empty text without control characters"},
 	/* webhooks */
-	{"notify: {webhooks: [{name: a}]}", "t.yaml:1:21: notify.webhooks[0].url: required"},
+	{"notify: {webhooks: [{name: a}]}",
+	 "t.yaml:1:28: notify.webhooks[0].url: url is required for a json webhook"},
+	{"notify: {webhooks: [{name: a, format: pagerduty}]}",
+	 "t.yaml:1:28: notify.webhooks[0].routing_key: routing_key is required for a pagerduty "
+	 "webhook"},
 	{"notify: {webhooks: [{url: \"http://h\"}]}",
 	 "t.yaml:1:21: notify.webhooks[0].name: required"},
 	{"notify: {webhooks: [{name: \"a b\", url: \"http://h\"}]}",
@@ -1050,7 +1054,7 @@ static void test_dump_notes(void **state)
 		"# note: server.sse_heartbeat and server.sse_max_clients are validated but take effect with the event stream (not in this version)\n"
 		"# note: server.web is validated but takes effect with the web dashboard (not in this version)\n"
 		"# note: watcher.* is validated but takes effect with the watcher (not in this version)\n"
-		"# note: tracker.provider, tracker.github.*, tracker.gitlab.*, tracker.jira.* and tracker.sync.* are validated but take effect with issue delivery to trackers (not in this version)\n"
+		"# note: tracker.provider, tracker.github.*, tracker.gitlab.*, tracker.jira.*, tracker.sync.* and tracker.pace.* are validated but take effect with issue delivery to trackers (not in this version)\n"
 		"# note: notify.* is validated but takes effect with webhook notifications (not in this version)\n"
 		"# note: actions.* is validated but takes effect with playbook actions (not in this version)\n"
 		"# note: budgets.* is validated but takes effect with the gates (not in this version)\n"
