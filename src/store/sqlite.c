@@ -2300,7 +2300,8 @@ static int sq_outbox_incident(struct store_conn *cc, int64_t incident_id,
 		const char *name = q_col_str(&q, 0);
 		if (!outbox_status_parse(name, &st)) {
 			q_row(&q, "outbox", 0);
-			q_bad(&q, "status", "has the unknown status '%.40s'", name ? name : "(NULL)");
+			q_bad(&q, "status", "has the unknown status '%.40s'",
+			      name ? name : "(NULL)");
 			break;
 		}
 		out->count[st] = q_col_i64(&q, 1);

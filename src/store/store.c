@@ -331,8 +331,8 @@ int store_outbox_get(struct store_conn *c, int64_t id, struct outbox_row *out, s
 	return noted(c, c->ops->outbox_get(c, id, out, e), e);
 }
 
-int store_outbox_next(struct store_conn *c, const char *target, int64_t now,
-		      struct outbox_row *out, int64_t *next_due, struct err *e)
+int store_outbox_next(struct store_conn *c, const char *target, int64_t now, struct outbox_row *out,
+		      int64_t *next_due, struct err *e)
 {
 	return noted(c, c->ops->outbox_next(c, target, now, out, next_due, e), e);
 }
@@ -342,8 +342,7 @@ int store_outbox_update(struct store_conn *c, const struct outbox_row *r, struct
 	return noted(c, c->ops->outbox_update(c, r, e), e);
 }
 
-int store_outbox_attempt_insert(struct store_conn *c, const struct outbox_attempt *a,
-				struct err *e)
+int store_outbox_attempt_insert(struct store_conn *c, const struct outbox_attempt *a, struct err *e)
 {
 	return noted(c, c->ops->outbox_attempt_insert(c, a, e), e);
 }
@@ -351,10 +350,9 @@ int store_outbox_attempt_insert(struct store_conn *c, const struct outbox_attemp
 int store_outbox_list(struct store_conn *c, int statuses, int64_t incident_id, int64_t offset,
 		      int64_t limit, store_outbox_cb cb, void *arg, int64_t *total, struct err *e)
 {
-	return noted(c,
-		     c->ops->outbox_list(c, statuses, incident_id, offset, limit, cb, arg, total,
-					 e),
-		     e);
+	return noted(
+		c, c->ops->outbox_list(c, statuses, incident_id, offset, limit, cb, arg, total, e),
+		e);
 }
 
 int store_outbox_attempts(struct store_conn *c, int64_t outbox_id, store_attempt_cb cb, void *arg,
@@ -374,8 +372,7 @@ int store_outbox_incident(struct store_conn *c, int64_t incident_id, struct outb
 	return noted(c, c->ops->outbox_incident(c, incident_id, out, e), e);
 }
 
-int store_setting_get(struct store_conn *c, const char *key, struct setting_row *out,
-		      struct err *e)
+int store_setting_get(struct store_conn *c, const char *key, struct setting_row *out, struct err *e)
 {
 	return noted(c, c->ops->setting_get(c, key, out, e), e);
 }

@@ -268,8 +268,8 @@ int store_outbox_get(struct store_conn *c, int64_t id, struct outbox_row *out, s
  * dead row blocks the ones behind it). ERR_NOTFOUND when none; *next_due (may be NULL)
  * gets the earliest due time of the target's deliverable rows, or 0 when none is
  * waiting. */
-int store_outbox_next(struct store_conn *c, const char *target, int64_t now,
-		      struct outbox_row *out, int64_t *next_due, struct err *e);
+int store_outbox_next(struct store_conn *c, const char *target, int64_t now, struct outbox_row *out,
+		      int64_t *next_due, struct err *e);
 /* Write r's status, attempts, next_attempt_at, last_error, external_id, updated_at. */
 int store_outbox_update(struct store_conn *c, const struct outbox_row *r, struct err *e);
 int store_outbox_attempt_insert(struct store_conn *c, const struct outbox_attempt *a,
@@ -284,7 +284,7 @@ int store_outbox_list(struct store_conn *c, int statuses, int64_t incident_id, i
 int store_outbox_attempts(struct store_conn *c, int64_t outbox_id, store_attempt_cb cb, void *arg,
 			  struct err *e);
 struct outbox_stats {
-	int64_t open;		 /* pending + uncertain */
+	int64_t open; /* pending + uncertain */
 	int64_t dead;
 	int64_t oldest_open_at; /* created_at of the oldest open row, 0 when none */
 };
