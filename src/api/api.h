@@ -102,6 +102,14 @@ int api_token_create_prepare(struct http_req *r);
 int api_token_create_run(struct http_req *r, struct store_conn *c);
 int api_token_revoke_run(struct http_req *r, struct store_conn *c);
 int api_readyz_run(struct http_req *r, struct store_conn *c);
+
+int api_outbox_list_prepare(struct http_req *r);
+int api_outbox_list_run(struct http_req *r, struct store_conn *c);
+int api_outbox_retry_run(struct http_req *r, struct store_conn *c);
+int api_issue_get_run(struct http_req *r, struct store_conn *c);
+int api_issue_request_run(struct http_req *r, struct store_conn *c);
+int api_tracker_test_prepare(struct http_req *r);
+int api_no_fields_prepare(struct http_req *r);
 int api_version_prepare(struct http_req *r);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "core/event.h"
 #include "core/incident.h"
+#include "core/outbox.h"
 #include "core/policy.h"
 #include "core/silence.h"
 #include "util/json.h"
@@ -179,6 +180,9 @@ int signal_ingest(struct store_conn *c, const struct config *cfg, const struct s
 		if (!(rc = store_incident_update(c, &inc, e)))
 			rc = incident_record_update(c, cfg, &inc, "resolved", s->source,
 						    jpack("{so}", "signal", signal_json(s)), e);
+		if (!rc)
+			rc = outbox_incident_transition(c, cfg, &inc, VERB_RESOLVE, s->source,
+							NULL, e);
 		*outcome = OUT_RESOLVED;
 		*incident_id = id;
 		incident_clear(&inc);
@@ -196,7 +200,11 @@ int signal_ingest(struct store_conn *c, const struct config *cfg, const struct s
 					     "last_seen_at", json_time_or_null(seen), "severity",
 					     incident_severity_name(sev), "change_type",
 					     "deduplicated", "signal", signal_json(s));
-			rc = event_append(c, "incident_updated", inc.id, actor, data, NULL, e);
+			inc.severity = sev;
+			inc.occurrences = occ;
+			inc.last_seen_at = seen;
+			rc = incident_event(c, cfg, "incident_updated", &inc, "deduplicated", actor,
+					    data, e);
 		}
 		*outcome = OUT_DEDUPLICATED;
 		*incident_id = inc.id;

@@ -56,6 +56,8 @@ struct tracker_result {
 	int64_t retry_after_ms;	 /* the tracker asked to wait this long (Retry-After as
 				  * seconds or an HTTP date, or a rate-limit reset); 0 = none */
 	bool sent;		 /* the request may have reached the tracker */
+	int calls;		 /* HTTP requests made (tracker_classify counts them): the
+				  * outbox paces by calls, not by operations */
 	bool found;		 /* find_by_label: an issue carries the label */
 	char external_id[128];	 /* GitHub/GitLab issue number (iid), Jira issue key */
 	char url[512];		 /* the issue's page */
