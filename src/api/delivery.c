@@ -28,8 +28,7 @@ static int attempt_cb(const struct outbox_attempt *a, void *arg)
 }
 
 /* The API form of a row with its ledger. */
-static int row_json(struct store_conn *c, const struct outbox_row *r, json_t **out,
-		    struct err *e)
+static int row_json(struct store_conn *c, const struct outbox_row *r, json_t **out, struct err *e)
 {
 	json_t *calls = json_array();
 	int rc = store_outbox_attempts(c, r->id, attempt_cb, calls, e);

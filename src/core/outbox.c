@@ -99,9 +99,8 @@ static int newest_create_cb(const struct outbox_row *r, void *arg)
 	return 1;
 }
 
-int outbox_request_issue(struct store_conn *c, const struct config *cfg,
-			 const struct incident *inc, struct outbox_row *out, bool *queued,
-			 struct err *e)
+int outbox_request_issue(struct store_conn *c, const struct config *cfg, const struct incident *inc,
+			 struct outbox_row *out, bool *queued, struct err *e)
 {
 	*queued = false;
 	struct newest_create n = {.found = false};
@@ -131,7 +130,8 @@ int outbox_request_issue(struct store_conn *c, const struct config *cfg,
 	if ((rc = settings_tracker_provider(c, cfg, &p, e)))
 		return rc;
 	if (p == CONFIG_PROVIDER_NONE)
-		return err_set(e, ERR_CONFLICT, "no tracker is configured (tracker.provider is none)");
+		return err_set(e, ERR_CONFLICT,
+			       "no tracker is configured (tracker.provider is none)");
 	char target[80], key[64];
 	snprintf(target, sizeof target, "tracker:%s", provider_names[p]);
 	snprintf(key, sizeof key, "create:%lld", (long long)inc->id);
@@ -192,10 +192,10 @@ int outbox_incident_transition(struct store_conn *c, const struct config *cfg,
 		if (rc)
 			return rc;
 	}
-	bool close = (cfg->tracker.sync.close_on == CONFIG_CLOSE_ON_RESOLVED &&
-		      inc->status == ST_RESOLVED) ||
-		     (cfg->tracker.sync.close_on == CONFIG_CLOSE_ON_CLOSED &&
-		      inc->status == ST_CLOSED);
+	bool close =
+		(cfg->tracker.sync.close_on == CONFIG_CLOSE_ON_RESOLVED &&
+		 inc->status == ST_RESOLVED) ||
+		(cfg->tracker.sync.close_on == CONFIG_CLOSE_ON_CLOSED && inc->status == ST_CLOSED);
 	if (!close)
 		return 0;
 	snprintf(key, sizeof key, "close:%lld:%lld", (long long)inc->id,
@@ -237,8 +237,8 @@ static const char *pagerduty_action(const char *type, const char *change_type)
 	return NULL;
 }
 
-bool outbox_webhook_wants(const struct config_webhook *w, const char *type,
-			  const char *change_type, int severity)
+bool outbox_webhook_wants(const struct config_webhook *w, const char *type, const char *change_type,
+			  int severity)
 {
 	bool listed = false;
 	for (size_t i = 0; i < w->n_events && !listed; i++)

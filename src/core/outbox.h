@@ -40,9 +40,8 @@ int outbox_incident_created(struct store_conn *c, const struct config *cfg,
  * gets the row — the existing one when the incident has an issue or a create row that
  * is not dead (then *queued is false), else the new one. ERR_CONFLICT when no tracker
  * provider is in effect. */
-int outbox_request_issue(struct store_conn *c, const struct config *cfg,
-			 const struct incident *inc, struct outbox_row *out, bool *queued,
-			 struct err *e);
+int outbox_request_issue(struct store_conn *c, const struct config *cfg, const struct incident *inc,
+			 struct outbox_row *out, bool *queued, struct err *e);
 
 /* After verb took inc to its new status by actor (notes may be NULL): a comment and,
  * at tracker.sync.close_on, a close. */
@@ -58,8 +57,8 @@ int outbox_incident_comment(struct store_conn *c, const struct config *cfg,
  * NULL) about an incident of severity (1..4, 0 = none): type listed in its events, the
  * severity at or above its min_severity, and — for pagerduty — an event it can act on
  * (created → trigger, acknowledged → acknowledge, resolved or closed → resolve). */
-bool outbox_webhook_wants(const struct config_webhook *w, const char *type,
-			  const char *change_type, int severity);
+bool outbox_webhook_wants(const struct config_webhook *w, const char *type, const char *change_type,
+			  int severity);
 
 /* After event ev about inc was appended (change_type for incident_updated, else
  * NULL): a notify row for each webhook that wants it. */

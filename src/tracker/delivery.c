@@ -2,6 +2,7 @@
 #include "tracker/delivery.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -22,13 +23,14 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/time.h"
+#include "util/utf8.h"
 
-#define ACTOR		      "system:outbox"
-#define IDLE_WAIT_MS	      60000 /* look again now and then even without a wake */
-#define STORE_RETRY_MS	      5000  /* after the store failed us */
-#define BACKOFF_BASE_MS	      1000
-#define BACKOFF_CAP_MS	      (10 * 60 * 1000)
-#define TARGET_MAX	      96
+#define ACTOR		"system:outbox"
+#define IDLE_WAIT_MS	60000 /* look again now and then even without a wake */
+#define STORE_RETRY_MS	5000  /* after the store failed us */
+#define BACKOFF_BASE_MS 1000
+#define BACKOFF_CAP_MS	(10 * 60 * 1000)
+#define TARGET_MAX	96
 
 enum result { RES_DELIVERED, RES_RETRIED, RES_DEAD, RES_COUNT };
 static const char *const result_names[RES_COUNT] = {"delivered", "retried", "dead"};
@@ -103,9 +105,8 @@ static int run_job(struct delivery *d, enum job_kind kind,
 		   int (*fn)(struct store_conn *c, void *arg, struct err *e), void *arg,
 		   struct err *e)
 {
-	struct sync_job s = {.job = {.kind = kind, .run = sj_run, .done = sj_done},
-			     .fn = fn,
-			     .arg = arg};
+	struct sync_job s = {
+		.job = {.kind = kind, .run = sj_run, .done = sj_done}, .fn = fn, .arg = arg};
 	store_pool_run_sync(d->pool, &s.job);
 	if (s.rc && e)
 		*e = s.e;
@@ -382,7 +383,8 @@ static void finish(struct lane *l, const struct outbox_row *row, const struct tr
 		if (!rc) {
 			atomic_fetch_add(&l->counts[row->op][a.result], 1);
 			if (a.result != RES_DELIVERED)
-				log_msg(a.result == RES_DEAD ? LOG_WARN : LOG_INFO, "delivery failed",
+				log_msg(a.result == RES_DEAD ? LOG_WARN : LOG_INFO,
+					"delivery failed",
 					"target=%s op=%s outbox_id=%lld incident_id=%lld "
 					"attempts=%lld status=%ld result=%s error=\"%s\"",
 					row->target, outbox_op_name(row->op), (long long)row->id,
@@ -398,11 +400,17 @@ static void finish(struct lane *l, const struct outbox_row *row, const struct tr
 	}
 }
 
-static void fail_result(struct tracker_result *r, const char *fmt, const char *what)
+/* A failure decided here, before or instead of a call (cut to fit, on a character). */
+__attribute__((format(printf, 2, 3))) static void fail_result(struct tracker_result *r,
+							       const char *fmt, ...)
 {
 	memset(r, 0, sizeof *r);
 	r->outcome = TRACKER_FAILED;
-	snprintf(r->error, sizeof r->error, fmt, what);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->error, sizeof r->error, fmt, ap);
+	va_end(ap);
+	utf8_trim_partial(r->error);
 }
 
 static void incident_url(const struct config *cfg, int64_t id, char *out, size_t n)
@@ -437,8 +445,7 @@ static void deliver_tracker(struct lane *l, struct outbox_row *row)
 	json_t *payload = json_loads(row->payload, 0, NULL);
 	const char *ext = la.inc.issue_ref ? json_get_str(la.inc.issue_ref, "id") : NULL;
 	if (l->ops->configured(tcfg, &e)) {
-		fail_result(&r, "the %s tracker is not configured: ", provider);
-		snprintf(r.error + strlen(r.error), sizeof r.error - strlen(r.error), "%s", e.msg);
+		fail_result(&r, "the %s tracker is not configured: %s", provider, e.msg);
 		goto done;
 	}
 	switch (row->op) {
@@ -462,7 +469,8 @@ static void deliver_tracker(struct lane *l, struct outbox_row *row)
 		struct issue_doc doc = {0};
 		char pub[300];
 		if (issue_render(NULL, tcfg->tracker.templates_dir, la.inc_json,
-				 config_public_url(d->cfg, pub, sizeof pub), NULL, NULL, &doc, &e)) {
+				 config_public_url(d->cfg, pub, sizeof pub), NULL, NULL, &doc,
+				 &e)) {
 			fail_result(&r, "cannot render the issue: %s", e.msg);
 			goto done;
 		}
@@ -741,11 +749,12 @@ void delivery_render_metrics(struct delivery *d, struct buf *out)
 			for (int r = 0; r < RES_COUNT; r++) {
 				unsigned long long n = atomic_load(&d->lanes[i].counts[op][r]);
 				if (n)
-					buf_printf(out,
-						   "intervene_outbox_deliveries_total{target=\"%s\","
-						   "op=\"%s\",result=\"%s\"} %llu\n",
-						   d->lanes[i].target,
-						   outbox_op_name((enum outbox_op)op), result_names[r],
-						   n);
+					buf_printf(
+						out,
+						"intervene_outbox_deliveries_total{target=\"%s\","
+						"op=\"%s\",result=\"%s\"} %llu\n",
+						d->lanes[i].target,
+						outbox_op_name((enum outbox_op)op), result_names[r],
+						n);
 			}
 }
