@@ -102,6 +102,15 @@ int api_token_create_prepare(struct http_req *r);
 int api_token_create_run(struct http_req *r, struct store_conn *c);
 int api_token_revoke_run(struct http_req *r, struct store_conn *c);
 int api_readyz_run(struct http_req *r, struct store_conn *c);
+
+/* runtime settings (settings.c) */
+int api_settings_list_prepare(struct http_req *r);
+int api_settings_list_run(struct http_req *r, struct store_conn *c);
+int api_setting_get_prepare(struct http_req *r);
+int api_setting_get_run(struct http_req *r, struct store_conn *c);
+int api_setting_put_prepare(struct http_req *r);
+int api_setting_put_run(struct http_req *r, struct store_conn *c);
+int api_canary_get_run(struct http_req *r, struct store_conn *c);
 int api_version_prepare(struct http_req *r);
 
 #endif
