@@ -557,6 +557,55 @@ int settings_tracker(struct store_conn *c, const struct config *cfg, struct conf
 	return rc;
 }
 
+static const char *skip_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+/* The top-level "provider" of a stored tracker block, read without building the tree:
+ * this runs in every incident creation's write job, where parsing the whole block
+ * (eight objects) took 7 us of a 34 us job. Strings are skipped with their escapes and
+ * nesting is counted, so a "provider" inside github.assignees or inside a string is not
+ * taken; a string at depth 1 followed by ':' can only be a top-level key. False when
+ * the text is not that simple (an escape in the value, no such key, bad JSON): the
+ * caller then parses it whole. */
+static bool scan_provider(const char *s, enum config_provider *out)
+{
+	int depth = 0;
+	for (const char *p = s; *p;) {
+		if (*p == '{' || *p == '[') {
+			depth++, p++;
+		} else if (*p == '}' || *p == ']') {
+			depth--, p++;
+		} else if (*p == '"') {
+			const char *start = ++p;
+			while (*p && *p != '"')
+				p += p[0] == '\\' && p[1] ? 2 : 1;
+			if (!*p)
+				return false;
+			size_t len = (size_t)(p++ - start);
+			const char *q = skip_ws(p);
+			if (depth != 1 || *q != ':' || len != 8 || strncmp(start, "provider", 8))
+				continue;
+			q = skip_ws(q + 1);
+			if (*q != '"')
+				return false;
+			char name[16];
+			size_t n = strcspn(q + 1, "\"\\");
+			if (n >= sizeof name || q[1 + n] != '"')
+				return false;
+			memcpy(name, q + 1, n);
+			name[n] = '\0';
+			return config_provider_parse(name, out);
+		} else {
+			p++;
+		}
+	}
+	return false;
+}
+
 int settings_tracker_provider(struct store_conn *c, const struct config *cfg,
 			      enum config_provider *out, struct err *e)
 {
@@ -568,6 +617,10 @@ int settings_tracker_provider(struct store_conn *c, const struct config *cfg,
 	}
 	if (rc)
 		return rc;
+	if (scan_provider(row.value, out)) {
+		setting_row_clear(&row);
+		return 0;
+	}
 	json_error_t je;
 	json_t *v = json_loads(row.value, 0, &je);
 	const char *p = json_get_str(v, "provider");

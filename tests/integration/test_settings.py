@@ -277,3 +277,58 @@ def test_cli_errors_and_help(srv):
     assert r.returncode == 1 and "cannot read" in r.stderr
     r = srv.cli("settings", "get", "--token", "wrong")
     assert r.returncode == 1 and "HTTP 401" in r.stderr
+
+
+# --------------------------------------------------------------------------- commit faults
+
+def test_put_under_commit_faults(make_server):
+    """test_faults.py's method for PUT /api/settings/{key}: each failure point of its
+    write job in turn — never a 2xx for a change that was not stored, no event without
+    its change, and after a restart every answered change is there. Runs in builds with
+    -Dfault_injection=true (tools/test.sh's sanitizer pass)."""
+    import itertools
+
+    from test_faults import ERRORS, OPS, arm, disarm, fault_build, last_event_id
+    srv = make_server()
+    if not fault_build(srv):
+        pytest.skip("needs a build with -Dfault_injection=true (tools/test.sh's sanitizer pass)")
+
+    def do(tag):
+        return put(srv, f"canary.{tag}", dict(CANARY, version=tag), reason=tag)
+
+    def present(tag):
+        st, b = srv.get(f"/api/canary/{tag}")
+        return st == 200 and b["version"] == tag
+
+    assert do(unique("warm"))[0] == 200
+    arm(srv, op="step", error="none")
+    st, b = do(unique("measure"))
+    counts = disarm(srv)["calls"]
+    assert st == 200 and counts["savepoint"] >= 1 and counts["step"] >= 3, (st, b, counts)
+    acked, refused = [], []
+    errors = itertools.cycle(ERRORS)
+    for op in OPS:
+        for n in range(1, counts[op] + 1):
+            error = next(errors)
+            tag = unique("f")
+            before = last_event_id(srv)
+            arm(srv, op=op, error=error, nth=n)
+            st, b = do(tag)
+            injected = disarm(srv)["injected"]
+            where = f"{op} #{n} {error}"
+            if not injected:
+                assert st == 200, f"{where}: nothing injected but {st} {b}"
+                acked.append(tag)
+                continue
+            assert st != 200 and b["error"]["code"] != "internal", f"{where}: {st} {b}"
+            refused.append(tag)
+            wait_for(lambda: srv.get("/readyz")[0] == 200, timeout=5.0, msg=f"{where}: recovering")
+            assert [e for e in srv.all_events() if e["id"] > before] == [], f"{where}: an event"
+            assert not present(tag), f"{where}: the change is there"
+    assert refused
+    srv.restart()
+    for tag in acked:
+        assert present(tag), f"{tag} was answered 200 but is gone"
+    for tag in refused:
+        assert not present(tag), f"{tag} failed but is stored"
+    assert srv.cli("audit", "verify").returncode == 0

@@ -763,6 +763,34 @@ static void test_tracker_in_effect(void **state)
 	printf("# settings_tracker_provider %.2f us/call, settings_tracker %.2f us/call\n", us_p,
 	       us_t);
 
+	/* the cheap read takes the top-level member only, and agrees with a full parse */
+	static const struct {
+		const char *stored;
+		enum config_provider want;
+	} scans[] = {
+		{"{\"github\":{\"assignees\":{\"provider\":\"jira\"}},\"provider\":\"gitlab\"}",
+		 CONFIG_PROVIDER_GITLAB},
+		{"{\"a\":\"\\\"provider\\\":\\\"jira\\\"\",\"provider\":\"none\"}",
+		 CONFIG_PROVIDER_NONE},
+		{"{\"x\":[\"provider\",{\"provider\":\"jira\"}],\"provider\":\"github\"}",
+		 CONFIG_PROVIDER_GITHUB},
+		{" { \"provider\" :\n \"jira\" } ", CONFIG_PROVIDER_JIRA},
+		{"{\"provid\\u0065r\":\"gitlab\"}", CONFIG_PROVIDER_GITLAB},
+		{"{\"provider\":\"git\\u006cab\"}", CONFIG_PROVIDER_GITLAB},
+	};
+	for (size_t i = 0; i < sizeof scans / sizeof scans[0]; i++) {
+		struct buf q = BUF_INIT;
+		buf_printf(&q, "UPDATE settings SET value = '%s' WHERE key = 'tracker'",
+			   scans[i].stored);
+		assert_int_equal(store_exec_sql(f->db->conn, q.data, &e), 0);
+		buf_free(&q);
+		p = scans[i].want == CONFIG_PROVIDER_NONE ? CONFIG_PROVIDER_JIRA
+							  : CONFIG_PROVIDER_NONE;
+		if (settings_tracker_provider(f->db->conn, f->cfg, &p, &e) || p != scans[i].want)
+			fail_msg("scan %zu (%s): provider %d, want %d", i, scans[i].stored, (int)p,
+				 (int)scans[i].want);
+	}
+
 	/* a stored value naming no provider is a storage error */
 	assert_int_equal(
 		store_exec_sql(f->db->conn,
@@ -773,11 +801,20 @@ static void test_tracker_in_effect(void **state)
 	assert_int_equal(settings_tracker_provider(f->db->conn, f->cfg, &p, &e), ERR_IO);
 	assert_int_equal(settings_tracker(f->db->conn, f->cfg, &t, &e), ERR_IO);
 	assert_null(t);
-	assert_int_equal(store_exec_sql(f->db->conn,
-					"UPDATE settings SET value = '[' WHERE key = 'tracker'",
-					&e),
-			 0);
-	assert_int_equal(settings_tracker_provider(f->db->conn, f->cfg, &p, &e), ERR_IO);
+	static const char *const broken[] = {
+		"[",
+		"{\"github\":{\"provider\":\"jira\"}}",
+		"{\"provider\":1}",
+		"{\"provider\":\"gitlab",
+	};
+	for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+		struct buf q = BUF_INIT;
+		buf_printf(&q, "UPDATE settings SET value = '%s' WHERE key = 'tracker'", broken[i]);
+		assert_int_equal(store_exec_sql(f->db->conn, q.data, &e), 0);
+		buf_free(&q);
+		if (settings_tracker_provider(f->db->conn, f->cfg, &p, &e) != ERR_IO)
+			fail_msg("broken %zu (%s) was read", i, broken[i]);
+	}
 }
 
 int main(void)
