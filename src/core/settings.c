@@ -165,7 +165,8 @@ static void api_name(struct buf *b, const char *s, size_t n)
 static int tracker_error(struct err *e)
 {
 	struct buf field = BUF_INIT, msg = BUF_INIT;
-	api_name(&field, e->field, strlen(e->field));
+	const char *f = *e->field ? e->field : "tracker"; /* a problem of the block itself */
+	api_name(&field, f, strlen(f));
 	for (const char *p = e->msg; *p;) {
 		size_t n = strcspn(p, "\n");
 		if (msg.len)
