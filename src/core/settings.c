@@ -98,20 +98,65 @@ json_t *settings_mask(const json_t *v)
 
 /* "****" for a secret stands for base's value at the same path (the stored block, or
  * the file's). A path base does not have keeps the text; the loader then names the key
- * if it is not one. */
-static void keep_secrets(json_t *v, const json_t *base)
+ * if it is not one. kept gets the path (an array of keys) of every secret kept. */
+static void keep_secrets(json_t *v, const json_t *base, json_t *path, json_t *kept)
 {
 	const char *k;
 	json_t *m;
 	json_object_foreach(v, k, m)
 	{
 		const json_t *b = json_object_get(base, k);
-		if (json_is_object(m))
-			keep_secrets(m, b);
-		else if (is_secret(k) && json_is_string(m) && !strcmp(json_string_value(m), MASK) &&
-			 json_is_string(b))
+		if (json_is_object(m)) {
+			json_array_append_new(path, jstr(k));
+			keep_secrets(m, b, path, kept);
+			json_array_remove(path, json_array_size(path) - 1);
+		} else if (is_secret(k) && json_is_string(m) &&
+			   !strcmp(json_string_value(m), MASK) && json_is_string(b)) {
 			json_string_set(m, json_string_value(b));
+			json_t *p = json_deep_copy(path);
+			json_array_append_new(p, jstr(k));
+			json_array_append_new(kept, p);
+		}
 	}
+}
+
+/* A kept secret stays with the host it was given for: "****" next to a base_url (or
+ * url) that changed would let whoever may PUT, without knowing the secret, have it sent
+ * to a host of their choosing. Compared after the loader normalised both blocks, so a
+ * trailing '/' or a default written out is no change. */
+static int check_kept(const json_t *kept, const json_t *out, const json_t *base, struct err *e)
+{
+	static const char *const url_keys[] = {"base_url", "url", NULL};
+	size_t i;
+	const json_t *p;
+	json_array_foreach(kept, i, p)
+	{
+		const json_t *o = out, *b = base;
+		struct buf name = BUF_INIT;
+		buf_puts(&name, "value");
+		for (size_t j = 0; j < json_array_size(p); j++) {
+			const char *k = json_string_value(json_array_get(p, j));
+			buf_printf(&name, ".%s", k);
+			if (j + 1 < json_array_size(p)) {
+				o = json_object_get(o, k);
+				b = json_object_get(b, k);
+			}
+		}
+		int rc = 0;
+		for (const char *const *u = url_keys; *u && !rc; u++) {
+			const char *nu = json_get_str(o, *u), *bu = json_get_str(b, *u);
+			if ((nu || bu) && (!nu || !bu || strcmp(nu, bu)))
+				rc = err_field(
+					e, ERR_INVALID, name.data,
+					"%s: \"****\" keeps the stored secret only while %s "
+					"stays the same; give the secret again for the new %s",
+					name.data, *u, *u);
+		}
+		buf_free(&name);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 static int refuse_env_refs(const json_t *v, struct buf *path, struct err *e)
@@ -194,15 +239,23 @@ static int validate_tracker(const struct config *cfg, const json_t *value, const
 	if (rc)
 		return rc;
 	json_t *base = old ? json_incref((json_t *)old) : config_section_json(cfg, "tracker");
-	json_t *v = json_deep_copy(value);
-	keep_secrets(v, base);
+	json_t *v = json_deep_copy(value), *keys = json_array(), *kept = json_array();
+	keep_secrets(v, base, keys, kept);
 	struct config *nc = NULL;
+	json_t *norm = NULL;
 	rc = config_load_section_json("tracker", v, cfg->dir, &nc, e);
 	if (rc == ERR_INVALID)
 		rc = tracker_error(e);
 	if (!rc)
-		*out = config_section_json(nc, "tracker");
+		norm = config_section_json(nc, "tracker");
+	if (!rc && !(rc = check_kept(kept, norm, base, e))) {
+		*out = norm;
+		norm = NULL;
+	}
+	json_decref(norm);
 	config_free(nc);
+	json_decref(kept);
+	json_decref(keys);
 	json_decref(v);
 	json_decref(base);
 	return rc;

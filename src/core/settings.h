@@ -7,7 +7,8 @@
  * are stored as JSON text in the settings table; secret keys (token, api_token,
  * api_key, password, secret, routing_key) are masked as "****" whenever a value is
  * shown, and a "****" sent back for a secret keeps the stored one (the config file's
- * while nothing is stored). settings_changed events carry {key, changed_fields (dotted
+ * while nothing is stored) — unless the base_url (or url) beside it changed: a kept
+ * secret is never sent to a new host. settings_changed events carry {key, changed_fields (dotted
  * names), updated_by, reason}, never values.
  *
  * A tracker value is stored whole, as the configuration's loader normalised it (every

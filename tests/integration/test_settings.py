@@ -141,7 +141,13 @@ def test_tracker_validation_names_the_field(srv):
         ({"gihub": {}}, "value.gihub", "did you mean github?"),
         ({"github": {"owner": "${USER}"}}, "value.github.owner", "not expanded"),
         ({"gitlab": {"token": "a\nb"}}, "value.gitlab.token", "CR or LF"),
+        # a kept secret is never sent to a new host
+        ({"provider": "github", "github": {"token": "****", "owner": "acme", "repo": "web",
+                                           "base_url": "https://elsewhere.example"}},
+         "value.github.token", "keeps the stored secret only while base_url stays the same"),
     ]
+    gh = {"token": "ghp_" + unique("t").replace("-", ""), "owner": "acme", "repo": "web"}
+    assert put(srv, "tracker", {"provider": "github", "github": gh})[0] == 200
     before = len(changes(srv, "tracker"))
     for value, field, text in cases:
         st, b = put(srv, "tracker", value)

@@ -285,6 +285,33 @@ static void test_tracker_secret_kept(void **state)
 	assert_int_equal(settings_validate(cfg, "tracker", v, stored, &out3, &e), 0);
 	assert_string_equal(at_path(out3, "github", "token"), "new-token");
 	assert_string_equal(at_path(out3, "jira", "api_token"), "");
+	/* a kept secret stays with its host: "****" beside a changed base_url is refused,
+	 * a new secret beside it is not; a trailing '/' or the default written out is no
+	 * change */
+	json_t *moved = J("{\"provider\": \"github\", \"github\": {\"token\": \"****\", "
+			  "\"owner\": \"acme\", \"repo\": \"web\", \"base_url\": "
+			  "\"https://evil.example\"}}"),
+	       *out4 = NULL;
+	assert_int_equal(settings_validate(cfg, "tracker", moved, NULL, &out4, &e), ERR_INVALID);
+	assert_string_equal(e.field, "value.github.token");
+	assert_non_null(strstr(e.msg, "only while base_url stays the same"));
+	assert_null(strstr(e.msg, "file-token"));
+	json_object_set_new(json_object_get(moved, "github"), "base_url",
+			    json_string("https://api.github.com/"));
+	assert_int_equal(settings_validate(cfg, "tracker", moved, NULL, &out4, &e), 0);
+	assert_string_equal(at_path(out4, "github", "token"), "file-token");
+	json_decref(out4);
+	json_object_set_new(json_object_get(moved, "github"), "base_url",
+			    json_string("https://ghe.example/api"));
+	json_object_set_new(json_object_get(moved, "github"), "token", json_string("ghe-token"));
+	assert_int_equal(settings_validate(cfg, "tracker", moved, NULL, &out4, &e), 0);
+	json_decref(out4);
+	json_decref(moved);
+	moved = J("{\"jira\": {\"api_token\": \"****\", \"base_url\": \"https://j.example\"}}");
+	assert_int_equal(settings_validate(cfg, "tracker", moved, NULL, &out4, &e), ERR_INVALID);
+	assert_string_equal(e.field, "value.jira.api_token");
+	json_decref(moved);
+
 	/* "****" in a key that is no secret is a value like any other */
 	json_object_set_new(json_object_get(v, "github"), "owner", json_string("****"));
 	json_decref(out3);
