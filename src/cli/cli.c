@@ -25,6 +25,7 @@ static const struct {
 	{"events", cli_events, "print (or --follow) the event log of a server"},
 	{"outbox", cli_outbox, "list|retry: the delivery ledger of a server"},
 	{"tracker", cli_tracker, "test: the tracker connection of a server"},
+	{"settings", cli_settings, "get|set: runtime settings of a server (tracker, canaries)"},
 };
 
 static void usage(FILE *f, const char *prog)

@@ -73,7 +73,7 @@ static int load_text(const char *text, size_t len, const char *name, const char 
 {
 	*out = NULL;
 	struct config *c = new_config(name, dir);
-	int rc = cfg_walk(text, len, c, e, all);
+	int rc = cfg_walk(text, len, c, 0, e, all);
 	if (rc) {
 		config_free(c);
 		return rc;

@@ -1020,6 +1020,39 @@ def test_tokens(api, shared_server):
     assert any(t["name"] == name and t["status"] == "revoked" for t in b["tokens"])
 
 
+# --------------------------------------------------------------------------- settings
+
+def test_settings(api, shared_server):
+    name = unique("oa-canary")
+    _, _, b = api.call("GET", "/api/settings/tracker", 200)
+    assert b["setting"]["source"] in ("config", "setting")
+    # provider none: other tests of this module must not start queueing tracker calls
+    _, _, b = api.call("PUT", "/api/settings/tracker", 200,
+                       body={"value": {"provider": "none", "pace": {"burst": 5}}, "reason": "contract"})
+    assert b["setting"]["source"] == "setting" and b["setting"]["value"]["pace"]["burst"] == 5
+    canary = {"version": "v2", "baseline_version": "v1", "canary_pct": 10, "kill_switch": False}
+    api.call("PUT", f"/api/settings/canary.{name}", 200, body={"value": canary, "reason": "ramp"})
+    api.call("GET", f"/api/settings/canary.{name}", 200)
+    _, _, b = api.call("GET", f"/api/canary/{name}", 200)
+    assert b["canary_pct"] == 10 and b["name"] == name
+    _, _, b = api.call("GET", "/api/settings?page=1&per_page=200", 200)
+    assert b["settings"][0]["key"] == "tracker"
+    api.call("GET", "/api/settings?per_page=0", 400, breaks_doc=True)
+    api.call("PUT", f"/api/settings/canary.{name}", 400,
+             body={"value": dict(canary, canary_pct=101), "reason": "r"})
+    api.call("PUT", f"/api/settings/canary.{name}", 400, body={"value": canary, "reason": " "},
+             breaks_doc=True)
+    api.call("PUT", f"/api/settings/canary.{name}", 400, body={"value": [], "reason": "r"},
+             breaks_doc=True)
+    api.call("PUT", f"/api/settings/canary.{name}", 400, body={"value": canary}, breaks_doc=True)
+    api.call("PUT", "/api/settings/tracker", 400, body={"value": {"provider": "bugzilla"}, "reason": "r"})
+    api.call("PUT", "/api/settings/notify", 404, body={"value": {}, "reason": "r"})
+    api.call("GET", "/api/settings/notify", 404)
+    api.call("GET", f"/api/settings/canary.{name}-unset", 404)
+    api.call("GET", f"/api/canary/{name}-unset", 404)
+    api.call("GET", "/api/canary/a%2Fb", 404)
+
+
 # --------------------------------------------------------------------------- coverage (last)
 
 def test_zz_every_operation_was_exercised(request):
