@@ -74,13 +74,18 @@ bool webhook_wants(const struct config_webhook *w, const char *type, const char 
 
 /* ---- the request ---- */
 
-static void add_header(struct webhook_request *rq, const char *name, char *value, bool owned)
+static void add_header(struct webhook_request *rq, const char *name, const char *value)
 {
 	rq->headers[rq->n_headers].name = name;
 	rq->headers[rq->n_headers].value = value;
-	if (owned)
-		rq->owned[rq->n_headers] = value;
 	rq->n_headers++;
+}
+
+/* A header whose value (malloc'd) the request owns from now on. */
+static void add_owned_header(struct webhook_request *rq, const char *name, char *value)
+{
+	rq->owned[rq->n_headers] = value;
+	add_header(rq, name, value);
 }
 
 static char *printf_dup(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -427,7 +432,7 @@ static char *dedup_key(const char *key)
 static const char *pd_severity(int sev)
 {
 	static const char *const names[] = {"critical", "error", "warning", "info"};
-	return sev >= 1 && sev <= 4 ? names[sev - 1] : "warning";
+	return names[sev - 1];
 }
 
 static int pagerduty_body(const struct config *cfg, const struct config_webhook *w,
@@ -456,10 +461,13 @@ static int pagerduty_body(const struct config *cfg, const struct config_webhook 
 			     "dedup_key", jstr(dedup));
 	free(dedup);
 	if (!strcmp(action, "trigger")) {
-		const char *sev_name = json_get_str(incident, "severity");
+		/* An incident without a known severity is paged as the default sev3. */
+		int sev = severity_of(json_get_str(incident, "severity"));
+		if (!sev)
+			sev = 3;
 		const char *summary = json_get_str(incident, "summary");
 		struct buf s = BUF_INIT;
-		buf_printf(&s, "[%s] ", sev_name ? sev_name : "sev3");
+		buf_printf(&s, "[sev%d] ", sev);
 		put_cut(&s, summary && *summary ? summary : key, PD_SUMMARY_MAX - s.len - 1);
 		struct buf pub = BUF_INIT, url = BUF_INIT;
 		put_public_url(cfg, &pub);
@@ -469,9 +477,9 @@ static int pagerduty_body(const struct config *cfg, const struct config_webhook 
 				       json_object_get(incident, "kind"), "key",
 				       json_object_get(incident, "key"), "status",
 				       json_object_get(incident, "status"), "details", details);
-		json_t *payload = jpack("{so ss ss so}", "summary", jstr(buf_cstr(&s)), "severity",
-					pd_severity(severity_of(sev_name)), "source", "intervene",
-					"custom_details", custom);
+		json_t *payload =
+			jpack("{so ss ss so}", "summary", jstr(buf_cstr(&s)), "severity",
+			      pd_severity(sev), "source", "intervene", "custom_details", custom);
 		const char *ts = json_get_str(event, "created_at");
 		if (!ts)
 			ts = json_get_str(incident, "created_at");
@@ -556,11 +564,11 @@ int webhook_build(const struct config *cfg, const struct config_webhook *w, int6
 		webhook_request_clear(out);
 		return err_set(e, ERR_INVALID, "webhook %s has no url", w->name);
 	}
-	add_header(out, "Content-Type", (char *)"application/json", false);
-	add_header(out, "X-Intervene-Event", xstrdup(type), true);
-	add_header(out, "X-Intervene-Delivery", printf_dup("%lld", (long long)delivery_id), true);
+	add_header(out, "Content-Type", "application/json");
+	add_owned_header(out, "X-Intervene-Event", xstrdup(type));
+	add_owned_header(out, "X-Intervene-Delivery", printf_dup("%lld", (long long)delivery_id));
 	if (w->format == CONFIG_WEBHOOK_JSON && w->secret && *w->secret)
-		add_header(out, "X-Intervene-Signature", signature(w->secret, &out->body), true);
+		add_owned_header(out, "X-Intervene-Signature", signature(w->secret, &out->body));
 	return 0;
 }
 

@@ -680,6 +680,19 @@ static void test_pagerduty_severities(void **state)
 		webhook_request_clear(&rq);
 		json_decref(p);
 	}
+	/* a severity that is not sev1..sev4 pages as the default, sev3 */
+	json_t *inc = incident();
+	json_object_set_new(inc, "severity", jstr("sev1234567890sev1234567890"));
+	json_t *p = payload_of("incident_created", "api", json_deep_copy(inc), inc);
+	struct webhook_request rq;
+	build_ok(cfg, "pd", 1, p, &rq);
+	json_t *b = body_json(&rq);
+	assert_string_equal(json_get_str(json_object_get(b, "payload"), "severity"), "warning");
+	assert_int_equal(
+		strncmp(json_get_str(json_object_get(b, "payload"), "summary"), "[sev3] ", 7), 0);
+	json_decref(b);
+	webhook_request_clear(&rq);
+	json_decref(p);
 	config_free(cfg);
 }
 
@@ -1117,6 +1130,16 @@ static void test_send_bad_url(void **state)
 	assert_int_equal(r.http_status, 0);
 	assert_false(r.sent);
 	assert_non_null(strstr(r.error, "http://"));
+	webhook_request_clear(&rq);
+
+	/* nobody listens on port 1; the password in the URL does not reach the error */
+	rq.url = xstrdup("http://user:pa55word@127.0.0.1:1/hook/s3cr3t-path");
+	buf_puts(&rq.body, "{}");
+	webhook_send(&rq, &r);
+	assert_int_equal(r.outcome, TRACKER_RETRY);
+	assert_non_null(strstr(r.error, "http://***@127.0.0.1:1"));
+	assert_null(strstr(r.error, "pa55word"));
+	assert_null(strstr(r.error, "s3cr3t-path"));
 	webhook_request_clear(&rq);
 }
 
