@@ -35,7 +35,8 @@ Common API (every class)
   closes               list of {"issue": ..., "t": ..., plus "state_reason" (GitHub) or
                        "transition" (Jira: the transition's id) }.
   calls                list of Call: every request except /_fake/ controls, in arrival
-                       order. Call attributes: method, path (as sent, percent-encoding
+                       order (listed on arrival; status and outcome are set when it has
+                       been answered). Call attributes: method, path (as sent, percent-encoding
                        kept), query (dict of str -> last value), headers (dict,
                        lower-case names), body (parsed JSON, or None), raw (bytes),
                        t (time.monotonic() on arrival), status (int answered, or None),
