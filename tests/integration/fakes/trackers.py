@@ -26,7 +26,8 @@ Common API (every class)
   port, url            the server's port and "http://127.0.0.1:<port>" (the base_url).
   config_block()       dict for the config's tracker.<provider> section.
 
-  State (each a snapshot: a deep copy taken under the lock)
+  State (issues, comments, closes: deep copies taken under the lock; calls: a new list of
+  the Call objects themselves)
   issues               list of the provider's issue objects, oldest first
                        (GitHub: the issue JSON with "labels" as a list of names;
                        GitLab: the issue JSON; Jira: {"id", "key", "fields": {...}}).
