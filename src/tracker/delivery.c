@@ -455,6 +455,7 @@ static void deliver_tracker(struct lane *l, struct outbox_row *row)
 			if (!take_token(l, tcfg))
 				goto stopped;
 			l->ops->find_by_label(tcfg, row->incident_id, &r);
+			charge(l, r.calls);
 			if (r.outcome != TRACKER_OK || r.found)
 				goto done;
 			memset(&r, 0, sizeof r);
