@@ -223,9 +223,10 @@ int outbox_incident_comment(struct store_conn *c, const struct config *cfg,
 
 /* ---- webhooks ---- */
 
-/* Events PagerDuty can act on: open, acknowledge, resolve. */
-static const char *pagerduty_action(const char *type, const char *change_type)
+const char *outbox_pagerduty_action(const char *type, const char *change_type)
 {
+	if (!type)
+		return NULL;
 	if (!strcmp(type, "incident_created"))
 		return "trigger";
 	if (strcmp(type, "incident_updated") || !change_type)
@@ -240,15 +241,19 @@ static const char *pagerduty_action(const char *type, const char *change_type)
 bool outbox_webhook_wants(const struct config_webhook *w, const char *type, const char *change_type,
 			  int severity)
 {
+	if (!w || !type)
+		return false;
 	bool listed = false;
 	for (size_t i = 0; i < w->n_events && !listed; i++)
 		listed = !strcmp(w->events[i], type);
 	if (!listed)
 		return false;
-	/* min_severity sev2 means sev1 and sev2: a lower number is more severe */
-	if (severity && severity > w->min_severity)
+	/* min_severity sev2 means sev1 and sev2: a lower number is more severe. An event
+	 * about no incident (a token, a setting) has no severity and goes where listed. */
+	int min = w->min_severity >= 1 && w->min_severity <= 4 ? w->min_severity : 4;
+	if (severity >= 1 && severity > min)
 		return false;
-	if (w->format == CONFIG_WEBHOOK_PAGERDUTY && !pagerduty_action(type, change_type))
+	if (w->format == CONFIG_WEBHOOK_PAGERDUTY && !outbox_pagerduty_action(type, change_type))
 		return false;
 	return true;
 }

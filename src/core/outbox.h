@@ -3,7 +3,7 @@
  * nothing is sent from inside a request or a transaction).
  *
  * The core calls these from its changing functions, on the writer (or a local
- * command's own write transaction); tracker/outbox.h delivers the rows. Rows:
+ * command's own write transaction); tracker/delivery.h delivers the rows. Rows:
  *
  *   create_issue  when an incident is created and a tracker provider is in effect
  *                 (the `tracker` setting, else the config), target tracker:<provider>;
@@ -53,9 +53,14 @@ int outbox_incident_transition(struct store_conn *c, const struct config *cfg,
 int outbox_incident_comment(struct store_conn *c, const struct config *cfg,
 			    const struct incident *inc, const struct comment *cm, struct err *e);
 
+/* What PagerDuty is told about an event of type (change_type for incident_updated):
+ * "trigger" (incident_created), "acknowledge" (acknowledged), "resolve" (resolved,
+ * closed), or NULL when it has nothing to act on. */
+const char *outbox_pagerduty_action(const char *type, const char *change_type);
+
 /* Whether webhook w wants an event of type (change_type for incident_updated, else
  * NULL) about an incident of severity (1..4, 0 = none): type listed in its events, the
- * severity at or above its min_severity, and — for pagerduty — an event it can act on
+ * severity at or above its min_severity (an event about no incident passes), and — for pagerduty — an event it can act on
  * (created → trigger, acknowledged → acknowledge, resolved or closed → resolve). */
 bool outbox_webhook_wants(const struct config_webhook *w, const char *type, const char *change_type,
 			  int severity);

@@ -4,7 +4,7 @@
  * and one row of tracker_providers[] (tracker.c). Its operations make blocking HTTP
  * calls through util/http_client.h — connect timeout 5 s, total 30 s, TLS verified,
  * `User-Agent: intervene/<version>`, no redirects, response bodies capped at 1 MiB —
- * and run on the outbox's delivery thread of that provider (tracker/outbox.h), never on
+ * and run on the outbox's delivery thread of that provider (tracker/delivery.h), never on
  * the loop or a store thread. They read the provider's block of cfg->tracker (the
  * block in effect: the `tracker` runtime setting, else the config file's), and never
  * log or echo a secret.

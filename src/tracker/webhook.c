@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/outbox.h"
 #include "template/issue.h"
 #include "template/mustache.h"
 #include "util/json.h"
@@ -36,40 +37,6 @@ static int severity_of(const char *s)
 	if (s && s[0] == 's' && s[1] == 'e' && s[2] == 'v' && s[3] >= '1' && s[3] <= '4' && !s[4])
 		return s[3] - '0';
 	return 0;
-}
-
-/* What PagerDuty is told for an event, or NULL when it has nothing to say about it. */
-static const char *pd_action(const char *type, const char *change_type)
-{
-	if (!strcmp(type, "incident_created"))
-		return "trigger";
-	if (strcmp(type, "incident_updated") || !change_type)
-		return NULL;
-	if (!strcmp(change_type, "acknowledged"))
-		return "acknowledge";
-	if (!strcmp(change_type, "resolved") || !strcmp(change_type, "closed"))
-		return "resolve";
-	return NULL;
-}
-
-bool webhook_wants(const struct config_webhook *w, const char *type, const char *change_type,
-		   int severity)
-{
-	if (!w || !type)
-		return false;
-	bool listed = false;
-	for (size_t i = 0; i < w->n_events && !listed; i++)
-		listed = !strcmp(w->events[i], type);
-	if (!listed)
-		return false;
-	/* min_severity filters incidents; an event about no incident (a token, a setting)
-	 * has no severity to compare and goes wherever it is listed. */
-	int min = w->min_severity >= 1 && w->min_severity <= 4 ? w->min_severity : 4;
-	if (severity >= 1 && severity > min)
-		return false;
-	if (w->format == CONFIG_WEBHOOK_PAGERDUTY)
-		return pd_action(type, change_type) != NULL;
-	return true;
 }
 
 /* ---- the request ---- */
@@ -439,7 +406,7 @@ static int pagerduty_body(const struct config *cfg, const struct config_webhook 
 			  const json_t *event, const char *type, const json_t *incident,
 			  struct buf *out, struct err *e)
 {
-	const char *action = pd_action(type, change_type_of(event));
+	const char *action = outbox_pagerduty_action(type, change_type_of(event));
 	if (!action)
 		return err_set(e, ERR_INVALID,
 			       "PagerDuty has no event action for %s%s%s (trigger on "

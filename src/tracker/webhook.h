@@ -1,12 +1,13 @@
 /* webhook.h — notifications to paging and chat tools (SPEC §8.2, notify.webhooks).
  *
- * The outbox (tracker/outbox.h) queues one `notify` row per webhook that wants an
+ * The core (core/outbox.h) queues one `notify` row per webhook that wants an
  * event, in the transaction that records the event; its payload is
  *
  *     {"event": <the event as GET /api/events shows it>,
  *      "incident": <the incident as GET /api/incidents/{id} shows it, at that moment>}
  *
- * and the webhook's delivery thread turns it into the request of the webhook's format:
+ * and the webhook's delivery thread (tracker/delivery.h) turns it into the request of
+ * the webhook's format:
  *
  *   json       POST url, the event JSON as the body; headers X-Intervene-Event (type),
  *              X-Intervene-Delivery (the outbox id) and, with a secret,
@@ -32,14 +33,8 @@
 #include "util/buf.h"
 #include "util/http_client.h"
 
-/* Whether webhook w wants an event of type (with change_type for incident_updated,
- * else NULL) about an incident of severity (1..4; 0 = no incident): the type is in
- * its events list, the severity at or above min_severity (an event about no incident
- * has none to compare and passes), and its format has something to send for it
- * (pagerduty: incident_created → trigger, incident_updated with change_type
- * acknowledged → acknowledge, resolved or closed → resolve; nothing else). */
-bool webhook_wants(const struct config_webhook *w, const char *type, const char *change_type,
-		   int severity);
+/* Which webhooks want which events is decided when rows are queued:
+ * outbox_webhook_wants (core/outbox.h). */
 
 struct webhook_request {
 	char *url;

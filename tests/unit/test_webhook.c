@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "core/outbox.h"
 #include "tracker/webhook.h"
 #include "util/json.h"
 #include "util/utf8.h"
@@ -26,43 +27,6 @@ const char *__ubsan_default_options(void);
 const char *__ubsan_default_options(void)
 {
 	return "halt_on_error=1:print_stacktrace=1";
-}
-
-/* ---- until tracker.c lands ----
- * tracker_classify is declared in tracker/tracker.h and implemented in tracker.c by
- * the adapters work, which this branch does not have yet. This minimal classification
- * follows the declared contract so that webhook_send links and its cases run; it is
- * weak, so the real one wins wherever tracker.c is linked in. Delete it once tracker.c
- * is in the library. */
-__attribute__((weak)) void tracker_classify(int rc, const struct err *e,
-					    const struct http_response *resp, int64_t now_ms,
-					    const char *what, struct tracker_result *r)
-{
-	(void)now_ms;
-	r->http_status = rc ? 0 : resp->status;
-	r->sent = rc == 0 || (resp->fail != HTTP_FAIL_DNS && resp->fail != HTTP_FAIL_CONNECT);
-	r->error[0] = '\0';
-	if (rc) {
-		r->outcome = TRACKER_RETRY;
-		snprintf(r->error, sizeof r->error, "%s: %.400s", what, e ? e->msg : "no response");
-		return;
-	}
-	long s = resp->status;
-	const char *ra = http_response_header(resp, "retry-after");
-	r->retry_after_ms = ra ? 1000 * atoll(ra) : 0;
-	if (s >= 200 && s < 300) {
-		r->outcome = TRACKER_OK;
-		return;
-	}
-	r->outcome = (s >= 500 || s == 408 || s == 423 || s == 425 || s == 429) ? TRACKER_RETRY
-										: TRACKER_FAILED;
-	json_t *j = json_loads(buf_cstr(&resp->body), 0, NULL);
-	const char *m = json_get_str(j, "message");
-	if (!m)
-		m = json_get_str(j, "error");
-	snprintf(r->error, sizeof r->error, "%s: HTTP %ld: %.200s", what, s,
-		 m ? m : buf_cstr(&resp->body));
-	json_decref(j);
 }
 
 /* ---- fixtures ---- */
@@ -255,7 +219,7 @@ static void test_wants_table(void **state)
 					   .format = cases[i].format,
 					   .routing_key = ROUTING_KEY};
 		bool got =
-			webhook_wants(&w, cases[i].type, cases[i].change_type, cases[i].severity);
+			outbox_webhook_wants(&w, cases[i].type, cases[i].change_type, cases[i].severity);
 		if (got != cases[i].want)
 			fail_msg("case %zu: %s/%s sev%d: got %d", i,
 				 cases[i].type ? cases[i].type : "(null)",
