@@ -39,8 +39,8 @@ void event_compute_hash(const struct event *ev, char out[65])
 	sodium_bin2hex(out, 65, digest, sizeof digest);
 }
 
-int event_append_row(struct store_conn *c, const char *type, int64_t incident_id,
-		     const char *actor, json_t *data, struct event *out, struct err *e)
+int event_append_row(struct store_conn *c, const char *type, int64_t incident_id, const char *actor,
+		     json_t *data, struct event *out, struct err *e)
 {
 	struct event ev = {0};
 	int64_t last_id;

@@ -181,8 +181,8 @@ int signal_ingest(struct store_conn *c, const struct config *cfg, const struct s
 			rc = incident_record_update(c, cfg, &inc, "resolved", s->source,
 						    jpack("{so}", "signal", signal_json(s)), e);
 		if (!rc)
-			rc = outbox_incident_transition(c, cfg, &inc, VERB_RESOLVE, s->source,
-							NULL, e);
+			rc = outbox_incident_transition(c, cfg, &inc, VERB_RESOLVE, s->source, NULL,
+							e);
 		*outcome = OUT_RESOLVED;
 		*incident_id = id;
 		incident_clear(&inc);

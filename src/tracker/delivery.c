@@ -2,9 +2,9 @@
 #include "tracker/delivery.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -402,7 +402,7 @@ static void finish(struct lane *l, const struct outbox_row *row, const struct tr
 
 /* A failure decided here, before or instead of a call (cut to fit, on a character). */
 __attribute__((format(printf, 2, 3))) static void fail_result(struct tracker_result *r,
-							       const char *fmt, ...)
+							      const char *fmt, ...)
 {
 	memset(r, 0, sizeof *r);
 	r->outcome = TRACKER_FAILED;
@@ -554,7 +554,7 @@ static void *lane_main(void *arg)
 		uint64_t seq = current_seq(d);
 		if (d->stopping)
 			break;
-		struct outbox_row row;
+		struct outbox_row row = {0};
 		struct next_arg na = {.target = l->target, .row = &row};
 		struct err e;
 		err_clear(&e);

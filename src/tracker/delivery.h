@@ -54,8 +54,7 @@ void delivery_free(struct delivery *d);
 
 /* Test the tracker connection in effect off the loop: done(arg, result) runs on a
  * thread of its own with {ok, provider, detail} (stolen). */
-void delivery_test_tracker(struct delivery *d, void (*done)(void *arg, json_t *result),
-			   void *arg);
+void delivery_test_tracker(struct delivery *d, void (*done)(void *arg, json_t *result), void *arg);
 
 /* intervene_outbox_deliveries_total{target,op,result} in Prometheus text. Any thread. */
 void delivery_render_metrics(struct delivery *d, struct buf *out);

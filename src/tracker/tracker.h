@@ -99,7 +99,8 @@ const struct tracker_ops *tracker_find(const char *name);
  * from Retry-After (delta-seconds or HTTP date, relative to now_ms) or rate-limit reset
  * headers, and r->error from rc/e (no response) or from the response body's error text
  * (JSON "message"/"errorMessages"/"errors"/"error", else the first 200 bytes).
- * what names the call for messages ("create issue").
+ * what names the call for messages ("create issue"). r->calls is incremented (r must
+ * have been initialised: rest_result_init or zeroed).
  * Also sets r->sent: false when nothing can have reached the tracker (rc is
  * ERR_UPSTREAM with resp->fail DNS, connect or TLS, or the request was refused before
  * being made: ERR_INVALID, ERR_INTERNAL...), true otherwise (any response, a timeout,

@@ -142,7 +142,7 @@ static void test_classify_statuses(void **state)
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		struct http_response resp;
 		make_resp(&resp, cases[i].status, "{\"message\":\"m\"}", NULL);
-		struct tracker_result r;
+		struct tracker_result r = {0};
 		memset(&r, 0, sizeof r);
 		tracker_classify(0, NULL, &resp, 1000, "create issue", &r);
 		if (r.outcome != cases[i].outcome)
@@ -164,7 +164,7 @@ static void test_classify_rate_limits(void **state)
 	(void)state;
 	int64_t now = 1700000000000LL;
 	struct http_response resp;
-	struct tracker_result r;
+	struct tracker_result r = {0};
 
 	/* GitHub's primary limit: 403, remaining 0, wait until the reset */
 	make_resp(&resp, 403, "{\"message\":\"API rate limit exceeded for user ID 1.\"}",
@@ -267,7 +267,7 @@ static void test_classify_no_response(void **state)
 		resp.fail = cases[i].fail;
 		struct err e;
 		err_set(&e, cases[i].rc, "cannot reach the server (case %zu)", i);
-		struct tracker_result r;
+		struct tracker_result r = {0};
 		memset(&r, 0, sizeof r);
 		r.retry_after_ms = 99;
 		tracker_classify(cases[i].rc, &e, &resp, 1000, "create issue", &r);
@@ -328,7 +328,7 @@ static void test_classify_error_text(void **state)
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		struct http_response resp;
 		make_resp(&resp, cases[i].status, cases[i].body, NULL);
-		struct tracker_result r;
+		struct tracker_result r = {0};
 		tracker_classify(0, NULL, &resp, 0, "op", &r);
 		if (strcmp(r.error, cases[i].want))
 			fail_msg("case %zu: got \"%s\"\nwant \"%s\"", i, r.error, cases[i].want);
@@ -341,7 +341,7 @@ static void test_classify_error_text(void **state)
 		buf_puts(&big, "é");
 	struct http_response resp;
 	make_resp(&resp, 500, big.data, NULL);
-	struct tracker_result r;
+	struct tracker_result r = {0};
 	tracker_classify(0, NULL, &resp, 0, "op", &r);
 	assert_true(utf8_valid(r.error, strlen(r.error)));
 	assert_int_equal(strlen(r.error), strlen("op: HTTP 500: ") + 200);
@@ -836,7 +836,7 @@ static void test_github_create_comment_close(void **state)
 	struct err e;
 	assert_int_equal(gh->configured(c, &e), 0);
 	struct tracker_issue_doc d = doc_of("## What\n\nThe invariant failed.\n");
-	struct tracker_result r;
+	struct tracker_result r = {0};
 	gh->create_issue(c, &d, &r);
 	assert_int_equal(r.outcome, TRACKER_OK);
 	assert_int_equal(r.http_status, 201);
@@ -918,7 +918,7 @@ static void test_github_find_and_test(void **state)
 			jpack("{s:s, s:[s]}", "title", "dup", "labels", "intervene-7")));
 	json_decref(ctl("github", "POST", "/_fake/seed_issue",
 			jpack("{s:s, s:[s]}", "title", "other", "labels", "intervene-70")));
-	struct tracker_result r;
+	struct tracker_result r = {0};
 	gh->find_by_label(c, 7, &r);
 	assert_int_equal(r.outcome, TRACKER_OK);
 	assert_true(r.found);
@@ -982,7 +982,7 @@ static void test_github_retry_classes(void **state)
 	struct config *c = gh_cfg(fake_of("github")->url, GH_TOKEN);
 	const struct tracker_ops *gh = tracker_find("github");
 	struct tracker_issue_doc d = doc_of("body");
-	struct tracker_result r;
+	struct tracker_result r = {0};
 
 	ctl0("github", "/_fake/fail_next", jpack("{s:i, s:i}", "n", 1, "status", 500));
 	gh->create_issue(c, &d, &r);
@@ -1074,7 +1074,7 @@ static void test_gitlab_operations(void **state)
 	d.incident_id = 9;
 	d.labels = labels;
 	d.severity = 3;
-	struct tracker_result r;
+	struct tracker_result r = {0};
 	gl->create_issue(c, &d, &r);
 	assert_int_equal(r.outcome, TRACKER_OK);
 	assert_string_equal(r.external_id, "1");
@@ -1167,7 +1167,7 @@ static void test_jira_create_and_priority_retry(void **state)
 	const struct tracker_ops *jira = tracker_find("jira");
 	struct tracker_issue_doc d = doc_of("## What\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n- [ ] "
 					    "check\n\n```sql\nselect 1;\n```\n");
-	struct tracker_result r;
+	struct tracker_result r = {0};
 	jira->create_issue(c, &d, &r);
 	if (r.outcome != TRACKER_OK)
 		fail_msg("%s", r.error);
@@ -1266,7 +1266,7 @@ static void test_jira_adf_fallback_and_limit(void **state)
 	struct err e;
 	assert_int_equal(adf_from_markdown(md.data, md.len, &doc, &e), ERR_TOOLARGE);
 	struct tracker_issue_doc d = doc_of(md.data);
-	struct tracker_result r;
+	struct tracker_result r = {0};
 	jira->create_issue(c, &d, &r);
 	if (r.outcome != TRACKER_OK)
 		fail_msg("%s", r.error);
@@ -1363,7 +1363,7 @@ static void test_jira_close_find_test(void **state)
 	struct config *c = jira_cfg(fake_of("jira")->url, JIRA_TOKEN, "");
 	const struct tracker_ops *jira = tracker_find("jira");
 	struct tracker_issue_doc d = doc_of("text");
-	struct tracker_result r;
+	struct tracker_result r = {0};
 	jira->create_issue(c, &d, &r);
 	assert_int_equal(r.outcome, TRACKER_OK);
 	jira->comment(c, "OPS-1", "**done**", INCIDENT_URL, &r);
@@ -1455,7 +1455,7 @@ static void test_lost_answers(void **state)
 	struct config *c = gh_cfg(fake_of("github")->url, GH_TOKEN);
 	const struct tracker_ops *gh = tracker_find("github");
 	struct tracker_issue_doc d = doc_of("body");
-	struct tracker_result r;
+	struct tracker_result r = {0};
 
 	/* the issue is made, the answer lost: retry, sent; find_by_label finds it */
 	ctl0("github", "/_fake/drop_after_create_next", jpack("{s:i}", "n", 1));
@@ -1517,7 +1517,7 @@ static void test_unreachable(void **state)
 				   : !strcmp((*p)->name, "gitlab") ? gl_cfg(url, "acme/ops")
 								   : jira_cfg(url, JIRA_TOKEN, "");
 		struct tracker_issue_doc d = doc_of("body");
-		struct tracker_result r;
+		struct tracker_result r = {0};
 		(*p)->create_issue(c, &d, &r);
 		assert_int_equal(r.outcome, TRACKER_RETRY);
 		assert_false(r.sent);
@@ -1531,7 +1531,7 @@ static void test_unreachable(void **state)
 	}
 	/* a name that does not resolve (.invalid never does, RFC 6761) */
 	struct config *c = gh_cfg("http://intervene-test.invalid", GH_TOKEN);
-	struct tracker_result r;
+	struct tracker_result r = {0};
 	tracker_find("github")->test_connection(c, &r);
 	assert_int_equal(r.outcome, TRACKER_RETRY);
 	assert_false(r.sent);

@@ -218,8 +218,8 @@ static void test_wants_table(void **state)
 					   .min_severity = cases[i].min_severity,
 					   .format = cases[i].format,
 					   .routing_key = ROUTING_KEY};
-		bool got =
-			outbox_webhook_wants(&w, cases[i].type, cases[i].change_type, cases[i].severity);
+		bool got = outbox_webhook_wants(&w, cases[i].type, cases[i].change_type,
+						cases[i].severity);
 		if (got != cases[i].want)
 			fail_msg("case %zu: %s/%s sev%d: got %d", i,
 				 cases[i].type ? cases[i].type : "(null)",
@@ -910,7 +910,7 @@ static void test_send_json(void **state)
 	snprintf(url, sizeof url, "%s/hooks/intervene?team=ops", rx.base);
 	struct config *cfg = three_hooks(NULL, url);
 	json_t *p = created_payload();
-	struct tracker_result r;
+	struct tracker_result r = {0};
 
 	send_built(cfg, "hook", 31, p, &r);
 	assert_int_equal(r.outcome, TRACKER_OK);
@@ -985,7 +985,7 @@ static void test_send_slack(void **state)
 	snprintf(url, sizeof url, "%s/services/T000/B000/XXXX", rx.base);
 	struct config *cfg = three_hooks(NULL, url);
 	json_t *p = created_payload();
-	struct tracker_result r;
+	struct tracker_result r = {0};
 	send_built(cfg, "chat", 41, p, &r);
 	assert_int_equal(r.outcome, TRACKER_OK);
 	assert_int_equal(r.http_status, 200);
@@ -1040,7 +1040,7 @@ static void test_send_pagerduty(void **state)
 	char url[128];
 	snprintf(url, sizeof url, "%s/v2/enqueue", rx.base);
 	cfg->notify.webhooks[2].url = xstrdup(url);
-	struct tracker_result r;
+	struct tracker_result r = {0};
 	json_t *p = created_payload();
 	send_built(cfg, "pd", 51, p, &r);
 	assert_int_equal(r.outcome, TRACKER_OK);
@@ -1088,7 +1088,7 @@ static void test_send_bad_url(void **state)
 	struct webhook_request rq = {0};
 	rq.url = xstrdup("ftp://example.com/x");
 	buf_puts(&rq.body, "{}");
-	struct tracker_result r;
+	struct tracker_result r = {0};
 	webhook_send(&rq, &r);
 	assert_int_equal(r.outcome, TRACKER_FAILED);
 	assert_int_equal(r.http_status, 0);
