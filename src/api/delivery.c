@@ -197,9 +197,9 @@ static int issue_reply(struct http_req *r, struct store_conn *c, int status, con
 		incident_clear(&inc);
 		return api_fail(r, &e);
 	}
-	json_t *body = jpack("{sI sO* so* so so}", "incident_id", (json_int_t)inc.id, "issue_ref",
-			     inc.issue_ref, "issue_url", jstr(inc.issue_url), "delivery", delivery,
-			     "outbox", s.items);
+	json_t *body = jpack("{sI so so so so}", "incident_id", (json_int_t)inc.id, "issue_ref",
+			     inc.issue_ref ? json_incref(inc.issue_ref) : json_null(), "issue_url",
+			     jstr(inc.issue_url), "delivery", delivery, "outbox", s.items);
 	if (extra_key)
 		json_object_set_new(body, extra_key, extra);
 	incident_clear(&inc);

@@ -182,7 +182,7 @@ int outbox_incident_transition(struct store_conn *c, const struct config *cfg,
 	if (cfg->tracker.sync.comment_on_transition) {
 		char *body = render("**{{verb}}** by {{actor}} in intervene "
 				    "(status: {{status}}).{{#notes}}\n\n{{notes}}{{/notes}}",
-				    jpack("{ss ss ss s?}", "verb", verb_words[v], "actor", actor,
+				    jpack("{ss ss ss ss?}", "verb", verb_words[v], "actor", actor,
 					  "status", incident_status_name(inc->status), "notes",
 					  notes && *notes ? notes : NULL));
 		snprintf(key, sizeof key, "comment:%lld:%s:%lld", (long long)inc->id,

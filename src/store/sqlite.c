@@ -282,8 +282,9 @@ static const struct stmt_def {
 			     "last_error = ?5, external_id = ?6, updated_at = ?7 WHERE id = ?1",
 			     "update a delivery"},
 	[S_ATTEMPT_INSERT] = {"INSERT INTO outbox_attempts (outbox_id, n, started_at, "
-			      "finished_at, http_status, error, external_id) VALUES (?1, ?2, ?3, "
-			      "?4, ?5, ?6, ?7)",
+			      "finished_at, http_status, error, external_id) VALUES (?1, "
+			      "(SELECT coalesce(max(n), 0) + 1 FROM outbox_attempts WHERE "
+			      "outbox_id = ?1), ?2, ?3, ?4, ?5, ?6)",
 			      "record a delivery attempt"},
 	[S_ATTEMPT_LIST] = {"SELECT outbox_id, n, started_at, finished_at, http_status, error, "
 			    "external_id FROM outbox_attempts WHERE outbox_id = ?1 ORDER BY n",
@@ -2181,12 +2182,11 @@ static int sq_outbox_attempt_insert(struct store_conn *cc, const struct outbox_a
 	if (rc)
 		return rc;
 	q_i64(&q, 1, a->outbox_id);
-	q_i64(&q, 2, a->n);
-	q_i64(&q, 3, a->started_at);
-	q_opt(&q, 4, a->finished_at);
-	q_opt(&q, 5, a->http_status);
-	q_text(&q, 6, a->error);
-	q_text(&q, 7, a->external_id);
+	q_i64(&q, 2, a->started_at);
+	q_opt(&q, 3, a->finished_at);
+	q_opt(&q, 4, a->http_status);
+	q_text(&q, 5, a->error);
+	q_text(&q, 6, a->external_id);
 	return q_end(&q, q_exec(&q));
 }
 

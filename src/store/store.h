@@ -272,6 +272,8 @@ int store_outbox_next(struct store_conn *c, const char *target, int64_t now, str
 		      int64_t *next_due, struct err *e);
 /* Write r's status, attempts, next_attempt_at, last_error, external_id, updated_at. */
 int store_outbox_update(struct store_conn *c, const struct outbox_row *r, struct err *e);
+/* Append a call to a row's ledger; a->n is ignored: the store numbers a row's calls
+ * 1, 2, ... (a retried dead row goes on counting after its earlier calls). */
 int store_outbox_attempt_insert(struct store_conn *c, const struct outbox_attempt *a,
 				struct err *e);
 typedef int (*store_outbox_cb)(const struct outbox_row *r, void *arg);

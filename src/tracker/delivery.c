@@ -301,7 +301,6 @@ static int finish_fn(struct store_conn *c, void *arg, struct err *e)
 	int64_t now = time_now_ms();
 	row->attempts++;
 	struct outbox_attempt at = {.outbox_id = row->id,
-				    .n = row->attempts,
 				    .started_at = a->started_at,
 				    .finished_at = now,
 				    .http_status = r->http_status,
