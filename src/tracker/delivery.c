@@ -443,9 +443,19 @@ static void deliver_tracker(struct lane *l, struct outbox_row *row)
 	int64_t started = time_now_ms();
 	json_t *payload = json_loads(row->payload, 0, NULL);
 	const char *ext = la.inc.issue_ref ? json_get_str(la.inc.issue_ref, "id") : NULL;
+	/* Credentials: the provider's block in the setting in effect when it is complete,
+	 * else the config file's — so an issue keeps being followed on its provider after
+	 * the setting switched to another one and carries only that one's block. Pacing
+	 * and templates are those in effect. */
+	const struct config *acfg = tcfg;
 	if (l->ops->configured(tcfg, &e)) {
-		fail_result(&r, "the %s tracker is not configured: %s", provider, e.msg);
-		goto done;
+		struct err fe;
+		err_clear(&fe);
+		if (tcfg == d->cfg || l->ops->configured(d->cfg, &fe)) {
+			fail_result(&r, "the %s tracker is not configured: %s", provider, e.msg);
+			goto done;
+		}
+		acfg = d->cfg;
 	}
 	switch (row->op) {
 	case OB_CREATE_ISSUE: {
@@ -453,7 +463,7 @@ static void deliver_tracker(struct lane *l, struct outbox_row *row)
 			/* The last send may have made the issue: look before sending again. */
 			if (!take_token(l, tcfg))
 				goto stopped;
-			l->ops->find_by_label(tcfg, row->incident_id, &r);
+			l->ops->find_by_label(acfg, row->incident_id, &r);
 			charge(l, r.calls);
 			if (r.outcome != TRACKER_OK || r.found)
 				goto done;
@@ -486,7 +496,7 @@ static void deliver_tracker(struct lane *l, struct outbox_row *row)
 			issue_doc_clear(&doc);
 			goto stopped;
 		}
-		l->ops->create_issue(tcfg, &td, &r);
+		l->ops->create_issue(acfg, &td, &r);
 		issue_doc_clear(&doc);
 		break;
 	}
@@ -500,9 +510,9 @@ static void deliver_tracker(struct lane *l, struct outbox_row *row)
 		if (!take_token(l, tcfg))
 			goto stopped;
 		if (row->op == OB_COMMENT)
-			l->ops->comment(tcfg, ext, json_get_str(payload, "body"), url, &r);
+			l->ops->comment(acfg, ext, json_get_str(payload, "body"), url, &r);
 		else
-			l->ops->close_issue(tcfg, ext, &r);
+			l->ops->close_issue(acfg, ext, &r);
 		break;
 	case OB_NOTIFY:
 	case OB_OP_COUNT: fail_result(&r, "a %s row on a tracker target", "notify"); break;
