@@ -118,7 +118,7 @@ int server_healthy(struct server *srv, struct err *e)
 {
 	if (store_pool_healthy(srv->pool))
 		return err_set(e, ERR_IO, "the last commit failed");
-	return 0;
+	return delivery_healthy(atomic_load(&srv->delivery), e);
 }
 
 /* ---- requests ---- */

@@ -39,6 +39,7 @@ struct lane {
 	struct delivery *d;
 	pthread_t th;
 	bool started;
+	atomic_bool alive; /* from before its thread starts until lane_main returns */
 	char target[TARGET_MAX];
 	const struct tracker_ops *ops;	   /* tracker lanes */
 	const struct config_webhook *hook; /* webhook lanes */
@@ -469,13 +470,6 @@ static void deliver_tracker(struct lane *l, struct outbox_row *row)
 				goto done;
 			memset(&r, 0, sizeof r);
 		}
-		struct mark_arg ma = {.row = row};
-		if (run_job(d, JOB_WRITE, mark_uncertain_fn, &ma, &e)) {
-			log_error("cannot mark a create uncertain", "outbox_id=%lld error=\"%s\"",
-				  (long long)row->id, e.msg);
-			wait_for(d, current_seq(d), STORE_RETRY_MS);
-			goto out;
-		}
 		struct issue_doc doc = {0};
 		char pub[300];
 		if (issue_render(NULL, tcfg->tracker.templates_dir, la.inc_json,
@@ -495,6 +489,16 @@ static void deliver_tracker(struct lane *l, struct outbox_row *row)
 		if (!take_token(l, tcfg)) {
 			issue_doc_clear(&doc);
 			goto stopped;
+		}
+		/* Uncertain from here until the answer is recorded: a crash or a stop
+		 * mid-call leaves it so, and find_by_label decides before any resend. */
+		struct mark_arg ma = {.row = row};
+		if (run_job(d, JOB_WRITE, mark_uncertain_fn, &ma, &e)) {
+			log_error("cannot mark a create uncertain", "outbox_id=%lld error=\"%s\"",
+				  (long long)row->id, e.msg);
+			issue_doc_clear(&doc);
+			wait_for(d, current_seq(d), STORE_RETRY_MS);
+			goto out;
 		}
 		l->ops->create_issue(acfg, &td, &r);
 		issue_doc_clear(&doc);
@@ -588,7 +592,19 @@ static void *lane_main(void *arg)
 		}
 		wait_for(d, seq, wait);
 	}
+	atomic_store(&l->alive, false);
 	return NULL;
+}
+
+int delivery_healthy(struct delivery *d, struct err *e)
+{
+	if (!d || d->stopping)
+		return 0;
+	for (size_t i = 0; i < d->n_lanes; i++)
+		if (!atomic_load(&d->lanes[i].alive))
+			return err_set(e, ERR_INTERNAL, "the delivery thread of %s is not running",
+				       d->lanes[i].target);
+	return 0;
 }
 
 /* ---- start, stop ---- */
@@ -622,11 +638,14 @@ int delivery_start(const struct config *cfg, struct store_pool *pool, struct del
 		}
 	}
 	for (size_t i = 0; i < d->n_lanes; i++) {
+		atomic_store(&d->lanes[i].alive, true);
 		if (pthread_create(&d->lanes[i].th, NULL, lane_main, &d->lanes[i])) {
+			atomic_store(&d->lanes[i].alive, false);
+			int rc = err_set(e, ERR_IO, "cannot start the delivery thread of %s",
+					 d->lanes[i].target);
 			delivery_stop(d);
 			delivery_free(d);
-			return err_set(e, ERR_IO, "cannot start the delivery thread of %s",
-				       d->lanes[i].target);
+			return rc;
 		}
 		d->lanes[i].started = true;
 	}

@@ -56,6 +56,10 @@ void delivery_free(struct delivery *d);
  * thread of its own with {ok, provider, detail} (stolen). */
 void delivery_test_tracker(struct delivery *d, void (*done)(void *arg, json_t *result), void *arg);
 
+/* 0 when every delivery thread runs (GET /readyz), else ERR_INTERNAL naming the
+ * target whose thread is gone. NULL is fine. Any thread. */
+int delivery_healthy(struct delivery *d, struct err *e);
+
 /* intervene_outbox_deliveries_total{target,op,result} in Prometheus text. Any thread. */
 void delivery_render_metrics(struct delivery *d, struct buf *out);
 
