@@ -42,11 +42,11 @@ static int row_json(struct store_conn *c, const struct outbox_row *r, json_t **o
 		return err_set(e, ERR_IO, "storage: outbox row %lld: its payload is not JSON",
 			       (long long)r->id);
 	}
-	*out = jpack("{sI sI ss ss so ss ss sI so so so so so so}", "id", (json_int_t)r->id,
-		     "incident_id", (json_int_t)r->incident_id, "target", r->target, "op",
-		     outbox_op_name(r->op), "payload", payload, "idempotency_key",
-		     r->idempotency_key, "status", outbox_status_name(r->status), "attempts",
-		     (json_int_t)r->attempts, "next_attempt_at",
+	*out = jpack("{sI so ss ss so ss ss sI so so so so so so}", "id", (json_int_t)r->id,
+		     "incident_id", r->incident_id ? json_integer(r->incident_id) : json_null(),
+		     "target", r->target, "op", outbox_op_name(r->op), "payload", payload,
+		     "idempotency_key", r->idempotency_key, "status", outbox_status_name(r->status),
+		     "attempts", (json_int_t)r->attempts, "next_attempt_at",
 		     r->status == OB_PENDING || r->status == OB_UNCERTAIN
 			     ? json_time_or_null(r->next_attempt_at)
 			     : json_null(),

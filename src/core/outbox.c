@@ -258,6 +258,20 @@ bool outbox_webhook_wants(const struct config_webhook *w, const char *type, cons
 	return true;
 }
 
+int outbox_event_append(struct store_conn *c, const struct config *cfg, const char *type,
+			const char *actor, json_t *data, struct err *e)
+{
+	if (!cfg || !cfg->notify.n_webhooks)
+		return event_append(c, type, 0, actor, data, NULL, e);
+	struct event ev;
+	int rc = event_append_row(c, type, 0, actor, data, &ev, e);
+	if (rc)
+		return rc;
+	rc = outbox_incident_event(c, cfg, &ev, NULL, NULL, e);
+	event_clear(&ev);
+	return rc;
+}
+
 int outbox_incident_event(struct store_conn *c, const struct config *cfg, const struct event *ev,
 			  const char *change_type, const struct incident *inc, struct err *e)
 {

@@ -65,6 +65,12 @@ const char *outbox_pagerduty_action(const char *type, const char *change_type);
 bool outbox_webhook_wants(const struct config_webhook *w, const char *type, const char *change_type,
 			  int severity);
 
+/* Append an event about no incident (a token, a silence, a suppressed signal, a
+ * setting: incident_id 0) and queue a notify row for each webhook of cfg that wants
+ * it. cfg NULL: no notification (tests, tools). data is stolen. */
+int outbox_event_append(struct store_conn *c, const struct config *cfg, const char *type,
+			const char *actor, json_t *data, struct err *e);
+
 /* After event ev about inc was appended (change_type for incident_updated, else
  * NULL): a notify row for each webhook that wants it. */
 int outbox_incident_event(struct store_conn *c, const struct config *cfg, const struct event *ev,

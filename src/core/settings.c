@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core/event.h"
+#include "core/outbox.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -448,10 +449,11 @@ int settings_put(struct store_conn *c, const struct config *cfg, const char *key
 	row.reason = xstrdup(why);
 	if ((rc = store_setting_put(c, &row, e)))
 		goto out;
-	rc = event_append(c, "settings_changed", 0, actor,
-			  jpack("{ss so ss ss}", "key", key, "changed_fields",
-				changed_fields(prev, next), "updated_by", actor, "reason", why),
-			  NULL, e);
+	rc = outbox_event_append(c, cfg, "settings_changed", actor,
+				 jpack("{ss so ss ss}", "key", key, "changed_fields",
+				       changed_fields(prev, next), "updated_by", actor, "reason",
+				       why),
+				 e);
 out:
 	json_decref(prev);
 	json_decref(next);

@@ -160,10 +160,11 @@ int signal_ingest(struct store_conn *c, const struct config *cfg, const struct s
 			*outcome = OUT_NO_INCIDENT;
 			/* Recorded as a suppression so the event vocabulary stays that of
 			 * SPEC §6: the resolve had nothing to act on. */
-			return event_append(c, "signal_suppressed", 0, actor,
-					    jpack("{ss ss ss ss}", "kind", s->kind, "key", s->key,
-						  "reason", "no_incident", "source", s->source),
-					    NULL, e);
+			return outbox_event_append(c, cfg, "signal_suppressed", actor,
+						   jpack("{ss ss ss ss}", "kind", s->kind, "key",
+							 s->key, "reason", "no_incident", "source",
+							 s->source),
+						   e);
 		}
 		int64_t id = inc.id;
 		incident_clear(&inc);
@@ -217,11 +218,11 @@ int signal_ingest(struct store_conn *c, const struct config *cfg, const struct s
 		return rc;
 	if (silence_id) {
 		*outcome = OUT_SILENCED;
-		return event_append(c, "signal_suppressed", 0, actor,
-				    jpack("{ss ss ss sI ss}", "kind", s->kind, "key", s->key,
-					  "reason", "silenced", "silence_id",
-					  (json_int_t)silence_id, "summary", s->summary),
-				    NULL, e);
+		return outbox_event_append(c, cfg, "signal_suppressed", actor,
+					   jpack("{ss ss ss sI ss}", "kind", s->kind, "key", s->key,
+						 "reason", "silenced", "silence_id",
+						 (json_int_t)silence_id, "summary", s->summary),
+					   e);
 	}
 
 	int k = policy_kind_index(s->kind);
@@ -233,12 +234,12 @@ int signal_ingest(struct store_conn *c, const struct config *cfg, const struct s
 		char w[32];
 		format_window(window, w, sizeof w);
 		*outcome = OUT_RATE_LIMITED;
-		return event_append(c, "signal_suppressed", 0, actor,
-				    jpack("{ss ss ss ss sI ss}", "kind", s->kind, "key", s->key,
-					  "reason", "rate_limited", "window", w, "max",
-					  (json_int_t)cfg->policy.rate_limit_max, "summary",
-					  s->summary),
-				    NULL, e);
+		return outbox_event_append(c, cfg, "signal_suppressed", actor,
+					   jpack("{ss ss ss ss sI ss}", "kind", s->kind, "key",
+						 s->key, "reason", "rate_limited", "window", w,
+						 "max", (json_int_t)cfg->policy.rate_limit_max,
+						 "summary", s->summary),
+					   e);
 	}
 
 	inc.kind = xstrdup(s->kind);

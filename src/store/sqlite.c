@@ -142,7 +142,7 @@ enum stmt_id {
 
 /* Row o is the first of its incident and target that is not done. */
 #define OUTBOX_FIRST                                                                               \
-	"NOT EXISTS (SELECT 1 FROM outbox p WHERE p.incident_id = o.incident_id AND p.target = "   \
+	"NOT EXISTS (SELECT 1 FROM outbox p WHERE p.incident_id IS o.incident_id AND p.target = "  \
 	"o.target AND p.id < o.id AND p.status <> 'done')"
 
 #define ACTIVE_SQL "(status = 'open' OR status = 'acknowledged' OR status = 'mitigated')"
@@ -2088,7 +2088,7 @@ static int sq_outbox_insert(struct store_conn *cc, struct outbox_row *r, struct 
 	int rc = q_open(c, S_OUTBOX_INSERT, &q, e);
 	if (rc)
 		return rc;
-	q_i64(&q, 1, r->incident_id);
+	q_opt(&q, 1, r->incident_id); /* 0: about no incident */
 	q_text(&q, 2, r->target);
 	q_text(&q, 3, outbox_op_name(r->op));
 	q_text(&q, 4, r->payload);

@@ -434,6 +434,7 @@ def test_listed_events_about_no_incident_are_sent(receivers, make_server):
                                    hook("s", sr, "slack", events=types)))
     glob = unique("quiet")
     before = max([e["id"] for e in s.all_events()], default=0)  # the bootstrap token's
+    assert before
     st, b = s.post("/api/tokens", {"name": unique("bot"), "role": "viewer"})
     assert st == 201, (st, b)
     st, sil = s.post("/api/silences", {"key_glob": glob + "*", "reason": "maintenance",
@@ -453,12 +454,15 @@ def test_listed_events_about_no_incident_are_sent(receivers, make_server):
     assert [e["type"] for e in want] == ["token_created", "silence_created",
                                          "signal_suppressed", "silence_ended",
                                          "incident_created"]
-    assert [r.json["type"] for r in rx.requests] == [e["type"] for e in want]
-    assert [r.json for r in rx.requests] == want
-    assert [r.headers["x-intervene-event"] for r in sr.requests] == [e["type"] for e in want]
+    # The bootstrap admin token's token_created (event `before`) went out first.
+    assert rx.requests[0].json["id"] == before and rx.requests[0].json["type"] == "token_created"
+    jr, sl = rx.requests[1:], sr.requests[1:]
+    assert [r.json["type"] for r in jr] == [e["type"] for e in want]
+    assert [r.json for r in jr] == want
+    assert [r.headers["x-intervene-event"] for r in sl] == [e["type"] for e in want]
     assert all(r.status == 200 for r in rx.requests + sr.requests)
-    assert sr.requests[0].json["text"].startswith(":information_source: *token_created*")
-    assert rx.requests[-1].json["incident_id"] == iid
+    assert sl[0].json["text"].startswith(":information_source: *token_created*")
+    assert jr[-1].json["incident_id"] == iid
 
 
 # --------------------------------------------------------------------------- 5. retries

@@ -7,7 +7,7 @@
 -- only on request. outbox_attempts is the ledger: one row per call made.
 CREATE TABLE outbox (
   id              INTEGER PRIMARY KEY AUTOINCREMENT,
-  incident_id     INTEGER NOT NULL REFERENCES incidents (id),
+  incident_id     INTEGER REFERENCES incidents (id), -- NULL: an event about no incident
   target          TEXT NOT NULL,
   op              TEXT NOT NULL
                   CHECK (op IN ('create_issue', 'comment', 'close_issue', 'notify')),
