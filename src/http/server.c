@@ -622,11 +622,11 @@ void server_delivery_metrics(struct server *srv, struct buf *out)
 	delivery_render_metrics(atomic_load(&srv->delivery), out);
 }
 
-/* On the writer thread, after each commit: rows may wait for delivery. */
-static void on_commit(void *arg)
+/* On the writer thread, after a commit that gave rows to deliver. */
+static void on_commit(void *arg, uint32_t due_targets)
 {
 	struct server *srv = arg;
-	delivery_wake(atomic_load(&srv->delivery));
+	delivery_wake(atomic_load(&srv->delivery), due_targets);
 }
 
 /* ---- start and stop ---- */

@@ -41,6 +41,9 @@ struct lane {
 	bool started;
 	atomic_bool alive; /* from before its thread starts until lane_main returns */
 	char target[TARGET_MAX];
+	uint32_t bit;			   /* store_target_bit(target) */
+	uint64_t seq;			   /* bumped by every wake of this lane; under d->mu */
+	pthread_cond_t cond;		   /* its thread waits on it, with d->mu */
 	const struct tracker_ops *ops;	   /* tracker lanes */
 	const struct config_webhook *hook; /* webhook lanes */
 	bool primed;			   /* pacing: the bucket starts full */
@@ -60,9 +63,7 @@ struct tester {
 struct delivery {
 	const struct config *cfg;
 	struct store_pool *pool;
-	pthread_mutex_t mu; /* guards seq, testers, and the wait on cond */
-	pthread_cond_t cond;
-	uint64_t seq; /* bumped by every wake */
+	pthread_mutex_t mu; /* guards the lanes' seq, testers, and the waits on lane conds */
 	/* Set once at stop. Also the cancel flag of every HTTP call the threads make
 	 * (http_client_cancel_thread); written under mu, read without it (a late read
 	 * only delays the stop by one check). */
@@ -127,17 +128,18 @@ static void block_signals(void)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
-static uint64_t current_seq(struct delivery *d)
+static uint64_t current_seq(struct lane *l)
 {
-	pthread_mutex_lock(&d->mu);
-	uint64_t s = d->seq;
-	pthread_mutex_unlock(&d->mu);
+	pthread_mutex_lock(&l->d->mu);
+	uint64_t s = l->seq;
+	pthread_mutex_unlock(&l->d->mu);
 	return s;
 }
 
-/* Sleep up to ms, or until a wake after seq, or the stop. */
-static void wait_for(struct delivery *d, uint64_t seq, int64_t ms)
+/* Sleep up to ms, or until a wake of lane l after seq, or the stop. */
+static void wait_for(struct lane *l, uint64_t seq, int64_t ms)
 {
+	struct delivery *d = l->d;
 	if (ms <= 0)
 		return;
 	struct timespec ts;
@@ -149,8 +151,8 @@ static void wait_for(struct delivery *d, uint64_t seq, int64_t ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&d->mu);
-	while (!d->stopping && d->seq == seq)
-		if (pthread_cond_timedwait(&d->cond, &d->mu, &ts))
+	while (!d->stopping && l->seq == seq)
+		if (pthread_cond_timedwait(&l->cond, &d->mu, &ts))
 			break; /* timed out */
 	pthread_mutex_unlock(&d->mu);
 }
@@ -182,11 +184,7 @@ static bool take_token(struct lane *l, const struct config *tcfg)
 			return false;
 		int64_t ms = (int64_t)((1.0 - l->tokens) / rate) + 1;
 		/* only the stop ends this wait early: a wake does not bring tokens */
-		struct delivery *d = l->d;
-		pthread_mutex_lock(&d->mu);
-		uint64_t seq = d->seq;
-		pthread_mutex_unlock(&d->mu);
-		wait_for(d, seq, ms);
+		wait_for(l, current_seq(l), ms);
 	}
 }
 
@@ -396,7 +394,7 @@ static void finish(struct lane *l, const struct outbox_row *row, const struct tr
 			  (long long)row->id, e.msg);
 		if (l->d->stopping)
 			return; /* the row stays as it was: delivered again after a restart */
-		wait_for(l->d, current_seq(l->d), STORE_RETRY_MS);
+		wait_for(l, current_seq(l), STORE_RETRY_MS);
 	}
 }
 
@@ -433,7 +431,7 @@ static void deliver_tracker(struct lane *l, struct outbox_row *row)
 		log_error("cannot load a delivery's incident", "outbox_id=%lld error=\"%s\"",
 			  (long long)row->id, e.msg);
 		load_clear(&la);
-		wait_for(d, current_seq(d), STORE_RETRY_MS);
+		wait_for(l, current_seq(l), STORE_RETRY_MS);
 		return;
 	}
 	const struct config *tcfg = la.tcfg;
@@ -497,7 +495,7 @@ static void deliver_tracker(struct lane *l, struct outbox_row *row)
 			log_error("cannot mark a create uncertain", "outbox_id=%lld error=\"%s\"",
 				  (long long)row->id, e.msg);
 			issue_doc_clear(&doc);
-			wait_for(d, current_seq(d), STORE_RETRY_MS);
+			wait_for(l, current_seq(l), STORE_RETRY_MS);
 			goto out;
 		}
 		l->ops->create_issue(acfg, &td, &r);
@@ -564,7 +562,7 @@ static void *lane_main(void *arg)
 	block_signals();
 	http_client_cancel_thread(&d->stopping);
 	for (;;) {
-		uint64_t seq = current_seq(d);
+		uint64_t seq = current_seq(l);
 		if (d->stopping)
 			break;
 		struct outbox_row row = {0};
@@ -590,7 +588,7 @@ static void *lane_main(void *arg)
 			if (wait > IDLE_WAIT_MS)
 				wait = IDLE_WAIT_MS;
 		}
-		wait_for(d, seq, wait);
+		wait_for(l, seq, wait);
 	}
 	atomic_store(&l->alive, false);
 	return NULL;
@@ -616,19 +614,18 @@ int delivery_start(const struct config *cfg, struct store_pool *pool, struct del
 	d->cfg = cfg;
 	d->pool = pool;
 	pthread_mutex_init(&d->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&d->cond, &ca);
-	pthread_condattr_destroy(&ca);
 	size_t n_trackers = 0;
 	while (tracker_providers[n_trackers])
 		n_trackers++;
 	d->n_lanes = n_trackers + cfg->notify.n_webhooks;
 	d->lanes = xcalloc(d->n_lanes ? d->n_lanes : 1, sizeof *d->lanes);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	for (size_t i = 0; i < d->n_lanes; i++) {
 		struct lane *l = &d->lanes[i];
 		l->d = d;
+		pthread_cond_init(&l->cond, &ca);
 		if (i < n_trackers) {
 			l->ops = tracker_providers[i];
 			snprintf(l->target, sizeof l->target, "tracker:%s", l->ops->name);
@@ -636,7 +633,9 @@ int delivery_start(const struct config *cfg, struct store_pool *pool, struct del
 			l->hook = &cfg->notify.webhooks[i - n_trackers];
 			snprintf(l->target, sizeof l->target, "webhook:%s", l->hook->name);
 		}
+		l->bit = store_target_bit(l->target);
 	}
+	pthread_condattr_destroy(&ca);
 	for (size_t i = 0; i < d->n_lanes; i++) {
 		atomic_store(&d->lanes[i].alive, true);
 		if (pthread_create(&d->lanes[i].th, NULL, lane_main, &d->lanes[i])) {
@@ -653,13 +652,18 @@ int delivery_start(const struct config *cfg, struct store_pool *pool, struct del
 	return 0;
 }
 
-void delivery_wake(struct delivery *d)
+void delivery_wake(struct delivery *d, uint32_t targets)
 {
-	if (!d)
+	if (!d || !targets)
 		return;
 	pthread_mutex_lock(&d->mu);
-	d->seq++;
-	pthread_cond_broadcast(&d->cond);
+	for (size_t i = 0; i < d->n_lanes; i++) {
+		struct lane *l = &d->lanes[i];
+		if (l->bit & targets) {
+			l->seq++;
+			pthread_cond_signal(&l->cond);
+		}
+	}
 	pthread_mutex_unlock(&d->mu);
 }
 
@@ -669,7 +673,8 @@ void delivery_stop(struct delivery *d)
 		return;
 	pthread_mutex_lock(&d->mu);
 	d->stopping = 1;
-	pthread_cond_broadcast(&d->cond);
+	for (size_t i = 0; i < d->n_lanes; i++)
+		pthread_cond_signal(&d->lanes[i].cond);
 	struct tester *t = d->testers;
 	d->testers = NULL;
 	pthread_mutex_unlock(&d->mu);
@@ -690,9 +695,10 @@ void delivery_free(struct delivery *d)
 {
 	if (!d)
 		return;
+	for (size_t i = 0; i < d->n_lanes; i++)
+		pthread_cond_destroy(&d->lanes[i].cond);
 	free(d->lanes);
 	pthread_mutex_destroy(&d->mu);
-	pthread_cond_destroy(&d->cond);
 	free(d);
 }
 

@@ -9,8 +9,8 @@
  *
  *   - The store is reached only through the pool's job hand-off (store_pool_run_sync);
  *     the loop thread is never involved. Threads sleep until their next row is due and
- *     are woken when a commit may have queued rows (delivery_wake, from the pool's
- *     commit hook).
+ *     are woken when a commit gave their target rows to deliver (delivery_wake, from
+ *     the pool's commit hook with the store's mask of targets).
  *   - A create_issue is marked `uncertain` in the store before it is sent; an uncertain
  *     row (a timeout, a 5xx, a crash or a stop mid-call) is resolved by find_by_label
  *     before it is sent again, so one incident never gets two issues.
@@ -44,8 +44,9 @@ struct delivery;
 int delivery_start(const struct config *cfg, struct store_pool *pool, struct delivery **out,
 		   struct err *e);
 
-/* Rows may have been committed: every thread looks again. Any thread. */
-void delivery_wake(struct delivery *d);
+/* A commit gave rows to the targets of mask `targets` (store_take_due_targets): their
+ * threads look again. 0 wakes none. Any thread. */
+void delivery_wake(struct delivery *d, uint32_t targets);
 
 /* Stop: calls in flight are abandoned (an uncertain create is resolved at the next
  * start), threads joined. Before the pool stops. NULL is fine. */
