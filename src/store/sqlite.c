@@ -140,6 +140,10 @@ enum stmt_id {
 	"id, incident_id, target, op, payload, idempotency_key, status, attempts, "                \
 	"next_attempt_at, last_error, external_id, created_at, updated_at"
 
+/* Open rows, written as the WHERE of the partial index outbox_open (005) so that the
+ * planner can use it; "dead" likewise matches outbox_dead. */
+#define OUTBOX_OPEN "(status = 'pending' OR status = 'uncertain')"
+
 /* Row o is the first of its incident and target that is not done. */
 #define OUTBOX_FIRST                                                                               \
 	"NOT EXISTS (SELECT 1 FROM outbox p WHERE p.incident_id IS o.incident_id AND p.target = "  \
@@ -271,13 +275,15 @@ static const struct stmt_def {
 	[S_OUTBOX_GET] = {"SELECT " OUTBOX_COLS " FROM outbox WHERE id = ?1", "read a delivery"},
 	/* The first open row of each (incident, target) may go; an earlier row that is not
 	 * done (pending, uncertain or dead) holds the rows behind it. */
-	[S_OUTBOX_NEXT] = {"SELECT " OUTBOX_COLS " FROM outbox o WHERE o.target = ?1 AND "
-			   "o.status IN ('pending', 'uncertain') AND o.next_attempt_at <= ?2 "
-			   "AND " OUTBOX_FIRST " ORDER BY o.id LIMIT 1",
-			   "take the next delivery"},
-	[S_OUTBOX_NEXT_DUE] = {"SELECT min(o.next_attempt_at) FROM outbox o WHERE o.target = ?1 "
-			       "AND o.status IN ('pending', 'uncertain') AND " OUTBOX_FIRST,
-			       "find the next delivery's time"},
+	[S_OUTBOX_NEXT] =
+		{"SELECT " OUTBOX_COLS " FROM outbox o WHERE o.target = ?1 AND "
+		 "(o.status = 'pending' OR o.status = 'uncertain') AND o.next_attempt_at <= ?2 "
+		 "AND " OUTBOX_FIRST " ORDER BY o.id LIMIT 1",
+		 "take the next delivery"},
+	[S_OUTBOX_NEXT_DUE] =
+		{"SELECT min(o.next_attempt_at) FROM outbox o WHERE o.target = ?1 "
+		 "AND (o.status = 'pending' OR o.status = 'uncertain') AND " OUTBOX_FIRST,
+		 "find the next delivery's time"},
 	[S_OUTBOX_UPDATE] = {"UPDATE outbox SET status = ?2, attempts = ?3, next_attempt_at = ?4, "
 			     "last_error = ?5, external_id = ?6, updated_at = ?7 WHERE id = ?1",
 			     "update a delivery"},
@@ -289,13 +295,11 @@ static const struct stmt_def {
 	[S_ATTEMPT_LIST] = {"SELECT outbox_id, n, started_at, finished_at, http_status, error, "
 			    "external_id FROM outbox_attempts WHERE outbox_id = ?1 ORDER BY n",
 			    "list delivery attempts"},
-	[S_OUTBOX_COUNT_OPEN] = {"SELECT count(*) FROM outbox WHERE status IN ('pending', "
-				 "'uncertain')",
+	[S_OUTBOX_COUNT_OPEN] = {"SELECT count(*) FROM outbox WHERE " OUTBOX_OPEN,
 				 "count open deliveries"},
 	[S_OUTBOX_COUNT_DEAD] = {"SELECT count(*) FROM outbox WHERE status = 'dead'",
 				 "count dead deliveries"},
-	[S_OUTBOX_OLDEST_OPEN] = {"SELECT min(created_at) FROM outbox WHERE status IN "
-				  "('pending', 'uncertain')",
+	[S_OUTBOX_OLDEST_OPEN] = {"SELECT min(created_at) FROM outbox WHERE " OUTBOX_OPEN,
 				  "find the oldest open delivery"},
 	[S_OUTBOX_INC_COUNTS] = {"SELECT status, count(*) FROM outbox WHERE incident_id = ?1 "
 				 "GROUP BY status",
@@ -2201,7 +2205,11 @@ static int sq_outbox_list(struct store_conn *cc, int statuses, int64_t incident_
 	int rc = 0;
 	const char *st_vals[OB_STATUS_COUNT + 1] = {0};
 	int n = 0;
-	if (statuses) {
+	if (statuses == (1 << OB_PENDING | 1 << OB_UNCERTAIN)) {
+		where_and(&w, OUTBOX_OPEN); /* the shapes of the partial indexes */
+	} else if (statuses == 1 << OB_DEAD) {
+		where_and(&w, "status = 'dead'");
+	} else if (statuses) {
 		for (int i = 0; i < OB_STATUS_COUNT; i++)
 			if (statuses & (1 << i))
 				st_vals[n++] = outbox_status_name((enum outbox_status)i);
