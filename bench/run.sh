@@ -98,6 +98,10 @@ stop_server() {
 }
 
 cleanup() {
+	if [ -n "${HANG_PID:-}" ]; then
+		kill "$HANG_PID" 2>/dev/null
+		wait "$HANG_PID" 2>/dev/null
+	fi
 	if [ -n "$CHILD_PID" ]; then
 		kill -TERM "$CHILD_PID" 2>/dev/null
 		wait "$CHILD_PID" 2>/dev/null
@@ -152,8 +156,8 @@ CLK_TCK=$(getconf CLK_TCK)
 
 # --- helpers ----------------------------------------------------------------------------
 
-# start_server NAME: a fresh server on a free port with its own database; sets
-# SERVER_PID and PORT, or returns 1.
+# start_server NAME [EXTRA_YAML]: a fresh server on a free port with its own database
+# (EXTRA_YAML: more top-level sections); sets SERVER_PID and PORT, or returns 1.
 start_server() {
 	local dir="$TMP/$1"
 	mkdir -p "$dir"
@@ -167,6 +171,7 @@ watcher:
 policy:
   rate_limit:
     max: 1000000
+${2:-}
 EOF
 	INTERVENE_BOOTSTRAP_TOKEN="$TOKEN" "$BIN" --config "$dir/config.yaml" serve \
 		>"$dir/server.log" 2>&1 </dev/null &
@@ -440,6 +445,66 @@ if ! over_time && start_server list; then
 fi
 echo
 
+# --- 5, 6. the same with a tracker that hangs ------------------------------------------
+
+# A stand-in tracker that accepts connections and never answers: every delivery call
+# waits out its 30 s timeout. The request path must not notice (issue 8, point 7).
+HANG_PORT=""
+HANG_PID=""
+start_hang() {
+	python3 -u -c '
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+s.listen(1024)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    c, _ = s.accept()
+    held.append(c)  # read nothing, answer nothing
+' >"$TMP/hang.port" &
+	HANG_PID=$!
+	for _ in $(seq 1 50); do
+		HANG_PORT=$(head -1 "$TMP/hang.port" 2>/dev/null)
+		[ -n "$HANG_PORT" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+stop_hang() {
+	if [ -n "$HANG_PID" ]; then
+		kill "$HANG_PID" 2>/dev/null
+		wait "$HANG_PID" 2>/dev/null
+	fi
+	HANG_PID=""
+}
+hang_yaml() {
+	printf 'tracker:\n  provider: github\n  github: {token: bench, owner: o, repo: r, base_url: "http://127.0.0.1:%s"}\n' "$HANG_PORT"
+}
+
+if start_hang; then
+	echo "== 5. single signals, new keys, tracker hanging on every call: POST /api/signals"
+	if ! over_time && start_server newhang "$(hang_yaml)"; then
+		idle_at_start newhang
+		measure newhang signal_new.lua /api/signals 1 newhang \
+			curl_size POST /api/signals "$TMP/new.json"
+		stop_server
+	fi
+	echo
+	echo "== 6. list pages, tracker hanging on every call: GET $LIST_PATH"
+	if ! over_time && start_server listhang "$(hang_yaml)"; then
+		idle_at_start listhang
+		seed seed "$SEED_TOTAL" "$SEED_OPEN"
+		measure listhang list.lua "$LIST_PATH" 1 listhang curl_size GET "$LIST_PATH"
+		stop_server
+	fi
+	echo
+	stop_hang
+else
+	echo "bench: the hanging tracker stand-in did not start; scenarios 5 and 6 skipped"
+fi
+
 # --- summary ----------------------------------------------------------------------------
 
 # verdict VALUE TARGET [le]: "met" or "missed by X %".
@@ -472,9 +537,20 @@ row new "1 new keys" ">= $T_NEW/s, p99 <= $T_P99_MS ms" "$(p99v new $T_NEW)"
 row dedup "2 dedup hits" ">= $T_DEDUP/s, p99 <= $T_P99_MS ms" "$(p99v dedup $T_DEDUP)"
 row batch "3 batches of 100" ">= $T_BATCH signals/s" "$(verdict "${R_SPS[batch]:-}" $T_BATCH)"
 row list "4 list pages (req/s)" ">= $T_LIST pages/s" "$(verdict "${R_SPS[list]:-}" $T_LIST)"
+# within PCT % of BASE's figure (issue 8: a hanging tracker must not show)
+near() { # near VALUE BASE PCT [le]
+	local v=$1 b=$2 pct=$3 dir=${4:-ge}
+	{ [ -n "$v" ] && [ -n "$b" ]; } || { echo "not measured"; return; }
+	awk -v v="$v" -v b="$b" -v p="$pct" -v d="$dir" 'BEGIN {
+		ch = (v - b) / b * 100
+		ok = (d == "ge") ? (v >= b * (1 - p / 100)) : (v <= b * (1 + p / 100))
+		printf "%+.1f %% against no tracker: %s\n", ch, ok ? "met" : "missed" }'
+}
+row newhang "5 new keys, tracker hung" "within 10 % of 1" "$(near "${R_SPS[newhang]:-}" "${R_SPS[new]:-}" 10)"
+row listhang "6 list, tracker hung" "p99 within 10 % of 4" "$(near "${R_P99[listhang]:-}" "${R_P99[list]:-}" 10 le)"
 echo "  idle RssAnon at start (fresh server): $(kb_mb "${R_IDLE_ANON[new]:-0}");" \
 	"target <= $(kb_mb $T_IDLE_ANON_KB): $(verdict "${R_IDLE_ANON[new]:-}" $T_IDLE_ANON_KB le)"
-for n in new dedup batch list; do
+for n in new dedup batch list newhang listhang; do
 	if [ "${R_ERR[$n]:-0}" != 0 ]; then
 		echo "  WARNING: scenario $n had ${R_ERR[$n]} failed or non-2xx requests"
 	fi

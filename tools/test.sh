@@ -95,7 +95,7 @@ if clang-format --dry-run --Werror "${CFILES[@]}" >"$RESULTS/lint-clang-format.l
 	step_pass lint-clang-format "clang-format (${#CFILES[@]} files)"
 else
 	head -n 40 "$RESULTS/lint-clang-format.log"
-	step_fail lint-clang-format "clang-format: $(grep -c 'warning:' "$RESULTS/lint-clang-format.log") lines differ from .clang-format (clang-format -i fixes them)"
+	step_fail lint-clang-format "clang-format: $(grep -cE ': (error|warning): ' "$RESULTS/lint-clang-format.log") lines differ from .clang-format (clang-format -i fixes them)"
 fi
 mapfile -t CSOURCES < <(printf '%s\n' "${CFILES[@]}" | grep '\.c$')
 cppcheck_step lint-cppcheck "${CSOURCES[@]}"

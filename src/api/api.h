@@ -102,6 +102,22 @@ int api_token_create_prepare(struct http_req *r);
 int api_token_create_run(struct http_req *r, struct store_conn *c);
 int api_token_revoke_run(struct http_req *r, struct store_conn *c);
 int api_readyz_run(struct http_req *r, struct store_conn *c);
+
+int api_outbox_list_prepare(struct http_req *r);
+int api_outbox_list_run(struct http_req *r, struct store_conn *c);
+int api_outbox_retry_run(struct http_req *r, struct store_conn *c);
+int api_issue_get_run(struct http_req *r, struct store_conn *c);
+int api_issue_request_run(struct http_req *r, struct store_conn *c);
+int api_tracker_test_prepare(struct http_req *r);
+int api_no_fields_prepare(struct http_req *r);
+/* runtime settings (settings.c) */
+int api_settings_list_prepare(struct http_req *r);
+int api_settings_list_run(struct http_req *r, struct store_conn *c);
+int api_setting_get_prepare(struct http_req *r);
+int api_setting_get_run(struct http_req *r, struct store_conn *c);
+int api_setting_put_prepare(struct http_req *r);
+int api_setting_put_run(struct http_req *r, struct store_conn *c);
+int api_canary_get_run(struct http_req *r, struct store_conn *c);
 int api_version_prepare(struct http_req *r);
 
 #endif

@@ -75,6 +75,7 @@ int api_metrics_prepare(struct http_req *r)
 {
 	struct buf *b = xcalloc(1, sizeof *b);
 	metrics_render(server_metrics(r->srv), b);
+	server_delivery_metrics(r->srv, b);
 	r->ctx = b;
 	r->ctx_free = metrics_ctx_free;
 	return 0;
@@ -86,10 +87,13 @@ int api_metrics_run(struct http_req *r, struct store_conn *c)
 	struct err e;
 	err_clear(&e);
 	int64_t counts[ST_COUNT][5], silences = 0;
+	struct outbox_stats ob;
 	int rc = store_incident_counts(c, counts, &e);
 	if (!rc)
 		rc = store_silence_list(c, time_now_ms(), false, 0, 0, count_none, NULL, &silences,
 					&e);
+	if (!rc)
+		rc = store_outbox_stats(c, &ob, &e);
 	if (rc)
 		return api_fail(r, &e);
 	buf_puts(b, "# HELP intervene_incidents Incidents by status and severity.\n"
@@ -104,6 +108,22 @@ int api_metrics_run(struct http_req *r, struct store_conn *c)
 		   "# HELP intervene_silences_active Silences in effect now.\n"
 		   "# TYPE intervene_silences_active gauge\nintervene_silences_active %lld\n",
 		   (long long)silences);
+	int64_t now = time_now_ms();
+	buf_printf(b,
+		   "# HELP intervene_outbox_pending Outbox rows waiting to be delivered (pending "
+		   "or uncertain).\n# TYPE intervene_outbox_pending gauge\n"
+		   "intervene_outbox_pending %lld\n"
+		   "# HELP intervene_outbox_oldest_pending_seconds Age of the oldest row waiting.\n"
+		   "# TYPE intervene_outbox_oldest_pending_seconds gauge\n"
+		   "intervene_outbox_oldest_pending_seconds %.3f\n"
+		   "# HELP intervene_outbox_dead Outbox rows that gave up (retry with POST "
+		   "/api/outbox/{id}/retry).\n# TYPE intervene_outbox_dead gauge\n"
+		   "intervene_outbox_dead %lld\n",
+		   (long long)ob.open,
+		   ob.oldest_open_at && now > ob.oldest_open_at
+			   ? (double)(now - ob.oldest_open_at) / 1000.0
+			   : 0.0,
+		   (long long)ob.dead);
 	r->status = 200;
 	r->reply_type = "text/plain; version=0.0.4; charset=utf-8";
 	buf_append(&r->reply, b->data, b->len);

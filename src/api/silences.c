@@ -97,7 +97,7 @@ int api_silence_create_run(struct http_req *r, struct store_conn *c)
 	err_clear(&e);
 	free(s->created_by);
 	s->created_by = xstrdup(r->actor);
-	int rc = silence_create(c, s, r->actor, &e);
+	int rc = silence_create(c, r->cfg, s, r->actor, &e);
 	if (rc)
 		return api_fail(r, &e);
 	req_reply_json(r, 201, jpack("{so}", "silence", silence_to_json(s, time_now_ms())));
@@ -161,7 +161,7 @@ int api_silence_end_run(struct http_req *r, struct store_conn *c)
 	struct err e;
 	err_clear(&e);
 	struct silence s = {0};
-	int rc = silence_end(c, r->id, r->actor, &s, &e);
+	int rc = silence_end(c, r->cfg, r->id, r->actor, &s, &e);
 	if (rc)
 		return api_fail(r, &e);
 	req_reply_json(r, 200, jpack("{so}", "silence", silence_to_json(&s, time_now_ms())));

@@ -106,7 +106,7 @@ int api_token_create_run(struct http_req *r, struct store_conn *c)
 	const char *exp = json_get_str(r->body, "expires");
 	int64_t expires_at = exp ? time_now_ms() + config_parse_duration(exp) : 0;
 	char token[AUTH_TOKEN_LEN + 1];
-	int rc = auth_token_create(c, name, role, expires_at, r->actor, NULL, token, &e);
+	int rc = auth_token_create(c, r->cfg, name, role, expires_at, r->actor, NULL, token, &e);
 	if (rc)
 		return api_fail(r, &e);
 	req_reply_json(r, 201,
@@ -167,7 +167,7 @@ int api_token_revoke_run(struct http_req *r, struct store_conn *c)
 				r->param);
 		return ERR_CONFLICT;
 	}
-	rc = auth_token_revoke(c, r->param, r->actor, &e);
+	rc = auth_token_revoke(c, r->cfg, r->param, r->actor, &e);
 	if (rc)
 		return api_fail(r, &e);
 	struct revoked rv = {.name = r->param, .now = time_now_ms()};

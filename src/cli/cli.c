@@ -23,6 +23,9 @@ static const struct {
 	{"signal", cli_signal, "send a signal (from options or a JSON file)"},
 	{"silence", cli_silence, "add|list|end|preview: silences on a server"},
 	{"events", cli_events, "print (or --follow) the event log of a server"},
+	{"outbox", cli_outbox, "list|retry: the delivery ledger of a server"},
+	{"tracker", cli_tracker, "test: the tracker connection of a server"},
+	{"settings", cli_settings, "get|set: runtime settings of a server (tracker, canaries)"},
 };
 
 static void usage(FILE *f, const char *prog)

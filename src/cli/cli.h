@@ -49,5 +49,8 @@ int cli_incident(const struct cli *g, int argc, char **argv);
 int cli_signal(const struct cli *g, int argc, char **argv);
 int cli_silence(const struct cli *g, int argc, char **argv);
 int cli_events(const struct cli *g, int argc, char **argv);
+int cli_outbox(const struct cli *g, int argc, char **argv);
+int cli_tracker(const struct cli *g, int argc, char **argv);
+int cli_settings(const struct cli *g, int argc, char **argv);
 
 #endif

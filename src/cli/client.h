@@ -21,8 +21,8 @@
 #include <stdio.h>
 
 #include "cli/cli.h"
-#include "util/http_client.h"
 #include "util/buf.h"
+#include "util/http_client.h"
 
 /* What an option's value is. */
 enum copt_kind {

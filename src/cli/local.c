@@ -98,7 +98,7 @@ static int with_store(const struct cli *g, struct config **cfg, struct store **s
 	return EXIT_OK;
 }
 
-static int token_create(struct store_conn *c, int argc, char **argv)
+static int token_create(struct store_conn *c, const struct config *cfg, int argc, char **argv)
 {
 	const char *name = NULL, *role = NULL, *expires = NULL;
 	for (int i = 2; i < argc; i++) {
@@ -140,7 +140,7 @@ static int token_create(struct store_conn *c, int argc, char **argv)
 	err_clear(&e);
 	int rc = store_begin(c, &e);
 	if (!rc)
-		rc = auth_token_create(c, name, r, exp, actor, NULL, token, &e);
+		rc = auth_token_create(c, cfg, name, r, exp, actor, NULL, token, &e);
 	if (!rc)
 		rc = store_commit(c, &e);
 	if (rc) {
@@ -152,7 +152,7 @@ static int token_create(struct store_conn *c, int argc, char **argv)
 	return EXIT_OK;
 }
 
-static int token_revoke(struct store_conn *c, int argc, char **argv)
+static int token_revoke(struct store_conn *c, const struct config *cfg, int argc, char **argv)
 {
 	if (argc != 3) {
 		fprintf(stderr, "intervene token revoke: give exactly one token name\n");
@@ -164,7 +164,7 @@ static int token_revoke(struct store_conn *c, int argc, char **argv)
 	err_clear(&e);
 	int rc = store_begin(c, &e);
 	if (!rc)
-		rc = auth_token_revoke(c, argv[2], actor, &e);
+		rc = auth_token_revoke(c, cfg, argv[2], actor, &e);
 	if (!rc)
 		rc = store_commit(c, &e);
 	if (rc) {
@@ -225,11 +225,11 @@ int cli_token(const struct cli *g, int argc, char **argv)
 	int code = with_store(g, &cfg, &s, &c);
 	if (code == EXIT_OK) {
 		if (!strcmp(argv[1], "create"))
-			code = token_create(c, argc, argv);
+			code = token_create(c, cfg, argc, argv);
 		else if (!strcmp(argv[1], "list"))
 			code = token_list(c, argc, argv);
 		else
-			code = token_revoke(c, argc, argv);
+			code = token_revoke(c, cfg, argc, argv);
 	}
 	store_disconnect(c);
 	store_free(s);

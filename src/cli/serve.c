@@ -23,7 +23,7 @@ static int count_live(const struct token_row *t, void *arg)
 
 /* In tokens mode with no live token, create the admin token. The write lock makes
  * instances that start together create one between them. */
-static int bootstrap(struct store *s, struct err *e)
+static int bootstrap(struct store *s, const struct config *cfg, struct err *e)
 {
 	struct store_conn *c = NULL;
 	int rc = store_connect(s, false, &c, e);
@@ -42,7 +42,7 @@ static int bootstrap(struct store *s, struct err *e)
 				     "INTERVENE_BOOTSTRAP_TOKEN must be at least 16 characters");
 			goto rollback;
 		}
-		rc = auth_token_create(c, "admin", ROLE_ADMIN, 0, "system:bootstrap",
+		rc = auth_token_create(c, cfg, "admin", ROLE_ADMIN, 0, "system:bootstrap",
 				       env && *env ? env : NULL, token, e);
 		if (rc)
 			goto rollback;
@@ -86,7 +86,7 @@ int cli_serve(const struct cli *g, int argc, char **argv)
 	if (!s)
 		goto out;
 	log_info("store ready", "url=\"%s\" schema=%d", cfg->storage.url, version);
-	if (cfg->auth.mode == CONFIG_AUTH_TOKENS && bootstrap(s, &e)) {
+	if (cfg->auth.mode == CONFIG_AUTH_TOKENS && bootstrap(s, cfg, &e)) {
 		fprintf(stderr, "intervene: bootstrap token: %s\n", e.msg);
 		goto out;
 	}

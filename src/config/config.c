@@ -28,7 +28,7 @@ const struct key cfg_root_keys[] = {
 	KLATER(KF_SECTION("watcher", cfg_watcher_keys, 0, 0), "the watcher"),
 	KSECTION("policy", cfg_policy_keys, 0, 0),
 	KSECTION("tracker", cfg_tracker_keys, 0, 0),
-	KLATER(KF_SECTION("notify", cfg_notify_keys, 0, 0), "webhook notifications"),
+	KROW(KF_SECTION("notify", cfg_notify_keys, 0, 0)),
 	KLATER(KF_SECTION("actions", cfg_actions_keys, 0, 0), "playbook actions"),
 	KLATER(KF_MAP("budgets", C(budgets), C(n_budgets), &cfg_budget_coll), "the gates"),
 	KLATER(KF_SECTION("canary", cfg_canary_keys, 0, 0), "the gates"),
@@ -73,7 +73,7 @@ static int load_text(const char *text, size_t len, const char *name, const char 
 {
 	*out = NULL;
 	struct config *c = new_config(name, dir);
-	int rc = cfg_walk(text, len, c, e, all);
+	int rc = cfg_walk(text, len, c, 0, e, all);
 	if (rc) {
 		config_free(c);
 		return rc;

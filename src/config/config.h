@@ -11,6 +11,7 @@
 #ifndef INTERVENE_CONFIG_H
 #define INTERVENE_CONFIG_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -187,6 +188,27 @@ int config_load_verbose(const char *path, struct config **out, struct err *e, ch
  * dir is the directory relative paths resolve against. Same errors as config_load. */
 int config_load_string(const char *text, size_t len, const char *name, const char *dir,
 		       struct config **out, struct err *e);
+
+/* ---- one section from and to JSON: the runtime settings (SPEC §5.3) ---- */
+
+/* A configuration whose section `name` is value (a JSON object; JSON is YAML), every
+ * other section at its built-in defaults, read with the file's own key table and
+ * checks; relative paths resolve against dir. ${VAR} is plain text, never read from
+ * the environment: the value does not come from the operator's file, and the server's
+ * environment is not for API clients to read. On failure ERR_INVALID with e->field the
+ * dotted key of the first problem ("tracker.github.token") and e->msg every problem
+ * (at most 20) one per line, without positions: "tracker.github.token: required when
+ * tracker.provider is github". *out: free with config_free. */
+int config_load_section_json(const char *name, const json_t *value, const char *dir,
+			     struct config **out, struct err *e);
+
+/* Section `name` of c as the JSON config_load_section_json takes back: every key,
+ * durations and enums as a file writes them, secrets in clear (mask before showing).
+ * New reference; NULL for an unknown section. */
+json_t *config_section_json(const struct config *c, const char *name);
+
+/* A tracker.provider name → its value; false (*out untouched) for an unknown name. */
+bool config_provider_parse(const char *name, enum config_provider *out);
 
 /* The built-in defaults (never fails). */
 struct config *config_defaults(void);

@@ -241,12 +241,22 @@ bool cfg_parse_float(const char *s, double *out);
 
 /* ---- the walker (walk.c) ---- */
 
+/* How cfg_walk reads its text: 0 for a file; text the program made from something else
+ * (the runtime `tracker` setting, config_load_section_json) takes both. */
+enum {
+	CFG_WALK_LITERAL = 1u << 0, /* ${VAR} is plain text, never read from the environment */
+	CFG_WALK_NO_POS = 1u << 1,  /* messages without "file:line:column: " (positions in
+				     * generated text mean nothing to its author) */
+};
+
 /* Read YAML text over c, which holds the defaults: c->path names the file in messages,
  * c->dir is where relative paths resolve. Then checks required keys and, when every
- * value is valid, runs cfg_check_across. Returns 0 (e cleared), or ERR_INVALID with the
- * problems in e->msg as config_load_verbose describes (and all of them in *all when all
- * is not NULL, malloc'd), or ERR_NOMEM. On failure c is half-loaded: free it. */
-int cfg_walk(const char *text, size_t len, struct config *c, struct err *e, char **all);
+ * value is valid, runs cfg_check_across. flags: CFG_WALK_*. Returns 0 (e cleared), or
+ * ERR_INVALID with the problems in e->msg as config_load_verbose describes (and all of
+ * them in *all when all is not NULL, malloc'd), or ERR_NOMEM. On failure c is
+ * half-loaded: free it. */
+int cfg_walk(const char *text, size_t len, struct config *c, unsigned flags, struct err *e,
+	     char **all);
 
 /* For checks across keys: report a problem with key (a dotted path) at p. */
 void cfg_error(struct ctx *x, const char *key, struct pos p, const char *fmt, ...)

@@ -176,16 +176,14 @@ static const struct key sync_keys[] = {
 	KEND,
 };
 
-/* Only templates_dir is used yet (by `intervene render`). */
-#define DELIVERY "issue delivery to trackers"
 /* Also the schema of the runtime `tracker` setting (SPEC §5.3). */
 const struct key cfg_tracker_keys[] = {
-	KLATER(KF_ENUM("provider", C(tracker.provider), "none", cfg_providers), DELIVERY),
-	KLATER(KF_SECTION("github", github_keys, 0, CONFIG_PROVIDER_GITHUB), DELIVERY),
-	KLATER(KF_SECTION("gitlab", gitlab_keys, 0, CONFIG_PROVIDER_GITLAB), DELIVERY),
-	KLATER(KF_SECTION("jira", jira_keys, 0, CONFIG_PROVIDER_JIRA), DELIVERY),
-	KLATER(KF_SECTION("sync", sync_keys, 0, 0), DELIVERY),
-	KLATER(KF_SECTION("pace", pace_keys, 0, 0), DELIVERY),
+	KROW(KF_ENUM("provider", C(tracker.provider), "none", cfg_providers)),
+	KROW(KF_SECTION("github", github_keys, 0, CONFIG_PROVIDER_GITHUB)),
+	KROW(KF_SECTION("gitlab", gitlab_keys, 0, CONFIG_PROVIDER_GITLAB)),
+	KROW(KF_SECTION("jira", jira_keys, 0, CONFIG_PROVIDER_JIRA)),
+	KROW(KF_SECTION("sync", sync_keys, 0, 0)),
+	KROW(KF_SECTION("pace", pace_keys, 0, 0)),
 	KSTR("templates_dir", C(tracker.templates_dir), "", F_PATH, NULL),
 	KEND,
 };

@@ -31,6 +31,7 @@ struct mark {
 struct ctx {
 	const char *file; /* as named in messages */
 	const char *dir;  /* absolute directory for relative paths */
+	unsigned flags;	  /* CFG_WALK_* */
 	yaml_document_t *doc;
 	int provider; /* tracker.provider in effect: decides which ${VAR} must resolve */
 	struct pos provider_pos;
@@ -59,7 +60,8 @@ static void vadd_error(struct ctx *x, struct pos p, bool with_path, const char *
 		return;
 	if (x->errors.len)
 		buf_putc(&x->errors, '\n');
-	buf_printf(&x->errors, "%s:%d:%d: ", x->file, p.line, p.col);
+	if (!(x->flags & CFG_WALK_NO_POS))
+		buf_printf(&x->errors, "%s:%d:%d: ", x->file, p.line, p.col);
 	if (with_path && x->path.len)
 		buf_printf(&x->errors, "%s: ", x->path.data);
 	buf_vprintf(&x->errors, fmt, ap);
@@ -286,6 +288,10 @@ static int scalar_text(struct ctx *x, const yaml_node_t *n, int scope, char **ou
 	}
 	struct buf o = BUF_INIT, detail = BUF_INIT;
 	int rc = 0;
+	if (x->flags & CFG_WALK_LITERAL) {
+		*out = xstrndup(v, len);
+		return 0;
+	}
 	switch (expand_env(v, len, &o, &detail)) {
 	case EXP_UNSET:
 		if (scope && scope != x->provider) {
@@ -654,8 +660,15 @@ static void find_provider(struct ctx *x, yaml_node_t *root)
 		return;
 	x->provider_pos = node_pos(n);
 	struct buf o = BUF_INIT, detail = BUF_INIT;
-	if (expand_env((const char *)n->data.scalar.value, n->data.scalar.length, &o, &detail) ==
-	    EXP_OK)
+	const char *v = (const char *)n->data.scalar.value;
+	bool ok = true;
+	if (x->flags & CFG_WALK_LITERAL) {
+		buf_puts(&o, "");
+		buf_append(&o, v, n->data.scalar.length);
+	} else {
+		ok = expand_env(v, n->data.scalar.length, &o, &detail) == EXP_OK;
+	}
+	if (ok)
 		for (const struct enum_name *p = cfg_providers; p->name; p++)
 			if (!strcmp(p->name, o.data))
 				x->provider = p->value;
@@ -760,7 +773,8 @@ static int fill_err(struct err *e, const struct ctx *x)
 	return err_field(e, ERR_INVALID, x->first_field, "%s", msg);
 }
 
-int cfg_walk(const char *text, size_t len, struct config *c, struct err *e, char **all)
+int cfg_walk(const char *text, size_t len, struct config *c, unsigned flags, struct err *e,
+	     char **all)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc, extra;
@@ -769,6 +783,7 @@ int cfg_walk(const char *text, size_t len, struct config *c, struct err *e, char
 	memset(&x, 0, sizeof x);
 	x.file = c->path;
 	x.dir = c->dir;
+	x.flags = flags;
 	x.doc = &doc;
 	if (all)
 		*all = NULL;

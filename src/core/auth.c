@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/event.h"
+#include "core/outbox.h"
 #include "util/json.h"
 #include "util/time.h"
 
@@ -52,8 +53,9 @@ void auth_token_hash(const unsigned char key[32], const char *token, unsigned ch
 	crypto_generichash(out, 32, (const unsigned char *)token, strlen(token), key, 32);
 }
 
-int auth_token_create(struct store_conn *c, const char *name, enum role role, int64_t expires_at,
-		      const char *actor, const char *token, char *token_out, struct err *e)
+int auth_token_create(struct store_conn *c, const struct config *cfg, const char *name,
+		      enum role role, int64_t expires_at, const char *actor, const char *token,
+		      char *token_out, struct err *e)
 {
 	unsigned char key[32];
 	char generated[AUTH_TOKEN_LEN + 1];
@@ -81,7 +83,7 @@ int auth_token_create(struct store_conn *c, const char *name, enum role role, in
 		goto out;
 	json_t *data = jpack("{ss ss so}", "name", name, "role", auth_role_name(role), "expires_at",
 			     json_time_or_null(expires_at));
-	if ((rc = event_append(c, "token_created", 0, actor, data, NULL, e)))
+	if ((rc = outbox_event_append(c, cfg, "token_created", actor, data, e)))
 		goto out;
 	if (token_out && token == generated)
 		memcpy(token_out, generated, AUTH_TOKEN_LEN + 1);
@@ -90,14 +92,15 @@ out:
 	return rc;
 }
 
-int auth_token_revoke(struct store_conn *c, const char *name, const char *actor, struct err *e)
+int auth_token_revoke(struct store_conn *c, const struct config *cfg, const char *name,
+		      const char *actor, struct err *e)
 {
 	struct token_row t = {0};
 	int rc = store_token_revoke(c, name, time_now_ms(), &t, e);
 	if (rc)
 		return rc;
 	json_t *data = jpack("{ss ss}", "name", t.name, "role", t.role);
-	rc = event_append(c, "token_revoked", 0, actor, data, NULL, e);
+	rc = outbox_event_append(c, cfg, "token_revoked", actor, data, e);
 	token_row_clear(&t);
 	return rc;
 }

@@ -14,6 +14,8 @@
 
 #include "store/store.h"
 
+struct config;
+
 enum role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_RESPONDER, ROLE_APPROVER, ROLE_ADMIN };
 
 #define AUTH_TOKEN_LEN 43 /* base64url of 32 bytes, no padding */
@@ -35,11 +37,15 @@ void auth_token_hash(const unsigned char key[32], const char *token, unsigned ch
 /* Create a token row and its token_created event inside the caller's write
  * transaction. token: the clear text (generated when NULL; then written to
  * token_out, which must hold AUTH_TOKEN_LEN + 1 bytes). expires_at 0 = never. */
-int auth_token_create(struct store_conn *c, const char *name, enum role role, int64_t expires_at,
-		      const char *actor, const char *token, char *token_out, struct err *e);
+int auth_token_create(struct store_conn *c, const struct config *cfg, const char *name,
+		      enum role role, int64_t expires_at, const char *actor, const char *token,
+		      char *token_out, struct err *e);
 
-/* Revoke the live token called name and record token_revoked. ERR_NOTFOUND if none. */
-int auth_token_revoke(struct store_conn *c, const char *name, const char *actor, struct err *e);
+/* Revoke the live token called name and record token_revoked. ERR_NOTFOUND if none.
+ * Both record their event through outbox_event_append: the webhooks of cfg that want
+ * it are notified (cfg may be NULL). */
+int auth_token_revoke(struct store_conn *c, const struct config *cfg, const char *name,
+		      const char *actor, struct err *e);
 
 #define AUTH_SESSION_TTL_MS (12LL * 3600 * 1000)
 

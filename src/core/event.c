@@ -39,8 +39,8 @@ void event_compute_hash(const struct event *ev, char out[65])
 	sodium_bin2hex(out, 65, digest, sizeof digest);
 }
 
-int event_append(struct store_conn *c, const char *type, int64_t incident_id, const char *actor,
-		 json_t *data, int64_t *id_out, struct err *e)
+int event_append_row(struct store_conn *c, const char *type, int64_t incident_id, const char *actor,
+		     json_t *data, struct event *out, struct err *e)
 {
 	struct event ev = {0};
 	int64_t last_id;
@@ -59,9 +59,25 @@ int event_append(struct store_conn *c, const char *type, int64_t incident_id, co
 	time_format_ms(time_now_ms(), ev.created_at);
 	event_compute_hash(&ev, ev.hash);
 	rc = store_event_insert(c, &ev, e);
+	if (!rc && out) {
+		*out = ev;
+		out->type = xstrdup(type);
+		out->actor = xstrdup(actor);
+		return 0; /* out owns data */
+	}
 	free(ev.data);
-	if (!rc && id_out)
+	return rc;
+}
+
+int event_append(struct store_conn *c, const char *type, int64_t incident_id, const char *actor,
+		 json_t *data, int64_t *id_out, struct err *e)
+{
+	struct event ev;
+	int rc = event_append_row(c, type, incident_id, actor, data, id_out ? &ev : NULL, e);
+	if (!rc && id_out) {
 		*id_out = ev.id;
+		event_clear(&ev);
+	}
 	return rc;
 }
 

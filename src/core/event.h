@@ -24,6 +24,11 @@ void event_compute_hash(const struct event *ev, char out[65]);
 int event_append(struct store_conn *c, const char *type, int64_t incident_id, const char *actor,
 		 json_t *data, int64_t *id_out, struct err *e);
 
+/* Like event_append, and *out (cleared with event_clear) receives the event as stored
+ * (id, created_at, hashes, the canonical data text). */
+int event_append_row(struct store_conn *c, const char *type, int64_t incident_id, const char *actor,
+		     json_t *data, struct event *out, struct err *e);
+
 /* The API form of an event row: {id, type, incident_id, actor, data, created_at,
  * prev_hash, hash}. New reference. */
 json_t *event_to_json(const struct event *ev, struct err *e);

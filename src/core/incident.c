@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/event.h"
+#include "core/outbox.h"
 #include "util/json.h"
 #include "util/time.h"
 #include "util/validate.h"
@@ -80,11 +81,36 @@ int incident_load_json(struct store_conn *c, const struct config *cfg, int64_t i
 	if (rc)
 		return rc;
 	int64_t n = 0;
+	json_t *delivery = NULL;
 	rc = comments_count(c, id, &n, e);
 	if (!rc)
+		rc = incident_delivery_json(c, id, &delivery, e);
+	if (!rc) {
 		*out = incident_to_json(cfg, &inc, time_now_ms(), n);
+		json_object_set_new(*out, "delivery", delivery);
+	}
 	incident_clear(&inc);
 	return rc;
+}
+
+int incident_delivery_json(struct store_conn *c, int64_t id, json_t **out, struct err *e)
+{
+	struct outbox_incident oi;
+	int rc = store_outbox_incident(c, id, &oi, e);
+	if (rc)
+		return rc;
+	/* The state that needs a person first: dead, then in doubt, then waiting. */
+	const char *state = oi.count[OB_DEAD]	     ? "dead"
+			    : oi.count[OB_UNCERTAIN] ? "uncertain"
+			    : oi.count[OB_PENDING]   ? "pending"
+			    : oi.count[OB_DONE]	     ? "delivered"
+						     : "none";
+	*out = jpack("{ss sI sI sI sI so}", "state", state, "pending",
+		     (json_int_t)oi.count[OB_PENDING], "uncertain",
+		     (json_int_t)oi.count[OB_UNCERTAIN], "dead", (json_int_t)oi.count[OB_DEAD],
+		     "delivered", (json_int_t)oi.count[OB_DONE], "last_error",
+		     *oi.last_error ? jstr(oi.last_error) : json_null());
+	return 0;
 }
 
 /* Change times never go backwards, even if the wall clock does. */
@@ -107,7 +133,22 @@ int incident_record_update(struct store_conn *c, const struct config *cfg,
 	json_t *data = extra ? extra : json_object();
 	json_object_set_new(data, "incident", incident_to_json(cfg, inc, time_now_ms(), n));
 	json_object_set_new(data, "change_type", jstr(change_type));
-	return event_append(c, "incident_updated", inc->id, actor, data, NULL, e);
+	return incident_event(c, cfg, "incident_updated", inc, change_type, actor, data, e);
+}
+
+int incident_event(struct store_conn *c, const struct config *cfg, const char *type,
+		   const struct incident *inc, const char *change_type, const char *actor,
+		   json_t *data, struct err *e)
+{
+	if (!cfg->notify.n_webhooks)
+		return event_append(c, type, inc->id, actor, data, NULL, e);
+	struct event ev;
+	int rc = event_append_row(c, type, inc->id, actor, data, &ev, e);
+	if (rc)
+		return rc;
+	rc = outbox_incident_event(c, cfg, &ev, change_type, inc, e);
+	event_clear(&ev);
+	return rc;
 }
 
 static void add_note(struct incident *inc, const char *verb, const char *text, const char *actor,
@@ -204,6 +245,8 @@ int incident_transition(struct store_conn *c, const struct config *cfg, int64_t 
 		extra = jpack("{ss}", "notes", notes);
 	if ((rc = incident_record_update(c, cfg, out, policy_verb_change_type(v), actor, extra, e)))
 		goto fail;
+	if ((rc = outbox_incident_transition(c, cfg, out, v, actor, notes, e)))
+		goto fail;
 	return 0;
 fail:
 	incident_clear(out);
@@ -233,8 +276,10 @@ int incident_create(struct store_conn *c, const struct config *cfg, struct incid
 	}
 	if (rc)
 		return rc;
-	return event_append(c, "incident_created", inc->id, actor,
-			    incident_to_json(cfg, inc, now, 0), NULL, e);
+	if ((rc = incident_event(c, cfg, "incident_created", inc, NULL, actor,
+				 incident_to_json(cfg, inc, now, 0), e)))
+		return rc;
+	return outbox_incident_created(c, cfg, inc, e);
 }
 
 int incident_assign(struct store_conn *c, const struct config *cfg, int64_t id,
@@ -379,6 +424,8 @@ int incident_comment(struct store_conn *c, const struct config *cfg, int64_t id,
 	if (!(rc = store_comment_insert(c, out, e)) && !(rc = store_incident_update(c, &inc, e))) {
 		json_t *extra = jpack("{so}", "comment", incident_comment_json(out));
 		rc = incident_record_update(c, cfg, &inc, "commented", author, extra, e);
+		if (!rc)
+			rc = outbox_incident_comment(c, cfg, &inc, out, e);
 	}
 	incident_clear(&inc);
 	if (rc)

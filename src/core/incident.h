@@ -28,7 +28,12 @@ json_t *incident_to_json(const struct config *cfg, const struct incident *inc, i
 /* The lean list item (SPEC §5.1). New reference. */
 json_t *incident_lean_json(const struct config *cfg, const struct incident *inc, int64_t now);
 
-/* Full JSON of incident id read through c (with its comment count). */
+/* How incident id's outbound calls stand: {state: none | pending | uncertain |
+ * delivered | dead, pending, uncertain, dead, delivered, last_error}. New reference. */
+int incident_delivery_json(struct store_conn *c, int64_t id, json_t **out, struct err *e);
+
+/* Full JSON of incident id read through c (with its comment count and its
+ * `delivery`, see incident_delivery_json). */
 int incident_load_json(struct store_conn *c, const struct config *cfg, int64_t id, json_t **out,
 		       struct err *e);
 
@@ -63,6 +68,12 @@ int incident_comment(struct store_conn *c, const struct config *cfg, int64_t id,
 
 /* The JSON of a comment row. New reference. */
 json_t *incident_comment_json(const struct comment *cm);
+
+/* Append event type (data stolen) about inc, and queue the webhook notifications that
+ * want it (core/outbox.h). change_type: for incident_updated, else NULL. */
+int incident_event(struct store_conn *c, const struct config *cfg, const char *type,
+		   const struct incident *inc, const char *change_type, const char *actor,
+		   json_t *data, struct err *e);
 
 /* Record incident_updated {incident, change_type} for inc. */
 int incident_record_update(struct store_conn *c, const struct config *cfg,

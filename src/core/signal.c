@@ -6,6 +6,7 @@
 
 #include "core/event.h"
 #include "core/incident.h"
+#include "core/outbox.h"
 #include "core/policy.h"
 #include "core/silence.h"
 #include "util/json.h"
@@ -159,10 +160,11 @@ int signal_ingest(struct store_conn *c, const struct config *cfg, const struct s
 			*outcome = OUT_NO_INCIDENT;
 			/* Recorded as a suppression so the event vocabulary stays that of
 			 * SPEC §6: the resolve had nothing to act on. */
-			return event_append(c, "signal_suppressed", 0, actor,
-					    jpack("{ss ss ss ss}", "kind", s->kind, "key", s->key,
-						  "reason", "no_incident", "source", s->source),
-					    NULL, e);
+			return outbox_event_append(c, cfg, "signal_suppressed", actor,
+						   jpack("{ss ss ss ss}", "kind", s->kind, "key",
+							 s->key, "reason", "no_incident", "source",
+							 s->source),
+						   e);
 		}
 		int64_t id = inc.id;
 		incident_clear(&inc);
@@ -179,6 +181,9 @@ int signal_ingest(struct store_conn *c, const struct config *cfg, const struct s
 		if (!(rc = store_incident_update(c, &inc, e)))
 			rc = incident_record_update(c, cfg, &inc, "resolved", s->source,
 						    jpack("{so}", "signal", signal_json(s)), e);
+		if (!rc)
+			rc = outbox_incident_transition(c, cfg, &inc, VERB_RESOLVE, s->source, NULL,
+							e);
 		*outcome = OUT_RESOLVED;
 		*incident_id = id;
 		incident_clear(&inc);
@@ -196,7 +201,11 @@ int signal_ingest(struct store_conn *c, const struct config *cfg, const struct s
 					     "last_seen_at", json_time_or_null(seen), "severity",
 					     incident_severity_name(sev), "change_type",
 					     "deduplicated", "signal", signal_json(s));
-			rc = event_append(c, "incident_updated", inc.id, actor, data, NULL, e);
+			inc.severity = sev;
+			inc.occurrences = occ;
+			inc.last_seen_at = seen;
+			rc = incident_event(c, cfg, "incident_updated", &inc, "deduplicated", actor,
+					    data, e);
 		}
 		*outcome = OUT_DEDUPLICATED;
 		*incident_id = inc.id;
@@ -209,11 +218,11 @@ int signal_ingest(struct store_conn *c, const struct config *cfg, const struct s
 		return rc;
 	if (silence_id) {
 		*outcome = OUT_SILENCED;
-		return event_append(c, "signal_suppressed", 0, actor,
-				    jpack("{ss ss ss sI ss}", "kind", s->kind, "key", s->key,
-					  "reason", "silenced", "silence_id",
-					  (json_int_t)silence_id, "summary", s->summary),
-				    NULL, e);
+		return outbox_event_append(c, cfg, "signal_suppressed", actor,
+					   jpack("{ss ss ss sI ss}", "kind", s->kind, "key", s->key,
+						 "reason", "silenced", "silence_id",
+						 (json_int_t)silence_id, "summary", s->summary),
+					   e);
 	}
 
 	int k = policy_kind_index(s->kind);
@@ -225,12 +234,12 @@ int signal_ingest(struct store_conn *c, const struct config *cfg, const struct s
 		char w[32];
 		format_window(window, w, sizeof w);
 		*outcome = OUT_RATE_LIMITED;
-		return event_append(c, "signal_suppressed", 0, actor,
-				    jpack("{ss ss ss ss sI ss}", "kind", s->kind, "key", s->key,
-					  "reason", "rate_limited", "window", w, "max",
-					  (json_int_t)cfg->policy.rate_limit_max, "summary",
-					  s->summary),
-				    NULL, e);
+		return outbox_event_append(c, cfg, "signal_suppressed", actor,
+					   jpack("{ss ss ss ss sI ss}", "kind", s->kind, "key",
+						 s->key, "reason", "rate_limited", "window", w,
+						 "max", (json_int_t)cfg->policy.rate_limit_max,
+						 "summary", s->summary),
+					   e);
 	}
 
 	inc.kind = xstrdup(s->kind);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/event.h"
+#include "core/outbox.h"
 #include "util/json.h"
 #include "util/time.h"
 
@@ -49,17 +50,18 @@ json_t *silence_to_json(const struct silence *s, int64_t now)
 		     "active", s->starts_at <= now && s->ends_at > now);
 }
 
-int silence_create(struct store_conn *c, struct silence *s, const char *actor, struct err *e)
+int silence_create(struct store_conn *c, const struct config *cfg, struct silence *s,
+		   const char *actor, struct err *e)
 {
 	int rc = store_silence_insert(c, s, e);
 	if (rc)
 		return rc;
-	return event_append(c, "silence_created", 0, actor, silence_to_json(s, time_now_ms()), NULL,
-			    e);
+	return outbox_event_append(c, cfg, "silence_created", actor,
+				   silence_to_json(s, time_now_ms()), e);
 }
 
-int silence_end(struct store_conn *c, int64_t id, const char *actor, struct silence *out,
-		struct err *e)
+int silence_end(struct store_conn *c, const struct config *cfg, int64_t id, const char *actor,
+		struct silence *out, struct err *e)
 {
 	int rc = store_silence_get(c, id, out, e);
 	if (rc)
@@ -69,7 +71,8 @@ int silence_end(struct store_conn *c, int64_t id, const char *actor, struct sile
 		return 0; /* already over: ending it again changes nothing */
 	out->ends_at = now < out->starts_at ? out->starts_at : now;
 	if (!(rc = store_silence_set_end(c, id, out->ends_at, e)))
-		rc = event_append(c, "silence_ended", 0, actor, silence_to_json(out, now), NULL, e);
+		rc = outbox_event_append(c, cfg, "silence_ended", actor, silence_to_json(out, now),
+					 e);
 	if (rc)
 		silence_clear(out);
 	return rc;

@@ -7,6 +7,8 @@
 
 #include "store/store.h"
 
+struct config;
+
 #define SILENCE_MAX_MS (7LL * 24 * 3600 * 1000)
 
 /* Whether a silence matcher (kind may be NULL = any) matches (kind, key). Globs use
@@ -20,11 +22,14 @@ int silence_find_match(struct store_conn *c, const char *kind, const char *key, 
 /* The API object of a silence at now. New reference. */
 json_t *silence_to_json(const struct silence *s, int64_t now);
 
-/* Create: records silence_created. s->id is set. */
-int silence_create(struct store_conn *c, struct silence *s, const char *actor, struct err *e);
+/* Create: records silence_created (and notifies the webhooks of cfg that want it; cfg
+ * may be NULL). s->id is set. */
+int silence_create(struct store_conn *c, const struct config *cfg, struct silence *s,
+		   const char *actor, struct err *e);
 
-/* End now (if not ended yet); records silence_ended. *out gets the row. */
-int silence_end(struct store_conn *c, int64_t id, const char *actor, struct silence *out,
-		struct err *e);
+/* End now (if not ended yet); records silence_ended (and notifies, as silence_create).
+ * *out gets the row. */
+int silence_end(struct store_conn *c, const struct config *cfg, int64_t id, const char *actor,
+		struct silence *out, struct err *e);
 
 #endif

@@ -71,6 +71,7 @@ struct http_req {
 	const char *reply_type; /* Content-Type; NULL = application/json */
 	char *set_cookie;	/* a Set-Cookie header value, or NULL */
 	char *allow;		/* the Allow header of a 405, or NULL */
+	bool deferred;		/* prepare() handed r to work that answers it later */
 	struct err error;	/* when status >= 400 and reply is empty */
 };
 

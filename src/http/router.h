@@ -23,7 +23,8 @@ struct route {
 	enum job_kind kind;	   /* where run() executes */
 	/* Loop thread, no storage: check the request and build r->ctx. Return 0 to
 	 * go on to run(), non-zero when the reply is complete (an error, or an
-	 * answer that needs no storage). NULL: nothing to check. */
+	 * answer that needs no storage) — or, with r->deferred set, when other work
+	 * took r over and will answer it (server_test_tracker). NULL: nothing to check. */
 	int (*prepare)(struct http_req *r);
 	/* A store thread: do the work and fill the reply. For write jobs a negative
 	 * return rolls back the request's changes. NULL: prepare() always answers. */

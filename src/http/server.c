@@ -44,6 +44,7 @@
 #include "http/idempotency.h"
 #include "http/loopq.h"
 #include "http/metrics.h"
+#include "tracker/delivery.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -72,6 +73,9 @@ struct server {
 	struct auth_refresh *auth;
 	struct authn *authn;
 	struct housekeeping *hk;
+	/* The delivery threads; set once they run, read by the pool's commit hook on the
+	 * writer thread. */
+	_Atomic(struct delivery *) delivery;
 	bool stopping;
 	uint64_t req_counter;
 	char req_prefix[9];
@@ -114,7 +118,7 @@ int server_healthy(struct server *srv, struct err *e)
 {
 	if (store_pool_healthy(srv->pool))
 		return err_set(e, ERR_IO, "the last commit failed");
-	return 0;
+	return delivery_healthy(atomic_load(&srv->delivery), e);
 }
 
 /* ---- requests ---- */
@@ -537,7 +541,8 @@ static void on_body(void *arg, struct conn *c, char *body, size_t len)
 	free(body);
 	if (stop || idem_prepare(r, &r->head) || (r->route->prepare && r->route->prepare(r)) ||
 	    !r->route->run) {
-		send_reply(srv, r);
+		if (!r->deferred)
+			send_reply(srv, r);
 		return;
 	}
 	r->job.kind = r->route->kind;
@@ -568,6 +573,60 @@ static void on_conn_error(void *arg, struct conn *c, int status, const struct er
 	req_reply_err(r, &ce);
 	r->status = status;
 	send_reply(srv, r);
+}
+
+/* ---- work answered from other threads ---- */
+
+struct tracker_test {
+	struct loop_task task;
+	struct http_req *req;
+	json_t *result;
+};
+
+static void tracker_test_apply(struct loop_task *t)
+{
+	struct tracker_test *tt = (struct tracker_test *)t;
+	req_reply_json(tt->req, 200, tt->result);
+	send_reply(tt->req->srv, tt->req);
+	free(tt);
+}
+
+static void tracker_test_discard(struct loop_task *t)
+{
+	struct tracker_test *tt = (struct tracker_test *)t;
+	json_decref(tt->result);
+	req_free(tt->req);
+	free(tt);
+}
+
+/* On the tester's thread: hand the result to the loop. */
+static void tracker_test_done(void *arg, json_t *result)
+{
+	struct http_req *r = arg;
+	struct tracker_test *tt = xcalloc(1, sizeof *tt);
+	tt->task.fn = tracker_test_apply;
+	tt->task.discard = tracker_test_discard;
+	tt->req = r;
+	tt->result = result;
+	loopq_post(r->srv->q, &tt->task);
+}
+
+void server_test_tracker(struct http_req *r)
+{
+	r->deferred = true;
+	delivery_test_tracker(atomic_load(&r->srv->delivery), tracker_test_done, r);
+}
+
+void server_delivery_metrics(struct server *srv, struct buf *out)
+{
+	delivery_render_metrics(atomic_load(&srv->delivery), out);
+}
+
+/* On the writer thread, after a commit that gave rows to deliver. */
+static void on_commit(void *arg, uint32_t due_targets)
+{
+	struct server *srv = arg;
+	delivery_wake(atomic_load(&srv->delivery), due_targets);
 }
 
 /* ---- start and stop ---- */
@@ -682,8 +741,14 @@ int server_run(const struct config *cfg, struct store *s, const struct route *ro
 	raise_nofile();
 	srv->metrics = metrics_new(routes, n_routes);
 
-	if ((rc = store_pool_start(s, 2, NULL, NULL, &srv->pool, e)))
+	if ((rc = store_pool_start(s, 2, on_commit, srv, &srv->pool, e)))
 		goto out;
+	{
+		struct delivery *d = NULL;
+		if ((rc = delivery_start(cfg, srv->pool, &d, e)))
+			goto out;
+		atomic_store(&srv->delivery, d);
+	}
 	{
 		struct store_conn *c = NULL;
 		if (!(rc = store_connect(s, true, &c, e)))
@@ -749,12 +814,16 @@ out:
 	/* Stop the store threads first: their completions still target the loop queue. */
 	auth_refresh_stop(srv->auth);
 	housekeeping_stop(srv->hk);
+	/* Delivery threads use the pool: they stop first (a call in flight is abandoned;
+	 * an uncertain create is resolved at the next start). */
+	delivery_stop(atomic_load(&srv->delivery));
 	store_pool_stop(srv->pool);
 	srv->pool = NULL;
 	loopq_free(srv->q); /* discards the completions that will never be sent */
 	conn_server_free(srv->cs);
 	auth_refresh_free(srv->auth);
 	housekeeping_free(srv->hk);
+	delivery_free(atomic_load(&srv->delivery));
 	auth_cache_free(initial);
 	authn_free(srv->authn);
 	if (srv->sigterm)

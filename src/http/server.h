@@ -36,6 +36,13 @@ void server_session_added(struct server *srv, const char *sid, const char *token
 			  enum role role, int64_t expires_at);
 void server_session_removed(struct server *srv, const char *sid);
 
+/* Test the tracker connection in effect off the loop and answer r with
+ * {ok, provider, detail} when done (a route's prepare(): sets r->deferred). */
+void server_test_tracker(struct http_req *r);
+
+/* Append the delivery threads' counters (Prometheus text). Loop thread. */
+void server_delivery_metrics(struct server *srv, struct buf *out);
+
 /* The store of the server (for handlers that must check the schema). */
 struct store *server_store(struct server *srv);
 

@@ -27,6 +27,8 @@ struct store_conn {
 	bool writer;		   /* store_writer_setup made it the writer */
 	unsigned long failures;	   /* ERR_IO / ERR_BUSY returned by calls on it */
 	struct err last_failure;   /* the latest of them */
+	uint32_t due_targets;	   /* store_target_bit of targets given due outbox rows
+				    * since store_take_due_targets */
 };
 
 struct store_ops {

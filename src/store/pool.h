@@ -49,8 +49,9 @@ struct job {
 
 struct store_pool;
 
-/* Called on the writer thread after each successful COMMIT. */
-typedef void (*store_commit_hook)(void *arg);
+/* Called on the writer thread after each successful COMMIT. due_targets: the mask of
+ * store_take_due_targets, the outbox targets given rows to deliver (0 when none). */
+typedef void (*store_commit_hook)(void *arg, uint32_t due_targets);
 
 /* Start the writer, n_readers readers and the checkpoint thread on store s (which
  * must outlive the pool). hook may be NULL. Fails (ERR_IO, ERR_BUSY with a message,

@@ -140,9 +140,13 @@ enum stmt_id {
 	"id, incident_id, target, op, payload, idempotency_key, status, attempts, "                \
 	"next_attempt_at, last_error, external_id, created_at, updated_at"
 
+/* Open rows, written as the WHERE of the partial index outbox_open (005) so that the
+ * planner can use it; "dead" likewise matches outbox_dead. */
+#define OUTBOX_OPEN "(status = 'pending' OR status = 'uncertain')"
+
 /* Row o is the first of its incident and target that is not done. */
 #define OUTBOX_FIRST                                                                               \
-	"NOT EXISTS (SELECT 1 FROM outbox p WHERE p.incident_id = o.incident_id AND p.target = "   \
+	"NOT EXISTS (SELECT 1 FROM outbox p WHERE p.incident_id IS o.incident_id AND p.target = "  \
 	"o.target AND p.id < o.id AND p.status <> 'done')"
 
 #define ACTIVE_SQL "(status = 'open' OR status = 'acknowledged' OR status = 'mitigated')"
@@ -271,30 +275,31 @@ static const struct stmt_def {
 	[S_OUTBOX_GET] = {"SELECT " OUTBOX_COLS " FROM outbox WHERE id = ?1", "read a delivery"},
 	/* The first open row of each (incident, target) may go; an earlier row that is not
 	 * done (pending, uncertain or dead) holds the rows behind it. */
-	[S_OUTBOX_NEXT] = {"SELECT " OUTBOX_COLS " FROM outbox o WHERE o.target = ?1 AND "
-			   "o.status IN ('pending', 'uncertain') AND o.next_attempt_at <= ?2 "
-			   "AND " OUTBOX_FIRST " ORDER BY o.id LIMIT 1",
-			   "take the next delivery"},
-	[S_OUTBOX_NEXT_DUE] = {"SELECT min(o.next_attempt_at) FROM outbox o WHERE o.target = ?1 "
-			       "AND o.status IN ('pending', 'uncertain') AND " OUTBOX_FIRST,
-			       "find the next delivery's time"},
+	[S_OUTBOX_NEXT] =
+		{"SELECT " OUTBOX_COLS " FROM outbox o WHERE o.target = ?1 AND "
+		 "(o.status = 'pending' OR o.status = 'uncertain') AND o.next_attempt_at <= ?2 "
+		 "AND " OUTBOX_FIRST " ORDER BY o.id LIMIT 1",
+		 "take the next delivery"},
+	[S_OUTBOX_NEXT_DUE] =
+		{"SELECT min(o.next_attempt_at) FROM outbox o WHERE o.target = ?1 "
+		 "AND (o.status = 'pending' OR o.status = 'uncertain') AND " OUTBOX_FIRST,
+		 "find the next delivery's time"},
 	[S_OUTBOX_UPDATE] = {"UPDATE outbox SET status = ?2, attempts = ?3, next_attempt_at = ?4, "
 			     "last_error = ?5, external_id = ?6, updated_at = ?7 WHERE id = ?1",
 			     "update a delivery"},
 	[S_ATTEMPT_INSERT] = {"INSERT INTO outbox_attempts (outbox_id, n, started_at, "
-			      "finished_at, http_status, error, external_id) VALUES (?1, ?2, ?3, "
-			      "?4, ?5, ?6, ?7)",
+			      "finished_at, http_status, error, external_id) VALUES (?1, "
+			      "(SELECT coalesce(max(n), 0) + 1 FROM outbox_attempts WHERE "
+			      "outbox_id = ?1), ?2, ?3, ?4, ?5, ?6)",
 			      "record a delivery attempt"},
 	[S_ATTEMPT_LIST] = {"SELECT outbox_id, n, started_at, finished_at, http_status, error, "
 			    "external_id FROM outbox_attempts WHERE outbox_id = ?1 ORDER BY n",
 			    "list delivery attempts"},
-	[S_OUTBOX_COUNT_OPEN] = {"SELECT count(*) FROM outbox WHERE status IN ('pending', "
-				 "'uncertain')",
+	[S_OUTBOX_COUNT_OPEN] = {"SELECT count(*) FROM outbox WHERE " OUTBOX_OPEN,
 				 "count open deliveries"},
 	[S_OUTBOX_COUNT_DEAD] = {"SELECT count(*) FROM outbox WHERE status = 'dead'",
 				 "count dead deliveries"},
-	[S_OUTBOX_OLDEST_OPEN] = {"SELECT min(created_at) FROM outbox WHERE status IN "
-				  "('pending', 'uncertain')",
+	[S_OUTBOX_OLDEST_OPEN] = {"SELECT min(created_at) FROM outbox WHERE " OUTBOX_OPEN,
 				  "find the oldest open delivery"},
 	[S_OUTBOX_INC_COUNTS] = {"SELECT status, count(*) FROM outbox WHERE incident_id = ?1 "
 				 "GROUP BY status",
@@ -2087,7 +2092,7 @@ static int sq_outbox_insert(struct store_conn *cc, struct outbox_row *r, struct 
 	int rc = q_open(c, S_OUTBOX_INSERT, &q, e);
 	if (rc)
 		return rc;
-	q_i64(&q, 1, r->incident_id);
+	q_opt(&q, 1, r->incident_id); /* 0: about no incident */
 	q_text(&q, 2, r->target);
 	q_text(&q, 3, outbox_op_name(r->op));
 	q_text(&q, 4, r->payload);
@@ -2181,12 +2186,11 @@ static int sq_outbox_attempt_insert(struct store_conn *cc, const struct outbox_a
 	if (rc)
 		return rc;
 	q_i64(&q, 1, a->outbox_id);
-	q_i64(&q, 2, a->n);
-	q_i64(&q, 3, a->started_at);
-	q_opt(&q, 4, a->finished_at);
-	q_opt(&q, 5, a->http_status);
-	q_text(&q, 6, a->error);
-	q_text(&q, 7, a->external_id);
+	q_i64(&q, 2, a->started_at);
+	q_opt(&q, 3, a->finished_at);
+	q_opt(&q, 4, a->http_status);
+	q_text(&q, 5, a->error);
+	q_text(&q, 6, a->external_id);
 	return q_end(&q, q_exec(&q));
 }
 
@@ -2201,7 +2205,11 @@ static int sq_outbox_list(struct store_conn *cc, int statuses, int64_t incident_
 	int rc = 0;
 	const char *st_vals[OB_STATUS_COUNT + 1] = {0};
 	int n = 0;
-	if (statuses) {
+	if (statuses == (1 << OB_PENDING | 1 << OB_UNCERTAIN)) {
+		where_and(&w, OUTBOX_OPEN); /* the shapes of the partial indexes */
+	} else if (statuses == 1 << OB_DEAD) {
+		where_and(&w, "status = 'dead'");
+	} else if (statuses) {
 		for (int i = 0; i < OB_STATUS_COUNT; i++)
 			if (statuses & (1 << i))
 				st_vals[n++] = outbox_status_name((enum outbox_status)i);

@@ -321,9 +321,27 @@ int store_idem_put(struct store_conn *c, const char *scope, const char *key, int
 	return noted(c, c->ops->idem_put(c, scope, key, status, body, at, e), e);
 }
 
+uint32_t store_target_bit(const char *target)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)target; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return 1u << (h % 32);
+}
+
+uint32_t store_take_due_targets(struct store_conn *c)
+{
+	uint32_t t = c->due_targets;
+	c->due_targets = 0;
+	return t;
+}
+
 int store_outbox_insert(struct store_conn *c, struct outbox_row *r, struct err *e)
 {
-	return noted(c, c->ops->outbox_insert(c, r, e), e);
+	int rc = noted(c, c->ops->outbox_insert(c, r, e), e);
+	if (!rc)
+		c->due_targets |= store_target_bit(r->target);
+	return rc;
 }
 
 int store_outbox_get(struct store_conn *c, int64_t id, struct outbox_row *out, struct err *e)
@@ -339,7 +357,10 @@ int store_outbox_next(struct store_conn *c, const char *target, int64_t now, str
 
 int store_outbox_update(struct store_conn *c, const struct outbox_row *r, struct err *e)
 {
-	return noted(c, c->ops->outbox_update(c, r, e), e);
+	int rc = noted(c, c->ops->outbox_update(c, r, e), e);
+	if (!rc && (r->status == OB_PENDING || r->status == OB_UNCERTAIN))
+		c->due_targets |= store_target_bit(r->target);
+	return rc;
 }
 
 int store_outbox_attempt_insert(struct store_conn *c, const struct outbox_attempt *a, struct err *e)

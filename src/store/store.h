@@ -260,6 +260,14 @@ int store_idem_prune(struct store_conn *c, int64_t before, int64_t limit, int64_
 		     struct err *e);
 
 /* ---- outbox (delivery, SPEC §8.2) ---- */
+/* A target's bit in the mask of store_take_due_targets (a hash: targets may share
+ * one, which only costs a needless look). */
+uint32_t store_target_bit(const char *target);
+/* The targets (bits) given a row to deliver — inserted, or made pending or uncertain
+ * by an update — by calls on c since the last take; the mask is cleared. On the writer
+ * after a commit: whose delivery threads should look again. Rolled-back calls count
+ * too (a needless look, never a missed one). */
+uint32_t store_take_due_targets(struct store_conn *c);
 /* Insert r (id, attempts ignored; status pending); sets r->id. */
 int store_outbox_insert(struct store_conn *c, struct outbox_row *r, struct err *e);
 int store_outbox_get(struct store_conn *c, int64_t id, struct outbox_row *out, struct err *e);
@@ -272,6 +280,8 @@ int store_outbox_next(struct store_conn *c, const char *target, int64_t now, str
 		      int64_t *next_due, struct err *e);
 /* Write r's status, attempts, next_attempt_at, last_error, external_id, updated_at. */
 int store_outbox_update(struct store_conn *c, const struct outbox_row *r, struct err *e);
+/* Append a call to a row's ledger; a->n is ignored: the store numbers a row's calls
+ * 1, 2, ... (a retried dead row goes on counting after its earlier calls). */
 int store_outbox_attempt_insert(struct store_conn *c, const struct outbox_attempt *a,
 				struct err *e);
 typedef int (*store_outbox_cb)(const struct outbox_row *r, void *arg);

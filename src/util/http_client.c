@@ -60,6 +60,15 @@ static int check_header(const char *name, const char *value, struct err *e)
 	return 0;
 }
 
+/* The cancel flag of clients made on this thread (http_client_cancel_thread): owned by
+ * the thread that sets it, read only by it. */
+static _Thread_local volatile sig_atomic_t *thread_cancel;
+
+void http_client_cancel_thread(volatile sig_atomic_t *flag)
+{
+	thread_cancel = flag;
+}
+
 int http_client_new(const char *base_url, struct http_client **out, struct err *e)
 {
 	*out = NULL;
@@ -78,6 +87,7 @@ int http_client_new(const char *base_url, struct http_client **out, struct err *
 		return err_set(e, ERR_NOMEM, "libcurl could not create a handle");
 	}
 	c->base = xstrdup(base_url);
+	c->cancel = thread_cancel;
 	c->connect_ms = CONNECT_TIMEOUT_MS;
 	c->total_ms = TOTAL_TIMEOUT_MS;
 	c->max_response = HTTP_CLIENT_MAX_RESPONSE;

@@ -80,6 +80,12 @@ void http_client_set_limits(struct http_client *c, long connect_ms, long total_m
  * abandoned with ERR_IO "interrupted". NULL turns this off. The flag is not owned. */
 void http_client_cancel_on(struct http_client *c, volatile sig_atomic_t *flag);
 
+/* Make every client this thread creates from now on abandon a request in progress as
+ * soon as *flag becomes non-zero (ERR_IO "interrupted"), as http_client_cancel_on does
+ * for one client. For threads whose callees create their own clients (the delivery
+ * threads: a stopping server must not wait out a 30 s call). NULL turns it off. */
+void http_client_cancel_thread(volatile sig_atomic_t *flag);
+
 /* Perform one request. method: "GET", "POST", "PATCH", "PUT", "DELETE". path starts
  * with '/' and may carry a query string (already percent-encoded); it is appended to
  * the base URL. body (body_len bytes, may be NULL) is sent as application/json;

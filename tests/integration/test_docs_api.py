@@ -22,7 +22,8 @@ import warnings
 import jsonschema  # Debian python3-jsonschema (tools/deps.sh)
 import pytest
 
-from harness import REPO, Server
+from fakes.trackers import FakeGitHub
+from harness import REPO, Server, wait_for
 
 DOCS = os.path.join(REPO, "docs", "api.md")
 OPENAPI = os.path.join(REPO, "src", "api", "openapi.json")
@@ -325,17 +326,28 @@ def test_every_json_block_is_json():
 
 @pytest.fixture(scope="module")
 def docs_server():
-    s = Server()
-    try:
-        r = s.signal(kind="budget", key="search-agent:latency_p95",
-                     summary="search-agent p95 latency 2140 ms over budget 1600 ms", priority="high",
-                     details={"agent": "search-agent", "budget_type": "latency_p95",
-                              "threshold": 1600, "actual": 2140})
-        assert r == {"outcome": "created", "incident_id": 1}, r
-        cwd = tempfile.mkdtemp(prefix="intervene-docs-", dir=s.dir)
-        yield s, cwd
-    finally:
-        s.cleanup()
+    """A server whose tracker is a stand-in GitHub: incident 1 has its issue (outbox row
+    1), incident 2's create was refused with 401 (outbox row 2, dead: the retry example
+    sends it again)."""
+    with FakeGitHub() as gh:
+        s = Server({"tracker": {"provider": "github", "github": gh.config_block()}})
+        try:
+            r = s.signal(kind="budget", key="search-agent:latency_p95",
+                         summary="search-agent p95 latency 2140 ms over budget 1600 ms",
+                         priority="high",
+                         details={"agent": "search-agent", "budget_type": "latency_p95",
+                                  "threshold": 1600, "actual": 2140})
+            assert r == {"outcome": "created", "incident_id": 1}, r
+            wait_for(lambda: s.incident(1).get("issue_ref"), timeout=10, msg="incident 1's issue")
+            gh.fail_next(1, 401, method="POST", path=r"/issues$")
+            r = s.signal(kind="manual", key="docs:dead-create", summary="its issue was refused")
+            assert r == {"outcome": "created", "incident_id": 2}, r
+            wait_for(lambda: s.get("/api/incidents/2/issue")[1]["delivery"]["state"] == "dead",
+                     timeout=10, msg="incident 2's create dead")
+            cwd = tempfile.mkdtemp(prefix="intervene-docs-", dir=s.dir)
+            yield s, cwd
+        finally:
+            s.cleanup()
 
 
 WRAPPER = ("set -eo pipefail\n"

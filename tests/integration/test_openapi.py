@@ -25,6 +25,7 @@ import warnings
 import jsonschema  # Debian python3-jsonschema (tools/deps.sh)
 import pytest
 
+from fakes.trackers import FakeGitHub
 from harness import ADMIN, REPO, fmt_ts, unique, wait_for
 
 DOC_PATH = os.path.join(REPO, "src", "api", "openapi.json")
@@ -1018,6 +1019,77 @@ def test_tokens(api, shared_server):
              msg="the revoked token is refused")
     _, _, b = api.call("GET", "/api/tokens?per_page=200", 200)
     assert any(t["name"] == name and t["status"] == "revoked" for t in b["tokens"])
+
+
+# --------------------------------------------------------------------------- settings
+
+def test_settings(api, shared_server):
+    name = unique("oa-canary")
+    _, _, b = api.call("GET", "/api/settings/tracker", 200)
+    assert b["setting"]["source"] in ("config", "setting")
+    # provider none: other tests of this module must not start queueing tracker calls
+    _, _, b = api.call("PUT", "/api/settings/tracker", 200,
+                       body={"value": {"provider": "none", "pace": {"burst": 5}}, "reason": "contract"})
+    assert b["setting"]["source"] == "setting" and b["setting"]["value"]["pace"]["burst"] == 5
+    canary = {"version": "v2", "baseline_version": "v1", "canary_pct": 10, "kill_switch": False}
+    api.call("PUT", f"/api/settings/canary.{name}", 200, body={"value": canary, "reason": "ramp"})
+    api.call("GET", f"/api/settings/canary.{name}", 200)
+    _, _, b = api.call("GET", f"/api/canary/{name}", 200)
+    assert b["canary_pct"] == 10 and b["name"] == name
+    _, _, b = api.call("GET", "/api/settings?page=1&per_page=200", 200)
+    assert b["settings"][0]["key"] == "tracker"
+    api.call("GET", "/api/settings?per_page=0", 400, breaks_doc=True)
+    api.call("PUT", f"/api/settings/canary.{name}", 400,
+             body={"value": dict(canary, canary_pct=101), "reason": "r"})
+    api.call("PUT", f"/api/settings/canary.{name}", 400, body={"value": canary, "reason": " "},
+             breaks_doc=True)
+    api.call("PUT", f"/api/settings/canary.{name}", 400, body={"value": [], "reason": "r"},
+             breaks_doc=True)
+    api.call("PUT", f"/api/settings/canary.{name}", 400, body={"value": canary}, breaks_doc=True)
+    api.call("PUT", "/api/settings/tracker", 400, body={"value": {"provider": "bugzilla"}, "reason": "r"})
+    api.call("PUT", "/api/settings/notify", 404, body={"value": {}, "reason": "r"})
+    api.call("GET", "/api/settings/notify", 404)
+    api.call("GET", f"/api/settings/canary.{name}-unset", 404)
+    api.call("GET", f"/api/canary/{name}-unset", 404)
+    api.call("GET", "/api/canary/a%2Fb", 404)
+
+
+def test_delivery(api, shared_server, fixtures, make_server):
+    # the shared server has no tracker (test_settings left provider none)
+    api.call("POST", f"/api/incidents/{fixtures['id']}/issue", 409)
+    api.call("POST", "/api/tracker/test", 200)
+    with FakeGitHub() as gh:
+        s = make_server({"tracker": {"provider": "github", "github": gh.config_block()}})
+        a = Api(s)
+        iid = s.new_incident(key=unique("oa-issue"))
+        wait_for(lambda: s.incident(iid).get("issue_ref"), timeout=10, msg="issue linked")
+        _, _, b = a.call("GET", f"/api/incidents/{iid}/issue", 200)
+        assert b["issue_ref"]["provider"] == "github" and b["delivery"]["state"] == "delivered"
+        _, _, b = a.call("POST", f"/api/incidents/{iid}/issue", 200)
+        assert b["queued"] is False
+        a.call("GET", "/api/incidents/999999/issue", 404)
+        a.call("POST", "/api/incidents/999999/issue", 404)
+        gh.fail_next(1, 401, method="POST", path=r"/issues$")
+        dead = s.new_incident(key=unique("oa-dead"))
+        wait_for(lambda: s.get(f"/api/incidents/{dead}/issue")[1]["delivery"]["state"] == "dead",
+                 timeout=10, msg="create dead")
+        _, _, b = a.call("GET", f"/api/outbox?status=dead&incident_id={dead}", 200)
+        row = b["outbox"][0]
+        assert row["status"] == "dead" and row["calls"][0]["http_status"] == 401, row
+        a.call("GET", "/api/outbox?status=bogus", 400)
+        _, _, b = a.call("POST", f"/api/outbox/{row['id']}/retry", 200)
+        assert b["outbox"]["status"] == "pending"
+        a.call("POST", f"/api/outbox/{row['id']}/retry", 409)
+        a.call("POST", "/api/outbox/999999/retry", 404)
+        wait_for(lambda: s.incident(dead).get("issue_ref"), timeout=10, msg="retried create")
+        gh.fail_next(1, 401, method="POST", path=r"/issues$")
+        again = s.new_incident(key=unique("oa-again"))
+        wait_for(lambda: s.get(f"/api/incidents/{again}/issue")[1]["delivery"]["state"] == "dead",
+                 timeout=10, msg="create dead")
+        _, _, b = a.call("POST", f"/api/incidents/{again}/issue", 202)
+        assert b["queued"] is True
+        _, _, b = a.call("POST", "/api/tracker/test", 200)
+        assert b["ok"] is True and b["provider"] == "github", b
 
 
 # --------------------------------------------------------------------------- coverage (last)

@@ -225,12 +225,13 @@ static void test_create_and_revoke(void **state)
 	assert_int_equal(store_begin(f->conn, &e), 0);
 	/* generated token written to token_out */
 	assert_int_equal(
-		auth_token_create(f->conn, "alice", ROLE_APPROVER, 0, "test", NULL, tok, &e), 0);
+		auth_token_create(f->conn, NULL, "alice", ROLE_APPROVER, 0, "test", NULL, tok, &e),
+		0);
 	assert_int_equal(strlen(tok), AUTH_TOKEN_LEN);
 	/* a given token: token_out untouched */
 	char untouched[AUTH_TOKEN_LEN + 1] = "unchanged";
-	assert_int_equal(auth_token_create(f->conn, "bob", ROLE_VIEWER, 0, "test", "bob-secret",
-					   untouched, &e),
+	assert_int_equal(auth_token_create(f->conn, NULL, "bob", ROLE_VIEWER, 0, "test",
+					   "bob-secret", untouched, &e),
 			 0);
 	assert_string_equal(untouched, "unchanged");
 	assert_int_equal(store_commit(f->conn, &e), 0);
@@ -266,13 +267,13 @@ static void test_create_and_revoke(void **state)
 	/* a second live token with the same name is refused */
 	assert_int_equal(store_begin(f->conn, &e), 0);
 	assert_int_equal(
-		auth_token_create(f->conn, "alice", ROLE_VIEWER, 0, "test", NULL, NULL, &e),
+		auth_token_create(f->conn, NULL, "alice", ROLE_VIEWER, 0, "test", NULL, NULL, &e),
 		ERR_CONFLICT);
 	store_rollback(f->conn);
 
 	/* revoke: event, and revoked_at set */
 	assert_int_equal(store_begin(f->conn, &e), 0);
-	assert_int_equal(auth_token_revoke(f->conn, "alice", "test", &e), 0);
+	assert_int_equal(auth_token_revoke(f->conn, NULL, "alice", "test", &e), 0);
 	assert_int_equal(store_commit(f->conn, &e), 0);
 	memset(&tc, 0, sizeof tc);
 	assert_int_equal(store_event_list(f->conn, &ef, count_events, &tc, NULL, &e), 0);
@@ -287,15 +288,15 @@ static void test_create_and_revoke(void **state)
 	/* revoking again, or an unknown name: ERR_NOTFOUND */
 	assert_int_equal(store_begin(f->conn, &e), 0);
 	err_clear(&e);
-	assert_int_equal(auth_token_revoke(f->conn, "alice", "test", &e), ERR_NOTFOUND);
+	assert_int_equal(auth_token_revoke(f->conn, NULL, "alice", "test", &e), ERR_NOTFOUND);
 	assert_int_equal(e.code, ERR_NOTFOUND);
-	assert_int_equal(auth_token_revoke(f->conn, "nobody", "test", &e), ERR_NOTFOUND);
+	assert_int_equal(auth_token_revoke(f->conn, NULL, "nobody", "test", &e), ERR_NOTFOUND);
 	store_rollback(f->conn);
 
 	/* the name is free again once revoked */
 	assert_int_equal(store_begin(f->conn, &e), 0);
-	assert_int_equal(auth_token_create(f->conn, "alice", ROLE_ADMIN, 0, "test", NULL, tok, &e),
-			 0);
+	assert_int_equal(
+		auth_token_create(f->conn, NULL, "alice", ROLE_ADMIN, 0, "test", NULL, tok, &e), 0);
 	assert_int_equal(store_commit(f->conn, &e), 0);
 
 	/* the chain stays valid through all of it */
@@ -311,17 +312,19 @@ static void test_create_invalid(void **state)
 	struct err e;
 	assert_int_equal(store_begin(f->conn, &e), 0);
 	err_clear(&e);
+	assert_int_equal(auth_token_create(f->conn, NULL, "bad name", ROLE_VIEWER, 0, "test", NULL,
+					   NULL, &e),
+			 ERR_INVALID);
+	assert_string_equal(e.field, "name");
+	err_clear(&e);
 	assert_int_equal(
-		auth_token_create(f->conn, "bad name", ROLE_VIEWER, 0, "test", NULL, NULL, &e),
+		auth_token_create(f->conn, NULL, "", ROLE_VIEWER, 0, "test", NULL, NULL, &e),
 		ERR_INVALID);
 	assert_string_equal(e.field, "name");
 	err_clear(&e);
-	assert_int_equal(auth_token_create(f->conn, "", ROLE_VIEWER, 0, "test", NULL, NULL, &e),
-			 ERR_INVALID);
-	assert_string_equal(e.field, "name");
-	err_clear(&e);
-	assert_int_equal(auth_token_create(f->conn, "ok", ROLE_NONE, 0, "test", NULL, NULL, &e),
-			 ERR_INVALID);
+	assert_int_equal(
+		auth_token_create(f->conn, NULL, "ok", ROLE_NONE, 0, "test", NULL, NULL, &e),
+		ERR_INVALID);
 	assert_string_equal(e.field, "role");
 	store_rollback(f->conn);
 	struct token_list l = {0};
@@ -338,16 +341,18 @@ static void test_cache(void **state)
 		t_rev[AUTH_TOKEN_LEN + 1];
 	assert_int_equal(store_begin(f->conn, &e), 0);
 	assert_int_equal(
-		auth_token_create(f->conn, "root", ROLE_ADMIN, 0, "test", NULL, t_admin, &e), 0);
-	assert_int_equal(auth_token_create(f->conn, "viewer1", ROLE_VIEWER, now + 3600000, "test",
-					   NULL, t_view, &e),
+		auth_token_create(f->conn, NULL, "root", ROLE_ADMIN, 0, "test", NULL, t_admin, &e),
+		0);
+	assert_int_equal(auth_token_create(f->conn, NULL, "viewer1", ROLE_VIEWER, now + 3600000,
+					   "test", NULL, t_view, &e),
 			 0);
-	assert_int_equal(auth_token_create(f->conn, "old", ROLE_RESPONDER, now - 1000, "test", NULL,
-					   t_exp, &e),
+	assert_int_equal(auth_token_create(f->conn, NULL, "old", ROLE_RESPONDER, now - 1000, "test",
+					   NULL, t_exp, &e),
 			 0);
 	assert_int_equal(
-		auth_token_create(f->conn, "gone", ROLE_APPROVER, 0, "test", NULL, t_rev, &e), 0);
-	assert_int_equal(auth_token_revoke(f->conn, "gone", "test", &e), 0);
+		auth_token_create(f->conn, NULL, "gone", ROLE_APPROVER, 0, "test", NULL, t_rev, &e),
+		0);
+	assert_int_equal(auth_token_revoke(f->conn, NULL, "gone", "test", &e), 0);
 	assert_int_equal(store_commit(f->conn, &e), 0);
 
 	struct auth_cache *ac = NULL;
@@ -408,8 +413,9 @@ static void test_cache_follows_changes(void **state)
 	int64_t now = time_now_ms();
 	char keep[AUTH_TOKEN_LEN + 1], tok[AUTH_TOKEN_LEN + 1];
 	assert_int_equal(store_begin(f->conn, &e), 0);
-	assert_int_equal(auth_token_create(f->conn, "dave", ROLE_VIEWER, 0, "test", NULL, keep, &e),
-			 0);
+	assert_int_equal(
+		auth_token_create(f->conn, NULL, "dave", ROLE_VIEWER, 0, "test", NULL, keep, &e),
+		0);
 	assert_int_equal(store_commit(f->conn, &e), 0);
 	struct auth_cache *before = NULL;
 	assert_int_equal(auth_cache_load(f->conn, &before, &e), 0);
@@ -418,7 +424,8 @@ static void test_cache_follows_changes(void **state)
 
 	assert_int_equal(store_begin(f->conn, &e), 0);
 	assert_int_equal(
-		auth_token_create(f->conn, "carol", ROLE_RESPONDER, 0, "test", NULL, tok, &e), 0);
+		auth_token_create(f->conn, NULL, "carol", ROLE_RESPONDER, 0, "test", NULL, tok, &e),
+		0);
 	assert_int_equal(store_commit(f->conn, &e), 0);
 	assert_null(auth_cache_check(before, tok, now)); /* the old cache does not know it */
 	assert_non_null(auth_cache_check(before, keep, now));
@@ -440,7 +447,7 @@ static void test_cache_follows_changes(void **state)
 	auth_cache_free(ac);
 
 	assert_int_equal(store_begin(f->conn, &e), 0);
-	assert_int_equal(auth_token_revoke(f->conn, "carol", "test", &e), 0);
+	assert_int_equal(auth_token_revoke(f->conn, NULL, "carol", "test", &e), 0);
 	assert_int_equal(store_commit(f->conn, &e), 0);
 	int64_t v2;
 	assert_int_equal(store_token_version(other, &v2, &e), 0);
@@ -464,9 +471,9 @@ static void test_cache_empty(void **state)
 	struct err e;
 	char tok[AUTH_TOKEN_LEN + 1];
 	assert_int_equal(store_begin(f->conn, &e), 0);
-	assert_int_equal(auth_token_create(f->conn, "erin", ROLE_ADMIN, 0, "test", NULL, tok, &e),
-			 0);
-	assert_int_equal(auth_token_revoke(f->conn, "erin", "test", &e), 0);
+	assert_int_equal(
+		auth_token_create(f->conn, NULL, "erin", ROLE_ADMIN, 0, "test", NULL, tok, &e), 0);
+	assert_int_equal(auth_token_revoke(f->conn, NULL, "erin", "test", &e), 0);
 	assert_int_equal(store_commit(f->conn, &e), 0);
 
 	fflush(NULL);

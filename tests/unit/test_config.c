@@ -1054,8 +1054,6 @@ static void test_dump_notes(void **state)
 		"# note: server.sse_heartbeat and server.sse_max_clients are validated but take effect with the event stream (not in this version)\n"
 		"# note: server.web is validated but takes effect with the web dashboard (not in this version)\n"
 		"# note: watcher.* is validated but takes effect with the watcher (not in this version)\n"
-		"# note: tracker.provider, tracker.github.*, tracker.gitlab.*, tracker.jira.*, tracker.sync.* and tracker.pace.* are validated but take effect with issue delivery to trackers (not in this version)\n"
-		"# note: notify.* is validated but takes effect with webhook notifications (not in this version)\n"
 		"# note: actions.* is validated but takes effect with playbook actions (not in this version)\n"
 		"# note: budgets.* is validated but takes effect with the gates (not in this version)\n"
 		"# note: canary.* is validated but takes effect with the gates (not in this version)\n";

@@ -47,7 +47,7 @@ struct fixture {
 	atomic_int commits; /* commit hook calls */
 };
 
-static void on_commit(void *arg);
+static void on_commit(void *arg, uint32_t due_targets);
 
 static int setup(void **state)
 {
@@ -102,9 +102,10 @@ static void wait_done(int n)
 
 /* The commit hook runs on the writer thread after each COMMIT; its order relative to
  * the batch's done() calls is not specified, so tests wait for it separately. */
-static void on_commit(void *arg)
+static void on_commit(void *arg, uint32_t due_targets)
 {
 	struct fixture *f = arg;
+	(void)due_targets;
 	pthread_mutex_lock(&mu);
 	atomic_fetch_add(&f->commits, 1);
 	pthread_cond_broadcast(&cond);
