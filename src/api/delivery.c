@@ -107,6 +107,7 @@ int api_outbox_list_prepare(struct http_req *r)
 				  "status: must be pending, uncertain, done or dead");
 			req_reply_err(r, &e);
 			rc = 1;
+			break;
 		}
 		c->statuses |= 1 << v;
 	}
