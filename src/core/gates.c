@@ -179,3 +179,71 @@ const char *gate_result_worst(const struct gate_result *r)
 				return order[o];
 	return NULL;
 }
+
+int gate_word_severity(const char *word)
+{
+	if (!strcmp(word, "critical"))
+		return 1;
+	if (!strcmp(word, "error"))
+		return 2;
+	return 3;
+}
+
+static bool contains(const char *hay, const char *needle)
+{
+	return strstr(hay, needle) != NULL;
+}
+
+json_t *gate_playbooks(enum gate_type t, const char *agent)
+{
+	json_t *a = json_array();
+	switch (t) {
+	case GT_QUALITY:
+	case GT_SUCCESS_RATE:
+	case GT_INVARIANTS: json_array_append_new(a, json_string("rerun_dbt")); break;
+	case GT_LATENCY_AVG:
+	case GT_LATENCY_P95:
+	case GT_LATENCY_P99:
+	case GT_LATENCY_REGRESSION:
+		json_array_append_new(a, json_string("clear_cache"));
+		if (contains(agent, "search") || contains(agent, "elastic") ||
+		    contains(agent, "knowledge"))
+			json_array_append_new(a, json_string("refresh_synonyms"));
+		break;
+	case GT_COST: json_array_append_new(a, json_string("adjust_canary_split")); break;
+	case GT_QUALITY_REGRESSION:
+		json_array_append_new(a, json_string("rollback_planner"));
+		break;
+	case GT_COUNT: break;
+	}
+	return a;
+}
+
+json_t *gate_budget_json(const struct config_budget *b)
+{
+	json_t *o = jpack("{sb ss}", "enabled", b->enabled, "description",
+			  b->description ? b->description : "");
+	const struct {
+		const char *name;
+		const struct config_threshold *t;
+	} ths[] = {
+		{"min_quality_score", &b->min_quality_score},
+		{"min_success_rate", &b->min_success_rate},
+		{"max_avg_latency_ms", &b->max_avg_latency_ms},
+		{"max_p95_latency_ms", &b->max_p95_latency_ms},
+		{"max_p99_latency_ms", &b->max_p99_latency_ms},
+		{"max_avg_cost", &b->max_avg_cost},
+		{"max_invariant_failures", &b->max_invariant_failures},
+	};
+	for (size_t i = 0; i < sizeof ths / sizeof ths[0]; i++)
+		if (ths[i].t->set)
+			json_object_set_new(o, ths[i].name, num(ths[i].t->value));
+	return o;
+}
+
+json_t *gate_violation_json(const char *agent, const struct gate_violation *v)
+{
+	return jpack("{ss ss so so ss ss}", "agent", agent, "budget_type", gate_type_name(v->type),
+		     "threshold", num(v->threshold), "actual", num(v->actual), "severity",
+		     gate_type_severity(v->type), "message", v->message);
+}

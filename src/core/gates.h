@@ -93,4 +93,21 @@ void gate_evaluate(const struct config_budget *b, const struct gate_window *cur,
 /* The worst severity word among r's violations, or NULL when there are none. */
 const char *gate_result_worst(const struct gate_result *r);
 
+/* The incident severity (1..4) of a severity word (SPEC §4.1, budget): critical → 1,
+ * error → 2, warning and anything else → 3. */
+int gate_word_severity(const char *word);
+
+/* The playbooks suggested for a violation of type t by agent (SPEC §9.2), as a new
+ * JSON array of action-type names. */
+json_t *gate_playbooks(enum gate_type t, const char *agent);
+
+/* Budget b as configured: {enabled, description, and each threshold that is set}.
+ * New reference. */
+json_t *gate_budget_json(const struct config_budget *b);
+
+/* The violation as the report shows it and the budget_exceeded template reads it:
+ * {agent, budget_type, threshold, actual, severity (the word), message}. New
+ * reference. */
+json_t *gate_violation_json(const char *agent, const struct gate_violation *v);
+
 #endif

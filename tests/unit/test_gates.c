@@ -192,6 +192,55 @@ static void test_passes_with_a_note(void **state)
 	assert_string_equal(r.note, "");
 }
 
+static void test_playbooks_and_json(void **state)
+{
+	(void)state;
+	static const struct {
+		enum gate_type t;
+		const char *agent, *want;
+	} cases[] = {
+		{GT_QUALITY, "a", "[\"rerun_dbt\"]"},
+		{GT_SUCCESS_RATE, "a", "[\"rerun_dbt\"]"},
+		{GT_INVARIANTS, "a", "[\"rerun_dbt\"]"},
+		{GT_LATENCY_P95, "triage", "[\"clear_cache\"]"},
+		{GT_LATENCY_P99, "kb-knowledge", "[\"clear_cache\",\"refresh_synonyms\"]"},
+		{GT_LATENCY_REGRESSION, "search-agent", "[\"clear_cache\",\"refresh_synonyms\"]"},
+		{GT_LATENCY_AVG, "elastic", "[\"clear_cache\",\"refresh_synonyms\"]"},
+		{GT_COST, "a", "[\"adjust_canary_split\"]"},
+		{GT_QUALITY_REGRESSION, "a", "[\"rollback_planner\"]"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		json_t *p = gate_playbooks(cases[i].t, cases[i].agent);
+		char *s = json_canon(p);
+		assert_string_equal(s, cases[i].want);
+		free(s);
+		json_decref(p);
+	}
+	assert_int_equal(gate_word_severity("critical"), 1);
+	assert_int_equal(gate_word_severity("error"), 2);
+	assert_int_equal(gate_word_severity("warning"), 3);
+
+	struct config_budget b = {.enabled = true,
+				  .description = "p95 under 1.6 s",
+				  .max_p95_latency_ms = th(1600),
+				  .min_success_rate = th(0.95)};
+	json_t *j = gate_budget_json(&b);
+	char *s = json_canon(j);
+	assert_string_equal(s, "{\"description\":\"p95 under 1.6 s\",\"enabled\":true,"
+			       "\"max_p95_latency_ms\":1600.0,\"min_success_rate\":0.95}");
+	free(s);
+	json_decref(j);
+	struct gate_violation v = {.type = GT_LATENCY_P95, .threshold = 1600, .actual = 2140};
+	strcpy(v.message, "p95 latency 2140 ms is above the maximum of 1600 ms");
+	j = gate_violation_json("search-agent", &v);
+	s = json_canon(j);
+	assert_string_equal(s, "{\"actual\":2140.0,\"agent\":\"search-agent\",\"budget_type\":"
+			       "\"latency_p95\",\"message\":\"p95 latency 2140 ms is above the "
+			       "maximum of 1600 ms\",\"severity\":\"error\",\"threshold\":1600.0}");
+	free(s);
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -199,6 +248,7 @@ int main(void)
 		cmocka_unit_test(test_all_nine_types),
 		cmocka_unit_test(test_worst_word),
 		cmocka_unit_test(test_passes_with_a_note),
+		cmocka_unit_test(test_playbooks_and_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
