@@ -103,11 +103,17 @@ static void add(struct gate_result *r, enum gate_type t, double threshold, doubl
 		 threshold, unit);
 }
 
+/* a > b beyond rounding: a run-weighted mean of values equal to a limit is not over it. */
+static bool over(double a, double b)
+{
+	return a - b > 1e-9 * fmax(1.0, fabs(b));
+}
+
 /* Minimum: violated when actual < threshold. */
 static void check_min(struct gate_result *r, enum gate_type t, const struct config_threshold *th,
 		      bool have, double actual, const char *what, const char *unit)
 {
-	if (th->set && have && actual < th->value)
+	if (th->set && have && over(th->value, actual))
 		add(r, t, th->value, actual, what, unit);
 }
 
@@ -115,7 +121,7 @@ static void check_min(struct gate_result *r, enum gate_type t, const struct conf
 static void check_max(struct gate_result *r, enum gate_type t, const struct config_threshold *th,
 		      bool have, double actual, const char *what, const char *unit)
 {
-	if (th->set && have && actual > th->value)
+	if (th->set && have && over(actual, th->value))
 		add(r, t, th->value, actual, what, unit);
 }
 
@@ -148,7 +154,7 @@ void gate_evaluate(const struct config_budget *b, const struct gate_window *cur,
 		  (double)cur->invariants_failed, "invariant failures", "");
 	double bq, bp95;
 	if (hq && gate_window_mean(base, GM_QUALITY, &bq) &&
-	    bq - q > GATE_QUALITY_REGRESSION_POINTS) {
+	    over(bq - q, GATE_QUALITY_REGRESSION_POINTS)) {
 		struct gate_violation *v = &out->v[out->n++];
 		v->type = GT_QUALITY_REGRESSION;
 		v->threshold = GATE_QUALITY_REGRESSION_POINTS;
@@ -159,7 +165,7 @@ void gate_evaluate(const struct config_budget *b, const struct gate_window *cur,
 			 bq - q, bq, q, GATE_QUALITY_REGRESSION_POINTS);
 	}
 	if (hp95 && gate_window_mean(base, GM_P95, &bp95) &&
-	    p95 > bp95 * GATE_LATENCY_REGRESSION_FACTOR) {
+	    over(p95, bp95 * GATE_LATENCY_REGRESSION_FACTOR)) {
 		struct gate_violation *v = &out->v[out->n++];
 		v->type = GT_LATENCY_REGRESSION;
 		v->threshold = bp95 * GATE_LATENCY_REGRESSION_FACTOR;

@@ -145,6 +145,21 @@ static void test_all_nine_types(void **state)
 	if (r.n)
 		fail_msg("%zu violations, first: %s", r.n, r.v[0].message);
 	assert_null(gate_result_worst(&r));
+
+	/* a run-weighted mean of days all at the limit is at the limit, whatever the
+	 * rounding of the sums (0.03 × 7 + 0.03 × 11 + 0.03 × 13 over 31 runs) */
+	struct config_budget cb = {.enabled = true, .max_avg_cost = th(0.03)};
+	struct gate_window cw = {0};
+	const int64_t runs[] = {7, 11, 13, 3, 17, 19};
+	for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+		struct gate_day d = day(runs[i], runs[i], 90, 100, 100, 100, 0.03, 0);
+		gate_window_add(&cw, &d);
+	}
+	gate_evaluate(&cb, &cw, &eqb, &r);
+	assert_int_equal(r.n, 0);
+	cb.max_avg_cost = th(0.0299);
+	gate_evaluate(&cb, &cw, &eqb, &r);
+	assert_int_equal(r.n, 1);
 }
 
 /* Only the words of the violations found decide the worst. */
