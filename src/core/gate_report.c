@@ -65,15 +65,11 @@ static int add_row(const struct metrics_daily *m, void *arg)
 	return 0;
 }
 
-struct counts {
-	int64_t outcome[OUT_COUNT];
-};
-
 /* Ingest violation v of agent as a budget signal. */
 static int violation_signal(struct store_conn *c, const struct config *cfg,
 			    const struct gate_run *run, const struct config_budget *b,
 			    const struct gate_violation *v, const struct windows *w,
-			    const char *actor, struct counts *n, struct err *e)
+			    const char *actor, int64_t *outcomes, json_t *vj, struct err *e)
 {
 	char summary[257];
 	snprintf(summary, sizeof summary, "%s: %s", b->agent, v->message);
@@ -85,11 +81,10 @@ static int violation_signal(struct store_conn *c, const struct config *cfg,
 	static const char *const sev[] = {NULL, "sev1", "sev2", "sev3", "sev4"};
 	char key[320];
 	snprintf(key, sizeof key, "budget:%s:%s", b->agent, gate_type_name(v->type));
-	json_t *req = jpack("{ss ss ss ss so so ss}", "kind", "budget", "key", key, "summary",
-			    summary, "severity",
-			    sev[gate_word_severity(gate_type_severity(v->type))], "details",
-			    details, "playbooks", gate_playbooks(v->type, b->agent), "source",
-			    run->source);
+	json_t *req = jpack(
+		"{ss ss ss ss so so ss}", "kind", "budget", "key", key, "summary", summary,
+		"severity", sev[gate_word_severity(gate_type_severity(v->type))], "details",
+		details, "playbooks", gate_playbooks(v->type, b->agent), "source", run->source);
 	struct signal s;
 	int rc = signal_parse(cfg, req, &s, e);
 	json_decref(req);
@@ -99,8 +94,11 @@ static int violation_signal(struct store_conn *c, const struct config *cfg,
 	int64_t id;
 	rc = signal_ingest(c, cfg, &s, actor, &o, &id, e);
 	signal_clear(&s);
-	if (!rc)
-		n->outcome[o]++;
+	if (!rc) {
+		outcomes[o]++;
+		json_object_set_new(vj, "outcome", json_string(signal_outcome_name(o)));
+		json_object_set_new(vj, "incident_id", id ? json_integer(id) : json_null());
+	}
 	return rc;
 }
 
@@ -111,7 +109,7 @@ static int cmp_budget(const void *a, const void *b)
 	return strcmp(x->agent, y->agent);
 }
 
-int gate_report(struct store_conn *c, const struct config *cfg, const struct gate_run *run,
+int gate_report(struct store_conn *c, const struct config *cfg, struct gate_run *run,
 		const char *actor, json_t **report, struct err *e)
 {
 	*report = NULL;
@@ -136,7 +134,8 @@ int gate_report(struct store_conn *c, const struct config *cfg, const struct gat
 	int rc = 0;
 	json_t *agents = json_array();
 	int64_t passed = 0, words[3] = {0};
-	struct counts n = {{0}};
+	for (int o = 0; o < OUT_COUNT; o++)
+		run->outcomes[o] = 0;
 	for (size_t i = 0; i < nb && !rc; i++) {
 		const struct config_budget *b = budgets[i];
 		struct windows w = {.split = split};
@@ -146,17 +145,19 @@ int gate_report(struct store_conn *c, const struct config *cfg, const struct gat
 		gate_evaluate(b, &w.cur, &w.base, &r);
 		json_t *vs = json_array();
 		for (size_t k = 0; k < r.n && !rc; k++) {
-			json_array_append_new(vs, gate_violation_json(b->agent, &r.v[k]));
+			json_t *vj = gate_violation_json(b->agent, &r.v[k]);
+			json_array_append_new(vs, vj);
 			const char *word = gate_type_severity(r.v[k].type);
 			words[gate_word_severity(word) - 1]++;
 			if (run->create_incidents)
-				rc = violation_signal(c, cfg, run, b, &r.v[k], &w, actor, &n, e);
+				rc = violation_signal(c, cfg, run, b, &r.v[k], &w, actor,
+						      run->outcomes, vj, e);
 		}
 		if (!r.n)
 			passed++;
 		json_t *a = jpack("{ss sb so so so}", "agent", b->agent, "passed", r.n == 0,
-				  "violations", vs, "current", gate_window_json(&w.cur),
-				  "baseline", gate_window_json(&w.base));
+				  "violations", vs, "current", gate_window_json(&w.cur), "baseline",
+				  gate_window_json(&w.base));
 		if (r.note[0])
 			json_object_set_new(a, "note", json_string(r.note));
 		json_array_append_new(agents, a);
@@ -174,11 +175,11 @@ int gate_report(struct store_conn *c, const struct config *cfg, const struct gat
 			(json_int_t)(nb - (size_t)passed), "critical", (json_int_t)words[0],
 			"error", (json_int_t)words[1], "warning", (json_int_t)words[2]);
 	if (run->create_incidents)
-		json_object_set_new(
-			*report, "incidents",
-			jpack("{sI sI sI sI}", "created", (json_int_t)n.outcome[OUT_CREATED],
-			      "deduplicated", (json_int_t)n.outcome[OUT_DEDUPLICATED], "silenced",
-			      (json_int_t)n.outcome[OUT_SILENCED], "rate_limited",
-			      (json_int_t)n.outcome[OUT_RATE_LIMITED]));
+		json_object_set_new(*report, "incidents",
+				    jpack("{sI sI sI sI}", "created",
+					  (json_int_t)run->outcomes[OUT_CREATED], "deduplicated",
+					  (json_int_t)run->outcomes[OUT_DEDUPLICATED], "silenced",
+					  (json_int_t)run->outcomes[OUT_SILENCED], "rate_limited",
+					  (json_int_t)run->outcomes[OUT_RATE_LIMITED]));
 	return 0;
 }
