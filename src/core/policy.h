@@ -47,4 +47,13 @@ void policy_sla_write(struct buf *b, const struct config *cfg, const struct inci
 		      int64_t now);
 json_t *policy_sla_json(const struct config *cfg, const struct incident *inc, int64_t now);
 
+/* The stages of inc breached at now — met is false in policy_sla_json: due_at passed
+ * without that stage or a later one by then — as a mask of 1 << stage (0 ack,
+ * 1 mitigate, 2 resolve); due[stage] gets each stage's due time (0: no target). */
+unsigned policy_sla_breaches(const struct config *cfg, const struct incident *inc, int64_t now,
+			     int64_t due[3]);
+
+/* "ack", "mitigate", "resolve". */
+const char *policy_sla_stage_name(int stage);
+
 #endif

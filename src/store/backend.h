@@ -127,6 +127,8 @@ struct store_ops {
 			   struct err *e);
 	int (*setting_put)(struct store_conn *c, const struct setting_row *s, struct err *e);
 	int (*setting_list)(struct store_conn *c, store_setting_cb cb, void *arg, struct err *e);
+	int (*sla_breach_insert)(struct store_conn *c, int64_t incident_id, const char *stage,
+				 int64_t due_at, int64_t now, bool *added, struct err *e);
 };
 
 /* Backend constructors, called by store_new with the part of the URL after "scheme://". */

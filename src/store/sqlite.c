@@ -107,6 +107,7 @@ enum stmt_id {
 	S_SETTING_GET,
 	S_SETTING_PUT,
 	S_SETTING_LIST,
+	S_SLA_BREACH_INSERT,
 	S_META_HASH_KEY,
 	S_SAVEPOINT,
 	S_RELEASE,
@@ -319,6 +320,9 @@ static const struct stmt_def {
 	[S_SETTING_LIST] = {"SELECT key, value, updated_at, updated_by, reason FROM settings "
 			    "ORDER BY key",
 			    "list settings"},
+	[S_SLA_BREACH_INSERT] = {"INSERT INTO sla_breaches (incident_id, stage, due_at, "
+				 "recorded_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+				 "record an SLA breach"},
 	[S_META_HASH_KEY] = {"SELECT value FROM meta WHERE key = 'hash_key'", "read hash key"},
 	[S_SAVEPOINT] = {"SAVEPOINT job", "savepoint"},
 	[S_RELEASE] = {"RELEASE job", "release savepoint"},
@@ -2418,6 +2422,23 @@ static int sq_exec_sql(struct store_conn *cc, const char *sql, struct err *e)
 	return rc;
 }
 
+static int sq_sla_breach_insert(struct store_conn *cc, int64_t incident_id, const char *stage,
+				int64_t due_at, int64_t now, bool *added, struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	struct q q;
+	int rc = q_open(c, S_SLA_BREACH_INSERT, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, incident_id);
+	q_text(&q, 2, stage);
+	q_i64(&q, 3, due_at);
+	q_i64(&q, 4, now);
+	rc = q_end(&q, q_exec(&q));
+	*added = !rc && sqlite3_changes(c->db) == 1;
+	return rc;
+}
+
 static const struct store_ops sq_ops = {
 	.name = "sqlite",
 	.free = sq_free,
@@ -2486,6 +2507,7 @@ static const struct store_ops sq_ops = {
 	.setting_get = sq_setting_get,
 	.setting_put = sq_setting_put,
 	.setting_list = sq_setting_list,
+	.sla_breach_insert = sq_sla_breach_insert,
 };
 
 int store_sqlite_new(const char *path, struct store **out, struct err *e)

@@ -398,6 +398,13 @@ int store_setting_get(struct store_conn *c, const char *key, struct setting_row 
 	return noted(c, c->ops->setting_get(c, key, out, e), e);
 }
 
+int store_sla_breach_insert(struct store_conn *c, int64_t incident_id, const char *stage,
+			    int64_t due_at, int64_t now, bool *added, struct err *e)
+{
+	*added = false;
+	return noted(c, c->ops->sla_breach_insert(c, incident_id, stage, due_at, now, added, e), e);
+}
+
 int store_setting_put(struct store_conn *c, const struct setting_row *s, struct err *e)
 {
 	return noted(c, c->ops->setting_put(c, s, e), e);

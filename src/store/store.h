@@ -318,6 +318,13 @@ typedef int (*store_setting_cb)(const struct setting_row *s, void *arg);
 /* Every setting, by key. */
 int store_setting_list(struct store_conn *c, store_setting_cb cb, void *arg, struct err *e);
 
+/* ---- SLA breaches (SPEC §4.4) ---- */
+/* Record that stage ("ack", "mitigate", "resolve") of an incident passed due_at
+ * unmet. *added: false when that breach was already recorded (by this or another
+ * instance), so its event is recorded once. */
+int store_sla_breach_insert(struct store_conn *c, int64_t incident_id, const char *stage,
+			    int64_t due_at, int64_t now, bool *added, struct err *e);
+
 /* ---- maintenance ---- */
 /* Run sql (statements without parameters, in the backend's dialect) verbatim on c.
  * For tests and repair tools that must reach under this contract, e.g. to damage a
