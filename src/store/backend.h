@@ -129,6 +129,9 @@ struct store_ops {
 	int (*setting_list)(struct store_conn *c, store_setting_cb cb, void *arg, struct err *e);
 	int (*sla_breach_insert)(struct store_conn *c, int64_t incident_id, const char *stage,
 				 int64_t due_at, int64_t now, bool *added, struct err *e);
+	int (*wstate_get)(struct store_conn *c, const char *key, int64_t *value, struct err *e);
+	int (*wstate_put)(struct store_conn *c, const char *key, int64_t value, int64_t now,
+			  struct err *e);
 };
 
 /* Backend constructors, called by store_new with the part of the URL after "scheme://". */

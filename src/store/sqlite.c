@@ -108,6 +108,8 @@ enum stmt_id {
 	S_SETTING_PUT,
 	S_SETTING_LIST,
 	S_SLA_BREACH_INSERT,
+	S_WSTATE_GET,
+	S_WSTATE_PUT,
 	S_META_HASH_KEY,
 	S_SAVEPOINT,
 	S_RELEASE,
@@ -323,6 +325,11 @@ static const struct stmt_def {
 	[S_SLA_BREACH_INSERT] = {"INSERT INTO sla_breaches (incident_id, stage, due_at, "
 				 "recorded_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
 				 "record an SLA breach"},
+	[S_WSTATE_GET] = {"SELECT value FROM watcher_state WHERE key = ?1", "read watcher state"},
+	[S_WSTATE_PUT] = {"INSERT INTO watcher_state (key, value, updated_at) VALUES (?1, ?2, ?3) "
+			  "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = "
+			  "excluded.updated_at",
+			  "write watcher state"},
 	[S_META_HASH_KEY] = {"SELECT value FROM meta WHERE key = 'hash_key'", "read hash key"},
 	[S_SAVEPOINT] = {"SAVEPOINT job", "savepoint"},
 	[S_RELEASE] = {"RELEASE job", "release savepoint"},
@@ -2422,6 +2429,35 @@ static int sq_exec_sql(struct store_conn *cc, const char *sql, struct err *e)
 	return rc;
 }
 
+static int sq_wstate_get(struct store_conn *cc, const char *key, int64_t *value, struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_WSTATE_GET, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, key);
+	*value = 0;
+	rc = q_step(&q);
+	if (rc > 0) {
+		*value = sqlite3_column_int64(q.st, 0);
+		rc = 0;
+	}
+	return q_end(&q, rc);
+}
+
+static int sq_wstate_put(struct store_conn *cc, const char *key, int64_t value, int64_t now,
+			 struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_WSTATE_PUT, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, key);
+	q_i64(&q, 2, value);
+	q_i64(&q, 3, now);
+	return q_end(&q, q_exec(&q));
+}
+
 static int sq_sla_breach_insert(struct store_conn *cc, int64_t incident_id, const char *stage,
 				int64_t due_at, int64_t now, bool *added, struct err *e)
 {
@@ -2508,6 +2544,8 @@ static const struct store_ops sq_ops = {
 	.setting_put = sq_setting_put,
 	.setting_list = sq_setting_list,
 	.sla_breach_insert = sq_sla_breach_insert,
+	.wstate_get = sq_wstate_get,
+	.wstate_put = sq_wstate_put,
 };
 
 int store_sqlite_new(const char *path, struct store **out, struct err *e)

@@ -405,6 +405,18 @@ int store_sla_breach_insert(struct store_conn *c, int64_t incident_id, const cha
 	return noted(c, c->ops->sla_breach_insert(c, incident_id, stage, due_at, now, added, e), e);
 }
 
+int store_wstate_get(struct store_conn *c, const char *key, int64_t *value, struct err *e)
+{
+	*value = 0;
+	return noted(c, c->ops->wstate_get(c, key, value, e), e);
+}
+
+int store_wstate_put(struct store_conn *c, const char *key, int64_t value, int64_t now,
+		     struct err *e)
+{
+	return noted(c, c->ops->wstate_put(c, key, value, now, e), e);
+}
+
 int store_setting_put(struct store_conn *c, const struct setting_row *s, struct err *e)
 {
 	return noted(c, c->ops->setting_put(c, s, e), e);

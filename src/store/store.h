@@ -325,6 +325,12 @@ int store_setting_list(struct store_conn *c, store_setting_cb cb, void *arg, str
 int store_sla_breach_insert(struct store_conn *c, int64_t incident_id, const char *stage,
 			    int64_t due_at, int64_t now, bool *added, struct err *e);
 
+/* ---- the watcher's marks (watcher_state) ---- */
+/* The value of key, 0 when it was never written. */
+int store_wstate_get(struct store_conn *c, const char *key, int64_t *value, struct err *e);
+int store_wstate_put(struct store_conn *c, const char *key, int64_t value, int64_t now,
+		     struct err *e);
+
 /* ---- maintenance ---- */
 /* Run sql (statements without parameters, in the backend's dialect) verbatim on c.
  * For tests and repair tools that must reach under this contract, e.g. to damage a

@@ -12,3 +12,14 @@ CREATE TABLE sla_breaches (
   recorded_at INTEGER NOT NULL,
   PRIMARY KEY (incident_id, stage, due_at)
 ) STRICT, WITHOUT ROWID;
+
+-- watcher_state: the watcher's marks, key → integer. eval_results.high_water,
+-- canary_runs.high_water (ids already looked at), agent_metrics_daily.high_water
+-- (updated_at already evaluated), and passes:<incident key> (consecutive passing
+-- evaluations of a gate incident, for watcher.auto_resolve_after). Written in the same
+-- transaction as the signals a check sends, so a crash never counts evidence twice.
+CREATE TABLE watcher_state (
+  key        TEXT PRIMARY KEY,
+  value      INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
