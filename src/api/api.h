@@ -52,6 +52,11 @@ int api_body(struct http_req *r, const struct vfield *fields);
 int api_fail(struct http_req *r, const struct err *e);
 
 /* ---- handlers ---- */
+int api_gates_run_prepare(struct http_req *r);
+int api_gates_run_run(struct http_req *r, struct store_conn *c);
+void api_gates_run_finish(struct http_req *r);
+int api_watcher_run_prepare(struct http_req *r);
+
 int api_signals_prepare(struct http_req *r);
 int api_signals_run(struct http_req *r, struct store_conn *c);
 void api_signals_finish(struct http_req *r);

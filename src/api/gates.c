@@ -70,3 +70,10 @@ void api_gates_run_finish(struct http_req *r)
 		for (int64_t i = 0; i < g->run.outcomes[o]; i++)
 			metrics_signal(m, "budget", signal_outcome_name((enum signal_outcome)o));
 }
+
+/* POST /api/watcher/run: one watcher cycle now, answered when it is done. */
+int api_watcher_run_prepare(struct http_req *r)
+{
+	server_run_watcher(r);
+	return 1;
+}
