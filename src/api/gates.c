@@ -72,8 +72,12 @@ void api_gates_run_finish(struct http_req *r)
 }
 
 /* POST /api/watcher/run: one watcher cycle now, answered when it is done. */
+static const struct vfield no_fields[] = {{NULL, 0, false, false, 0, 0, NULL}};
+
 int api_watcher_run_prepare(struct http_req *r)
 {
+	if (api_body(r, no_fields))
+		return 1;
 	server_run_watcher(r);
 	return 1;
 }

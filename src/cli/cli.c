@@ -26,6 +26,8 @@ static const struct {
 	{"outbox", cli_outbox, "list|retry: the delivery ledger of a server"},
 	{"tracker", cli_tracker, "test: the tracker connection of a server"},
 	{"settings", cli_settings, "get|set: runtime settings of a server (tracker, canaries)"},
+	{"gates", cli_gates, "run: evaluate the agents' budgets (exit 0/1/2/3 for CI)"},
+	{"watch", cli_watch, "--once: run a watcher cycle on a server now"},
 };
 
 static void usage(FILE *f, const char *prog)

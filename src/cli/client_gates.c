@@ -149,3 +149,64 @@ int cli_gates(const struct cli *g, int argc, char **argv)
 		return rc - GATE_EXIT;
 	return rc == EXIT_OK ? EXIT_OK : 3; /* --help: 0; anything else went wrong */
 }
+
+/* ---- intervene watch --once ---- */
+
+static int print_cycle(struct client *c, const struct client_cmd *cmd, const json_t *reply)
+{
+	(void)c, (void)cmd;
+	const char *name;
+	const json_t *counts;
+	json_object_foreach((json_t *)json_object_get(reply, "checks"), name, counts)
+	{
+		char *text = json_canon(counts);
+		struct buf line = BUF_INIT, safe = BUF_INIT;
+		buf_printf(&line, "%s: %s", name, text);
+		text_safe(&safe, line.data, 0);
+		printf("%s\n", safe.data);
+		buf_free(&safe);
+		buf_free(&line);
+		free(text);
+	}
+	bool ok = json_get_bool(reply, "ok", false);
+	printf("cycle %s in %lld ms\n", ok ? "done" : "done with failed checks",
+	       (long long)json_get_int(reply, "duration_ms", 0));
+	return ok ? EXIT_OK : EXIT_FAIL;
+}
+
+enum { WOPT_ONCE };
+
+static const struct copt watch_opts[] = {
+	[WOPT_ONCE] = {"--once", NULL, COPT_FLAG, TO_LOCAL, NULL, NULL, COPT_REQUIRED, 0, NULL,
+		       "run one cycle now and print its counts"},
+	COPT_END,
+};
+
+static int watch_run(struct client *c, const struct client_cmd *cmd, struct client_args *a)
+{
+	if (!a->local[WOPT_ONCE])
+		return client_usage_error(c, "give --once (the server runs the watcher on its "
+					     "own interval)");
+	return client_call(c, cmd, a);
+}
+
+static const struct client_cmd watch_cmd = {
+	"watch",
+	NULL,
+	"POST",
+	"/api/watcher/run",
+	watch_opts,
+	"run a watcher cycle now",
+	"Ask the server to run one watcher cycle now (admin): failed invariants in new\n"
+	"eval results, budgets of agents with new metrics, canaries with new runs, and\n"
+	"auto-resolve; prints each check's counts. Exits 1 when a check failed.",
+	print_cycle,
+	watch_run,
+	NULL,
+	false,
+};
+
+int cli_watch(const struct cli *g, int argc, char **argv)
+{
+	return client_single(g, &watch_cmd, argc, argv);
+}
