@@ -177,7 +177,7 @@ static int print_cycle(struct client *c, const struct client_cmd *cmd, const jso
 enum { WOPT_ONCE };
 
 static const struct copt watch_opts[] = {
-	[WOPT_ONCE] = {"--once", NULL, COPT_FLAG, TO_LOCAL, NULL, NULL, COPT_REQUIRED, 0, NULL,
+	[WOPT_ONCE] = {"--once", NULL, COPT_FLAG, TO_LOCAL, NULL, NULL, 0, 0, NULL,
 		       "run one cycle now and print its counts"},
 	COPT_END,
 };
