@@ -55,6 +55,15 @@ int api_fail(struct http_req *r, const struct err *e);
 int api_signals_prepare(struct http_req *r);
 int api_signals_run(struct http_req *r, struct store_conn *c);
 void api_signals_finish(struct http_req *r);
+/* Make r's context a batch of n signals, items[0..n) stolen (malloc'd array), so that
+ * api_signals_run replies {results} for them in one transaction and
+ * api_signals_finish counts them, as for a POST /api/signals batch. */
+struct signal;
+void api_signals_adopt(struct http_req *r, struct signal *items, size_t n);
+
+/* POST /api/integrations/alertmanager (integrations.c): Alertmanager's webhook payload
+ * as a batch of signals; run and finish are the signals route's. */
+int api_alertmanager_prepare(struct http_req *r);
 
 int api_incidents_list_prepare(struct http_req *r);
 int api_incidents_list_run(struct http_req *r, struct store_conn *c);

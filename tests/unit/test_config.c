@@ -106,6 +106,7 @@ static void check_default_values(const struct config *c, const char *cwd)
 	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_BUDGET], 4 * 3600000);
 	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_PLANNER], 2 * 3600000);
 	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_MANUAL], 3600000);
+	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_ALERT], 3600000);
 	assert_int_equal(c->policy.n_severity, 4);
 	const char *words[] = {"critical", "high", "medium", "low"};
 	for (int i = 0; i < 4; i++) {
