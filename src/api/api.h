@@ -1,8 +1,9 @@
 /* api.h — the REST API: the route table and helpers shared by its handlers.
  *
- * Each handler file (incidents.c, signals.c, silences.c, events in incidents.c,
- * ops.c) exports its prepare/run functions through this header; api.c holds the
- * one route table that names them with their method, pattern and minimum role. */
+ * Each handler file (incidents.c, signals.c, integrations.c, silences.c, events in
+ * incidents.c, ops.c) exports its prepare/run functions through this header; api.c
+ * holds the one route table that names them with their method, pattern and minimum
+ * role. */
 #ifndef INTERVENE_API_H
 #define INTERVENE_API_H
 

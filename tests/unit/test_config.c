@@ -617,6 +617,16 @@ static void test_durations(void **state)
 	assert_non_null(strstr(d, "  event_retention: 1d\n"));
 	free(d);
 	config_free(c);
+
+	/* The alert kind's window is its own key (SPEC §2), next to the others. */
+	c = load_ok("policy: {rate_limit: {window: {alert: 30m, manual: 2h}}}\n");
+	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_ALERT], 1800000);
+	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_MANUAL], 7200000);
+	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_PLANNER], 7200000);
+	d = dump_str(c);
+	assert_non_null(strstr(d, "      alert: 30m\n"));
+	free(d);
+	config_free(c);
 }
 
 /* ---- ${VAR} ---- */
