@@ -83,7 +83,7 @@ char *alertmanager_summary(const json_t *annotations, const char *alertname)
 			return t;
 		free(t);
 	}
-	/* Unreachable for parsed alerts (alertname is never blank); keep the contract. */
+	/* Not for parsed alerts, whose alertname is never blank; the contract still holds. */
 	return xstrdup("alert");
 }
 
@@ -154,6 +154,13 @@ static int check_payload(const json_t *payload, struct err *e)
 	return 0;
 }
 
+static bool is_blank(const char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	return !*s;
+}
+
 static bool is_hex(const char *s)
 {
 	if (!*s)
@@ -192,10 +199,11 @@ static int alert_signal(const json_t *alert, long i, const json_t *payload, stru
 			       "alerts[%ld].labels.alertname is required", i);
 		goto fail;
 	}
-	if (an < 1 || an > ALERTMANAGER_ALERTNAME_MAX) {
+	if (an < 1 || an > ALERTMANAGER_ALERTNAME_MAX || is_blank(alertname)) {
 		rc = err_field(e, ERR_INVALID, "alerts.labels.alertname",
-			       "alerts[%ld].labels.alertname must be 1 to %d characters long", i,
-			       ALERTMANAGER_ALERTNAME_MAX);
+			       "alerts[%ld].labels.alertname must be 1 to %d characters long, not "
+			       "only spaces",
+			       i, ALERTMANAGER_ALERTNAME_MAX);
 		goto fail;
 	}
 	const char *fp = json_get_str(alert, "fingerprint");

@@ -252,6 +252,9 @@ static void test_bad_payloads(void **state)
 		{"{\"version\": \"4\", \"alerts\": [{\"status\": \"firing\", \"labels\": "
 		 "{\"alertname\": \"\"}, \"fingerprint\": \"ab\"}]}",
 		 "alerts.labels.alertname", 0, "1 to 256"},
+		{"{\"version\": \"4\", \"alerts\": [{\"status\": \"firing\", \"labels\": "
+		 "{\"alertname\": \" \\t\"}, \"fingerprint\": \"ab\"}]}",
+		 "alerts.labels.alertname", 0, "not only spaces"},
 		{"{\"version\": \"4\", \"alerts\": [" ALERT_OK ", " ALERT_OK ", {\"status\": "
 		 "\"firing\", \"labels\": {\"alertname\": \"A\"}}]}",
 		 "alerts.fingerprint", 2, "alerts[2].fingerprint is required"},
