@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -25,6 +26,7 @@ import urllib.request
 
 import pytest
 
+import harness
 from harness import free_port, to_yaml, unique, wait_for
 
 TIMEOUT = 20  # per condition; the whole real-Alertmanager test takes a few seconds
@@ -409,3 +411,25 @@ def _exercise(s, am):
     assert all(still[keys[n]]["status"] == "open" for n in ("HighCPU", "Replication", "BackupLate"))
     st, b = s.get("/api/incidents?kind=alert&per_page=200")
     assert b["total"] == len(sent)
+
+
+@pytest.mark.parametrize("ci", [False, True], ids=["local", "ci"])
+def test_missing_alertmanager_skips_locally_and_fails_in_ci(ci, tmp_path):
+    """Without the binary the real-Alertmanager test is a visible skip locally and a
+    failure under INTERVENE_CI=1 (run in a pytest session of its own)."""
+    e = harness.without_log_path(dict(os.environ))
+    e["INTERVENE_ALERTMANAGER_BIN"] = str(tmp_path / "no-such-alertmanager")
+    e.pop("INTERVENE_CI", None)
+    if ci:
+        e["INTERVENE_CI"] = "1"
+    here = os.path.dirname(os.path.abspath(__file__))
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+                        os.path.join(here, "test_alertmanager.py"), "-k", "test_real_alertmanager"],
+                       capture_output=True, text=True, timeout=120, env=e, cwd=here)
+    out = r.stdout + r.stderr
+    assert "prometheus-alertmanager is not installed" in out, out[-3000:]
+    if ci:
+        assert r.returncode != 0 and "(INTERVENE_CI=1: required)" in out, out[-3000:]
+        assert " passed" not in out and "skipped" not in out, out[-3000:]
+    else:
+        assert r.returncode == 0 and "1 skipped" in out, out[-3000:]
