@@ -107,6 +107,13 @@ const struct route api_routes[] = {
 	 .prepare = api_signals_prepare,
 	 .run = api_signals_run,
 	 .finish = api_signals_finish},
+	{.method = M_POST,
+	 .pattern = "/api/integrations/alertmanager",
+	 .min_role = ROLE_RESPONDER,
+	 .kind = JOB_WRITE,
+	 .prepare = api_alertmanager_prepare,
+	 .run = api_signals_run,
+	 .finish = api_signals_finish},
 
 	{.method = M_GET,
 	 .pattern = "/api/incidents",

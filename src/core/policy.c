@@ -8,7 +8,7 @@
 #include "util/time.h"
 
 static const char *const kind_names[CONFIG_KIND_COUNT] = {"invariant", "budget", "planner",
-							  "manual"};
+							  "manual", "alert"};
 
 int policy_kind_index(const char *kind)
 {

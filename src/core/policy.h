@@ -13,7 +13,7 @@
 /* Index of kind in enum config_kind, or -1 for an unknown kind. */
 int policy_kind_index(const char *kind);
 
-/* The dedup key for kind and the caller's key: for invariant, budget and planner a
+/* The dedup key for kind and the caller's key: for invariant, budget, planner and alert a
  * key without the "<kind>:" prefix gets it, so "inv_x" and "invariant:inv_x" are the
  * same problem. Returns a malloc'd string. */
 char *policy_make_key(const char *kind, const char *key);

@@ -141,6 +141,9 @@ def minimal_body(method, path):
         return {"token": "t"}
     if path == "/api/tokens":
         return {"name": "inputs-test", "role": "viewer"}
+    if path == "/api/integrations/alertmanager":
+        return {"version": "4", "alerts": [{"status": "firing", "labels": {"alertname": "inputs"},
+                                            "fingerprint": "0123456789abcdef"}]}
     return {}
 
 

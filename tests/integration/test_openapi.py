@@ -650,6 +650,13 @@ def test_request_body_errors(api, shared_server, fixtures, path, method):
     api.call(M, target, 415, raw=b"{}", content_type=None)
     limit = 1048576
     api.call(M, target, 413, raw=b"{" + b" " * limit + b"}")
+    schema = resolve(resolve(DOC["paths"][path][method]["requestBody"])["content"]["application/json"]["schema"])
+    if path in TOLERANT_BODIES:
+        # a receiver of another program's payload ignores fields it does not know (the
+        # document says so: additionalProperties true) and still accepts the payload
+        assert schema.get("additionalProperties") is True, path
+        api.call(M, target, (200, 201, 202), body=TOLERANT_BODIES[path]() | {"no_such_field_xyz": 1})
+        return
     # a JSON body with an unknown field is named
     _, _, b = api.call(M, target, 400, body={"no_such_field_xyz": 1}, breaks_doc=True)
     assert b["error"]["code"] == "validation_failed"
@@ -753,6 +760,47 @@ def test_signals(api, shared_server):
     assert b["error"]["details"].get("index") == 1 and b["error"]["details"].get("field") == "key", b
     api.call("POST", "/api/signals", 400, body=[], breaks_doc=True)
     api.call("POST", "/api/signals", 400, body=[sig(unique("x"))] * 1001, breaks_doc=True)
+
+
+def am_alert(name, status="firing", **labels):
+    return {"status": status, "labels": {"alertname": name, **labels},
+            "annotations": {"summary": f"{name} fired"}, "startsAt": "2026-12-07T10:00:00.5Z",
+            "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prometheus.example/graph",
+            "fingerprint": os.urandom(8).hex()}
+
+
+def am_payload(*alerts):
+    return {"version": "4", "groupKey": "{}:{}", "truncatedAlerts": 0, "status": "firing",
+            "receiver": "intervene", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+            "externalURL": "http://alertmanager.example", "alerts": list(alerts)}
+
+
+# Routes that take another program's payload and ignore fields they do not know, each
+# with a valid body (test_request_body_errors).
+TOLERANT_BODIES = {"/api/integrations/alertmanager": lambda: am_payload(am_alert(unique("OaTolerant")))}
+
+
+def test_alertmanager(api, shared_server):
+    P = "/api/integrations/alertmanager"
+    a = am_alert(unique("OaAlert"), severity="critical")
+    _, _, b = api.call("POST", P, 202, body=am_payload(a, am_alert(unique("OaOther"))))
+    assert [r["outcome"] for r in b["results"]] == ["created", "created"], b
+    _, _, inc = api.call("GET", f"/api/incidents/{b['results'][0]['incident_id']}", 200)
+    assert inc["incident"]["kind"] == "alert" and inc["incident"]["severity"] == "sev1"
+    assert inc["incident"]["key"] == f"alert:{a['labels']['alertname']}:{a['fingerprint']}"
+    _, _, b = api.call("POST", P, 202, body=am_payload(a | {"status": "resolved"}))
+    assert b["results"][0]["outcome"] == "resolved", b
+    _, _, b = api.call("GET", "/api/incidents?kind=alert", 200)
+    assert all(i["kind"] == "alert" for i in b["incidents"]) and b["total"] >= 2
+    # errors the document describes
+    api.call("POST", P, 400, body=am_payload(), breaks_doc=True)
+    api.call("POST", P, 400, body=am_payload(a) | {"version": "3"}, breaks_doc=True)
+    no_name = am_alert("x")
+    del no_name["labels"]["alertname"]
+    _, _, b = api.call("POST", P, 400, body=am_payload(a, no_name), breaks_doc=True)
+    assert b["error"]["details"] == {"field": "alerts.labels.alertname", "index": 1}, b
+    _, _, b = api.call("POST", P, 400, body=am_payload(a | {"fingerprint": "XYZ"}), breaks_doc=True)
+    assert b["error"]["details"] == {"field": "alerts.fingerprint", "index": 0}, b
 
 
 # --------------------------------------------------------------------------- incidents

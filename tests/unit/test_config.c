@@ -106,6 +106,7 @@ static void check_default_values(const struct config *c, const char *cwd)
 	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_BUDGET], 4 * 3600000);
 	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_PLANNER], 2 * 3600000);
 	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_MANUAL], 3600000);
+	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_ALERT], 3600000);
 	assert_int_equal(c->policy.n_severity, 4);
 	const char *words[] = {"critical", "high", "medium", "low"};
 	for (int i = 0; i < 4; i++) {
@@ -614,6 +615,16 @@ static void test_durations(void **state)
 	assert_non_null(strstr(d, "  interval: 2h\n"));
 	assert_non_null(strstr(d, "  invariant_lookback: 2d\n"));
 	assert_non_null(strstr(d, "  event_retention: 1d\n"));
+	free(d);
+	config_free(c);
+
+	/* The alert kind's window is its own key (SPEC §2), next to the others. */
+	c = load_ok("policy: {rate_limit: {window: {alert: 30m, manual: 2h}}}\n");
+	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_ALERT], 1800000);
+	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_MANUAL], 7200000);
+	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_PLANNER], 7200000);
+	d = dump_str(c);
+	assert_non_null(strstr(d, "      alert: 30m\n"));
 	free(d);
 	config_free(c);
 }
