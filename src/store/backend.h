@@ -127,6 +127,14 @@ struct store_ops {
 			   struct err *e);
 	int (*setting_put)(struct store_conn *c, const struct setting_row *s, struct err *e);
 	int (*setting_list)(struct store_conn *c, store_setting_cb cb, void *arg, struct err *e);
+	int (*eval_result_insert)(struct store_conn *c, const struct eval_result *r,
+				  int64_t received_at, int64_t *id, struct err *e);
+	int (*metrics_daily_upsert)(struct store_conn *c, const struct metrics_daily *m,
+				    int64_t now, struct err *e);
+	int (*canary_run_insert)(struct store_conn *c, const struct canary_run *r,
+				 int64_t received_at, int64_t *id, struct err *e);
+	int (*gate_query_plan)(struct store_conn *c, enum store_gate_query q, struct buf *plan,
+			       struct err *e);
 };
 
 /* Backend constructors, called by store_new with the part of the URL after "scheme://". */

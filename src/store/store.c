@@ -408,6 +408,32 @@ int store_setting_list(struct store_conn *c, store_setting_cb cb, void *arg, str
 	return noted(c, c->ops->setting_list(c, cb, arg, e), e);
 }
 
+int store_eval_result_insert(struct store_conn *c, const struct eval_result *r, int64_t received_at,
+			     int64_t *id, struct err *e)
+{
+	return noted(c, c->ops->eval_result_insert(c, r, received_at, id, e), e);
+}
+
+int store_metrics_daily_upsert(struct store_conn *c, const struct metrics_daily *m, int64_t now,
+			       struct err *e)
+{
+	return noted(c, c->ops->metrics_daily_upsert(c, m, now, e), e);
+}
+
+int store_canary_run_insert(struct store_conn *c, const struct canary_run *r, int64_t received_at,
+			    int64_t *id, struct err *e)
+{
+	return noted(c, c->ops->canary_run_insert(c, r, received_at, id, e), e);
+}
+
+int store_gate_query_plan(struct store_conn *c, enum store_gate_query q, struct buf *plan,
+			  struct err *e)
+{
+	if ((int)q < 0 || q >= SGQ_COUNT)
+		return err_set(e, ERR_INVALID, "storage: no gate query %d", (int)q);
+	return noted(c, c->ops->gate_query_plan(c, q, plan, e), e);
+}
+
 int store_exec_sql(struct store_conn *c, const char *sql, struct err *e)
 {
 	return noted(c, c->ops->exec_sql(c, sql, e), e);

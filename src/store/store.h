@@ -318,6 +318,33 @@ typedef int (*store_setting_cb)(const struct setting_row *s, void *arg);
 /* Every setting, by key. */
 int store_setting_list(struct store_conn *c, store_setting_cb cb, void *arg, struct err *e);
 
+/* ---- gate inputs (SPEC §10) ---- */
+/* Insert one eval result received at received_at; *id (may be NULL) gets its id. */
+int store_eval_result_insert(struct store_conn *c, const struct eval_result *r, int64_t received_at,
+			     int64_t *id, struct err *e);
+/* Insert or replace the rollup of (m->agent, m->date); updated_at is set to now. */
+int store_metrics_daily_upsert(struct store_conn *c, const struct metrics_daily *m, int64_t now,
+			       struct err *e);
+/* Insert one canary run sample received at received_at; *id (may be NULL) gets its id. */
+int store_canary_run_insert(struct store_conn *c, const struct canary_run *r, int64_t received_at,
+			    int64_t *id, struct err *e);
+
+/* The queries the watcher and the gate report run over those tables, by name. The
+ * statements are the store's own; store_gate_query_plan describes how the backend
+ * runs one, so a test can check that each uses its index. */
+enum store_gate_query {
+	SGQ_EVAL_FAILED,	  /* results with failed invariants after a high-water mark */
+	SGQ_METRICS_UPDATED,	  /* rollups uploaded after a time */
+	SGQ_METRICS_WINDOW,	  /* every agent's rollups of a date window */
+	SGQ_METRICS_AGENT_WINDOW, /* one agent's rollups of a date window */
+	SGQ_CANARY_LAST,	  /* the last N runs of a canary */
+	SGQ_CANARY_NEW,		  /* runs after a high-water mark */
+	SGQ_COUNT
+};
+/* The backend's query plan of q, one step per line, appended to plan. */
+int store_gate_query_plan(struct store_conn *c, enum store_gate_query q, struct buf *plan,
+			  struct err *e);
+
 /* ---- maintenance ---- */
 /* Run sql (statements without parameters, in the backend's dialect) verbatim on c.
  * For tests and repair tools that must reach under this contract, e.g. to damage a
