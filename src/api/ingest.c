@@ -27,8 +27,7 @@ static int prepare(struct http_req *r, enum ingest_kind kind)
 	err_clear(&e);
 	r->ctx = b;
 	r->ctx_free = ctx_free;
-	bool ndjson = r->route->ndjson_ok && json_is_string(r->body);
-	if (ingest_batch_parse(kind, r->body, ndjson, 0, b, &e)) {
+	if (ingest_batch_parse(kind, r->body, r->body_ndjson, 0, b, &e)) {
 		req_reply_err(r, &e);
 		return 1;
 	}

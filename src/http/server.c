@@ -431,6 +431,7 @@ static int phase_body(struct http_req *r, char *body, size_t len)
 		}
 		/* Kept as text in a JSON string; the route splits the lines. */
 		r->body = json_stringn_nocheck(body, len);
+		r->body_ndjson = true;
 		return 0;
 	}
 	struct err e;
