@@ -104,8 +104,10 @@ def test_canary_runs_stored(shared_server):
                "canary_runs WHERE canary = ? ORDER BY id", name)
     assert got == [("v1", "baseline", 90.0, 100.0, 1.0, 1772359200000),
                    ("v2", "canary", 70.0, 300.0, None, 1772359200000)]
-    # the setting route beside it is untouched
-    assert s.get("/api/canary/runs")[0] == 404
+    # the literal path wins over GET /api/canary/{name}
+    st, h, _ = s.request("GET", "/api/canary/runs")
+    assert st == 405 and h.get("allow") == "POST", h
+    assert s.get("/api/canary/runz")[0] == 404
 
 
 def test_empty_batch_and_role(shared_server, role_tokens):
