@@ -26,6 +26,9 @@ static const struct {
 	{"outbox", cli_outbox, "list|retry: the delivery ledger of a server"},
 	{"tracker", cli_tracker, "test: the tracker connection of a server"},
 	{"settings", cli_settings, "get|set: runtime settings of a server (tracker, canaries)"},
+	{"eval", cli_eval, "push FILE: send eval results to a server"},
+	{"metrics", cli_metrics, "push FILE: send daily metrics to a server"},
+	{"canary", cli_canary, "push FILE: send canary run samples to a server"},
 };
 
 static void usage(FILE *f, const char *prog)

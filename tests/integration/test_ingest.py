@@ -7,6 +7,7 @@ within a request are refused, nothing is half-stored, and an oversized batch is 
 from the test's database file, read-only.
 """
 import json
+import re
 import socket
 import sqlite3
 import time
@@ -312,3 +313,113 @@ def test_100k_items_in_one_ndjson_body(make_server):
                    f"Content-Length: {40 * 1024 * 1024}\r\n\r\n").encode())
         head = c.recv(4096).decode("utf-8", "replace")
     assert head.startswith("HTTP/1.1 413"), head
+
+
+# --------------------------------------------------------------------------- push commands
+
+def push(srv, kind, path, *extra, input=None):
+    return srv.cli(kind, "push", path, "--format", "json", *extra, input=input,
+                   env={"INTERVENE_TOKEN": srv.token}, timeout=120)
+
+
+def test_push_ndjson_larger_than_one_body(shared_server, tmp_path):
+    """25,000 eval results (about 3 MB, over the 1 MiB body limit) as NDJSON with blank
+    lines, a line that is not JSON and bad items: sent in several requests, rejected items
+    reported with their index in the file."""
+    s = shared_server
+    agent = unique("push")
+    bad = {7: "cost", 12345: "quality_score", 24999: "timestamp"}
+    out = []
+    for i in range(25000):
+        item = {"task_id": f"t{i}", "agent": agent, "timestamp": TS, "success": True,
+                "quality_score": 50, "invariants": [{"id": "inv", "passed": True,
+                                                     "message": "x" * 40}]}
+        if bad.get(i) == "cost":
+            item["cost"] = -1
+        elif bad.get(i) == "quality_score":
+            item["quality_score"] = 101
+        elif bad.get(i) == "timestamp":
+            item["timestamp"] = "2026-02-30T00:00:00Z"
+        out.append(json.dumps(item))
+        if i % 1000 == 0:
+            out.append("")  # blank lines do not count as items
+    out[20001] = "{not json"  # replaces a good item
+    nd_index = sum(1 for line in out[:20001] if line)  # its index: non-blank lines before it
+    assert nd_index not in bad
+    f = tmp_path / "evals.ndjson"
+    f.write_text("\n".join(out) + "\n")
+    assert f.stat().st_size > 2 * 1024 * 1024
+    r = push(s, "eval", str(f))
+    assert r.returncode == 1, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["requests"] >= 6, rep["requests"]
+    got = {x["index"]: x["error"] for x in rep["rejected"]}
+    assert set(got) == set(bad) | {nd_index}, sorted(got)
+    assert got[nd_index]["code"] == "invalid_json"
+    for i, field in bad.items():
+        assert got[i]["details"]["field"] == field, got[i]
+    assert rep["accepted"] == 25000 - 4 and rep["rejected_count"] == 4
+    stored = rows(s, "SELECT count(*) FROM eval_results WHERE agent = ?", agent)[0][0]
+    assert stored == 25000 - 4
+    # the same file as text: the totals line and one line per rejected item
+    r = s.cli("eval", "push", str(f), env={"INTERVENE_TOKEN": s.token}, timeout=120)
+    assert r.returncode == 1
+    lines = r.stdout.strip().splitlines()
+    assert lines[-1].startswith("24996 accepted, 4 rejected, in "), lines[-1]
+    assert any(l.startswith("rejected item 12345: quality_score must be between 0 and 100")
+               and "(field quality_score)" in l for l in lines), lines
+    # requests over the server's body limit fail (413): the run stops, exit 1
+    r = s.cli("eval", "push", str(f), "--max-bytes", "2000000", env={"INTERVENE_TOKEN": s.token},
+              timeout=120)
+    assert r.returncode == 1 and "payload_too_large" in r.stderr, r.stderr
+    assert re.search(r"items 0\.\.\d+ of .* were not stored", r.stderr), r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "0 accepted, 0 rejected, in 0 requests"
+
+
+def test_push_array_in_several_requests(shared_server, tmp_path):
+    s = shared_server
+    agent = unique("pushm")
+    items = []
+    for i in range(350):
+        d = f"{2025 + i // 336}-{1 + i // 28 % 12:02d}-{1 + i % 28:02d}"
+        items.append(met(agent, d, total=10, ok=5))
+    items[120]["date"] = "2025-02-29"
+    items[301]["successful_runs"] = 11
+    items[130] = dict(items[129])  # a duplicate within the same request of 100
+    f = tmp_path / "metrics.json"
+    f.write_text(json.dumps(items, indent=1))
+    r = push(s, "metrics", str(f), "--max-items", "100")
+    assert r.returncode == 1, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["requests"] == 4
+    got = {x["index"]: x["error"]["details"].get("field") for x in rep["rejected"]}
+    assert got == {120: "date", 130: "date", 301: "successful_runs"}, got
+    assert rep["accepted"] == 347
+    assert rows(s, "SELECT count(*) FROM agent_metrics_daily WHERE agent = ?", agent) == [(347,)]
+    # everything valid: exit 0; sent again, the rows are replaced (upsert), not added
+    good = [x for i, x in enumerate(items) if i not in (120, 130, 301)]
+    f.write_text(json.dumps(good))
+    r = push(s, "metrics", str(f), "--max-items", "100")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["accepted"] == 347
+    assert rows(s, "SELECT count(*) FROM agent_metrics_daily WHERE agent = ?", agent) == [(347,)]
+
+
+def test_push_canary_from_stdin_and_usage(shared_server, tmp_path):
+    s = shared_server
+    name = unique("pushc")
+    text = "\n".join(json.dumps(can(name, ts=f"2026-03-01T10:00:{i:02d}Z", latency_ms=i))
+                     for i in range(30))
+    r = push(s, "canary", "-", input=text)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["accepted"] == 30
+    assert rows(s, "SELECT count(*) FROM canary_runs WHERE canary = ?", name) == [(30,)]
+    assert s.cli("canary", "push", env={"INTERVENE_TOKEN": s.token}).returncode == 2
+    assert push(s, "canary", "-", "--max-items", "0", input=text).returncode == 2
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2")
+    assert push(s, "canary", str(bad)).returncode == 2
+    assert push(s, "canary", str(tmp_path / "missing.json")).returncode == 1
+    # a request that fails (no token): exit 1, nothing counted as accepted
+    r = s.cli("canary", "push", "-", input=text, env={"INTERVENE_TOKEN": "nope"})
+    assert r.returncode == 1 and "were not stored" in r.stderr, r.stderr
