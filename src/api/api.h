@@ -134,5 +134,10 @@ int api_setting_put_prepare(struct http_req *r);
 int api_setting_put_run(struct http_req *r, struct store_conn *c);
 int api_canary_get_run(struct http_req *r, struct store_conn *c);
 int api_version_prepare(struct http_req *r);
+/* gate inputs (ingest.c) */
+int api_eval_results_prepare(struct http_req *r);
+int api_metrics_daily_prepare(struct http_req *r);
+int api_canary_runs_prepare(struct http_req *r);
+int api_ingest_run(struct http_req *r, struct store_conn *c);
 
 #endif

@@ -34,8 +34,8 @@ static const struct copt run_opts[] = {
 };
 
 static const struct table_col cols[] = {
-	{"AGENT", 24},	{"BUDGET_TYPE", 0}, {"SEVERITY", 0}, {"THRESHOLD", 0},
-	{"ACTUAL", 0},	{"MESSAGE", 70},
+	{"AGENT", 24},	  {"BUDGET_TYPE", 0}, {"SEVERITY", 0},
+	{"THRESHOLD", 0}, {"ACTUAL", 0},      {"MESSAGE", 70},
 };
 
 static void num_cell(struct table *t, const json_t *v)

@@ -25,7 +25,11 @@ void gate_date(int64_t days, char out[11])
 	int64_t m = mp < 10 ? mp + 3 : mp - 9;
 	if (m <= 2)
 		y++;
-	snprintf(out, 11, "%04d-%02d-%02d", (int)(y % 10000), (int)m, (int)d);
+	int yy = (int)(y < 0 ? 0 : y > 9999 ? 9999 : y), mm = (int)(m % 13), dd = (int)(d % 32);
+	char tmp[32];
+	snprintf(tmp, sizeof tmp, "%04d-%02d-%02d", yy, mm, dd);
+	memcpy(out, tmp, 10);
+	out[10] = '\0';
 }
 
 static void day_of(const struct metrics_daily *m, struct gate_day *d)

@@ -45,11 +45,11 @@
 #include "http/loopq.h"
 #include "http/metrics.h"
 #include "tracker/delivery.h"
-#include "watcher/watcher.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/time.h"
 #include "util/utf8.h"
+#include "watcher/watcher.h"
 
 /* Bodies of requests that carry no credentials (public routes such as sign-in) are
  * small: nobody may make the server buffer much without authenticating first. */
@@ -434,6 +434,7 @@ static int phase_body(struct http_req *r, char *body, size_t len)
 		}
 		/* Kept as text in a JSON string; the route splits the lines. */
 		r->body = json_stringn_nocheck(body, len);
+		r->body_ndjson = true;
 		return 0;
 	}
 	struct err e;

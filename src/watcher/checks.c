@@ -193,10 +193,11 @@ static int check_budgets(struct watcher_cycle *cy, json_t *counts, struct err *e
 	struct budgets_arg a = {.cy = cy};
 	int rc = store_pool_call(cy->pool, JOB_WRITE, budgets_fn, &a, e);
 	if (!rc)
-		json_object_update_new(
-			counts, jpack("{sI sI sI sI}", "agents_with_new_data", (json_int_t)a.agents,
-				      "evaluated", (json_int_t)a.evaluated, "violations",
-				      (json_int_t)a.violations, "resolved", (json_int_t)a.resolved));
+		json_object_update_new(counts, jpack("{sI sI sI sI}", "agents_with_new_data",
+						     (json_int_t)a.agents, "evaluated",
+						     (json_int_t)a.evaluated, "violations",
+						     (json_int_t)a.violations, "resolved",
+						     (json_int_t)a.resolved));
 	return rc;
 }
 
@@ -292,8 +293,8 @@ static int one_canary(struct store_conn *c, struct canary_arg *ca, const char *n
 		for (size_t k = 0; k < f[i].n; k++)
 			snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
 				 k ? ", " : "", canary_metric_name(f[i].m[k].id));
-		snprintf(summary, sizeof summary, "Canary %s %s regressed: %s", name,
-			 f[i].version, list);
+		snprintf(summary, sizeof summary, "Canary %s %s regressed: %s", name, f[i].version,
+			 list);
 		summary[utf8_cut(summary, strlen(summary), 256)] = '\0';
 		static const char *const sev[] = {NULL, "sev1", "sev2"};
 		json_t *details = jpack("{ss ss so so sb sI sI}", "canary", name, "version",
@@ -437,7 +438,8 @@ static int eval_fn(struct store_conn *c, void *arg, struct err *e)
 	int rc = store_wstate_get(c, HW_EVAL, &hw, e);
 	ea->high = hw;
 	if (!rc)
-		rc = store_eval_failed(c, hw, ea->cy->now - ea->cy->cfg->watcher.invariant_lookback_ms,
+		rc = store_eval_failed(c, hw,
+				       ea->cy->now - ea->cy->cfg->watcher.invariant_lookback_ms,
 				       EVAL_BATCH, one_result, ea, e);
 	if (!rc && ea->row_rc) {
 		*e = ea->row_err;
@@ -455,9 +457,9 @@ static int check_invariants(struct watcher_cycle *cy, json_t *counts, struct err
 	do
 		rc = store_pool_call(cy->pool, JOB_WRITE, eval_fn, &a, e);
 	while (!rc && a.batch == EVAL_BATCH);
-	json_object_update_new(counts, jpack("{sI sI}", "results_with_failures",
-					     (json_int_t)a.results, "failed_invariants",
-					     (json_int_t)a.failures));
+	json_object_update_new(counts,
+			       jpack("{sI sI}", "results_with_failures", (json_int_t)a.results,
+				     "failed_invariants", (json_int_t)a.failures));
 	return rc;
 }
 

@@ -75,7 +75,9 @@ static void run_sla(struct watcher *w)
 		if (a.counts[s]) {
 			atomic_fetch_add(&w->breaches[s], a.counts[s]);
 			log_info("SLA breached", "stage=%s incidents=%lld",
-				 s == 0 ? "ack" : s == 1 ? "mitigate" : "resolve",
+				 s == 0	  ? "ack"
+				 : s == 1 ? "mitigate"
+					  : "resolve",
 				 (long long)a.counts[s]);
 		}
 }
@@ -265,7 +267,8 @@ void watcher_render_metrics(struct watcher *w, struct buf *out)
 		   "# TYPE intervene_watcher_cycles_total counter\n"
 		   "intervene_watcher_cycles_total{result=\"ok\"} %lld\n"
 		   "intervene_watcher_cycles_total{result=\"failed\"} %lld\n",
-		   (long long)atomic_load(&w->cycles_ok), (long long)atomic_load(&w->cycles_failed));
+		   (long long)atomic_load(&w->cycles_ok),
+		   (long long)atomic_load(&w->cycles_failed));
 	buf_printf(out, "# HELP intervene_sla_breaches_total SLA breaches recorded, by stage.\n"
 			"# TYPE intervene_sla_breaches_total counter\n");
 	static const char *const stages[3] = {"ack", "mitigate", "resolve"};

@@ -439,7 +439,8 @@ def _parse_query(qs):
     return out
 
 
-def request_problems(path_item, op, query, path_params, headers, body, sent_body):
+def request_problems(path_item, op, query, path_params, headers, body, sent_body,
+                     media="application/json"):
     """Reasons the request breaks the documented rules ([] = it follows them)."""
     probs = []
     params = _params(path_item, op)
@@ -466,7 +467,10 @@ def request_problems(path_item, op, query, path_params, headers, body, sent_body
             if rb.get("required", False):
                 probs.append("request body required")
         else:
-            probs += [f"body: {e}" for e in schema_errors(rb["content"]["application/json"]["schema"], body)]
+            if media not in rb["content"]:
+                probs.append(f"body: {media} is not documented")
+            else:
+                probs += [f"body: {e}" for e in schema_errors(rb["content"][media]["schema"], body)]
     return probs
 
 
@@ -550,13 +554,17 @@ class Api:
         if op is not None and method != "HEAD":
             sent = {k.lower(): v for k, v in sent_headers.items()}
             req_body = None
-            if data is not None and "json" in (content_type or ""):
+            ndjson = "application/x-ndjson" in (content_type or "")
+            if data is not None and ndjson:
+                req_body = data.decode("utf-8", errors="replace")  # NDJSON is described as text
+            elif data is not None and "json" in (content_type or ""):
                 try:
                     req_body = json.loads(data.decode("utf-8"))
                 except ValueError:
                     req_body = None
             probs = request_problems(item, op, _parse_query(qs), path_params, sent, req_body,
-                                     data if data else None)
+                                     data if data else None,
+                                     "application/x-ndjson" if ndjson else "application/json")
             if breaks_doc is None and 200 <= st < 300:
                 breaks_doc = False
             if breaks_doc is False:
@@ -1138,6 +1146,35 @@ def test_delivery(api, shared_server, fixtures, make_server):
         assert b["queued"] is True
         _, _, b = a.call("POST", "/api/tracker/test", 200)
         assert b["ok"] is True and b["provider"] == "github", b
+
+
+# --------------------------------------------------------------------------- gate inputs
+
+def test_gate_inputs(api):
+    agent = unique("oa-gate")
+    ts = "2026-03-01T10:00:00Z"
+    item = {"task_id": "t", "agent": agent, "timestamp": ts, "success": True,
+            "invariants": [{"id": "i", "passed": False, "evidence": {"a": 1}}]}
+    api.call("POST", "/api/eval/results", 200, body=[item])
+    _, _, b = api.call("POST", "/api/eval/results", 200, body=[item, dict(item, cost=-1)],
+                       breaks_doc=True)
+    assert b["accepted"] == 1 and b["rejected"][0]["error"]["details"]["field"] == "cost"
+    _, _, b = api.call("POST", "/api/eval/results", 200,
+                       raw=json.dumps(dict(item, task_id="u")) + "\n{bad\n",
+                       content_type="application/x-ndjson")
+    assert b["accepted"] == 1 and b["rejected"][0]["error"]["code"] == "invalid_json"
+    api.call("POST", "/api/eval/results", 400, body=item, breaks_doc=True)
+    day = {"agent": agent, "date": "2026-03-01", "total_runs": 2, "successful_runs": 1}
+    api.call("POST", "/api/metrics/daily", 200, body=[day])
+    _, _, b = api.call("POST", "/api/metrics/daily", 200, body=[day, dict(day, successful_runs=-1)],
+                       breaks_doc=True)
+    assert b["accepted"] == 1 and b["rejected"][0]["index"] == 1
+    api.call("POST", "/api/metrics/daily", 400, body=day, breaks_doc=True)
+    run = {"canary": agent, "version": "v2", "variant": "canary", "timestamp": ts}
+    api.call("POST", "/api/canary/runs", 200, body=[run])
+    _, _, b = api.call("POST", "/api/canary/runs", 200, body=[run, run])
+    assert b["accepted"] == 1 and b["rejected"][0]["index"] == 1
+    api.call("POST", "/api/canary/runs", 400, body=run, breaks_doc=True)
 
 
 # --------------------------------------------------------------------------- coverage (last)
