@@ -1177,6 +1177,17 @@ def test_gate_inputs(api):
     api.call("POST", "/api/canary/runs", 400, body=run, breaks_doc=True)
 
 
+def test_gates_and_watcher(api):
+    _, _, b = api.call("POST", "/api/gates/run", 200, body={})
+    assert b["lookback_days"] == 7 and b["summary"]["agents"] == len(b["agents"])
+    api.call("POST", "/api/gates/run", 200, body={"create_incidents": True, "baseline_days": 0})
+    api.call("POST", "/api/gates/run", 404, body={"agent": unique("no-budget")})
+    api.call("POST", "/api/gates/run", 400, body={"lookback_days": 0}, breaks_doc=True)
+    _, _, b = api.call("POST", "/api/watcher/run", 200)
+    assert set(b["checks"]) == {"invariants", "budgets", "canary"}
+    api.call("POST", "/api/watcher/run", 400, body={"now": 1}, breaks_doc=True)
+
+
 # --------------------------------------------------------------------------- coverage (last)
 
 def test_zz_every_operation_was_exercised(request):
