@@ -127,7 +127,7 @@ def seed(s, agents, days, results):
 def wrk(s, seconds, label):
     env = dict(os.environ, BENCH_DIR=HERE)
     out = subprocess.run(
-        ["timeout", "-k", "5", str(seconds + 30), "wrk", "-t2", "-c64", f"-d{seconds}s",
+        ["timeout", "-k", "5", str(seconds + 30), "wrk", "-t2", "-c64", f"-d{seconds}s", "--latency",
          "-H", f"Authorization: Bearer {s.token}", "-s", os.path.join(HERE, "signal_new.lua"),
          f"http://127.0.0.1:{s.port}/api/signals", label],
         capture_output=True, text=True, env=env).stdout
@@ -174,28 +174,32 @@ def main():
         print(f"  server RSS after the cycles: {s.rss_mb():.1f} MB")
 
         base, base_p99 = wrk(s, dur, "nocycle")
-        stop = threading.Event()
-        cycles = []
-
-        def loop():
-            n = 0
-            while not stop.is_set():
-                n += 1
-                for row in latest:
-                    row["total_runs"] += 1
-                s.post("/api/metrics/daily", latest)
-                r = s.post("/api/watcher/run", {})
-                cycles.append(r["duration_ms"])
-        th = threading.Thread(target=loop, daemon=True)
-        th.start()
-        busy, busy_p99 = wrk(s, dur, "cycles")
-        stop.set()
-        th.join(timeout=60)
-        change = (busy - base) / base * 100 if base else 0.0
         print(f"  ingest, no cycle:        {base:.0f} signals/s, p99 {base_p99}")
-        print(f"  ingest, cycles running:  {busy:.0f} signals/s, p99 {busy_p99} "
-              f"({change:+.1f} %; {len(cycles)} cycles of every agent, "
-              f"{(sum(cycles) / len(cycles)) if cycles else 0:.0f} ms each on average)")
+
+        def with_cycles(pause, label):
+            """wrk while a thread uploads every agent's latest day and runs a cycle,
+            then sleeps `pause` seconds, over and over."""
+            stop = threading.Event()
+            cycles = []
+
+            def loop():
+                while not stop.is_set():
+                    for row in latest:
+                        row["total_runs"] += 1
+                    s.post("/api/metrics/daily", latest)
+                    cycles.append(s.post("/api/watcher/run", {})["duration_ms"])
+                    stop.wait(pause)
+            th = threading.Thread(target=loop, daemon=True)
+            th.start()
+            busy, busy_p99 = wrk(s, dur, label)
+            stop.set()
+            th.join(timeout=60)
+            change = (busy - base) / base * 100 if base else 0.0
+            print(f"  ingest, {label:<24} {busy:.0f} signals/s, p99 {busy_p99} "
+                  f"({change:+.1f} %; {len(cycles)} cycles over {agents} agents with new "
+                  f"data, {(sum(cycles) / len(cycles)) if cycles else 0:.0f} ms each)")
+        with_cycles(1.0, "a cycle every second:")
+        with_cycles(0.0, "cycles back to back:")
     finally:
         if s:
             s.stop()

@@ -121,9 +121,19 @@ static void agents_free(struct agents *a)
 	free(a->names);
 }
 
+/* The budgets check reads on a reader — which agents have new data, their gates, which
+ * passing checks have an incident to count for — and writes only what must change in a
+ * short write job: the signals of the agents with violations (evaluated again there,
+ * so the signal carries the data it was decided on), the counts of passes, the mark.
+ * Evaluating a thousand agents inside the writer's transaction would hold every
+ * other write back for its duration. */
 struct budgets_arg {
 	struct watcher_cycle *cy;
 	int64_t agents, evaluated, violations, resolved;
+	int64_t high;		   /* read: the newest upload seen; 0 when nothing is new */
+	struct agents failing;	   /* read: agents with violations */
+	struct agents passing;	   /* read: keys of passing checks whose incident is active */
+	struct agents failed_keys; /* read: keys of violated checks (passes start over) */
 };
 
 static bool has_budget(const struct config *cfg, const char *agent)
@@ -134,16 +144,16 @@ static bool has_budget(const struct config *cfg, const char *agent)
 	return false;
 }
 
-static int budgets_fn(struct store_conn *c, void *arg, struct err *e)
+static int budgets_read(struct store_conn *c, void *arg, struct err *e)
 {
 	struct budgets_arg *ba = arg;
 	struct watcher_cycle *cy = ba->cy;
-	ba->agents = ba->evaluated = ba->violations = ba->resolved = 0;
 	int64_t hw;
 	struct agents ag = {0};
 	int rc = store_wstate_get(c, HW_METRICS, &hw, e);
 	if (!rc)
 		rc = store_metrics_updated(c, hw, add_agent, &ag, e);
+	ba->high = ag.high;
 	for (size_t i = 0; i < ag.n && !rc; i++) {
 		ba->agents++;
 		if (!has_budget(cy->cfg, ag.names[i]))
@@ -151,18 +161,17 @@ static int budgets_fn(struct store_conn *c, void *arg, struct err *e)
 		struct gate_run run = {.agent = ag.names[i],
 				       .lookback_days = 7,
 				       .baseline_days = 14,
-				       .create_incidents = true,
 				       .source = "watcher",
 				       .now = cy->now};
 		json_t *report = NULL;
 		if ((rc = gate_report(c, cy->cfg, &run, ACTOR, &report, e)))
 			break;
 		ba->evaluated++;
-		for (int o = 0; o < OUT_COUNT; o++)
-			cy->outcomes[WK_BUDGET][o] += run.outcomes[o];
 		const json_t *a = json_array_get(json_object_get(report, "agents"), 0);
 		const json_t *vs = json_object_get(a, "violations");
 		ba->violations += (int64_t)json_array_size(vs);
+		if (json_array_size(vs))
+			add_agent(ag.names[i], "", 0, &ba->failing);
 		bool judged = !json_object_get(a, "note"); /* no data or disabled: no verdict */
 		for (int t = 0; t < GT_COUNT && !rc && judged; t++) {
 			char key[320];
@@ -177,21 +186,69 @@ static int budgets_fn(struct store_conn *c, void *arg, struct err *e)
 					    gate_type_name((enum gate_type)t)))
 					violated = true;
 			}
-			rc = violated ? failed(c, cy, key, e)
-				      : passed(c, cy, WK_BUDGET, key, &ba->resolved, e);
+			if (violated) {
+				add_agent(key, "", 0, &ba->failed_keys);
+				continue;
+			}
+			struct incident inc;
+			rc = store_incident_find_active(c, "budget", key, &inc, e);
+			if (rc == ERR_NOTFOUND) {
+				rc = 0;
+				continue;
+			}
+			if (!rc) {
+				incident_clear(&inc);
+				add_agent(key, "", 0, &ba->passing);
+			}
 		}
 		json_decref(report);
 	}
-	if (!rc && ag.n)
-		rc = store_wstate_put(c, HW_METRICS, ag.high, cy->now, e);
 	agents_free(&ag);
+	return rc;
+}
+
+static int budgets_write(struct store_conn *c, void *arg, struct err *e)
+{
+	struct budgets_arg *ba = arg;
+	struct watcher_cycle *cy = ba->cy;
+	int rc = 0;
+	int64_t before[OUT_COUNT];
+	for (int o = 0; o < OUT_COUNT; o++)
+		before[o] = cy->outcomes[WK_BUDGET][o];
+	for (size_t i = 0; i < ba->failing.n && !rc; i++) {
+		struct gate_run run = {.agent = ba->failing.names[i],
+				       .lookback_days = 7,
+				       .baseline_days = 14,
+				       .create_incidents = true,
+				       .source = "watcher",
+				       .now = cy->now};
+		json_t *report = NULL;
+		if (!(rc = gate_report(c, cy->cfg, &run, ACTOR, &report, e)))
+			for (int o = 0; o < OUT_COUNT; o++)
+				cy->outcomes[WK_BUDGET][o] += run.outcomes[o];
+		json_decref(report);
+	}
+	for (size_t i = 0; i < ba->failed_keys.n && !rc; i++)
+		rc = failed(c, cy, ba->failed_keys.names[i], e);
+	for (size_t i = 0; i < ba->passing.n && !rc; i++)
+		rc = passed(c, cy, WK_BUDGET, ba->passing.names[i], &ba->resolved, e);
+	if (!rc && ba->high)
+		rc = store_wstate_put(c, HW_METRICS, ba->high, cy->now, e);
+	if (rc) /* rolled back: not counted */
+		for (int o = 0; o < OUT_COUNT; o++)
+			cy->outcomes[WK_BUDGET][o] = before[o];
 	return rc;
 }
 
 static int check_budgets(struct watcher_cycle *cy, json_t *counts, struct err *e)
 {
 	struct budgets_arg a = {.cy = cy};
-	int rc = store_pool_call(cy->pool, JOB_WRITE, budgets_fn, &a, e);
+	int rc = store_pool_call(cy->pool, JOB_READ, budgets_read, &a, e);
+	if (!rc && (a.high || a.failing.n || a.passing.n))
+		rc = store_pool_call(cy->pool, JOB_WRITE, budgets_write, &a, e);
+	agents_free(&a.failing);
+	agents_free(&a.passing);
+	agents_free(&a.failed_keys);
 	if (!rc)
 		json_object_update_new(counts, jpack("{sI sI sI sI}", "agents_with_new_data",
 						     (json_int_t)a.agents, "evaluated",
