@@ -12,6 +12,9 @@
 #   2. dedup   POST /api/signals, one signal, one of 100 existing keys (dedup hit)
 #   3. batch   POST /api/signals, 100 signals: 90 dedup hits, 10 new keys
 #   4. list    GET /api/incidents?status=open&per_page=50 over a seeded store
+#   5./6.      1 and 4 with a tracker that never answers (issue 8)
+#   7. watcher a cycle over 1,000 agents x 30 days and 100,000 eval results, and ingest
+#              while cycles run (bench/watcher.py, its own server)
 #
 # It prints figures only: a missed target never changes the exit status. It exits
 # non-zero only when it cannot run at all (no wrk, no binary, the server does not start).
@@ -503,6 +506,18 @@ if start_hang; then
 	stop_hang
 else
 	echo "bench: the hanging tracker stand-in did not start; scenarios 5 and 6 skipped"
+fi
+
+# --- 7. the watcher (issue 9): its own server and data, figures printed by watcher.py ---
+
+if ! over_time; then
+	W_ARGS=(--bin "$BIN")
+	[ "$MODE" = smoke ] && W_ARGS+=(--smoke)
+	if ! timeout -k 5 "$([ "$MODE" = smoke ] && echo 120 || echo 400)" \
+		python3 "$BENCH_DIR/watcher.py" "${W_ARGS[@]}"; then
+		echo "bench: scenario 7 (watcher) could not run to the end; figures above are partial"
+	fi
+	echo
 fi
 
 # --- summary ----------------------------------------------------------------------------

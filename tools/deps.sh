@@ -16,6 +16,7 @@ if [ "${1:-test}" != build ]; then
   PKGS+=(
     clang libclang-rt-14-dev clang-format cppcheck git
     python3-pytest python3-jsonschema sqlite3 curl ca-certificates
+    prometheus-alertmanager
   )
 fi
 

@@ -1,8 +1,9 @@
 /* api.h — the REST API: the route table and helpers shared by its handlers.
  *
- * Each handler file (incidents.c, signals.c, silences.c, events in incidents.c,
- * ops.c) exports its prepare/run functions through this header; api.c holds the
- * one route table that names them with their method, pattern and minimum role. */
+ * Each handler file (incidents.c, signals.c, integrations.c, silences.c, events in
+ * incidents.c, ops.c) exports its prepare/run functions through this header; api.c
+ * holds the one route table that names them with their method, pattern and minimum
+ * role. */
 #ifndef INTERVENE_API_H
 #define INTERVENE_API_H
 
@@ -52,9 +53,23 @@ int api_body(struct http_req *r, const struct vfield *fields);
 int api_fail(struct http_req *r, const struct err *e);
 
 /* ---- handlers ---- */
+int api_gates_run_prepare(struct http_req *r);
+int api_gates_run_run(struct http_req *r, struct store_conn *c);
+void api_gates_run_finish(struct http_req *r);
+int api_watcher_run_prepare(struct http_req *r);
+
 int api_signals_prepare(struct http_req *r);
 int api_signals_run(struct http_req *r, struct store_conn *c);
 void api_signals_finish(struct http_req *r);
+/* Make r's context a batch of n signals, items[0..n) stolen (malloc'd array), so that
+ * api_signals_run replies {results} for them in one transaction and
+ * api_signals_finish counts them, as for a POST /api/signals batch. */
+struct signal;
+void api_signals_adopt(struct http_req *r, struct signal *items, size_t n);
+
+/* POST /api/integrations/alertmanager (integrations.c): Alertmanager's webhook payload
+ * as a batch of signals; run and finish are the signals route's. */
+int api_alertmanager_prepare(struct http_req *r);
 
 int api_incidents_list_prepare(struct http_req *r);
 int api_incidents_list_run(struct http_req *r, struct store_conn *c);
@@ -119,5 +134,10 @@ int api_setting_put_prepare(struct http_req *r);
 int api_setting_put_run(struct http_req *r, struct store_conn *c);
 int api_canary_get_run(struct http_req *r, struct store_conn *c);
 int api_version_prepare(struct http_req *r);
+/* gate inputs (ingest.c) */
+int api_eval_results_prepare(struct http_req *r);
+int api_metrics_daily_prepare(struct http_req *r);
+int api_canary_runs_prepare(struct http_req *r);
+int api_ingest_run(struct http_req *r, struct store_conn *c);
 
 #endif

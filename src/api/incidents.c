@@ -94,9 +94,9 @@ int api_incidents_list_prepare(struct http_req *r)
 		size_t n = 0;
 		for (char **s = c->kinds; *s; s++, n++)
 			if (policy_kind_index(*s) < 0)
-				return bad_query(r, "kind",
-						 "must be invariant, budget, planner or manual",
-						 *s);
+				return bad_query(
+					r, "kind",
+					"must be invariant, budget, planner, manual or alert", *s);
 		if (!n)
 			return bad_query(r, "kind", "must not be empty", NULL);
 		c->f.kinds = (const char *const *)c->kinds;

@@ -28,6 +28,16 @@ static void ctx_free(void *p)
 	free(c);
 }
 
+void api_signals_adopt(struct http_req *r, struct signal *items, size_t n)
+{
+	struct signals_ctx *ctx = xcalloc(1, sizeof *ctx);
+	ctx->items = items;
+	ctx->n = n;
+	ctx->batch = true;
+	r->ctx = ctx;
+	r->ctx_free = ctx_free;
+}
+
 int api_signals_prepare(struct http_req *r)
 {
 	struct signals_ctx *ctx = xcalloc(1, sizeof *ctx);

@@ -12,7 +12,7 @@
 #include "util/time.h"
 #include "util/validate.h"
 
-static const char *const kinds[] = {"invariant", "budget", "planner", "manual", NULL};
+static const char *const kinds[] = {"invariant", "budget", "planner", "manual", "alert", NULL};
 
 static const struct vfield silence_fields[] = {
 	{"kind", V_STRING, false, true, 0, 0, kinds},
@@ -195,7 +195,8 @@ int api_silence_preview_prepare(struct http_req *r)
 	const char *kind = req_query(r, "kind");
 	const char *glob = req_query(r, "key_glob");
 	if (kind && *kind && policy_kind_index(kind) < 0)
-		return invalid(r, "kind", "kind must be invariant, budget, planner or manual");
+		return invalid(r, "kind",
+			       "kind must be invariant, budget, planner, manual or alert");
 	if (!glob || !*glob)
 		return invalid(r, "key_glob", "key_glob is required");
 	struct preview_ctx *c = xcalloc(1, sizeof *c);

@@ -26,6 +26,11 @@ static const struct {
 	{"outbox", cli_outbox, "list|retry: the delivery ledger of a server"},
 	{"tracker", cli_tracker, "test: the tracker connection of a server"},
 	{"settings", cli_settings, "get|set: runtime settings of a server (tracker, canaries)"},
+	{"gates", cli_gates, "run: evaluate the agents' budgets (exit 0/1/2/3 for CI)"},
+	{"watch", cli_watch, "--once: run a watcher cycle on a server now"},
+	{"eval", cli_eval, "push FILE: send eval results to a server"},
+	{"metrics", cli_metrics, "push FILE: send daily metrics to a server"},
+	{"canary", cli_canary, "push FILE: send canary run samples to a server"},
 };
 
 static void usage(FILE *f, const char *prog)

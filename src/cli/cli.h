@@ -52,5 +52,11 @@ int cli_events(const struct cli *g, int argc, char **argv);
 int cli_outbox(const struct cli *g, int argc, char **argv);
 int cli_tracker(const struct cli *g, int argc, char **argv);
 int cli_settings(const struct cli *g, int argc, char **argv);
+int cli_gates(const struct cli *g, int argc, char **argv);
+int cli_watch(const struct cli *g, int argc, char **argv);
+/* client_push.c: eval|metrics|canary push FILE */
+int cli_eval(const struct cli *g, int argc, char **argv);
+int cli_metrics(const struct cli *g, int argc, char **argv);
+int cli_canary(const struct cli *g, int argc, char **argv);
 
 #endif

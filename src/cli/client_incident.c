@@ -177,7 +177,7 @@ static const struct copt list_opts[] = {
 	COPT_QUERY("--status", COPT_LIST, "status", "S",
 		   "open, acknowledged, mitigated, resolved, closed, or active (the first three)"),
 	COPT_QUERY("--severity", COPT_LIST, "severity", "SEV", "sev1 .. sev4"),
-	COPT_QUERY("--kind", COPT_LIST, "kind", "K", "invariant, budget, planner or manual"),
+	COPT_QUERY("--kind", COPT_LIST, "kind", "K", "invariant, budget, planner, manual or alert"),
 	COPT_QUERY("--assigned-to", COPT_LIST, "assigned_to", "A", "assignee"),
 	{"--query", "-q", COPT_STRING, TO_QUERY, "q", NULL, 0, 0, "TEXT",
 	 "case-insensitive substring of the summary or key"},

@@ -256,8 +256,9 @@ enum {
 };
 
 static const struct copt signal_opts[] = {
-	[OPT_KIND] = COPT_BODY("--kind", COPT_STRING, "kind", "K",
-			       "invariant, budget, planner or manual (required without --file)"),
+	[OPT_KIND] =
+		COPT_BODY("--kind", COPT_STRING, "kind", "K",
+			  "invariant, budget, planner, manual or alert (required without --file)"),
 	[OPT_KEY] = COPT_BODY("--key", COPT_STRING, "key", "K",
 			      "deduplication key (required except for manual)"),
 	[OPT_SUMMARY] = COPT_BODY("--summary", COPT_STRING, "summary", "S",

@@ -25,13 +25,13 @@ const struct key cfg_root_keys[] = {
 	KSECTION("server", cfg_server_keys, 0, 0),
 	KSECTION("storage", cfg_storage_keys, 0, 0),
 	KSECTION("auth", cfg_auth_keys, 0, 0),
-	KLATER(KF_SECTION("watcher", cfg_watcher_keys, 0, 0), "the watcher"),
+	KROW(KF_SECTION("watcher", cfg_watcher_keys, 0, 0)),
 	KSECTION("policy", cfg_policy_keys, 0, 0),
 	KSECTION("tracker", cfg_tracker_keys, 0, 0),
 	KROW(KF_SECTION("notify", cfg_notify_keys, 0, 0)),
 	KLATER(KF_SECTION("actions", cfg_actions_keys, 0, 0), "playbook actions"),
-	KLATER(KF_MAP("budgets", C(budgets), C(n_budgets), &cfg_budget_coll), "the gates"),
-	KLATER(KF_SECTION("canary", cfg_canary_keys, 0, 0), "the gates"),
+	KROW(KF_MAP("budgets", C(budgets), C(n_budgets), &cfg_budget_coll)),
+	KROW(KF_SECTION("canary", cfg_canary_keys, 0, 0)),
 	KEND,
 };
 

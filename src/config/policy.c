@@ -19,6 +19,7 @@ static const struct key window_keys[] = {
 	WINDOW("budget", CONFIG_KIND_BUDGET, "4h"),
 	WINDOW("planner", CONFIG_KIND_PLANNER, "2h"),
 	WINDOW("manual", CONFIG_KIND_MANUAL, "1h"),
+	WINDOW("alert", CONFIG_KIND_ALERT, "1h"),
 	KEND,
 };
 

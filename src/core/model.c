@@ -140,3 +140,30 @@ void setting_row_clear(struct setting_row *s)
 	free(s->reason);
 	memset(s, 0, sizeof *s);
 }
+
+void eval_result_clear(struct eval_result *r)
+{
+	if (!r)
+		return;
+	free(r->task_id);
+	free(r->agent);
+	json_decref(r->invariants);
+	memset(r, 0, sizeof *r);
+}
+
+void metrics_daily_clear(struct metrics_daily *m)
+{
+	if (!m)
+		return;
+	free(m->agent);
+	memset(m, 0, sizeof *m);
+}
+
+void canary_run_clear(struct canary_run *r)
+{
+	if (!r)
+		return;
+	free(r->canary);
+	free(r->version);
+	memset(r, 0, sizeof *r);
+}

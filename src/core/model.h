@@ -112,6 +112,46 @@ struct setting_row {
 };
 void setting_row_clear(struct setting_row *s);
 
+/* ---- gate inputs (SPEC §10.1, §10.2, §10.4) ---- */
+
+/* A REAL column that may be absent (SQL NULL when !set). */
+struct opt_real {
+	bool set;
+	double v;
+};
+
+/* One eval result. invariants is a JSON array of invariant objects (owned);
+ * failed_invariants counts those with passed = false. */
+struct eval_result {
+	char *task_id, *agent;
+	int64_t timestamp;
+	bool success;
+	struct opt_real quality_score, latency_ms, cost;
+	json_t *invariants;
+	int64_t failed_invariants;
+};
+void eval_result_clear(struct eval_result *r);
+
+/* One daily rollup of an agent; date is "YYYY-MM-DD" (UTC). */
+struct metrics_daily {
+	char *agent;
+	char date[11];
+	int64_t total_runs, successful_runs;
+	struct opt_real avg_quality_score, avg_latency_ms, p50_latency_ms, p95_latency_ms,
+		p99_latency_ms, avg_cost;
+	int64_t invariants_passed, invariants_failed;
+};
+void metrics_daily_clear(struct metrics_daily *m);
+
+/* One run sample of a canary rollout; variant is "baseline" or "canary". */
+struct canary_run {
+	char *canary, *version;
+	char variant[9];
+	struct opt_real quality_score, latency_ms, cost;
+	int64_t timestamp;
+};
+void canary_run_clear(struct canary_run *r);
+
 /* "open", "acknowledged", ...; NULL for a value outside the enum. */
 const char *incident_status_name(enum incident_status s);
 /* Status name → status; false (and *out untouched) when unknown. */

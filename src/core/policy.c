@@ -8,7 +8,7 @@
 #include "util/time.h"
 
 static const char *const kind_names[CONFIG_KIND_COUNT] = {"invariant", "budget", "planner",
-							  "manual"};
+							  "manual", "alert"};
 
 int policy_kind_index(const char *kind)
 {
@@ -167,6 +167,26 @@ json_t *policy_sla_json(const struct config *cfg, const struct incident *inc, in
 	sla_stages(cfg, inc, now, st);
 	return jpack("{so so so}", "ack", stage_json(st[0]), "mitigate", stage_json(st[1]),
 		     "resolve", stage_json(st[2]));
+}
+
+unsigned policy_sla_breaches(const struct config *cfg, const struct incident *inc, int64_t now,
+			     int64_t due[3])
+{
+	struct stage st[3];
+	sla_stages(cfg, inc, now, st);
+	unsigned mask = 0;
+	for (int i = 0; i < 3; i++) {
+		due[i] = st[i].due;
+		if (st[i].met == 0)
+			mask |= 1u << i;
+	}
+	return mask;
+}
+
+const char *policy_sla_stage_name(int stage)
+{
+	static const char *const names[3] = {"ack", "mitigate", "resolve"};
+	return names[stage];
 }
 
 static void stage_write(struct buf *b, struct stage st)

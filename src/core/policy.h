@@ -13,7 +13,7 @@
 /* Index of kind in enum config_kind, or -1 for an unknown kind. */
 int policy_kind_index(const char *kind);
 
-/* The dedup key for kind and the caller's key: for invariant, budget and planner a
+/* The dedup key for kind and the caller's key: for invariant, budget, planner and alert a
  * key without the "<kind>:" prefix gets it, so "inv_x" and "invariant:inv_x" are the
  * same problem. Returns a malloc'd string. */
 char *policy_make_key(const char *kind, const char *key);
@@ -46,5 +46,14 @@ struct buf;
 void policy_sla_write(struct buf *b, const struct config *cfg, const struct incident *inc,
 		      int64_t now);
 json_t *policy_sla_json(const struct config *cfg, const struct incident *inc, int64_t now);
+
+/* The stages of inc breached at now — met is false in policy_sla_json: due_at passed
+ * without that stage or a later one by then — as a mask of 1 << stage (0 ack,
+ * 1 mitigate, 2 resolve); due[stage] gets each stage's due time (0: no target). */
+unsigned policy_sla_breaches(const struct config *cfg, const struct incident *inc, int64_t now,
+			     int64_t due[3]);
+
+/* "ack", "mitigate", "resolve". */
+const char *policy_sla_stage_name(int stage);
 
 #endif

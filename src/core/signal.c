@@ -21,7 +21,7 @@ const char *signal_outcome_name(enum signal_outcome o)
 	return outcome_names[o];
 }
 
-static const char *const kinds[] = {"invariant", "budget", "planner", "manual", NULL};
+static const char *const kinds[] = {"invariant", "budget", "planner", "manual", "alert", NULL};
 static const char *const actions[] = {"trigger", "resolve", NULL};
 static const char *const severities[] = {"sev1", "sev2", "sev3", "sev4", NULL};
 

@@ -12,7 +12,7 @@ static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 #define N_BUCKETS (sizeof buckets / sizeof buckets[0])
 #define MAX_CODES 12
 
-static const char *const kinds[] = {"invariant", "budget", "planner", "manual"};
+static const char *const kinds[] = {"invariant", "budget", "planner", "manual", "alert"};
 static const char *const outcomes[] = {"created",      "deduplicated", "silenced",
 				       "rate_limited", "resolved",     "no_incident"};
 #define N_KINDS	   (sizeof kinds / sizeof kinds[0])

@@ -52,7 +52,8 @@ struct http_req {
 	char *param; /* the {verb}/{name} path parameter, or NULL */
 	struct query_kv *query;
 	size_t n_query;
-	json_t *body; /* parsed JSON body, or NULL when empty */
+	json_t *body;	  /* parsed JSON body, or NULL when empty */
+	bool body_ndjson; /* body is a JSON string holding NDJSON text (routes with ndjson_ok) */
 	char *content_type;
 	char *idempotency_key;
 	char actor[AUTH_NAME_MAX + 1];

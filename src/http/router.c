@@ -88,8 +88,16 @@ int router_match(const struct route *table, size_t n, const char *path, enum htt
 {
 	memset(m, 0, sizeof *m);
 	bool path_known = false;
+	/* A literal pattern wins over templated ones, as paths match in OpenAPI: a path
+	 * that is some route's literal pattern (POST /api/canary/runs) is served only by
+	 * the routes of that pattern, never by a template (GET /api/canary/{name}). */
+	bool literal = false;
+	for (size_t i = 0; i < n && !literal; i++)
+		literal = !strchr(table[i].pattern, '{') && !strcmp(table[i].pattern, path);
 	for (size_t i = 0; i < n; i++) {
 		struct route_match tmp = {0};
+		if (literal && strchr(table[i].pattern, '{'))
+			continue;
 		if (!match_pattern(&table[i], path, &tmp))
 			continue;
 		path_known = true;

@@ -49,6 +49,7 @@
 #include "util/log.h"
 #include "util/time.h"
 #include "util/utf8.h"
+#include "watcher/watcher.h"
 
 /* Bodies of requests that carry no credentials (public routes such as sign-in) are
  * small: nobody may make the server buffer much without authenticating first. */
@@ -76,6 +77,7 @@ struct server {
 	/* The delivery threads; set once they run, read by the pool's commit hook on the
 	 * writer thread. */
 	_Atomic(struct delivery *) delivery;
+	struct watcher *watcher; /* set before the loop runs */
 	bool stopping;
 	uint64_t req_counter;
 	char req_prefix[9];
@@ -118,7 +120,8 @@ int server_healthy(struct server *srv, struct err *e)
 {
 	if (store_pool_healthy(srv->pool))
 		return err_set(e, ERR_IO, "the last commit failed");
-	return delivery_healthy(atomic_load(&srv->delivery), e);
+	int rc = delivery_healthy(atomic_load(&srv->delivery), e);
+	return rc ? rc : watcher_healthy(srv->watcher, e);
 }
 
 /* ---- requests ---- */
@@ -431,6 +434,7 @@ static int phase_body(struct http_req *r, char *body, size_t len)
 		}
 		/* Kept as text in a JSON string; the route splits the lines. */
 		r->body = json_stringn_nocheck(body, len);
+		r->body_ndjson = true;
 		return 0;
 	}
 	struct err e;
@@ -620,6 +624,86 @@ void server_test_tracker(struct http_req *r)
 void server_delivery_metrics(struct server *srv, struct buf *out)
 {
 	delivery_render_metrics(atomic_load(&srv->delivery), out);
+	watcher_render_metrics(srv->watcher, out);
+}
+
+/* ---- the watcher ---- */
+
+struct watcher_counts {
+	struct loop_task task;
+	struct server *srv;
+	char kind[16], outcome[16];
+	int64_t n;
+};
+
+static void watcher_counts_apply(struct loop_task *t)
+{
+	struct watcher_counts *wc = (struct watcher_counts *)t;
+	for (int64_t i = 0; i < wc->n; i++)
+		metrics_signal(wc->srv->metrics, wc->kind, wc->outcome);
+	free(wc);
+}
+
+static void watcher_counts_discard(struct loop_task *t)
+{
+	free(t);
+}
+
+/* On the watcher thread: the signals of a cycle reach the loop's counters. */
+static void watcher_signal(void *arg, const char *kind, const char *outcome, int64_t n)
+{
+	struct server *srv = arg;
+	struct watcher_counts *wc = xcalloc(1, sizeof *wc);
+	wc->task.fn = watcher_counts_apply;
+	wc->task.discard = watcher_counts_discard;
+	wc->srv = srv;
+	snprintf(wc->kind, sizeof wc->kind, "%s", kind);
+	snprintf(wc->outcome, sizeof wc->outcome, "%s", outcome);
+	wc->n = n;
+	loopq_post(srv->q, &wc->task);
+}
+
+struct watcher_reply {
+	struct loop_task task;
+	struct http_req *req;
+	json_t *result;
+};
+
+static void watcher_reply_apply(struct loop_task *t)
+{
+	struct watcher_reply *wr = (struct watcher_reply *)t;
+	if (wr->result)
+		req_reply_json(wr->req, 200, wr->result);
+	else
+		req_reply_error(wr->req, ERR_IO, "the server is shutting down");
+	send_reply(wr->req->srv, wr->req);
+	free(wr);
+}
+
+static void watcher_reply_discard(struct loop_task *t)
+{
+	struct watcher_reply *wr = (struct watcher_reply *)t;
+	json_decref(wr->result);
+	req_free(wr->req);
+	free(wr);
+}
+
+/* On the watcher thread: the cycle ran; answer on the loop. */
+static void watcher_done(void *arg, json_t *result)
+{
+	struct http_req *r = arg;
+	struct watcher_reply *wr = xcalloc(1, sizeof *wr);
+	wr->task.fn = watcher_reply_apply;
+	wr->task.discard = watcher_reply_discard;
+	wr->req = r;
+	wr->result = result;
+	loopq_post(r->srv->q, &wr->task);
+}
+
+void server_run_watcher(struct http_req *r)
+{
+	r->deferred = true;
+	watcher_run_now(r->srv->watcher, watcher_done, r);
 }
 
 /* On the writer thread, after a commit that gave rows to deliver. */
@@ -768,6 +852,12 @@ int server_run(const struct config *cfg, struct store *s, const struct route *ro
 		goto out;
 	}
 	initial = NULL;
+	/* after the loop queue: a cycle's counts are posted to it */
+	{
+		struct watcher_hooks hooks = {.signal = watcher_signal, .arg = srv};
+		if ((rc = watcher_start(cfg, srv->pool, &hooks, &srv->watcher, e)))
+			goto out;
+	}
 
 	struct sockaddr_storage ss;
 	int sslen;
@@ -817,6 +907,7 @@ out:
 	/* Delivery threads use the pool: they stop first (a call in flight is abandoned;
 	 * an uncertain create is resolved at the next start). */
 	delivery_stop(atomic_load(&srv->delivery));
+	watcher_stop(srv->watcher);
 	store_pool_stop(srv->pool);
 	srv->pool = NULL;
 	loopq_free(srv->q); /* discards the completions that will never be sent */
@@ -824,6 +915,7 @@ out:
 	auth_refresh_free(srv->auth);
 	housekeeping_free(srv->hk);
 	delivery_free(atomic_load(&srv->delivery));
+	watcher_free(srv->watcher);
 	auth_cache_free(initial);
 	authn_free(srv->authn);
 	if (srv->sigterm)

@@ -40,7 +40,12 @@ void server_session_removed(struct server *srv, const char *sid);
  * {ok, provider, detail} when done (a route's prepare(): sets r->deferred). */
 void server_test_tracker(struct http_req *r);
 
-/* Append the delivery threads' counters (Prometheus text). Loop thread. */
+/* Run a watcher cycle now, off the loop, and answer r with its counts when done (a
+ * route's prepare(): sets r->deferred). */
+void server_run_watcher(struct http_req *r);
+
+/* Append the delivery threads' and the watcher's counters (Prometheus text). Loop
+ * thread. */
 void server_delivery_metrics(struct server *srv, struct buf *out);
 
 /* The store of the server (for handlers that must check the schema). */

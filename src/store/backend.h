@@ -127,6 +127,29 @@ struct store_ops {
 			   struct err *e);
 	int (*setting_put)(struct store_conn *c, const struct setting_row *s, struct err *e);
 	int (*setting_list)(struct store_conn *c, store_setting_cb cb, void *arg, struct err *e);
+	int (*sla_breach_insert)(struct store_conn *c, int64_t incident_id, const char *stage,
+				 int64_t due_at, int64_t now, bool *added, struct err *e);
+	int (*wstate_get)(struct store_conn *c, const char *key, int64_t *value, struct err *e);
+	int (*wstate_put)(struct store_conn *c, const char *key, int64_t value, int64_t now,
+			  struct err *e);
+	int (*eval_result_insert)(struct store_conn *c, const struct eval_result *r,
+				  int64_t received_at, int64_t *id, struct err *e);
+	int (*metrics_daily_upsert)(struct store_conn *c, const struct metrics_daily *m,
+				    int64_t now, struct err *e);
+	int (*canary_run_insert)(struct store_conn *c, const struct canary_run *r,
+				 int64_t received_at, int64_t *id, struct err *e);
+	int (*gate_query_plan)(struct store_conn *c, enum store_gate_query q, struct buf *plan,
+			       struct err *e);
+	int (*metrics_range)(struct store_conn *c, const char *agent, const char *from,
+			     const char *to, store_metrics_cb cb, void *arg, struct err *e);
+	int (*metrics_updated)(struct store_conn *c, int64_t after, store_metrics_updated_cb cb,
+			       void *arg, struct err *e);
+	int (*eval_failed)(struct store_conn *c, int64_t after_id, int64_t since, int64_t limit,
+			   store_eval_failed_cb cb, void *arg, struct err *e);
+	int (*canary_new)(struct store_conn *c, int64_t after_id, store_canary_new_cb cb, void *arg,
+			  struct err *e);
+	int (*canary_last)(struct store_conn *c, const char *canary, int64_t n,
+			   store_canary_run_cb cb, void *arg, struct err *e);
 };
 
 /* Backend constructors, called by store_new with the part of the URL after "scheme://". */

@@ -469,6 +469,44 @@ void store_pool_run_sync(struct store_pool *p, struct job *j)
 	pthread_cond_destroy(&s.cond);
 }
 
+struct call_job {
+	struct job job;
+	int (*fn)(struct store_conn *c, void *arg, struct err *e);
+	void *arg;
+	int rc;
+	struct err e;
+};
+
+static int call_run(struct job *j, struct store_conn *c)
+{
+	struct call_job *s = (struct call_job *)j;
+	err_clear(&s->e);
+	s->rc = s->fn(c, s->arg, &s->e);
+	return s->rc;
+}
+
+static void call_done(struct job *j, int commit_rc, const struct err *commit_err)
+{
+	struct call_job *s = (struct call_job *)j;
+	if (commit_rc) {
+		s->rc = commit_rc;
+		if (commit_err)
+			s->e = *commit_err;
+	}
+}
+
+int store_pool_call(struct store_pool *p, enum job_kind kind,
+		    int (*fn)(struct store_conn *c, void *arg, struct err *e), void *arg,
+		    struct err *e)
+{
+	struct call_job s = {
+		.job = {.kind = kind, .run = call_run, .done = call_done}, .fn = fn, .arg = arg};
+	store_pool_run_sync(p, &s.job);
+	if (s.rc && e)
+		*e = s.e;
+	return s.rc;
+}
+
 void store_pool_stop(struct store_pool *p)
 {
 	if (p)

@@ -67,6 +67,14 @@ void store_pool_submit(struct store_pool *p, struct job *j);
  * provides done; it still owns nothing after this returns unless done left it. */
 void store_pool_run_sync(struct store_pool *p, struct job *j);
 
+/* Run fn(c, arg, e) as a job of kind (a reader, or inside the writer's batch: a
+ * negative or storage error rolls back fn's changes) and wait for it and, for writes,
+ * its commit. Returns fn's result, or the commit's error (then e says why). For
+ * background threads (delivery, the watcher). */
+int store_pool_call(struct store_pool *p, enum job_kind kind,
+		    int (*fn)(struct store_conn *c, void *arg, struct err *e), void *arg,
+		    struct err *e);
+
 /* Stop: jobs still queued are completed with ERR_IO ("the server is shutting
  * down") without running, the batch and read jobs in progress finish, every thread
  * is joined, the pool freed. NULL is fine. */

@@ -107,6 +107,18 @@ enum stmt_id {
 	S_SETTING_GET,
 	S_SETTING_PUT,
 	S_SETTING_LIST,
+	S_SLA_BREACH_INSERT,
+	S_WSTATE_GET,
+	S_WSTATE_PUT,
+	S_EVAL_INSERT,
+	S_METRICS_UPSERT,
+	S_CANARY_INSERT,
+	S_EVAL_FAILED,
+	S_METRICS_UPDATED,
+	S_METRICS_WINDOW,
+	S_METRICS_AGENT_WINDOW,
+	S_CANARY_LAST,
+	S_CANARY_NEW,
 	S_META_HASH_KEY,
 	S_SAVEPOINT,
 	S_RELEASE,
@@ -148,6 +160,18 @@ enum stmt_id {
 #define OUTBOX_FIRST                                                                               \
 	"NOT EXISTS (SELECT 1 FROM outbox p WHERE p.incident_id IS o.incident_id AND p.target = "  \
 	"o.target AND p.id < o.id AND p.status <> 'done')"
+
+/* Results with a failed invariant, written as the WHERE of the partial index
+ * eval_results_failed (006) so that the planner can use it. */
+#define EVAL_FAILED "failed_invariants > 0"
+
+#define METRICS_COLS                                                                               \
+	"agent, date, total_runs, successful_runs, avg_quality_score, avg_latency_ms, "            \
+	"p50_latency_ms, p95_latency_ms, p99_latency_ms, avg_cost, invariants_passed, "            \
+	"invariants_failed, updated_at"
+
+#define CANARY_COLS                                                                                \
+	"id, canary, version, variant, quality_score, latency_ms, cost, timestamp, received_at"
 
 #define ACTIVE_SQL "(status = 'open' OR status = 'acknowledged' OR status = 'mitigated')"
 
@@ -319,6 +343,55 @@ static const struct stmt_def {
 	[S_SETTING_LIST] = {"SELECT key, value, updated_at, updated_by, reason FROM settings "
 			    "ORDER BY key",
 			    "list settings"},
+	[S_SLA_BREACH_INSERT] = {"INSERT INTO sla_breaches (incident_id, stage, due_at, "
+				 "recorded_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+				 "record an SLA breach"},
+	[S_WSTATE_GET] = {"SELECT value FROM watcher_state WHERE key = ?1", "read watcher state"},
+	[S_WSTATE_PUT] = {"INSERT INTO watcher_state (key, value, updated_at) VALUES (?1, ?2, ?3) "
+			  "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = "
+			  "excluded.updated_at",
+			  "write watcher state"},
+	[S_EVAL_INSERT] = {"INSERT INTO eval_results (task_id, agent, timestamp, success, "
+			   "quality_score, latency_ms, cost, invariants, failed_invariants, "
+			   "received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+			   "store an eval result"},
+	[S_METRICS_UPSERT] =
+		{"INSERT INTO agent_metrics_daily (" METRICS_COLS ") VALUES (?1, ?2, "
+		 "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (agent, "
+		 "date) DO UPDATE SET total_runs = excluded.total_runs, "
+		 "successful_runs = excluded.successful_runs, avg_quality_score = "
+		 "excluded.avg_quality_score, avg_latency_ms = excluded.avg_latency_ms, "
+		 "p50_latency_ms = excluded.p50_latency_ms, p95_latency_ms = "
+		 "excluded.p95_latency_ms, p99_latency_ms = excluded.p99_latency_ms, "
+		 "avg_cost = excluded.avg_cost, invariants_passed = "
+		 "excluded.invariants_passed, invariants_failed = "
+		 "excluded.invariants_failed, updated_at = excluded.updated_at",
+		 "store daily metrics"},
+	[S_CANARY_INSERT] =
+		{"INSERT INTO canary_runs (canary, version, variant, quality_score, "
+		 "latency_ms, cost, timestamp, received_at) VALUES (?1, ?2, ?3, ?4, ?5, "
+		 "?6, ?7, ?8)",
+		 "store a canary run"},
+	/* The watcher's and the gate report's queries (SPEC §10.5); their plans are
+	 * checked by tests/unit/test_ingest_plan.c. */
+	[S_EVAL_FAILED] = {"SELECT id, task_id, agent, timestamp, invariants FROM eval_results "
+			   "WHERE id > ?1 AND " EVAL_FAILED " AND received_at >= ?2 ORDER BY id "
+			   "LIMIT ?3",
+			   "find failed invariants"},
+	[S_METRICS_UPDATED] = {"SELECT agent, date, updated_at FROM agent_metrics_daily WHERE "
+			       "updated_at > ?1 ORDER BY updated_at",
+			       "find new daily metrics"},
+	[S_METRICS_WINDOW] = {"SELECT " METRICS_COLS " FROM agent_metrics_daily WHERE date >= ?1 "
+			      "AND date < ?2 ORDER BY date, agent",
+			      "read daily metrics"},
+	[S_METRICS_AGENT_WINDOW] = {"SELECT " METRICS_COLS " FROM agent_metrics_daily WHERE agent "
+				    "= ?1 AND date >= ?2 AND date < ?3 ORDER BY date",
+				    "read an agent's daily metrics"},
+	[S_CANARY_LAST] = {"SELECT " CANARY_COLS " FROM canary_runs WHERE canary = ?1 ORDER BY id "
+			   "DESC LIMIT ?2",
+			   "read a canary's runs"},
+	[S_CANARY_NEW] = {"SELECT id, canary FROM canary_runs WHERE id > ?1 ORDER BY id",
+			  "find new canary runs"},
 	[S_META_HASH_KEY] = {"SELECT value FROM meta WHERE key = 'hash_key'", "read hash key"},
 	[S_SAVEPOINT] = {"SAVEPOINT job", "savepoint"},
 	[S_RELEASE] = {"RELEASE job", "release savepoint"},
@@ -2405,6 +2478,246 @@ static int sq_setting_list(struct store_conn *cc, store_setting_cb cb, void *arg
 	return q_end(&q, rc);
 }
 
+/* ---- gate inputs ---- */
+
+static void q_real(struct q *q, int i, struct opt_real v)
+{
+	q_bound(q, v.set ? sqlite3_bind_double(q->st, i, v.v) : sqlite3_bind_null(q->st, i));
+}
+
+static int sq_eval_result_insert(struct store_conn *cc, const struct eval_result *r,
+				 int64_t received_at, int64_t *id, struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	struct q q;
+	int rc = q_open(c, S_EVAL_INSERT, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, r->task_id);
+	q_text(&q, 2, r->agent);
+	q_i64(&q, 3, r->timestamp);
+	q_i64(&q, 4, r->success);
+	q_real(&q, 5, r->quality_score);
+	q_real(&q, 6, r->latency_ms);
+	q_real(&q, 7, r->cost);
+	q_json(&q, 8, r->invariants, "[]");
+	q_i64(&q, 9, r->failed_invariants);
+	q_i64(&q, 10, received_at);
+	rc = q_end(&q, q_exec(&q));
+	if (!rc && id)
+		*id = sqlite3_last_insert_rowid(c->db);
+	return rc;
+}
+
+static int sq_metrics_daily_upsert(struct store_conn *cc, const struct metrics_daily *m,
+				   int64_t now, struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_METRICS_UPSERT, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, m->agent);
+	q_text(&q, 2, m->date);
+	q_i64(&q, 3, m->total_runs);
+	q_i64(&q, 4, m->successful_runs);
+	q_real(&q, 5, m->avg_quality_score);
+	q_real(&q, 6, m->avg_latency_ms);
+	q_real(&q, 7, m->p50_latency_ms);
+	q_real(&q, 8, m->p95_latency_ms);
+	q_real(&q, 9, m->p99_latency_ms);
+	q_real(&q, 10, m->avg_cost);
+	q_i64(&q, 11, m->invariants_passed);
+	q_i64(&q, 12, m->invariants_failed);
+	q_i64(&q, 13, now);
+	return q_end(&q, q_exec(&q));
+}
+
+static int sq_canary_run_insert(struct store_conn *cc, const struct canary_run *r,
+				int64_t received_at, int64_t *id, struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	struct q q;
+	int rc = q_open(c, S_CANARY_INSERT, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, r->canary);
+	q_text(&q, 2, r->version);
+	q_text(&q, 3, r->variant);
+	q_real(&q, 4, r->quality_score);
+	q_real(&q, 5, r->latency_ms);
+	q_real(&q, 6, r->cost);
+	q_i64(&q, 7, r->timestamp);
+	q_i64(&q, 8, received_at);
+	rc = q_end(&q, q_exec(&q));
+	if (!rc && id)
+		*id = sqlite3_last_insert_rowid(c->db);
+	return rc;
+}
+
+static struct opt_real q_col_real(struct q *q, int i)
+{
+	if (sqlite3_column_type(q->st, i) == SQLITE_NULL)
+		return (struct opt_real){0};
+	return (struct opt_real){.set = true, .v = sqlite3_column_double(q->st, i)};
+}
+
+static int sq_metrics_range(struct store_conn *cc, const char *agent, const char *from,
+			    const char *to, store_metrics_cb cb, void *arg, struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), agent ? S_METRICS_AGENT_WINDOW : S_METRICS_WINDOW, &q, e);
+	if (rc)
+		return rc;
+	int n = 1;
+	if (agent)
+		q_text(&q, n++, agent);
+	q_text(&q, n++, from);
+	q_text(&q, n, to);
+	while ((rc = q_step(&q)) > 0) {
+		struct metrics_daily m = {0};
+		const char *date = q_col_str(&q, 1);
+		m.agent = (char *)q_col_str(&q, 0);
+		snprintf(m.date, sizeof m.date, "%s", date ? date : "");
+		m.total_runs = sqlite3_column_int64(q.st, 2);
+		m.successful_runs = sqlite3_column_int64(q.st, 3);
+		m.avg_quality_score = q_col_real(&q, 4);
+		m.avg_latency_ms = q_col_real(&q, 5);
+		m.p50_latency_ms = q_col_real(&q, 6);
+		m.p95_latency_ms = q_col_real(&q, 7);
+		m.p99_latency_ms = q_col_real(&q, 8);
+		m.avg_cost = q_col_real(&q, 9);
+		m.invariants_passed = sqlite3_column_int64(q.st, 10);
+		m.invariants_failed = sqlite3_column_int64(q.st, 11);
+		if (q.rc || !m.agent)
+			break;
+		if (cb(&m, arg))
+			break;
+	}
+	return q_end(&q, rc);
+}
+
+static int sq_metrics_updated(struct store_conn *cc, int64_t after, store_metrics_updated_cb cb,
+			      void *arg, struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_METRICS_UPDATED, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, after);
+	while ((rc = q_step(&q)) > 0) {
+		const char *agent = q_col_str(&q, 0), *date = q_col_str(&q, 1);
+		if (q.rc || !agent || !date)
+			break;
+		if (cb(agent, date, sqlite3_column_int64(q.st, 2), arg))
+			break;
+	}
+	return q_end(&q, rc);
+}
+
+static int sq_eval_failed(struct store_conn *cc, int64_t after_id, int64_t since, int64_t limit,
+			  store_eval_failed_cb cb, void *arg, struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_EVAL_FAILED, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, after_id);
+	q_i64(&q, 2, since);
+	q_i64(&q, 3, limit);
+	while ((rc = q_step(&q)) > 0) {
+		const char *task = q_col_str(&q, 1), *agent = q_col_str(&q, 2);
+		const char *inv = q_col_str(&q, 4);
+		if (q.rc || !task || !agent || !inv)
+			break;
+		if (cb(sqlite3_column_int64(q.st, 0), task, agent, sqlite3_column_int64(q.st, 3),
+		       inv, arg))
+			break;
+	}
+	return q_end(&q, rc);
+}
+
+static int sq_canary_new(struct store_conn *cc, int64_t after_id, store_canary_new_cb cb, void *arg,
+			 struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_CANARY_NEW, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, after_id);
+	while ((rc = q_step(&q)) > 0) {
+		const char *canary = q_col_str(&q, 1);
+		if (q.rc || !canary)
+			break;
+		if (cb(sqlite3_column_int64(q.st, 0), canary, arg))
+			break;
+	}
+	return q_end(&q, rc);
+}
+
+static int sq_canary_last(struct store_conn *cc, const char *canary, int64_t n,
+			  store_canary_run_cb cb, void *arg, struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_CANARY_LAST, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, canary);
+	q_i64(&q, 2, n);
+	while ((rc = q_step(&q)) > 0) {
+		struct canary_run r = {0};
+		r.canary = (char *)q_col_str(&q, 1);
+		r.version = (char *)q_col_str(&q, 2);
+		const char *variant = q_col_str(&q, 3);
+		snprintf(r.variant, sizeof r.variant, "%s", variant ? variant : "");
+		r.quality_score = q_col_real(&q, 4);
+		r.latency_ms = q_col_real(&q, 5);
+		r.cost = q_col_real(&q, 6);
+		r.timestamp = sqlite3_column_int64(q.st, 7);
+		if (q.rc || !r.canary || !r.version)
+			break;
+		if (cb(&r, arg))
+			break;
+	}
+	return q_end(&q, rc);
+}
+
+static const enum stmt_id gate_query_stmt[SGQ_COUNT] = {
+	[SGQ_EVAL_FAILED] = S_EVAL_FAILED,
+	[SGQ_METRICS_UPDATED] = S_METRICS_UPDATED,
+	[SGQ_METRICS_WINDOW] = S_METRICS_WINDOW,
+	[SGQ_METRICS_AGENT_WINDOW] = S_METRICS_AGENT_WINDOW,
+	[SGQ_CANARY_LAST] = S_CANARY_LAST,
+	[SGQ_CANARY_NEW] = S_CANARY_NEW,
+};
+
+/* EXPLAIN QUERY PLAN of the named statement: one "detail" line per step. A one-off
+ * statement, finalized here. */
+static int sq_gate_query_plan(struct store_conn *cc, enum store_gate_query gq, struct buf *plan,
+			      struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	const struct stmt_def *d = &stmts[gate_query_stmt[gq]];
+	char *sql = NULL;
+	sqlite3_stmt *st = NULL;
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "EXPLAIN QUERY PLAN %s", d->sql);
+	sql = buf_steal(&b);
+	int rc = sq_prepare(c, sql, &st);
+	if (rc != SQLITE_OK) {
+		rc = sq_err(c, rc, e, d->what);
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *detail = (const char *)sqlite3_column_text(st, 3);
+		buf_printf(plan, "%s\n", detail ? detail : "");
+	}
+	rc = rc == SQLITE_DONE ? 0 : sq_err(c, rc, e, d->what);
+out:
+	sqlite3_finalize(st);
+	free(sql);
+	return rc;
+}
+
 static int sq_exec_sql(struct store_conn *cc, const char *sql, struct err *e)
 {
 	struct sq_conn *c = SQ(cc);
@@ -2415,6 +2728,52 @@ static int sq_exec_sql(struct store_conn *cc, const char *sql, struct err *e)
 	rc = err_set(e, (rc & 0xff) == SQLITE_BUSY ? ERR_BUSY : ERR_IO, "storage: exec: %s",
 		     msg ? msg : sqlite3_errstr(rc));
 	sqlite3_free(msg);
+	return rc;
+}
+
+static int sq_wstate_get(struct store_conn *cc, const char *key, int64_t *value, struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_WSTATE_GET, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, key);
+	*value = 0;
+	rc = q_step(&q);
+	if (rc > 0) {
+		*value = sqlite3_column_int64(q.st, 0);
+		rc = 0;
+	}
+	return q_end(&q, rc);
+}
+
+static int sq_wstate_put(struct store_conn *cc, const char *key, int64_t value, int64_t now,
+			 struct err *e)
+{
+	struct q q;
+	int rc = q_open(SQ(cc), S_WSTATE_PUT, &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, key);
+	q_i64(&q, 2, value);
+	q_i64(&q, 3, now);
+	return q_end(&q, q_exec(&q));
+}
+
+static int sq_sla_breach_insert(struct store_conn *cc, int64_t incident_id, const char *stage,
+				int64_t due_at, int64_t now, bool *added, struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	struct q q;
+	int rc = q_open(c, S_SLA_BREACH_INSERT, &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, incident_id);
+	q_text(&q, 2, stage);
+	q_i64(&q, 3, due_at);
+	q_i64(&q, 4, now);
+	rc = q_end(&q, q_exec(&q));
+	*added = !rc && sqlite3_changes(c->db) == 1;
 	return rc;
 }
 
@@ -2486,6 +2845,18 @@ static const struct store_ops sq_ops = {
 	.setting_get = sq_setting_get,
 	.setting_put = sq_setting_put,
 	.setting_list = sq_setting_list,
+	.sla_breach_insert = sq_sla_breach_insert,
+	.wstate_get = sq_wstate_get,
+	.wstate_put = sq_wstate_put,
+	.eval_result_insert = sq_eval_result_insert,
+	.metrics_daily_upsert = sq_metrics_daily_upsert,
+	.canary_run_insert = sq_canary_run_insert,
+	.gate_query_plan = sq_gate_query_plan,
+	.metrics_range = sq_metrics_range,
+	.metrics_updated = sq_metrics_updated,
+	.eval_failed = sq_eval_failed,
+	.canary_new = sq_canary_new,
+	.canary_last = sq_canary_last,
 };
 
 int store_sqlite_new(const char *path, struct store **out, struct err *e)

@@ -398,6 +398,55 @@ int store_setting_get(struct store_conn *c, const char *key, struct setting_row 
 	return noted(c, c->ops->setting_get(c, key, out, e), e);
 }
 
+int store_sla_breach_insert(struct store_conn *c, int64_t incident_id, const char *stage,
+			    int64_t due_at, int64_t now, bool *added, struct err *e)
+{
+	*added = false;
+	return noted(c, c->ops->sla_breach_insert(c, incident_id, stage, due_at, now, added, e), e);
+}
+
+int store_metrics_range(struct store_conn *c, const char *agent, const char *from, const char *to,
+			store_metrics_cb cb, void *arg, struct err *e)
+{
+	return noted(c, c->ops->metrics_range(c, agent, from, to, cb, arg, e), e);
+}
+
+int store_metrics_updated(struct store_conn *c, int64_t after, store_metrics_updated_cb cb,
+			  void *arg, struct err *e)
+{
+	return noted(c, c->ops->metrics_updated(c, after, cb, arg, e), e);
+}
+
+int store_eval_failed(struct store_conn *c, int64_t after_id, int64_t since, int64_t limit,
+		      store_eval_failed_cb cb, void *arg, struct err *e)
+{
+	return noted(c, c->ops->eval_failed(c, after_id, since, limit, cb, arg, e), e);
+}
+
+int store_canary_new(struct store_conn *c, int64_t after_id, store_canary_new_cb cb, void *arg,
+		     struct err *e)
+{
+	return noted(c, c->ops->canary_new(c, after_id, cb, arg, e), e);
+}
+
+int store_canary_last(struct store_conn *c, const char *canary, int64_t n, store_canary_run_cb cb,
+		      void *arg, struct err *e)
+{
+	return noted(c, c->ops->canary_last(c, canary, n, cb, arg, e), e);
+}
+
+int store_wstate_get(struct store_conn *c, const char *key, int64_t *value, struct err *e)
+{
+	*value = 0;
+	return noted(c, c->ops->wstate_get(c, key, value, e), e);
+}
+
+int store_wstate_put(struct store_conn *c, const char *key, int64_t value, int64_t now,
+		     struct err *e)
+{
+	return noted(c, c->ops->wstate_put(c, key, value, now, e), e);
+}
+
 int store_setting_put(struct store_conn *c, const struct setting_row *s, struct err *e)
 {
 	return noted(c, c->ops->setting_put(c, s, e), e);
@@ -406,6 +455,32 @@ int store_setting_put(struct store_conn *c, const struct setting_row *s, struct 
 int store_setting_list(struct store_conn *c, store_setting_cb cb, void *arg, struct err *e)
 {
 	return noted(c, c->ops->setting_list(c, cb, arg, e), e);
+}
+
+int store_eval_result_insert(struct store_conn *c, const struct eval_result *r, int64_t received_at,
+			     int64_t *id, struct err *e)
+{
+	return noted(c, c->ops->eval_result_insert(c, r, received_at, id, e), e);
+}
+
+int store_metrics_daily_upsert(struct store_conn *c, const struct metrics_daily *m, int64_t now,
+			       struct err *e)
+{
+	return noted(c, c->ops->metrics_daily_upsert(c, m, now, e), e);
+}
+
+int store_canary_run_insert(struct store_conn *c, const struct canary_run *r, int64_t received_at,
+			    int64_t *id, struct err *e)
+{
+	return noted(c, c->ops->canary_run_insert(c, r, received_at, id, e), e);
+}
+
+int store_gate_query_plan(struct store_conn *c, enum store_gate_query q, struct buf *plan,
+			  struct err *e)
+{
+	if ((int)q < 0 || q >= SGQ_COUNT)
+		return err_set(e, ERR_INVALID, "storage: no gate query %d", (int)q);
+	return noted(c, c->ops->gate_query_plan(c, q, plan, e), e);
 }
 
 int store_exec_sql(struct store_conn *c, const char *sql, struct err *e)

@@ -318,6 +318,71 @@ typedef int (*store_setting_cb)(const struct setting_row *s, void *arg);
 /* Every setting, by key. */
 int store_setting_list(struct store_conn *c, store_setting_cb cb, void *arg, struct err *e);
 
+/* ---- SLA breaches (SPEC §4.4) ---- */
+/* Record that stage ("ack", "mitigate", "resolve") of an incident passed due_at
+ * unmet. *added: false when that breach was already recorded (by this or another
+ * instance), so its event is recorded once. */
+int store_sla_breach_insert(struct store_conn *c, int64_t incident_id, const char *stage,
+			    int64_t due_at, int64_t now, bool *added, struct err *e);
+
+/* ---- the watcher's marks (watcher_state) ---- */
+/* The value of key, 0 when it was never written. */
+int store_wstate_get(struct store_conn *c, const char *key, int64_t *value, struct err *e);
+int store_wstate_put(struct store_conn *c, const char *key, int64_t value, int64_t now,
+		     struct err *e);
+/* ---- gate inputs (SPEC §10) ---- */
+/* Insert one eval result received at received_at; *id (may be NULL) gets its id. */
+int store_eval_result_insert(struct store_conn *c, const struct eval_result *r, int64_t received_at,
+			     int64_t *id, struct err *e);
+/* Insert or replace the rollup of (m->agent, m->date); updated_at is set to now. */
+int store_metrics_daily_upsert(struct store_conn *c, const struct metrics_daily *m, int64_t now,
+			       struct err *e);
+/* Insert one canary run sample received at received_at; *id (may be NULL) gets its id. */
+int store_canary_run_insert(struct store_conn *c, const struct canary_run *r, int64_t received_at,
+			    int64_t *id, struct err *e);
+
+/* The queries the watcher and the gate report run over those tables, by name. The
+ * statements are the store's own; store_gate_query_plan describes how the backend
+ * runs one, so a test can check that each uses its index. */
+enum store_gate_query {
+	SGQ_EVAL_FAILED,	  /* results with failed invariants after a high-water mark */
+	SGQ_METRICS_UPDATED,	  /* rollups uploaded after a time */
+	SGQ_METRICS_WINDOW,	  /* every agent's rollups of a date window */
+	SGQ_METRICS_AGENT_WINDOW, /* one agent's rollups of a date window */
+	SGQ_CANARY_LAST,	  /* the last N runs of a canary */
+	SGQ_CANARY_NEW,		  /* runs after a high-water mark */
+	SGQ_COUNT
+};
+/* The readers of those queries. Rows are borrowed by the callback (valid during the
+ * call); a non-zero return stops. */
+typedef int (*store_metrics_cb)(const struct metrics_daily *m, void *arg);
+/* Rollups of [from, to) (dates "YYYY-MM-DD"), of one agent or (agent NULL) all. */
+int store_metrics_range(struct store_conn *c, const char *agent, const char *from, const char *to,
+			store_metrics_cb cb, void *arg, struct err *e);
+typedef int (*store_metrics_updated_cb)(const char *agent, const char *date, int64_t updated_at,
+					void *arg);
+/* Rollups uploaded after `after` (updated_at, ms), oldest upload first. */
+int store_metrics_updated(struct store_conn *c, int64_t after, store_metrics_updated_cb cb,
+			  void *arg, struct err *e);
+typedef int (*store_eval_failed_cb)(int64_t id, const char *task_id, const char *agent,
+				    int64_t timestamp, const char *invariants, void *arg);
+/* Up to limit results with failed invariants, id > after_id, received at or after
+ * since, by id; invariants is the stored JSON array text. */
+int store_eval_failed(struct store_conn *c, int64_t after_id, int64_t since, int64_t limit,
+		      store_eval_failed_cb cb, void *arg, struct err *e);
+typedef int (*store_canary_new_cb)(int64_t id, const char *canary, void *arg);
+/* Canary runs with id > after_id, by id. */
+int store_canary_new(struct store_conn *c, int64_t after_id, store_canary_new_cb cb, void *arg,
+		     struct err *e);
+typedef int (*store_canary_run_cb)(const struct canary_run *r, void *arg);
+/* The last n runs of a canary, newest first. */
+int store_canary_last(struct store_conn *c, const char *canary, int64_t n, store_canary_run_cb cb,
+		      void *arg, struct err *e);
+
+/* The backend's query plan of q, one step per line, appended to plan. */
+int store_gate_query_plan(struct store_conn *c, enum store_gate_query q, struct buf *plan,
+			  struct err *e);
+
 /* ---- maintenance ---- */
 /* Run sql (statements without parameters, in the backend's dialect) verbatim on c.
  * For tests and repair tools that must reach under this contract, e.g. to damage a

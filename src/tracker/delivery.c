@@ -75,44 +75,13 @@ struct delivery {
 
 /* ---- store jobs (store_pool_run_sync) ---- */
 
-struct sync_job {
-	struct job job;
-	int (*fn)(struct store_conn *c, void *arg, struct err *e);
-	void *arg;
-	int rc;
-	struct err e;
-};
-
-static int sj_run(struct job *j, struct store_conn *c)
-{
-	struct sync_job *s = (struct sync_job *)j;
-	err_clear(&s->e);
-	s->rc = s->fn(c, s->arg, &s->e);
-	return s->rc;
-}
-
-static void sj_done(struct job *j, int commit_rc, const struct err *commit_err)
-{
-	struct sync_job *s = (struct sync_job *)j;
-	if (commit_rc) {
-		s->rc = commit_rc;
-		if (commit_err)
-			s->e = *commit_err;
-	}
-}
-
 /* Run fn on a store thread (a reader or, for writes, inside the writer's batch) and
  * wait for it and, for writes, its commit. */
 static int run_job(struct delivery *d, enum job_kind kind,
 		   int (*fn)(struct store_conn *c, void *arg, struct err *e), void *arg,
 		   struct err *e)
 {
-	struct sync_job s = {
-		.job = {.kind = kind, .run = sj_run, .done = sj_done}, .fn = fn, .arg = arg};
-	store_pool_run_sync(d->pool, &s.job);
-	if (s.rc && e)
-		*e = s.e;
-	return s.rc;
+	return store_pool_call(d->pool, kind, fn, arg, e);
 }
 
 /* ---- waiting ---- */

@@ -121,6 +121,20 @@ class SignalBatch(Scenario):
         return n == 3
 
 
+class Alertmanager(Scenario):
+    name = "POST /api/integrations/alertmanager"
+
+    def do(self, srv, tag):
+        alerts = [{"status": "firing", "labels": {"alertname": f"{tag}-{i}"},
+                   "fingerprint": "%016x" % i} for i in range(3)]
+        return srv.post("/api/integrations/alertmanager", {"version": "4", "alerts": alerts})
+
+    def present(self, srv, tag):
+        n = total(srv, f"kind=alert&q={tag}-")
+        assert n in (0, 3), f"a notification was stored in part: {n} of 3"
+        return n == 3
+
+
 class Declare(Scenario):
     name = "POST /api/incidents (Idempotency-Key)"
 
@@ -249,7 +263,7 @@ class Session(Scenario):
             "GET", "/api/session", token=None, headers={"Cookie": cookie})[0] == 200
 
 
-SCENARIOS = [SignalNew, SignalDedup, SignalBatch, Declare, Patch, Verb, Assign, Comment,
+SCENARIOS = [SignalNew, SignalDedup, SignalBatch, Alertmanager, Declare, Patch, Verb, Assign, Comment,
              Silence, SilenceEnd, TokenCreate, Session]
 
 

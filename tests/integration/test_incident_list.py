@@ -127,7 +127,7 @@ def test_paging(shared_server, data):
 
 @pytest.mark.parametrize("query,field", [
     ("status=bogus", "status"), ("status=open,bogus", "status"), ("severity=sev0", "severity"),
-    ("severity=high", "severity"), ("kind=alert", "kind"), ("page=0", "page"), ("page=-1", "page"),
+    ("severity=high", "severity"), ("kind=alerts", "kind"), ("page=0", "page"), ("page=-1", "page"),
     ("page=abc", "page"), ("per_page=0", "per_page"), ("per_page=201", "per_page"),
     ("per_page=x", "per_page"), ("sort=priority", "sort"), ("since=yesterday", "since"),
     ("since=2026-13-45T99:00:00.000Z", "since"),

@@ -439,7 +439,8 @@ def _parse_query(qs):
     return out
 
 
-def request_problems(path_item, op, query, path_params, headers, body, sent_body):
+def request_problems(path_item, op, query, path_params, headers, body, sent_body,
+                     media="application/json"):
     """Reasons the request breaks the documented rules ([] = it follows them)."""
     probs = []
     params = _params(path_item, op)
@@ -466,7 +467,10 @@ def request_problems(path_item, op, query, path_params, headers, body, sent_body
             if rb.get("required", False):
                 probs.append("request body required")
         else:
-            probs += [f"body: {e}" for e in schema_errors(rb["content"]["application/json"]["schema"], body)]
+            if media not in rb["content"]:
+                probs.append(f"body: {media} is not documented")
+            else:
+                probs += [f"body: {e}" for e in schema_errors(rb["content"][media]["schema"], body)]
     return probs
 
 
@@ -550,13 +554,17 @@ class Api:
         if op is not None and method != "HEAD":
             sent = {k.lower(): v for k, v in sent_headers.items()}
             req_body = None
-            if data is not None and "json" in (content_type or ""):
+            ndjson = "application/x-ndjson" in (content_type or "")
+            if data is not None and ndjson:
+                req_body = data.decode("utf-8", errors="replace")  # NDJSON is described as text
+            elif data is not None and "json" in (content_type or ""):
                 try:
                     req_body = json.loads(data.decode("utf-8"))
                 except ValueError:
                     req_body = None
             probs = request_problems(item, op, _parse_query(qs), path_params, sent, req_body,
-                                     data if data else None)
+                                     data if data else None,
+                                     "application/x-ndjson" if ndjson else "application/json")
             if breaks_doc is None and 200 <= st < 300:
                 breaks_doc = False
             if breaks_doc is False:
@@ -650,6 +658,13 @@ def test_request_body_errors(api, shared_server, fixtures, path, method):
     api.call(M, target, 415, raw=b"{}", content_type=None)
     limit = 1048576
     api.call(M, target, 413, raw=b"{" + b" " * limit + b"}")
+    schema = resolve(resolve(DOC["paths"][path][method]["requestBody"])["content"]["application/json"]["schema"])
+    if path in TOLERANT_BODIES:
+        # a receiver of another program's payload ignores fields it does not know (the
+        # document says so: additionalProperties true) and still accepts the payload
+        assert schema.get("additionalProperties") is True, path
+        api.call(M, target, (200, 201, 202), body=TOLERANT_BODIES[path]() | {"no_such_field_xyz": 1})
+        return
     # a JSON body with an unknown field is named
     _, _, b = api.call(M, target, 400, body={"no_such_field_xyz": 1}, breaks_doc=True)
     assert b["error"]["code"] == "validation_failed"
@@ -753,6 +768,47 @@ def test_signals(api, shared_server):
     assert b["error"]["details"].get("index") == 1 and b["error"]["details"].get("field") == "key", b
     api.call("POST", "/api/signals", 400, body=[], breaks_doc=True)
     api.call("POST", "/api/signals", 400, body=[sig(unique("x"))] * 1001, breaks_doc=True)
+
+
+def am_alert(name, status="firing", **labels):
+    return {"status": status, "labels": {"alertname": name, **labels},
+            "annotations": {"summary": f"{name} fired"}, "startsAt": "2026-12-07T10:00:00.5Z",
+            "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prometheus.example/graph",
+            "fingerprint": os.urandom(8).hex()}
+
+
+def am_payload(*alerts):
+    return {"version": "4", "groupKey": "{}:{}", "truncatedAlerts": 0, "status": "firing",
+            "receiver": "intervene", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+            "externalURL": "http://alertmanager.example", "alerts": list(alerts)}
+
+
+# Routes that take another program's payload and ignore fields they do not know, each
+# with a valid body (test_request_body_errors).
+TOLERANT_BODIES = {"/api/integrations/alertmanager": lambda: am_payload(am_alert(unique("OaTolerant")))}
+
+
+def test_alertmanager(api, shared_server):
+    P = "/api/integrations/alertmanager"
+    a = am_alert(unique("OaAlert"), severity="critical")
+    _, _, b = api.call("POST", P, 202, body=am_payload(a, am_alert(unique("OaOther"))))
+    assert [r["outcome"] for r in b["results"]] == ["created", "created"], b
+    _, _, inc = api.call("GET", f"/api/incidents/{b['results'][0]['incident_id']}", 200)
+    assert inc["incident"]["kind"] == "alert" and inc["incident"]["severity"] == "sev1"
+    assert inc["incident"]["key"] == f"alert:{a['labels']['alertname']}:{a['fingerprint']}"
+    _, _, b = api.call("POST", P, 202, body=am_payload(a | {"status": "resolved"}))
+    assert b["results"][0]["outcome"] == "resolved", b
+    _, _, b = api.call("GET", "/api/incidents?kind=alert", 200)
+    assert all(i["kind"] == "alert" for i in b["incidents"]) and b["total"] >= 2
+    # errors the document describes
+    api.call("POST", P, 400, body=am_payload(), breaks_doc=True)
+    api.call("POST", P, 400, body=am_payload(a) | {"version": "3"}, breaks_doc=True)
+    no_name = am_alert("x")
+    del no_name["labels"]["alertname"]
+    _, _, b = api.call("POST", P, 400, body=am_payload(a, no_name), breaks_doc=True)
+    assert b["error"]["details"] == {"field": "alerts.labels.alertname", "index": 1}, b
+    _, _, b = api.call("POST", P, 400, body=am_payload(a | {"fingerprint": "XYZ"}), breaks_doc=True)
+    assert b["error"]["details"] == {"field": "alerts.fingerprint", "index": 0}, b
 
 
 # --------------------------------------------------------------------------- incidents
@@ -1090,6 +1146,46 @@ def test_delivery(api, shared_server, fixtures, make_server):
         assert b["queued"] is True
         _, _, b = a.call("POST", "/api/tracker/test", 200)
         assert b["ok"] is True and b["provider"] == "github", b
+
+
+# --------------------------------------------------------------------------- gate inputs
+
+def test_gate_inputs(api):
+    agent = unique("oa-gate")
+    ts = "2026-03-01T10:00:00Z"
+    item = {"task_id": "t", "agent": agent, "timestamp": ts, "success": True,
+            "invariants": [{"id": "i", "passed": False, "evidence": {"a": 1}}]}
+    api.call("POST", "/api/eval/results", 200, body=[item])
+    _, _, b = api.call("POST", "/api/eval/results", 200, body=[item, dict(item, cost=-1)],
+                       breaks_doc=True)
+    assert b["accepted"] == 1 and b["rejected"][0]["error"]["details"]["field"] == "cost"
+    _, _, b = api.call("POST", "/api/eval/results", 200,
+                       raw=json.dumps(dict(item, task_id="u")) + "\n{bad\n",
+                       content_type="application/x-ndjson")
+    assert b["accepted"] == 1 and b["rejected"][0]["error"]["code"] == "invalid_json"
+    api.call("POST", "/api/eval/results", 400, body=item, breaks_doc=True)
+    day = {"agent": agent, "date": "2026-03-01", "total_runs": 2, "successful_runs": 1}
+    api.call("POST", "/api/metrics/daily", 200, body=[day])
+    _, _, b = api.call("POST", "/api/metrics/daily", 200, body=[day, dict(day, successful_runs=-1)],
+                       breaks_doc=True)
+    assert b["accepted"] == 1 and b["rejected"][0]["index"] == 1
+    api.call("POST", "/api/metrics/daily", 400, body=day, breaks_doc=True)
+    run = {"canary": agent, "version": "v2", "variant": "canary", "timestamp": ts}
+    api.call("POST", "/api/canary/runs", 200, body=[run])
+    _, _, b = api.call("POST", "/api/canary/runs", 200, body=[run, run])
+    assert b["accepted"] == 1 and b["rejected"][0]["index"] == 1
+    api.call("POST", "/api/canary/runs", 400, body=run, breaks_doc=True)
+
+
+def test_gates_and_watcher(api):
+    _, _, b = api.call("POST", "/api/gates/run", 200, body={})
+    assert b["lookback_days"] == 7 and b["summary"]["agents"] == len(b["agents"])
+    api.call("POST", "/api/gates/run", 200, body={"create_incidents": True, "baseline_days": 0})
+    api.call("POST", "/api/gates/run", 404, body={"agent": unique("no-budget")})
+    api.call("POST", "/api/gates/run", 400, body={"lookback_days": 0}, breaks_doc=True)
+    _, _, b = api.call("POST", "/api/watcher/run", 200)
+    assert set(b["checks"]) == {"invariants", "budgets", "canary"}
+    api.call("POST", "/api/watcher/run", 400, body={"now": 1}, breaks_doc=True)
 
 
 # --------------------------------------------------------------------------- coverage (last)

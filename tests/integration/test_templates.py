@@ -162,7 +162,8 @@ def test_golden_cases_cover_builtins_and_kinds():
     assert {"latency_p95", "quality"} <= types
     assert any(i["kind"] == "planner" and len(i["details"]["metrics"]) == 3
                for i in incidents.values())
-    assert any(i["kind"] not in ("invariant", "budget", "planner", "manual")
+    assert any(i["kind"] == "alert" and i["details"].get("labels") for i in incidents.values())
+    assert any(i["kind"] not in ("invariant", "budget", "planner", "manual", "alert")
                for i in incidents.values())
 
 

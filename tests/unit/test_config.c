@@ -106,6 +106,7 @@ static void check_default_values(const struct config *c, const char *cwd)
 	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_BUDGET], 4 * 3600000);
 	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_PLANNER], 2 * 3600000);
 	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_MANUAL], 3600000);
+	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_ALERT], 3600000);
 	assert_int_equal(c->policy.n_severity, 4);
 	const char *words[] = {"critical", "high", "medium", "low"};
 	for (int i = 0; i < 4; i++) {
@@ -616,6 +617,16 @@ static void test_durations(void **state)
 	assert_non_null(strstr(d, "  event_retention: 1d\n"));
 	free(d);
 	config_free(c);
+
+	/* The alert kind's window is its own key (SPEC §2), next to the others. */
+	c = load_ok("policy: {rate_limit: {window: {alert: 30m, manual: 2h}}}\n");
+	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_ALERT], 1800000);
+	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_MANUAL], 7200000);
+	assert_int_equal(c->policy.rate_limit_window_ms[CONFIG_KIND_PLANNER], 7200000);
+	d = dump_str(c);
+	assert_non_null(strstr(d, "      alert: 30m\n"));
+	free(d);
+	config_free(c);
 }
 
 /* ---- ${VAR} ---- */
@@ -1053,10 +1064,7 @@ static void test_dump_notes(void **state)
 		"  max_avg_cost: 0.03\n"
 		"# note: server.sse_heartbeat and server.sse_max_clients are validated but take effect with the event stream (not in this version)\n"
 		"# note: server.web is validated but takes effect with the web dashboard (not in this version)\n"
-		"# note: watcher.* is validated but takes effect with the watcher (not in this version)\n"
-		"# note: actions.* is validated but takes effect with playbook actions (not in this version)\n"
-		"# note: budgets.* is validated but takes effect with the gates (not in this version)\n"
-		"# note: canary.* is validated but takes effect with the gates (not in this version)\n";
+		"# note: actions.* is validated but takes effect with playbook actions (not in this version)\n";
 	struct config *c = config_defaults();
 	char *d = dump_str(c);
 	size_t n = strlen(d);

@@ -258,29 +258,48 @@ static void test_id_values(void **state)
 	}
 }
 
-static void test_first_route_wins(void **state)
+static void test_literal_path_wins(void **state)
 {
 	(void)state;
-	/* Two patterns for the same method and path: the first in the table is used. */
+	/* A path that is some route's literal pattern is served only by the literal
+	 * routes, as OpenAPI matches paths: GET /x/special is the literal GET route,
+	 * although the template /x/{name} comes first. */
 	static const struct route dup[] = {
 		{.method = M_GET, .pattern = "/x/{name}"},
 		{.method = M_GET, .pattern = "/x/special"},
 		{.method = M_POST, .pattern = "/x/special"},
+		{.method = M_GET, .pattern = "/y/{name}"},
+		{.method = M_POST, .pattern = "/y/runs"},
+		{.method = M_GET, .pattern = "/z/{name}"},
+		{.method = M_DELETE, .pattern = "/z/{name}"},
 	};
+	size_t n = sizeof dup / sizeof dup[0];
 	struct route_match m;
-	assert_int_equal(router_match(dup, 3, "/x/special", M_GET, &m), 0);
-	assert_ptr_equal(m.route, &dup[0]);
-	assert_string_equal(m.param, "special");
+	assert_int_equal(router_match(dup, n, "/x/special", M_GET, &m), 0);
+	assert_ptr_equal(m.route, &dup[1]);
+	assert_null(m.param);
 	assert_int_equal(m.allowed, M_GET | M_POST);
-	free(m.param);
 
-	assert_int_equal(router_match(dup, 3, "/x/special", M_POST, &m), 0);
+	assert_int_equal(router_match(dup, n, "/x/special", M_POST, &m), 0);
 	assert_ptr_equal(m.route, &dup[2]);
 	assert_null(m.param);
+
+	assert_int_equal(router_match(dup, n, "/x/other", M_POST, &m), ERR_METHOD);
+	assert_int_equal(m.allowed, M_GET);
+
+	/* the literal path allows only its own methods: GET /y/runs is 405, not /y/{name} */
+	assert_int_equal(router_match(dup, n, "/y/runs", M_GET, &m), ERR_METHOD);
+	assert_int_equal(m.allowed, M_POST);
+	assert_int_equal(router_match(dup, n, "/y/walks", M_GET, &m), 0);
+	assert_ptr_equal(m.route, &dup[3]);
+	assert_string_equal(m.param, "walks");
 	free(m.param);
 
-	assert_int_equal(router_match(dup, 3, "/x/other", M_POST, &m), ERR_METHOD);
-	assert_int_equal(m.allowed, M_GET);
+	/* among templates, the first route of the method wins */
+	assert_int_equal(router_match(dup, n, "/z/a", M_DELETE, &m), 0);
+	assert_ptr_equal(m.route, &dup[6]);
+	assert_int_equal(m.allowed, M_GET | M_DELETE);
+	free(m.param);
 
 	/* an empty table knows no path */
 	assert_int_equal(router_match(dup, 0, "/x/special", M_GET, &m), ERR_NOTFOUND);
@@ -307,7 +326,7 @@ int main(void)
 		cmocka_unit_test(test_not_found_vs_method),
 		cmocka_unit_test(test_trailing_slash_and_traversal),
 		cmocka_unit_test(test_id_values),
-		cmocka_unit_test(test_first_route_wins),
+		cmocka_unit_test(test_literal_path_wins),
 		cmocka_unit_test(test_method_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
