@@ -75,9 +75,9 @@ static int violation_signal(struct store_conn *c, const struct config *cfg,
 			    const struct gate_violation *v, const struct windows *w,
 			    const char *actor, int64_t *outcomes, json_t *vj, struct err *e)
 {
-	char summary[257];
-	snprintf(summary, sizeof summary, "%s: %s", b->agent, v->message);
-	summary[utf8_cut(summary, strlen(summary), 256)] = '\0';
+	struct buf summary = BUF_INIT;
+	buf_printf(&summary, "%s: %s", b->agent, v->message);
+	summary.data[utf8_cut(summary.data, summary.len, 256)] = '\0';
 	json_t *details = gate_violation_json(b->agent, v);
 	json_object_set_new(details, "budget", gate_budget_json(b));
 	json_object_set_new(details, "current", gate_window_json(&w->cur));
@@ -86,12 +86,13 @@ static int violation_signal(struct store_conn *c, const struct config *cfg,
 	char key[320];
 	snprintf(key, sizeof key, "budget:%s:%s", b->agent, gate_type_name(v->type));
 	json_t *req = jpack(
-		"{ss ss ss ss so so ss}", "kind", "budget", "key", key, "summary", summary,
+		"{ss ss ss ss so so ss}", "kind", "budget", "key", key, "summary", summary.data,
 		"severity", sev[gate_word_severity(gate_type_severity(v->type))], "details",
 		details, "playbooks", gate_playbooks(v->type, b->agent), "source", run->source);
 	struct signal s;
 	int rc = signal_parse(cfg, req, &s, e);
 	json_decref(req);
+	buf_free(&summary);
 	if (rc)
 		return rc;
 	enum signal_outcome o;

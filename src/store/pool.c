@@ -11,6 +11,7 @@
 
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/thread.h"
 
 #define MAX_READERS 16
 
@@ -70,19 +71,6 @@ static struct job *q_pop(struct queue *q)
 		q->len--;
 	}
 	return j;
-}
-
-/* Worker threads leave process signals to the loop thread's evsignal handlers. */
-static void block_signals(void)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGCHLD);
-	/* fails only for an invalid "how", which this is not */
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
 /* ---- the writer ---- */
@@ -197,7 +185,7 @@ static void write_batch(struct store_pool *p, struct job *batch)
 static void *writer_main(void *arg)
 {
 	struct store_pool *p = arg;
-	block_signals();
+	thread_block_signals();
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
 		while (!p->wq.head && !p->stopping)
@@ -250,7 +238,7 @@ static void *reader_main(void *arg)
 	struct store_pool *p = ra->p;
 	struct store_conn *c = p->rconn[ra->idx];
 	free(ra);
-	block_signals();
+	thread_block_signals();
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
 		while (!p->rq.head && !p->stopping)
@@ -269,7 +257,7 @@ static void *reader_main(void *arg)
 static void *checkpoint_main(void *arg)
 {
 	struct store_pool *p = arg;
-	block_signals();
+	thread_block_signals();
 	pthread_mutex_lock(&p->mu);
 	while (!p->stopping) {
 		struct timespec ts;

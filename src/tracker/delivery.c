@@ -22,6 +22,7 @@
 #include "util/http_client.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/time.h"
 #include "util/utf8.h"
 
@@ -85,17 +86,6 @@ static int run_job(struct delivery *d, enum job_kind kind,
 }
 
 /* ---- waiting ---- */
-
-static void block_signals(void)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGCHLD);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-}
 
 static uint64_t current_seq(struct lane *l)
 {
@@ -528,7 +518,7 @@ static void *lane_main(void *arg)
 {
 	struct lane *l = arg;
 	struct delivery *d = l->d;
-	block_signals();
+	thread_block_signals();
 	http_client_cancel_thread(&d->stopping);
 	for (;;) {
 		uint64_t seq = current_seq(l);
@@ -688,7 +678,7 @@ static void *tester_main(void *arg)
 {
 	struct tester *t = arg;
 	struct delivery *d = t->d;
-	block_signals();
+	thread_block_signals();
 	http_client_cancel_thread(&d->stopping);
 	struct test_arg ta = {.cfg = d->cfg};
 	struct err e;

@@ -94,31 +94,37 @@ static int failed(struct store_conn *c, struct watcher_cycle *cy, const char *ke
 
 /* ---- budgets: agents whose metrics changed since the last evaluation ---- */
 
-struct agents {
+/* A small set of names (agents, canaries, incident keys), in first-seen order. */
+struct names {
 	char **names;
 	size_t n;
-	int64_t high;
+	int64_t high; /* the newest mark seen while collecting them */
 };
 
-static int add_agent(const char *agent, const char *date, int64_t updated_at, void *arg)
+static void names_add(struct names *a, const char *name)
 {
-	(void)date;
-	struct agents *a = arg;
-	if (updated_at > a->high)
-		a->high = updated_at;
 	for (size_t i = 0; i < a->n; i++)
-		if (!strcmp(a->names[i], agent))
-			return 0;
+		if (!strcmp(a->names[i], name))
+			return;
 	a->names = xrealloc(a->names, (a->n + 1) * sizeof *a->names);
-	a->names[a->n++] = xstrdup(agent);
-	return 0;
+	a->names[a->n++] = xstrdup(name);
 }
 
-static void agents_free(struct agents *a)
+static void names_free(struct names *a)
 {
 	for (size_t i = 0; i < a->n; i++)
 		free(a->names[i]);
 	free(a->names);
+}
+
+static int add_agent(const char *agent, const char *date, int64_t updated_at, void *arg)
+{
+	(void)date;
+	struct names *a = arg;
+	if (updated_at > a->high)
+		a->high = updated_at;
+	names_add(a, agent);
+	return 0;
 }
 
 /* The budgets check reads on a reader — which agents have new data, their gates, which
@@ -130,10 +136,10 @@ static void agents_free(struct agents *a)
 struct budgets_arg {
 	struct watcher_cycle *cy;
 	int64_t agents, evaluated, violations, resolved;
-	int64_t high;		   /* read: the newest upload seen; 0 when nothing is new */
-	struct agents failing;	   /* read: agents with violations */
-	struct agents passing;	   /* read: keys of passing checks whose incident is active */
-	struct agents failed_keys; /* read: keys of violated checks (passes start over) */
+	int64_t high;		  /* read: the newest upload seen; 0 when nothing is new */
+	struct names failing;	  /* read: agents with violations */
+	struct names passing;	  /* read: keys of passing checks whose incident is active */
+	struct names failed_keys; /* read: keys of violated checks (passes start over) */
 };
 
 static bool has_budget(const struct config *cfg, const char *agent)
@@ -149,7 +155,7 @@ static int budgets_read(struct store_conn *c, void *arg, struct err *e)
 	struct budgets_arg *ba = arg;
 	struct watcher_cycle *cy = ba->cy;
 	int64_t hw;
-	struct agents ag = {0};
+	struct names ag = {0};
 	int rc = store_wstate_get(c, HW_METRICS, &hw, e);
 	if (!rc)
 		rc = store_metrics_updated(c, hw, add_agent, &ag, e);
@@ -171,7 +177,7 @@ static int budgets_read(struct store_conn *c, void *arg, struct err *e)
 		const json_t *vs = json_object_get(a, "violations");
 		ba->violations += (int64_t)json_array_size(vs);
 		if (json_array_size(vs))
-			add_agent(ag.names[i], "", 0, &ba->failing);
+			names_add(&ba->failing, ag.names[i]);
 		bool judged = !json_object_get(a, "note"); /* no data or disabled: no verdict */
 		for (int t = 0; t < GT_COUNT && !rc && judged; t++) {
 			char key[320];
@@ -187,7 +193,7 @@ static int budgets_read(struct store_conn *c, void *arg, struct err *e)
 					violated = true;
 			}
 			if (violated) {
-				add_agent(key, "", 0, &ba->failed_keys);
+				names_add(&ba->failed_keys, key);
 				continue;
 			}
 			struct incident inc;
@@ -198,12 +204,12 @@ static int budgets_read(struct store_conn *c, void *arg, struct err *e)
 			}
 			if (!rc) {
 				incident_clear(&inc);
-				add_agent(key, "", 0, &ba->passing);
+				names_add(&ba->passing, key);
 			}
 		}
 		json_decref(report);
 	}
-	agents_free(&ag);
+	names_free(&ag);
 	return rc;
 }
 
@@ -246,9 +252,9 @@ static int check_budgets(struct watcher_cycle *cy, json_t *counts, struct err *e
 	int rc = store_pool_call(cy->pool, JOB_READ, budgets_read, &a, e);
 	if (!rc && (a.high || a.failing.n || a.passing.n))
 		rc = store_pool_call(cy->pool, JOB_WRITE, budgets_write, &a, e);
-	agents_free(&a.failing);
-	agents_free(&a.passing);
-	agents_free(&a.failed_keys);
+	names_free(&a.failing);
+	names_free(&a.passing);
+	names_free(&a.failed_keys);
 	if (!rc)
 		json_object_update_new(counts, jpack("{sI sI sI sI}", "agents_with_new_data",
 						     (json_int_t)a.agents, "evaluated",
@@ -260,22 +266,12 @@ static int check_budgets(struct watcher_cycle *cy, json_t *counts, struct err *e
 
 /* ---- canary: canaries with new runs ---- */
 
-struct canaries {
-	char **names;
-	size_t n;
-	int64_t high;
-};
-
 static int add_canary(int64_t id, const char *canary, void *arg)
 {
-	struct canaries *cs = arg;
+	struct names *cs = arg;
 	if (id > cs->high)
 		cs->high = id;
-	for (size_t i = 0; i < cs->n; i++)
-		if (!strcmp(cs->names[i], canary))
-			return 0;
-	cs->names = xrealloc(cs->names, (cs->n + 1) * sizeof *cs->names);
-	cs->names[cs->n++] = xstrdup(canary);
+	names_add(cs, canary);
 	return 0;
 }
 
@@ -399,7 +395,7 @@ static int canary_fn(struct store_conn *c, void *arg, struct err *e)
 	struct canary_arg *ca = arg;
 	ca->canaries = ca->findings = ca->resolved = 0;
 	int64_t hw;
-	struct canaries cs = {0};
+	struct names cs = {0};
 	int rc = store_wstate_get(c, HW_CANARY, &hw, e);
 	if (!rc)
 		rc = store_canary_new(c, hw, add_canary, &cs, e);
@@ -409,9 +405,7 @@ static int canary_fn(struct store_conn *c, void *arg, struct err *e)
 	}
 	if (!rc && cs.n)
 		rc = store_wstate_put(c, HW_CANARY, cs.high, ca->cy->now, e);
-	for (size_t i = 0; i < cs.n; i++)
-		free(cs.names[i]);
-	free(cs.names);
+	names_free(&cs);
 	return rc;
 }
 

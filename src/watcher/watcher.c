@@ -10,6 +10,7 @@
 #include "core/sla.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/time.h"
 #include "watcher/checks.h"
 
@@ -36,17 +37,6 @@ struct watcher {
 	atomic_llong last_success_ms; /* wall clock of the last cycle without a failed check */
 	atomic_llong breaches[3];
 };
-
-static void block_signals(void)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGCHLD);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-}
 
 /* ---- the SLA check ---- */
 
@@ -152,7 +142,7 @@ static void wait_until(struct watcher *w, int64_t until)
 static void *watcher_main(void *arg)
 {
 	struct watcher *w = arg;
-	block_signals();
+	thread_block_signals();
 	const bool timers = w->cfg->watcher.enabled;
 	int64_t now = time_mono_ms();
 	int64_t next_cycle = now + w->cfg->watcher.interval_ms;
