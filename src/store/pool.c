@@ -12,6 +12,7 @@
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/thread.h"
+#include "util/time.h"
 
 #define MAX_READERS 16
 
@@ -261,8 +262,7 @@ static void *checkpoint_main(void *arg)
 	pthread_mutex_lock(&p->mu);
 	while (!p->stopping) {
 		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += 1;
+		time_mono_deadline(1000, &ts);
 		pthread_cond_timedwait(&p->ccond, &p->mu, &ts);
 		if (p->stopping)
 			break;

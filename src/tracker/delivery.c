@@ -102,13 +102,7 @@ static void wait_for(struct lane *l, uint64_t seq, int64_t ms)
 	if (ms <= 0)
 		return;
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	time_mono_deadline(ms, &ts);
 	pthread_mutex_lock(&d->mu);
 	while (!d->stopping && l->seq == seq)
 		if (pthread_cond_timedwait(&l->cond, &d->mu, &ts))

@@ -154,3 +154,14 @@ bool time_parse_ms(const char *s, int64_t *out)
 	*out = ms;
 	return true;
 }
+
+void time_mono_deadline(int64_t ms, struct timespec *ts)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}

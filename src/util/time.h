@@ -20,6 +20,11 @@ int64_t time_now_ms(void);
 /* Milliseconds of a monotonic clock, for durations. */
 int64_t time_mono_ms(void);
 
+/* The CLOCK_MONOTONIC time ms milliseconds from now, as pthread_cond_timedwait takes
+ * it (for a condition variable created with that clock). */
+struct timespec;
+void time_mono_deadline(int64_t ms, struct timespec *ts);
+
 /* Format ms (UTC) into out (TIME_RFC3339_LEN bytes). */
 void time_format_ms(int64_t ms, char out[TIME_RFC3339_LEN]);
 

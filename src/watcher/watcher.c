@@ -129,13 +129,7 @@ static void wait_until(struct watcher *w, int64_t until)
 	if (ms <= 0)
 		return;
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	time_mono_deadline(ms, &ts);
 	pthread_cond_timedwait(&w->cond, &w->mu, &ts);
 }
 
