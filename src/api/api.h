@@ -134,6 +134,23 @@ int api_setting_put_prepare(struct http_req *r);
 int api_setting_put_run(struct http_req *r, struct store_conn *c);
 int api_canary_get_run(struct http_req *r, struct store_conn *c);
 int api_version_prepare(struct http_req *r);
+/* playbooks (playbooks.c) */
+int api_playbook_actions_prepare(struct http_req *r);
+int api_playbook_offered_run(struct http_req *r, struct store_conn *c);
+int api_playbook_dry_run_prepare(struct http_req *r);
+int api_playbook_dry_run_run(struct http_req *r, struct store_conn *c);
+int api_playbook_approve_prepare(struct http_req *r);
+int api_playbook_approve_run(struct http_req *r, struct store_conn *c);
+int api_playbook_execute_prepare(struct http_req *r);
+int api_playbook_execute_run(struct http_req *r, struct store_conn *c);
+void api_playbook_execute_finish(struct http_req *r);
+int api_playbook_rollback_run(struct http_req *r, struct store_conn *c);
+int api_playbook_cancel_prepare(struct http_req *r);
+int api_playbook_cancel_run(struct http_req *r, struct store_conn *c);
+void api_playbook_cancel_finish(struct http_req *r);
+int api_playbook_history_prepare(struct http_req *r);
+int api_playbook_history_run(struct http_req *r, struct store_conn *c);
+int api_playbook_action_get_run(struct http_req *r, struct store_conn *c);
 /* gate inputs (ingest.c) */
 int api_eval_results_prepare(struct http_req *r);
 int api_metrics_daily_prepare(struct http_req *r);

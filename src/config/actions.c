@@ -56,5 +56,7 @@ const struct key cfg_actions_keys[] = {
 	KSECTION("dbt", dbt_keys, 0, 0),
 	KSECTION("elasticsearch", es_keys, 0, 0),
 	KDUR("approval_ttl", C(actions.approval_ttl_ms), "1h", SECOND, 30 * DAY, 0),
+	KDUR("canary_step_interval", C(actions.canary_step_ms), "30s", 100, DAY, 0),
+	KDUR("rollback_duration", C(actions.rollback_duration_ms), "15m", 100, DAY, 0),
 	KEND,
 };

@@ -130,6 +130,52 @@ bool outbox_status_parse(const char *s, enum outbox_status *out)
 	return false;
 }
 
+void action_row_clear(struct action_row *a)
+{
+	if (!a)
+		return;
+	free(a->action_type);
+	free(a->params);
+	free(a->plan);
+	free(a->plan_hash);
+	free(a->target);
+	free(a->requested_by);
+	free(a->approved_by);
+	free(a->executed_by);
+	free(a->result);
+	free(a->error);
+	free(a->log);
+	free(a->inverse);
+	free(a->lease_owner);
+	memset(a, 0, sizeof *a);
+}
+
+static const char *const action_status_names[AS_STATUS_COUNT] = {
+	[AS_DRY_RUN_SUCCESS] = "dry_run_success",
+	[AS_DRY_RUN_FAILED] = "dry_run_failed",
+	[AS_APPROVED] = "approved",
+	[AS_RUNNING] = "running",
+	[AS_SUCCESS] = "success",
+	[AS_FAILED] = "failed",
+	[AS_CANCELLED] = "cancelled",
+	[AS_ROLLED_BACK] = "rolled_back",
+};
+
+const char *action_status_name(enum action_status st)
+{
+	return (unsigned)st < AS_STATUS_COUNT ? action_status_names[st] : NULL;
+}
+
+bool action_status_parse(const char *s, enum action_status *out)
+{
+	for (int i = 0; s && i < AS_STATUS_COUNT; i++)
+		if (!strcmp(s, action_status_names[i])) {
+			*out = (enum action_status)i;
+			return true;
+		}
+	return false;
+}
+
 void setting_row_clear(struct setting_row *s)
 {
 	if (!s)

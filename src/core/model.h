@@ -104,6 +104,40 @@ bool outbox_op_parse(const char *s, enum outbox_op *out);
 const char *outbox_status_name(enum outbox_status s);
 bool outbox_status_parse(const char *s, enum outbox_status *out);
 
+/* ---- playbook actions (SPEC §3 incident_actions, §9) ---- */
+enum action_status {
+	AS_DRY_RUN_SUCCESS,
+	AS_DRY_RUN_FAILED,
+	AS_APPROVED,
+	AS_RUNNING,
+	AS_SUCCESS,
+	AS_FAILED,
+	AS_CANCELLED,
+	AS_ROLLED_BACK,
+	AS_STATUS_COUNT
+};
+
+/* One plan and its run. params, plan, result and inverse are JSON text (result and
+ * inverse NULL until set); target is what the action acts on ("canary:planner",
+ * "dbt:<project dir>", "es:<index>"), one running action per target. Times are
+ * milliseconds, 0 when unset; rollback_of 0 when the plan is not a rollback. */
+struct action_row {
+	int64_t id, incident_id;
+	char *action_type, *params, *plan, *plan_hash, *target;
+	enum action_status status;
+	char *requested_by, *approved_by, *executed_by; /* approved_by, executed_by NULL when unset */
+	int64_t approved_at, started_at, finished_at;
+	char *result, *error, *log, *inverse;
+	int64_t rollback_of;
+	bool cancel_requested;
+	char *lease_owner;
+	int64_t lease_until;
+	int64_t created_at, updated_at;
+};
+void action_row_clear(struct action_row *a);
+const char *action_status_name(enum action_status s);
+bool action_status_parse(const char *s, enum action_status *out);
+
 /* A runtime setting (SPEC §5.3): value is the JSON text stored. */
 struct setting_row {
 	char *key, *value;

@@ -16,6 +16,7 @@ int reply_status_of(int code)
 	case ERR_JSON: return 400;
 	case ERR_UNAUTHORIZED: return 401;
 	case ERR_FORBIDDEN: return 403;
+	case ERR_APPROVAL: return 403;
 	case ERR_NOTFOUND: return 404;
 	case ERR_METHOD: return 405;
 	case ERR_CONFLICT: return 409;

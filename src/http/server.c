@@ -50,6 +50,7 @@
 #include "util/time.h"
 #include "util/utf8.h"
 #include "watcher/watcher.h"
+#include "actions/executor.h"
 
 /* Bodies of requests that carry no credentials (public routes such as sign-in) are
  * small: nobody may make the server buffer much without authenticating first. */
@@ -78,6 +79,7 @@ struct server {
 	 * writer thread. */
 	_Atomic(struct delivery *) delivery;
 	struct watcher *watcher; /* set before the loop runs */
+	struct executor *executor; /* set before the loop runs */
 	bool stopping;
 	uint64_t req_counter;
 	char req_prefix[9];
@@ -121,7 +123,9 @@ int server_healthy(struct server *srv, struct err *e)
 	if (store_pool_healthy(srv->pool))
 		return err_set(e, ERR_IO, "the last commit failed");
 	int rc = delivery_healthy(atomic_load(&srv->delivery), e);
-	return rc ? rc : watcher_healthy(srv->watcher, e);
+	if (!rc)
+		rc = watcher_healthy(srv->watcher, e);
+	return rc ? rc : executor_healthy(srv->executor, e);
 }
 
 /* ---- requests ---- */
@@ -478,6 +482,8 @@ static void on_completed(struct loop_task *t)
 	free(c);
 	if (ok && r->route->finish)
 		r->route->finish(r);
+	if (r->deferred)
+		return; /* the finish hook handed r to work that answers it later */
 	if (ok && r->route->auth_changed && !srv->stopping) {
 		auth_refresh_reload(srv->auth, send_after_reload, drop_request, r);
 		return;
@@ -625,6 +631,59 @@ void server_delivery_metrics(struct server *srv, struct buf *out)
 {
 	delivery_render_metrics(atomic_load(&srv->delivery), out);
 	watcher_render_metrics(srv->watcher, out);
+	executor_render_metrics(srv->executor, out);
+}
+
+/* ---- playbook actions ---- */
+
+struct executor *server_executor(struct server *srv)
+{
+	return srv->executor;
+}
+
+struct action_reply {
+	struct loop_task task;
+	struct http_req *req;
+	json_t *action;
+};
+
+static void action_reply_apply(struct loop_task *t)
+{
+	struct action_reply *ar = (struct action_reply *)t;
+	struct http_req *r = ar->req;
+	if (ar->action) {
+		buf_reset(&r->reply);
+		req_reply_json(r, 200, jpack("{sO}", "action", ar->action));
+	}
+	json_decref(ar->action);
+	free(ar);
+	send_reply(r->srv, r);
+}
+
+static void action_reply_discard(struct loop_task *t)
+{
+	struct action_reply *ar = (struct action_reply *)t;
+	json_decref(ar->action);
+	req_free(ar->req);
+	free(ar);
+}
+
+/* On an executor thread: the action ended (action) or the wait passed (NULL). */
+static void action_waited(void *arg, json_t *action)
+{
+	struct http_req *r = arg;
+	struct action_reply *ar = xcalloc(1, sizeof *ar);
+	ar->task.fn = action_reply_apply;
+	ar->task.discard = action_reply_discard;
+	ar->req = r;
+	ar->action = action;
+	loopq_post(r->srv->q, &ar->task);
+}
+
+void server_wait_action(struct http_req *r, int64_t id, int64_t wait_ms)
+{
+	r->deferred = true;
+	executor_wait(r->srv->executor, id, wait_ms, action_waited, r);
 }
 
 /* ---- the watcher ---- */
@@ -858,6 +917,8 @@ int server_run(const struct config *cfg, struct store *s, const struct route *ro
 		if ((rc = watcher_start(cfg, srv->pool, &hooks, &srv->watcher, e)))
 			goto out;
 	}
+	if ((rc = executor_start(cfg, srv->pool, &srv->executor, e)))
+		goto out;
 
 	struct sockaddr_storage ss;
 	int sslen;
@@ -908,6 +969,8 @@ out:
 	 * an uncertain create is resolved at the next start). */
 	delivery_stop(atomic_load(&srv->delivery));
 	watcher_stop(srv->watcher);
+	/* Running actions are stopped and recorded through the pool. */
+	executor_stop(srv->executor);
 	store_pool_stop(srv->pool);
 	srv->pool = NULL;
 	loopq_free(srv->q); /* discards the completions that will never be sent */
@@ -916,6 +979,7 @@ out:
 	housekeeping_free(srv->hk);
 	delivery_free(atomic_load(&srv->delivery));
 	watcher_free(srv->watcher);
+	executor_free(srv->executor);
 	auth_cache_free(initial);
 	authn_free(srv->authn);
 	if (srv->sigterm)

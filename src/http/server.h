@@ -44,6 +44,15 @@ void server_test_tracker(struct http_req *r);
  * route's prepare(): sets r->deferred). */
 void server_run_watcher(struct http_req *r);
 
+/* The playbook executor (actions/executor.h). */
+struct executor;
+struct executor *server_executor(struct server *srv);
+
+/* A route's finish(): defer r's reply until action id ends (then 200 {action} as it
+ * ended) or wait_ms passed (then the reply r holds, the action still running). Sets
+ * r->deferred. Loop thread. */
+void server_wait_action(struct http_req *r, int64_t id, int64_t wait_ms);
+
 /* Append the delivery threads' and the watcher's counters (Prometheus text). Loop
  * thread. */
 void server_delivery_metrics(struct server *srv, struct buf *out);

@@ -2128,6 +2128,224 @@ static int sq_idem_put(struct store_conn *cc, const char *scope, const char *key
 
 /* ---- maintenance ---- */
 
+/* ---- playbook actions ---- */
+
+#define ACTION_COLS                                                                                \
+	"id, incident_id, action_type, params, plan, plan_hash, target, status, requested_by, "    \
+	"approved_by, approved_at, executed_by, started_at, finished_at, result, error, log, "     \
+	"inverse, rollback_of, cancel_requested, lease_owner, lease_until, created_at, updated_at"
+
+static int read_action(struct q *q, struct action_row *a)
+{
+	memset(a, 0, sizeof *a);
+	a->id = q_col_i64(q, 0);
+	q_row(q, "incident_actions", a->id);
+	a->incident_id = q_col_i64(q, 1);
+	a->action_type = q_col_dup(q, 2);
+	a->params = q_col_dup(q, 3);
+	a->plan = q_col_dup(q, 4);
+	a->plan_hash = q_col_dup(q, 5);
+	a->target = q_col_dup(q, 6);
+	const char *st = q_col_str(q, 7);
+	if (!action_status_parse(st, &a->status))
+		q_bad(q, "status", "has the unknown status '%.40s'", st ? st : "(NULL)");
+	a->requested_by = q_col_dup(q, 8);
+	a->approved_by = q_col_dup(q, 9);
+	a->approved_at = q_col_i64(q, 10);
+	a->executed_by = q_col_dup(q, 11);
+	a->started_at = q_col_i64(q, 12);
+	a->finished_at = q_col_i64(q, 13);
+	a->result = q_col_dup(q, 14);
+	a->error = q_col_dup(q, 15);
+	a->log = q_col_dup(q, 16);
+	a->inverse = q_col_dup(q, 17);
+	a->rollback_of = q_col_i64(q, 18);
+	a->cancel_requested = q_col_i64(q, 19) != 0;
+	a->lease_owner = q_col_dup(q, 20);
+	a->lease_until = q_col_i64(q, 21);
+	a->created_at = q_col_i64(q, 22);
+	a->updated_at = q_col_i64(q, 23);
+	if (!q->rc && (!a->action_type || !a->params || !a->plan || !a->plan_hash || !a->target ||
+		       !a->requested_by || !a->log))
+		q_bad(q, "action_type", "or another required column is NULL");
+	if (q->rc)
+		action_row_clear(a);
+	return q->rc;
+}
+
+/* The unique index on running targets answers a second start as a conflict. */
+static int action_conflict(struct sq_conn *c, int rc, const char *target, struct err *e)
+{
+	if (rc && sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE)
+		return err_set(e, ERR_CONFLICT, "another action is running on %s", target);
+	return rc;
+}
+
+static int sq_action_insert(struct store_conn *cc, struct action_row *a, struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	struct q q;
+	int rc = q_open_sql(c,
+			    "INSERT INTO incident_actions (incident_id, action_type, params, plan, "
+			    "plan_hash, target, status, requested_by, approved_by, approved_at, "
+			    "rollback_of, log, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, "
+			    "?6, ?7, ?8, ?9, ?10, ?11, '', ?12, ?12)",
+			    "store an action", &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, a->incident_id);
+	q_text(&q, 2, a->action_type);
+	q_text(&q, 3, a->params);
+	q_text(&q, 4, a->plan);
+	q_text(&q, 5, a->plan_hash);
+	q_text(&q, 6, a->target);
+	q_text(&q, 7, action_status_name(a->status));
+	q_text(&q, 8, a->requested_by);
+	q_text(&q, 9, a->approved_by);
+	q_opt(&q, 10, a->approved_at);
+	q_opt(&q, 11, a->rollback_of);
+	q_i64(&q, 12, a->created_at);
+	rc = action_conflict(c, q_end(&q, q_exec(&q)), a->target, e);
+	if (!rc) {
+		a->id = sqlite3_last_insert_rowid(c->db);
+		a->updated_at = a->created_at;
+		if (!a->log)
+			a->log = xstrdup("");
+	}
+	return rc;
+}
+
+static int sq_action_get(struct store_conn *cc, int64_t id, struct action_row *out, struct err *e)
+{
+	struct q q;
+	int rc = q_open_sql(SQ(cc), "SELECT " ACTION_COLS " FROM incident_actions WHERE id = ?1",
+			    "read an action", &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, id);
+	rc = q_step(&q);
+	if (rc > 0)
+		rc = read_action(&q, out);
+	else if (rc == 0)
+		rc = err_set(e, ERR_NOTFOUND, "action %lld not found", (long long)id);
+	return q_end(&q, rc);
+}
+
+static int sq_action_update(struct store_conn *cc, const struct action_row *a, struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	struct q q;
+	int rc = q_open_sql(
+		c,
+		"UPDATE incident_actions SET status = ?2, approved_by = ?3, approved_at = ?4, "
+		"executed_by = ?5, started_at = ?6, finished_at = ?7, result = ?8, error = ?9, "
+		"log = ?10, inverse = ?11, cancel_requested = ?12, lease_owner = ?13, "
+		"lease_until = ?14, updated_at = ?15 WHERE id = ?1",
+		"update an action", &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, a->id);
+	q_text(&q, 2, action_status_name(a->status));
+	q_text(&q, 3, a->approved_by);
+	q_opt(&q, 4, a->approved_at);
+	q_text(&q, 5, a->executed_by);
+	q_opt(&q, 6, a->started_at);
+	q_opt(&q, 7, a->finished_at);
+	q_text(&q, 8, a->result);
+	q_text(&q, 9, a->error);
+	q_text(&q, 10, a->log ? a->log : "");
+	q_text(&q, 11, a->inverse);
+	q_i64(&q, 12, a->cancel_requested);
+	q_text(&q, 13, a->lease_owner);
+	q_opt(&q, 14, a->lease_until);
+	q_i64(&q, 15, a->updated_at);
+	rc = action_conflict(c, q_end(&q, q_exec(&q)), a->target, e);
+	if (!rc && sqlite3_changes(c->db) == 0)
+		rc = err_set(e, ERR_NOTFOUND, "action %lld not found", (long long)a->id);
+	return rc;
+}
+
+static int action_rows(struct q *q, store_action_cb cb, void *arg)
+{
+	int rc;
+	while ((rc = q_step(q)) > 0) {
+		struct action_row a;
+		if ((rc = read_action(q, &a)))
+			break;
+		int stop = cb(&a, arg);
+		action_row_clear(&a);
+		if (stop)
+			break;
+	}
+	return q_end(q, rc);
+}
+
+static int sq_action_list(struct store_conn *cc, int64_t incident_id, int64_t offset,
+			  int64_t limit, store_action_cb cb, void *arg, int64_t *total,
+			  struct err *e)
+{
+	struct sq_conn *c = SQ(cc);
+	struct q q;
+	int rc;
+	if (total) {
+		rc = q_open_sql(c,
+				incident_id ? "SELECT count(*) FROM incident_actions WHERE "
+					      "incident_id = ?1"
+					    : "SELECT count(*) FROM incident_actions",
+				"count actions", &q, e);
+		if (rc)
+			return rc;
+		if (incident_id)
+			q_i64(&q, 1, incident_id);
+		rc = q_step(&q);
+		*total = rc > 0 ? q_col_i64(&q, 0) : 0;
+		if ((rc = q_end(&q, rc < 0 ? rc : 0)))
+			return rc;
+	}
+	rc = q_open_sql(c,
+			incident_id ? "SELECT " ACTION_COLS " FROM incident_actions WHERE "
+				      "incident_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
+				    : "SELECT " ACTION_COLS " FROM incident_actions WHERE ?1 = ?1 "
+				      "ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+			"list actions", &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, incident_id);
+	q_i64(&q, 2, limit > 0 ? limit : -1);
+	q_i64(&q, 3, offset);
+	return action_rows(&q, cb, arg);
+}
+
+static int sq_action_running_on(struct store_conn *cc, const char *target, int64_t *id,
+				struct err *e)
+{
+	struct q q;
+	int rc = q_open_sql(SQ(cc),
+			    "SELECT id FROM incident_actions WHERE target = ?1 AND status = "
+			    "'running'",
+			    "find the running action of a target", &q, e);
+	if (rc)
+		return rc;
+	q_text(&q, 1, target);
+	rc = q_step(&q);
+	*id = rc > 0 ? q_col_i64(&q, 0) : 0;
+	return q_end(&q, rc < 0 ? rc : 0);
+}
+
+static int sq_action_expired(struct store_conn *cc, int64_t now, store_action_cb cb, void *arg,
+			     struct err *e)
+{
+	struct q q;
+	int rc = q_open_sql(SQ(cc),
+			    "SELECT " ACTION_COLS " FROM incident_actions WHERE status = 'running' "
+			    "AND coalesce(lease_until, 0) < ?1 ORDER BY id",
+			    "find abandoned actions", &q, e);
+	if (rc)
+		return rc;
+	q_i64(&q, 1, now);
+	return action_rows(&q, cb, arg);
+}
+
 /* ---- outbox ---- */
 
 static int read_outbox(struct q *q, struct outbox_row *o)
@@ -2833,6 +3051,12 @@ static const struct store_ops sq_ops = {
 	.idem_put = sq_idem_put,
 	.idem_prune = sq_idem_prune,
 	.exec_sql = sq_exec_sql,
+	.action_insert = sq_action_insert,
+	.action_get = sq_action_get,
+	.action_update = sq_action_update,
+	.action_list = sq_action_list,
+	.action_running_on = sq_action_running_on,
+	.action_expired = sq_action_expired,
 	.outbox_insert = sq_outbox_insert,
 	.outbox_get = sq_outbox_get,
 	.outbox_next = sq_outbox_next,

@@ -393,6 +393,39 @@ int store_outbox_incident(struct store_conn *c, int64_t incident_id, struct outb
 	return noted(c, c->ops->outbox_incident(c, incident_id, out, e), e);
 }
 
+int store_action_insert(struct store_conn *c, struct action_row *a, struct err *e)
+{
+	return noted(c, c->ops->action_insert(c, a, e), e);
+}
+
+int store_action_get(struct store_conn *c, int64_t id, struct action_row *out, struct err *e)
+{
+	return noted(c, c->ops->action_get(c, id, out, e), e);
+}
+
+int store_action_update(struct store_conn *c, const struct action_row *a, struct err *e)
+{
+	return noted(c, c->ops->action_update(c, a, e), e);
+}
+
+int store_action_list(struct store_conn *c, int64_t incident_id, int64_t offset, int64_t limit,
+		      store_action_cb cb, void *arg, int64_t *total, struct err *e)
+{
+	return noted(c, c->ops->action_list(c, incident_id, offset, limit, cb, arg, total, e), e);
+}
+
+int store_action_running_on(struct store_conn *c, const char *target, int64_t *id, struct err *e)
+{
+	*id = 0;
+	return noted(c, c->ops->action_running_on(c, target, id, e), e);
+}
+
+int store_action_expired(struct store_conn *c, int64_t now, store_action_cb cb, void *arg,
+			 struct err *e)
+{
+	return noted(c, c->ops->action_expired(c, now, cb, arg, e), e);
+}
+
 int store_setting_get(struct store_conn *c, const char *key, struct setting_row *out, struct err *e)
 {
 	return noted(c, c->ops->setting_get(c, key, out, e), e);

@@ -309,6 +309,25 @@ struct outbox_incident {
 int store_outbox_incident(struct store_conn *c, int64_t incident_id, struct outbox_incident *out,
 			  struct err *e);
 
+/* ---- playbook actions (SPEC §9) ---- */
+/* Insert a (sets a->id). A second running action on a->target is ERR_CONFLICT. */
+int store_action_insert(struct store_conn *c, struct action_row *a, struct err *e);
+/* ERR_NOTFOUND "action N not found". */
+int store_action_get(struct store_conn *c, int64_t id, struct action_row *out, struct err *e);
+/* Write every mutable column of a (status, approval, run, result, error, log,
+ * inverse, cancel_requested, lease, updated_at) by a->id. Moving a to running while
+ * another action on its target runs is ERR_CONFLICT (the database's unique index). */
+int store_action_update(struct store_conn *c, const struct action_row *a, struct err *e);
+typedef int (*store_action_cb)(const struct action_row *a, void *arg);
+/* Actions newest first, of one incident (0 = all); *total when total is not NULL. */
+int store_action_list(struct store_conn *c, int64_t incident_id, int64_t offset, int64_t limit,
+		      store_action_cb cb, void *arg, int64_t *total, struct err *e);
+/* The id of the action running on target, 0 when none. */
+int store_action_running_on(struct store_conn *c, const char *target, int64_t *id, struct err *e);
+/* Running actions whose lease ended before now (abandoned by a dead executor). */
+int store_action_expired(struct store_conn *c, int64_t now, store_action_cb cb, void *arg,
+			 struct err *e);
+
 /* ---- settings (SPEC §5.3) ---- */
 int store_setting_get(struct store_conn *c, const char *key, struct setting_row *out,
 		      struct err *e);

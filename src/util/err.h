@@ -25,6 +25,7 @@ enum err_code {
 	ERR_RATELIMIT = -13,   /* 429 */
 	ERR_INTERNAL = -14,    /* a bug or an impossible state: 500 */
 	ERR_BUSY = -15,	       /* storage locked or newer schema: 503 */
+	ERR_APPROVAL = -16,    /* a plan needs an approval it lacks: approval_required (403) */
 };
 
 #define ERR_MSG_MAX   512
