@@ -13,9 +13,10 @@ extern const struct action_type action_rerun_dbt, action_refresh_dbt_dependencie
 
 /* The registry: one row per type. */
 const struct action_type *const action_types[] = {
-	&action_rerun_dbt,	    &action_refresh_dbt_dependencies, &action_refresh_synonyms,
-	&action_clear_cache,	    &action_rollback_planner,	      &action_adjust_canary_split,
-	&action_restore_canary, NULL,
+	&action_rerun_dbt,	  &action_refresh_dbt_dependencies,
+	&action_refresh_synonyms, &action_clear_cache,
+	&action_rollback_planner, &action_adjust_canary_split,
+	&action_restore_canary,	  NULL,
 };
 
 const struct action_type *action_type_find(const char *name)
@@ -75,7 +76,8 @@ int action_params_validate(const struct action_type *t, const struct config *cfg
 			v = NULL;
 		}
 		if (!v && ap->dflt) {
-			json_object_set_new(p, ap->v.name, json_loads(ap->dflt, JSON_DECODE_ANY, NULL));
+			json_object_set_new(p, ap->v.name,
+					    json_loads(ap->dflt, JSON_DECODE_ANY, NULL));
 			continue;
 		}
 		if (v && ap->items_allowed) {
@@ -84,11 +86,13 @@ int action_params_validate(const struct action_type *t, const struct config *cfg
 			json_array_foreach(v, k, item)
 			{
 				if (!allowed(ap->items_allowed, json_string_value(item))) {
-					rc = err_field(e, ERR_INVALID, "params.x",
-						       "params.%s[%zu]: '%s' is not one of the allowed "
-						       "values",
-						       ap->v.name, k, json_string_value(item));
-					snprintf(e->field, sizeof e->field, "params.%s", ap->v.name);
+					rc = err_field(
+						e, ERR_INVALID, "params.x",
+						"params.%s[%zu]: '%s' is not one of the allowed "
+						"values",
+						ap->v.name, k, json_string_value(item));
+					snprintf(e->field, sizeof e->field, "params.%s",
+						 ap->v.name);
 					goto out;
 				}
 			}
@@ -105,20 +109,21 @@ out:
 }
 
 static const char *const type_names[] = {
-	[V_STRING] = "string",	    [V_INT] = "integer", [V_NUMBER] = "number",
-	[V_BOOL] = "boolean",	    [V_OBJECT] = "object", [V_STRING_ARRAY] = "array",
-	[V_TIME] = "string",	    [V_ANY] = "any",
+	[V_STRING] = "string", [V_INT] = "integer",   [V_NUMBER] = "number",
+	[V_BOOL] = "boolean",  [V_OBJECT] = "object", [V_STRING_ARRAY] = "array",
+	[V_TIME] = "string",   [V_ANY] = "any",
 };
 
 json_t *action_type_describe(const struct action_type *t)
 {
 	json_t *params = json_array();
 	for (const struct action_param *ap = t->params; ap->v.name; ap++) {
-		json_t *d = jpack("{ss ss sb ss}", "name", ap->v.name, "type", type_names[ap->v.type],
-				  "required", ap->v.required, "description",
+		json_t *d = jpack("{ss ss sb ss}", "name", ap->v.name, "type",
+				  type_names[ap->v.type], "required", ap->v.required, "description",
 				  ap->description ? ap->description : "");
 		if (ap->dflt)
-			json_object_set_new(d, "default", json_loads(ap->dflt, JSON_DECODE_ANY, NULL));
+			json_object_set_new(d, "default",
+					    json_loads(ap->dflt, JSON_DECODE_ANY, NULL));
 		if (ap->v.min || ap->v.max) {
 			json_object_set_new(d, "min", json_integer(ap->v.min));
 			json_object_set_new(d, "max", json_integer(ap->v.max));
@@ -133,9 +138,8 @@ json_t *action_type_describe(const struct action_type *t)
 		json_array_append_new(params, d);
 	}
 	return jpack("{ss ss ss so ss sb so}", "name", t->name, "display_name", t->display_name,
-		     "description", t->description, "params", params, "approval",
-		     t->approval_rule, "reversible", t->rollback != NULL, "rollback",
-		     json_str_or_null(t->rollback));
+		     "description", t->description, "params", params, "approval", t->approval_rule,
+		     "reversible", t->rollback != NULL, "rollback", json_str_or_null(t->rollback));
 }
 
 void action_plan_hash(const char *type, const json_t *params, char out[65])

@@ -35,10 +35,10 @@ struct action_param {
 
 /* What a plan says (owned by the caller: action_plan_clear). */
 struct action_plan {
-	json_t *plan;	    /* {message, commands | http_calls | steps, systems, risk, estimates} */
-	char target[600];   /* the lock key: one running action per target */
+	json_t *plan;	  /* {message, commands | http_calls | steps, systems, risk, estimates} */
+	char target[600]; /* the lock key: one running action per target */
 	bool requires_approval;
-	json_t *inverse;    /* {action_type, params} of the undo when it is known at plan time */
+	json_t *inverse; /* {action_type, params} of the undo when it is known at plan time */
 };
 void action_plan_clear(struct action_plan *p);
 
@@ -54,8 +54,9 @@ struct action_run {
 	/* Append text to the action's log (any size; the executor keeps the last 1 MiB). */
 	void (*log)(struct action_run *run, const char *data, size_t n);
 	/* Run fn(arg, c) as a write job and wait for it. */
-	int (*write)(struct action_run *run, int (*fn)(struct store_conn *c, void *arg, struct err *e),
-		     void *arg, struct err *e);
+	int (*write)(struct action_run *run,
+		     int (*fn)(struct store_conn *c, void *arg, struct err *e), void *arg,
+		     struct err *e);
 	/* Sleep up to ms; true when cancelled meanwhile. */
 	bool (*sleep)(struct action_run *run, int64_t ms);
 	void *priv;
@@ -73,8 +74,8 @@ struct action_outcome {
 
 struct action_type {
 	const char *name, *display_name, *description;
-	const char *approval_rule; /* in words */
-	const char *rollback;	   /* in words; NULL when not reversible */
+	const char *approval_rule;	   /* in words */
+	const char *rollback;		   /* in words; NULL when not reversible */
 	const struct action_param *params; /* ends with an entry whose v.name is NULL */
 	bool internal; /* planned only as another action's inverse, never offered */
 	/* Beyond the schema: params has every default filled. ERR_INVALID naming the field. */

@@ -22,8 +22,8 @@ static int canary_state(struct store_conn *c, const char *name, json_t **out, st
 	json_t *full = NULL;
 	int rc = settings_canary_json(c, name, &full, e);
 	if (rc == ERR_NOTFOUND)
-		return err_set(e, ERR_CONFLICT, "canary '%s' is not set (no canary.%s setting)", name,
-			       name);
+		return err_set(e, ERR_CONFLICT, "canary '%s' is not set (no canary.%s setting)",
+			       name, name);
 	if (rc)
 		return rc;
 	*out = jpack("{sO sO sO sO}", "version", json_object_get(full, "version"),
@@ -112,8 +112,8 @@ static int apply(struct action_run *run, const char *name, json_t *set, json_t *
 	run->log(run, line.data, line.len);
 	buf_free(&line);
 	free(text);
-	json_array_append_new(steps, jpack("{so so}", "at", json_time_or_null(time_now_ms()),
-					   "state", s.after));
+	json_array_append_new(
+		steps, jpack("{so so}", "at", json_time_or_null(time_now_ms()), "state", s.after));
 	json_decref(s.before);
 	return 0;
 }
@@ -175,8 +175,9 @@ static int split_plan(const struct config *cfg, struct store_conn *c, const json
 	int64_t from = pct_of(cur);
 	const char *cur_version = json_get_str(cur, "version");
 	if (strcmp(version, cur_version ? cur_version : "")) {
-		rc = err_set(e, ERR_CONFLICT, "version '%s' is not canary %s's current version '%s'",
-			     version, name, cur_version ? cur_version : "");
+		rc = err_set(e, ERR_CONFLICT,
+			     "version '%s' is not canary %s's current version '%s'", version, name,
+			     cur_version ? cur_version : "");
 		goto out;
 	}
 	if (from == to) {
@@ -236,10 +237,10 @@ static int split_execute(struct action_run *run, struct action_outcome *out, str
 			    (json_int_t)to, "steps", done);
 	/* The undo goes back to where the canary was when this ran. */
 	if (before)
-		out->inverse = jpack("{ss s{ss ss sI sb}}", "action_type", "adjust_canary_split",
-				     "params", "canary", name, "version",
-				     action_param_str(p, "version"), "target_percent",
-				     (json_int_t)from, "gradual", gradual);
+		out->inverse =
+			jpack("{ss s{ss ss sI sb}}", "action_type", "adjust_canary_split", "params",
+			      "canary", name, "version", action_param_str(p, "version"),
+			      "target_percent", (json_int_t)from, "gradual", gradual);
 	json_decref(before);
 	json_decref(steps);
 	json_decref(rs.state);
@@ -305,29 +306,31 @@ static int rollback_plan(const struct config *cfg, struct store_conn *c, const j
 		goto out;
 	}
 	if (pct == 0 && (!immediate || kill)) {
-		rc = err_set(e, ERR_CONFLICT, "no-op move: canary %s already gets no traffic", name);
+		rc = err_set(e, ERR_CONFLICT, "no-op move: canary %s already gets no traffic",
+			     name);
 		goto out;
 	}
 	json_t *steps = json_array();
 	if (immediate) {
-		json_array_append_new(steps, jpack("{sI sb}", "canary_pct", (json_int_t)0,
-						   "kill_switch", 1));
+		json_array_append_new(
+			steps, jpack("{sI sb}", "canary_pct", (json_int_t)0, "kill_switch", 1));
 	} else {
 		if (pct / 2 > 0)
-			json_array_append_new(steps, jpack("{sI}", "canary_pct", (json_int_t)(pct / 2)));
+			json_array_append_new(steps,
+					      jpack("{sI}", "canary_pct", (json_int_t)(pct / 2)));
 		json_array_append_new(steps, jpack("{sI}", "canary_pct", (json_int_t)0));
 	}
 	char msg[400];
 	snprintf(msg, sizeof msg, "roll canary %s back from %s to %s: %s", name, from_v,
-		 to_v ? to_v : "", immediate ? "canary_pct 0 and kill_switch on at once"
-					     : "current → half → 0");
+		 to_v ? to_v : "",
+		 immediate ? "canary_pct 0 and kill_switch on at once" : "current → half → 0");
 	int64_t secs = immediate || json_array_size(steps) < 2
 			       ? 0
 			       : cfg->actions.rollback_duration_ms / 1000;
 	out->plan = jpack("{ss ss ss so so ss s[s] ss s{sI sf}}", "message", msg, "from_version",
 			  from_v, "to_version", to_v ? to_v : "", "steps", steps, "current",
-			  json_incref(cur), "setting", "", "systems", "canary traffic split", "risk",
-			  immediate ? "high" : "medium", "estimates", "duration_seconds",
+			  json_incref(cur), "setting", "", "systems", "canary traffic split",
+			  "risk", immediate ? "high" : "medium", "estimates", "duration_seconds",
 			  (json_int_t)secs, "cost_usd", 0.0);
 	char key[128];
 	snprintf(key, sizeof key, "canary.%s", name);
@@ -361,8 +364,8 @@ static int rollback_execute(struct action_run *run, struct action_outcome *out, 
 			   &before, e);
 	} else {
 		if (pct / 2 > 0)
-			rc = apply(run, name, jpack("{sI}", "canary_pct", (json_int_t)(pct / 2)), done,
-				   &before, e);
+			rc = apply(run, name, jpack("{sI}", "canary_pct", (json_int_t)(pct / 2)),
+				   done, &before, e);
 		if (!rc && pct / 2 > 0 && run->sleep(run, run->cfg->actions.rollback_duration_ms))
 			out->cancelled = true;
 		else if (!rc)
@@ -435,14 +438,14 @@ static int restore_plan(const struct config *cfg, struct store_conn *c, const js
 		return err_set(e, ERR_CONFLICT, "no-op move: canary %s is already in that state",
 			       name);
 	}
-	bool raises = pct_of(want) > pct_of(cur) ||
-		      (json_get_bool(cur, "kill_switch", false) &&
-		       !json_get_bool(want, "kill_switch", false));
+	bool raises = pct_of(want) > pct_of(cur) || (json_get_bool(cur, "kill_switch", false) &&
+						     !json_get_bool(want, "kill_switch", false));
 	char msg[200];
 	snprintf(msg, sizeof msg, "restore canary %s to its state before the rollback", name);
-	out->plan = jpack("{ss sO sO s[s] ss s{sI sf}}", "message", msg, "current", cur, "state",
-			  want, "systems", "canary traffic split", "risk", raises ? "medium" : "low",
-			  "estimates", "duration_seconds", (json_int_t)0, "cost_usd", 0.0);
+	out->plan =
+		jpack("{ss sO sO s[s] ss s{sI sf}}", "message", msg, "current", cur, "state", want,
+		      "systems", "canary traffic split", "risk", raises ? "medium" : "low",
+		      "estimates", "duration_seconds", (json_int_t)0, "cost_usd", 0.0);
 	snprintf(out->target, sizeof out->target, "canary:%s", name);
 	out->requires_approval = raises;
 	out->inverse = jpack("{ss s{ss sO}}", "action_type", "restore_canary", "params", "canary",

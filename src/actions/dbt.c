@@ -167,8 +167,7 @@ static void rerun_argv(const struct config *cfg, const json_t *params, const cha
 	argv_tail(a, cfg, dir);
 }
 
-static void simple_argv(const struct config *cfg, const char *sub, const char *dir,
-			struct argv *a)
+static void simple_argv(const struct config *cfg, const char *sub, const char *dir, struct argv *a)
 {
 	argv_add(a, cfg->actions.dbt.command);
 	argv_add(a, sub);
@@ -205,7 +204,8 @@ static json_t *env_names(const struct config *cfg)
 	for (size_t i = 0; i < cfg->actions.dbt.n_env; i++) {
 		const char *e = cfg->actions.dbt.env[i];
 		const char *eq = strchr(e, '=');
-		json_array_append_new(names, eq ? json_stringn(e, (size_t)(eq - e)) : json_string(e));
+		json_array_append_new(names,
+				      eq ? json_stringn(e, (size_t)(eq - e)) : json_string(e));
 	}
 	return names;
 }
@@ -359,10 +359,12 @@ static int run_one(struct action_run *run, const struct argv *a, const char *dir
 		if (res.cancelled)
 			out->cancelled = true;
 		else if (res.timed_out)
-			rc = err_set(e, ERR_UPSTREAM, "dbt timed out after %lld s (actions.dbt.timeout)",
+			rc = err_set(e, ERR_UPSTREAM,
+				     "dbt timed out after %lld s (actions.dbt.timeout)",
 				     (long long)(run->cfg->actions.dbt.timeout_ms / 1000));
 		else if (res.term_signal)
-			rc = err_set(e, ERR_UPSTREAM, "dbt was killed by signal %d", res.term_signal);
+			rc = err_set(e, ERR_UPSTREAM, "dbt was killed by signal %d",
+				     res.term_signal);
 		else if (res.exit_code)
 			rc = err_set(e, ERR_UPSTREAM, "dbt exited with status %d", res.exit_code);
 		if (rc || out->cancelled) {

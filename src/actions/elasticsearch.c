@@ -106,8 +106,8 @@ static int es_plan(const struct config *cfg, const json_t *calls, const char *ta
 	json_array_foreach(calls, i, c)
 	{
 		struct buf line = BUF_INIT;
-		buf_printf(&line, "%s %s%s", json_get_str(c, "method"), cfg->actions.elasticsearch.url,
-			   json_get_str(c, "path"));
+		buf_printf(&line, "%s %s%s", json_get_str(c, "method"),
+			   cfg->actions.elasticsearch.url, json_get_str(c, "path"));
 		json_array_append_new(shown, json_string(line.data));
 		buf_free(&line);
 	}
@@ -152,9 +152,9 @@ static int es_call(struct action_run *run, struct http_client *hc, const char *m
 	json_t *body = NULL;
 	if (!rc && resp.body.len)
 		body = json_loadb(resp.body.data, resp.body.len, 0, NULL);
-	json_t *rec = jpack("{ss ss sI sI}", "method", method, "path", path, "status",
-			    (json_int_t)resp.status, "duration_ms",
-			    (json_int_t)(time_now_ms() - t0));
+	json_t *rec =
+		jpack("{ss ss sI sI}", "method", method, "path", path, "status",
+		      (json_int_t)resp.status, "duration_ms", (json_int_t)(time_now_ms() - t0));
 	if (body)
 		json_object_set(rec, "response", body);
 	json_array_append_new(calls, rec);

@@ -32,7 +32,7 @@ struct run {
 	struct buf log; /* its output so far: the last EXECUTOR_LOG_MAX bytes */
 	uint64_t dropped;
 	bool log_dirty;
-	int64_t stored_mono; /* when the log and lease were last stored */
+	int64_t stored_mono;  /* when the log and lease were last stored */
 	struct action_run ar; /* the worker's; not guarded */
 };
 
@@ -114,8 +114,9 @@ static char *log_text(struct run *r)
 	return buf_steal(&b);
 }
 
-static int run_write(struct action_run *ar, int (*fn)(struct store_conn *c, void *arg, struct err *e),
-		     void *arg, struct err *e)
+static int run_write(struct action_run *ar,
+		     int (*fn)(struct store_conn *c, void *arg, struct err *e), void *arg,
+		     struct err *e)
 {
 	struct run *r = ar->priv;
 	return store_pool_call(r->x->pool, JOB_WRITE, fn, arg, e);
@@ -223,10 +224,12 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&x->mu);
 	stopping = x->stopping;
 	struct finish f = {.id = r->id};
-	f.end.status = out.cancelled && !stopping ? AS_CANCELLED : rc || out.cancelled ? AS_FAILED
-										     : AS_SUCCESS;
-	f.end.error = rc ? e.msg : out.cancelled && stopping ? "interrupted: the server stopped"
-					 : NULL;
+	f.end.status = out.cancelled && !stopping ? AS_CANCELLED
+		       : rc || out.cancelled	  ? AS_FAILED
+						  : AS_SUCCESS;
+	f.end.error = rc			  ? e.msg
+		      : out.cancelled && stopping ? "interrupted: the server stopped"
+						  : NULL;
 	f.end.result = out.result;
 	f.end.inverse = out.inverse;
 	char *log = log_text(r);
@@ -236,8 +239,8 @@ static void *worker(void *arg)
 	err_clear(&fe);
 	int frc = store_pool_call(x->pool, JOB_WRITE, finish_job, &f, &fe);
 	if (frc)
-		log_error("action end not recorded", "action_id=%lld error=\"%s\"", (long long)r->id,
-			  fe.msg);
+		log_error("action end not recorded", "action_id=%lld error=\"%s\"",
+			  (long long)r->id, fe.msg);
 	else
 		log_info("action ended", "action_id=%lld status=%s%s%s", (long long)r->id,
 			 action_status_name(f.end.status), rc ? " error=" : "", rc ? e.msg : "");

@@ -22,9 +22,9 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-#define EXECUTOR_LEASE_MS  30000
-#define EXECUTOR_RENEW_MS  10000
-#define EXECUTOR_LOG_MAX   (1024 * 1024)
+#define EXECUTOR_LEASE_MS 30000
+#define EXECUTOR_RENEW_MS 10000
+#define EXECUTOR_LOG_MAX  (1024 * 1024)
 
 struct executor;
 

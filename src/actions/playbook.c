@@ -25,13 +25,13 @@ json_t *playbook_action_json(const struct action_row *a, bool with_log)
 	json_t *o = jpack(
 		"{sI sI ss so so ss ss ss so so so so so so so so so sb so so so}", "id",
 		(json_int_t)a->id, "incident_id", (json_int_t)a->incident_id, "action_type",
-		a->action_type, "params", parsed(a->params), "plan", plan, "plan_hash", a->plan_hash,
-		"target", a->target, "status", action_status_name(a->status), "requested_by",
-		json_str_or_null(a->requested_by), "approved_by", json_str_or_null(a->approved_by),
-		"approved_at", json_time_or_null(a->approved_at), "executed_by",
-		json_str_or_null(a->executed_by), "started_at", json_time_or_null(a->started_at),
-		"finished_at", json_time_or_null(a->finished_at), "result", parsed(a->result),
-		"error", json_str_or_null(a->error), "rollback_of",
+		a->action_type, "params", parsed(a->params), "plan", plan, "plan_hash",
+		a->plan_hash, "target", a->target, "status", action_status_name(a->status),
+		"requested_by", json_str_or_null(a->requested_by), "approved_by",
+		json_str_or_null(a->approved_by), "approved_at", json_time_or_null(a->approved_at),
+		"executed_by", json_str_or_null(a->executed_by), "started_at",
+		json_time_or_null(a->started_at), "finished_at", json_time_or_null(a->finished_at),
+		"result", parsed(a->result), "error", json_str_or_null(a->error), "rollback_of",
 		a->rollback_of ? json_integer(a->rollback_of) : json_null(), "reversible",
 		a->inverse != NULL || json_is_object(json_object_get(plan, "inverse")),
 		"requires_approval", req ? json_incref((json_t *)req) : json_false(), "created_at",
@@ -49,8 +49,8 @@ static int event(struct store_conn *c, const char *type, const struct action_row
 }
 
 /* The row of action_id, which must belong to incident_id. */
-static int load(struct store_conn *c, int64_t incident_id, int64_t action_id,
-		struct action_row *a, struct err *e)
+static int load(struct store_conn *c, int64_t incident_id, int64_t action_id, struct action_row *a,
+		struct err *e)
 {
 	int rc = store_action_get(c, action_id, a, e);
 	if (rc)
@@ -149,9 +149,10 @@ int playbook_approve(struct store_conn *c, const struct config *cfg, int64_t inc
 		rc = err_set(e, ERR_CONFLICT, "action %lld is %s, not a plan waiting for approval",
 			     (long long)action_id, action_status_name(out->status));
 	else if (expired(cfg, out->created_at, now))
-		rc = err_set(e, ERR_CONFLICT,
-			     "the plan of action %lld expired (actions.approval_ttl); dry-run again",
-			     (long long)action_id);
+		rc = err_set(
+			e, ERR_CONFLICT,
+			"the plan of action %lld expired (actions.approval_ttl); dry-run again",
+			(long long)action_id);
 	else if (plan_hash && strcmp(plan_hash, out->plan_hash))
 		rc = err_set(e, ERR_CONFLICT,
 			     "plan_hash does not match action %lld's plan (%s): the params differ",
@@ -163,7 +164,8 @@ int playbook_approve(struct store_conn *c, const struct config *cfg, int64_t inc
 	out->approved_at = now;
 	out->status = AS_APPROVED;
 	out->updated_at = now;
-	if ((rc = store_action_update(c, out, e)) || (rc = event(c, "action_approved", out, actor, NULL, e)))
+	if ((rc = store_action_update(c, out, e)) ||
+	    (rc = event(c, "action_approved", out, actor, NULL, e)))
 		goto fail;
 	return 0;
 fail:
@@ -184,7 +186,8 @@ int playbook_start(struct store_conn *c, const struct config *cfg, int64_t incid
 	int64_t now = time_now_ms();
 	char hash[65];
 	if (!t || !params) {
-		rc = err_set(e, ERR_INTERNAL, "action %lld has an unknown type or unreadable params",
+		rc = err_set(e, ERR_INTERNAL,
+			     "action %lld has an unknown type or unreadable params",
 			     (long long)action_id);
 		goto fail;
 	}
@@ -223,7 +226,8 @@ int playbook_start(struct store_conn *c, const struct config *cfg, int64_t incid
 	if ((rc = store_action_running_on(c, out->target, &running, e)))
 		goto fail;
 	if (running) {
-		rc = err_set(e, ERR_CONFLICT, "action %lld is running on %s; wait for it or cancel it",
+		rc = err_set(e, ERR_CONFLICT,
+			     "action %lld is running on %s; wait for it or cancel it",
 			     (long long)running, out->target);
 		goto fail;
 	}
@@ -235,7 +239,8 @@ int playbook_start(struct store_conn *c, const struct config *cfg, int64_t incid
 	out->lease_owner = xstrdup(owner);
 	out->lease_until = lease_until;
 	out->updated_at = now;
-	if ((rc = store_action_update(c, out, e)) || (rc = event(c, "action_started", out, actor, NULL, e)))
+	if ((rc = store_action_update(c, out, e)) ||
+	    (rc = event(c, "action_started", out, actor, NULL, e)))
 		goto fail;
 	json_decref(params);
 	action_plan_clear(&p);
@@ -254,8 +259,8 @@ int playbook_cancel(struct store_conn *c, int64_t incident_id, int64_t action_id
 	if (rc)
 		return rc;
 	if (out->status != AS_RUNNING) {
-		rc = err_set(e, ERR_CONFLICT, "action %lld is %s, not running", (long long)action_id,
-			     action_status_name(out->status));
+		rc = err_set(e, ERR_CONFLICT, "action %lld is %s, not running",
+			     (long long)action_id, action_status_name(out->status));
 		action_row_clear(out);
 		return rc;
 	}
@@ -267,8 +272,7 @@ int playbook_cancel(struct store_conn *c, int64_t incident_id, int64_t action_id
 }
 
 int playbook_rollback(struct store_conn *c, const struct config *cfg, int64_t incident_id,
-		      int64_t action_id, const char *actor, struct action_row *out,
-		      struct err *e)
+		      int64_t action_id, const char *actor, struct action_row *out, struct err *e)
 {
 	struct action_row orig = {0};
 	int rc = load(c, incident_id, action_id, &orig, e);
@@ -286,8 +290,8 @@ int playbook_rollback(struct store_conn *c, const struct config *cfg, int64_t in
 	}
 	t = inv ? action_type_find(json_get_str(inv, "action_type")) : NULL;
 	if (!t) {
-		rc = err_set(e, ERR_CONFLICT, "action %lld (%s) is not reversible", (long long)action_id,
-			     orig.action_type);
+		rc = err_set(e, ERR_CONFLICT, "action %lld (%s) is not reversible",
+			     (long long)action_id, orig.action_type);
 		goto out;
 	}
 	if ((rc = action_params_validate(t, cfg, json_object_get(inv, "params"), &params, e)))
@@ -354,8 +358,8 @@ out:
 	return rc;
 }
 
-int playbook_renew(struct store_conn *c, int64_t action_id, const char *owner,
-		   int64_t lease_until, const char *log, struct err *e)
+int playbook_renew(struct store_conn *c, int64_t action_id, const char *owner, int64_t lease_until,
+		   const char *log, struct err *e)
 {
 	struct action_row a = {0};
 	int rc = store_action_get(c, action_id, &a, e);
@@ -439,13 +443,15 @@ static json_t *suggest(const struct incident *inc, const char *type)
 		if (task)
 			json_object_set_new(p, "task_id", json_string(task));
 	} else if (!strcmp(type, "rollback_planner")) {
-		const char *canary = json_get_str(d, "canary"), *version = json_get_str(d, "version");
+		const char *canary = json_get_str(d, "canary"),
+			   *version = json_get_str(d, "version");
 		if (canary)
 			json_object_set_new(p, "canary", json_string(canary));
 		if (version)
 			json_object_set_new(p, "from_version", json_string(version));
 	} else if (!strcmp(type, "adjust_canary_split")) {
-		const char *canary = json_get_str(d, "canary"), *version = json_get_str(d, "version");
+		const char *canary = json_get_str(d, "canary"),
+			   *version = json_get_str(d, "version");
 		if (canary)
 			json_object_set_new(p, "canary", json_string(canary));
 		if (version)
@@ -482,14 +488,14 @@ static void offer(json_t *list, const struct config *cfg, struct store_conn *c,
 	if (!action_params_validate(t, cfg, params, &full, &e)) {
 		struct action_plan p = {0};
 		if (!t->plan(cfg, c, full, &p, &e))
-			requires = json_boolean(p.requires_approval);
+		requires = json_boolean(p.requires_approval);
 		action_plan_clear(&p);
 	}
-	json_array_append_new(list, jpack("{ss ss ss so so ss}", "action_type", type,
-					  "display_name", t->display_name, "description",
-					  t->description, "params", full ? full : params,
-					  "requires_approval", requires, "approval_rule",
-					  t->approval_rule));
+	json_array_append_new(list,
+			      jpack("{ss ss ss so so ss}", "action_type", type, "display_name",
+				    t->display_name, "description", t->description, "params",
+				    full ? full : params, "requires_approval", requires,
+				    "approval_rule", t->approval_rule));
 	if (full)
 		json_decref(params);
 }

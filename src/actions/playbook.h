@@ -54,8 +54,7 @@ int playbook_cancel(struct store_conn *c, int64_t incident_id, int64_t action_id
 /* Plan the stored inverse of a succeeded action as a new plan with rollback_of:
  * ERR_CONFLICT when it did not run to success or is not reversible. */
 int playbook_rollback(struct store_conn *c, const struct config *cfg, int64_t incident_id,
-		      int64_t action_id, const char *actor, struct action_row *out,
-		      struct err *e);
+		      int64_t action_id, const char *actor, struct action_row *out, struct err *e);
 
 /* How a run ended, for playbook_finish. */
 struct playbook_end {
@@ -73,8 +72,8 @@ int playbook_finish(struct store_conn *c, int64_t action_id, const struct playbo
 		    json_t **json, struct err *e);
 
 /* Renew the lease of a running action_id of owner and store its log so far. */
-int playbook_renew(struct store_conn *c, int64_t action_id, const char *owner,
-		   int64_t lease_until, const char *log, struct err *e);
+int playbook_renew(struct store_conn *c, int64_t action_id, const char *owner, int64_t lease_until,
+		   const char *log, struct err *e);
 
 /* Fail every running action whose lease ended before now ("interrupted"), with
  * action_executed for each; *n: how many. */

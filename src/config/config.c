@@ -29,7 +29,7 @@ const struct key cfg_root_keys[] = {
 	KSECTION("policy", cfg_policy_keys, 0, 0),
 	KSECTION("tracker", cfg_tracker_keys, 0, 0),
 	KROW(KF_SECTION("notify", cfg_notify_keys, 0, 0)),
-	KLATER(KF_SECTION("actions", cfg_actions_keys, 0, 0), "playbook actions"),
+	KROW(KF_SECTION("actions", cfg_actions_keys, 0, 0)),
 	KROW(KF_MAP("budgets", C(budgets), C(n_budgets), &cfg_budget_coll)),
 	KROW(KF_SECTION("canary", cfg_canary_keys, 0, 0)),
 	KEND,

@@ -161,7 +161,7 @@ struct config {
 			int64_t timeout_ms;
 		} elasticsearch;
 		int64_t approval_ttl_ms;
-		int64_t canary_step_ms;	     /* adjust_canary_split: a step of 10 points every */
+		int64_t canary_step_ms;	      /* adjust_canary_split: a step of 10 points every */
 		int64_t rollback_duration_ms; /* rollback_planner, gradual: current → half → 0 over */
 	} actions;
 

@@ -125,7 +125,8 @@ struct action_row {
 	int64_t id, incident_id;
 	char *action_type, *params, *plan, *plan_hash, *target;
 	enum action_status status;
-	char *requested_by, *approved_by, *executed_by; /* approved_by, executed_by NULL when unset */
+	char *requested_by, *approved_by,
+		*executed_by; /* approved_by, executed_by NULL when unset */
 	int64_t approved_at, started_at, finished_at;
 	char *result, *error, *log, *inverse;
 	int64_t rollback_of;

@@ -53,7 +53,8 @@ static bool match_pattern(const struct route *rt, const char *path, struct route
 		const char *se = strchr(s, '/');
 		size_t pl = pe ? (size_t)(pe - p) : strlen(p);
 		size_t sl = se ? (size_t)(se - s) : strlen(s);
-		if ((pl == 4 && !strncmp(p, "{id}", 4)) || (pl == 11 && !strncmp(p, "{action_id}", 11))) {
+		if ((pl == 4 && !strncmp(p, "{id}", 4)) ||
+		    (pl == 11 && !strncmp(p, "{action_id}", 11))) {
 			if (n_ids == 2 || !parse_id(s, sl, &ids[n_ids]))
 				return false;
 			n_ids++;

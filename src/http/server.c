@@ -36,6 +36,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include "actions/executor.h"
 #include "core/auth.h"
 #include "http/auth_refresh.h"
 #include "http/authn.h"
@@ -50,7 +51,6 @@
 #include "util/time.h"
 #include "util/utf8.h"
 #include "watcher/watcher.h"
-#include "actions/executor.h"
 
 /* Bodies of requests that carry no credentials (public routes such as sign-in) are
  * small: nobody may make the server buffer much without authenticating first. */
@@ -78,7 +78,7 @@ struct server {
 	/* The delivery threads; set once they run, read by the pool's commit hook on the
 	 * writer thread. */
 	_Atomic(struct delivery *) delivery;
-	struct watcher *watcher; /* set before the loop runs */
+	struct watcher *watcher;   /* set before the loop runs */
 	struct executor *executor; /* set before the loop runs */
 	bool stopping;
 	uint64_t req_counter;

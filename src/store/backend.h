@@ -128,12 +128,10 @@ struct store_ops {
 	int (*setting_put)(struct store_conn *c, const struct setting_row *s, struct err *e);
 	int (*setting_list)(struct store_conn *c, store_setting_cb cb, void *arg, struct err *e);
 	int (*action_insert)(struct store_conn *c, struct action_row *a, struct err *e);
-	int (*action_get)(struct store_conn *c, int64_t id, struct action_row *out,
-			  struct err *e);
+	int (*action_get)(struct store_conn *c, int64_t id, struct action_row *out, struct err *e);
 	int (*action_update)(struct store_conn *c, const struct action_row *a, struct err *e);
-	int (*action_list)(struct store_conn *c, int64_t incident_id, int64_t offset,
-			   int64_t limit, store_action_cb cb, void *arg, int64_t *total,
-			   struct err *e);
+	int (*action_list)(struct store_conn *c, int64_t incident_id, int64_t offset, int64_t limit,
+			   store_action_cb cb, void *arg, int64_t *total, struct err *e);
 	int (*action_running_on)(struct store_conn *c, const char *target, int64_t *id,
 				 struct err *e);
 	int (*action_expired)(struct store_conn *c, int64_t now, store_action_cb cb, void *arg,

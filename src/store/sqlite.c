@@ -2280,9 +2280,8 @@ static int action_rows(struct q *q, store_action_cb cb, void *arg)
 	return q_end(q, rc);
 }
 
-static int sq_action_list(struct store_conn *cc, int64_t incident_id, int64_t offset,
-			  int64_t limit, store_action_cb cb, void *arg, int64_t *total,
-			  struct err *e)
+static int sq_action_list(struct store_conn *cc, int64_t incident_id, int64_t offset, int64_t limit,
+			  store_action_cb cb, void *arg, int64_t *total, struct err *e)
 {
 	struct sq_conn *c = SQ(cc);
 	struct q q;

@@ -274,3 +274,46 @@ def test_offered_actions_for_a_planner_regression(srv):
     rb = offered["rollback_planner"]
     assert rb["params"]["canary"] == name and rb["params"]["from_version"] == "p9"
     assert rb["requires_approval"] is False
+
+
+def test_execute_honours_idempotency_key_and_counts_in_metrics(srv):
+    name = unique("c")
+    canary(srv, name, 80)
+    iid = incident(srv)
+    a = dry_run(srv, iid, "adjust_canary_split",
+                {"canary": name, "version": "v2", "target_percent": 70})["action"]
+    key = unique("idem")
+    st1, _, b1 = srv.request("POST", f"{BASE}/{iid}/actions/execute", body={"action_id": a["id"]},
+                             headers={"Idempotency-Key": key})
+    st2, _, b2 = srv.request("POST", f"{BASE}/{iid}/actions/execute", body={"action_id": a["id"]},
+                             headers={"Idempotency-Key": key})
+    assert st1 == st2 == 202 and b1 == b2
+    wait_for(lambda: action(srv, iid, a["id"])["status"] == "success", timeout=10)
+    events = [e for e in srv.all_events() if e["incident_id"] == iid]
+    assert [e["type"] for e in events].count("action_started") == 1
+    assert [e["type"] for e in events].count("action_executed") == 1
+    # without the key a second execute of the same plan is a conflict
+    st, b = srv.post(f"{BASE}/{iid}/actions/execute", {"action_id": a["id"]})
+    assert_error(st, b, 409, "conflict")
+    st, _, text = srv.request("GET", "/metrics")
+    line = [l for l in text.splitlines()
+            if l.startswith('intervene_actions_total{type="adjust_canary_split",status="success"}')]
+    assert line and int(line[0].split()[-1]) >= 1, text[-2000:]
+    assert "intervene_actions_running 0" in text
+
+
+def test_history_is_newest_first_and_paged(srv):
+    name = unique("c")
+    canary(srv, name, 10)
+    iid = incident(srv)
+    ids = [dry_run(srv, iid, "adjust_canary_split",
+                   {"canary": name, "version": "v2", "target_percent": 5 + i})["action"]["id"]
+           for i in range(3)]
+    st, h = srv.get(f"{BASE}/{iid}/actions/history?per_page=2")
+    assert st == 200 and h["total"] == 3 and [a["id"] for a in h["actions"]] == ids[::-1][:2]
+    st, h = srv.get(f"{BASE}/{iid}/actions/history?page=2&per_page=2")
+    assert [a["id"] for a in h["actions"]] == ids[:1]
+    assert srv.get(f"{BASE}/999999/actions/history")[0] == 404
+    assert srv.get(f"{BASE}/{iid}/actions/999999")[0] == 404
+    other = incident(srv)
+    assert srv.get(f"{BASE}/{other}/actions/{ids[0]}")[0] == 404
