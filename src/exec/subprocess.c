@@ -44,7 +44,7 @@ struct plan {
 };
 
 /* What the child writes to the report pipe when it cannot get to the program. */
-enum stage { STAGE_SETUP, STAGE_CHDIR, STAGE_EXEC };
+enum stage { STAGE_SETUP, STAGE_CHDIR, STAGE_EXEC, STAGE_PID };
 struct report {
 	int stage;
 	int err;
@@ -58,12 +58,12 @@ static _Noreturn void child_fail(int fd, int stage, int err)
 	_exit(127);
 }
 
-static _Noreturn void child(const struct plan *p)
+static _Noreturn void child(const struct plan *p, pid_t guard)
 {
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
 		child_fail(p->report_w, STAGE_SETUP, errno);
-	/* The parent may have died before prctl: then nobody would kill us. */
-	if (getppid() != p->parent)
+	/* The guard may have died before prctl: then nobody would kill us. */
+	if (getppid() != guard)
 		_exit(127);
 	setpgid(0, 0);
 	/* Defaults first, then the empty mask, so that no inherited handler can run here. */
@@ -94,6 +94,83 @@ static _Noreturn void child(const struct plan *p)
 		child_fail(3, STAGE_CHDIR, errno);
 	execve(p->path, p->argv, p->envp);
 	child_fail(3, STAGE_EXEC, errno);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig; /* only to end sigsuspend */
+}
+
+/* Pass on how the program ended: the same exit status, or death by the same signal. */
+static _Noreturn void mirror(int status)
+{
+	if (WIFEXITED(status))
+		_exit(WEXITSTATUS(status));
+	int sig = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigaction(sig, &dfl, NULL);
+	sigset_t only;
+	sigemptyset(&only);
+	sigaddset(&only, sig);
+	sigprocmask(SIG_UNBLOCK, &only, NULL);
+	kill(getpid(), sig);
+	_exit(128 + sig);
+}
+
+/* The guard: a copy of the server between it and the program, so that the program's
+ * whole process group dies with the server — also grandchildren the parent-death
+ * signal cannot reach (it is not inherited across fork). The guard gets SIGUSR1 when
+ * the thread that forked it ends (the server died, or its executor thread); it then
+ * kills the group. When the program ends, the guard kills what is left of its group
+ * and exits as the program did. Only async-signal-safe calls and plain system calls:
+ * the guard is a fork of a threaded process. */
+static _Noreturn void guard(const struct plan *p)
+{
+	pid_t me = getpid();
+	sigset_t block, wait_mask;
+	sigemptyset(&block);
+	sigaddset(&block, SIGCHLD);
+	sigaddset(&block, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &block, &wait_mask);
+	sigdelset(&wait_mask, SIGCHLD);
+	sigdelset(&wait_mask, SIGUSR1);
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	if (prctl(PR_SET_PDEATHSIG, SIGUSR1) != 0)
+		child_fail(p->report_w, STAGE_SETUP, errno);
+	if (getppid() != p->parent)
+		_exit(127);
+	prctl(PR_SET_DUMPABLE, 0); /* no core file when it mirrors a crash */
+	pid_t pid = fork();
+	if (pid < 0)
+		child_fail(p->report_w, STAGE_SETUP, errno);
+	if (pid == 0)
+		child(p, me);
+	setpgid(pid, pid);
+	struct report r = {STAGE_PID, (int)pid};
+	ssize_t w = write(p->report_w, &r, sizeof r);
+	(void)w;
+	/* Nothing of the server's stays open here: not its sockets, not the pipes. */
+	if (close_range(0, ~0U, 0) != 0)
+		for (int fd = 0; fd <= p->max_fd; fd++)
+			close(fd);
+	for (;;) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		/* WNOWAIT: while the program is an unreaped zombie, its group id is ours. */
+		int ended = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+			    si.si_pid == pid;
+		if (ended || getppid() != p->parent) {
+			kill(-pid, SIGKILL);
+			int status = 0;
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			mirror(status);
+		}
+		sigsuspend(&wait_mask);
+	}
 }
 
 /* The program to run: argv0 itself when it names a path, else the first executable
@@ -195,11 +272,17 @@ static bool reap(pid_t pid, int *status)
 	return true;
 }
 
-static void wait_for_end(struct run *r, pid_t pid, int64_t start)
+/* a + b for b > 0, without overflowing. */
+static int64_t add_ms(int64_t a, int64_t b)
+{
+	return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+static void wait_for_end(struct run *r, pid_t pid, pid_t pgid, int64_t start)
 {
 	const struct subprocess_spec *s = r->spec;
 	int64_t grace = s->kill_grace_ms > 0 ? s->kill_grace_ms : SUBPROCESS_DEFAULT_GRACE;
-	int64_t deadline = s->timeout_ms > 0 ? start + s->timeout_ms : INT64_MAX;
+	int64_t deadline = s->timeout_ms > 0 ? add_ms(start, s->timeout_ms) : INT64_MAX;
 	int64_t kill_at = INT64_MAX; /* when SIGKILL follows the SIGTERM */
 	bool term_sent = false;
 
@@ -211,12 +294,12 @@ static void wait_for_end(struct run *r, pid_t pid, int64_t start)
 			else if (now >= deadline)
 				r->res->timed_out = true;
 			if (r->res->cancelled || r->res->timed_out) {
-				kill(-pid, SIGTERM);
+				kill(-pgid, SIGTERM);
 				term_sent = true;
-				kill_at = now + grace;
+				kill_at = add_ms(now, grace);
 			}
 		} else if (now >= kill_at) {
-			kill(-pid, SIGKILL);
+			kill(-pgid, SIGKILL);
 			kill_at = INT64_MAX;
 		}
 		int64_t wait = r->fd >= 0 ? POLL_MS : POLL_EOF_MS;
@@ -227,17 +310,14 @@ static void wait_for_end(struct run *r, pid_t pid, int64_t start)
 		if (poll(&pfd, r->fd >= 0 ? 1 : 0, (int)wait) > 0 && read_some(r) < 0)
 			r->fd = -1;
 	}
-	/* The program has ended: whatever it started goes with it, and nothing left can
-	 * hold the pipe open for long, so what it wrote is read without blocking. (When
-	 * someone else has reaped the child — only a process ignoring SIGCHLD does — the
-	 * group is killed all the same: its pid cannot be reused while members remain.) */
-	kill(-pid, SIGKILL);
+	/* The guard exits once the program has ended and the rest of its group has been
+	 * killed: nothing left can hold the pipe open, so what it wrote is read without
+	 * blocking. */
 	while (r->fd >= 0 && read_some(r) > 0)
 		;
 }
 
-int subprocess_run(const struct subprocess_spec *spec, struct subprocess_result *res,
-		   struct err *e)
+int subprocess_run(const struct subprocess_spec *spec, struct subprocess_result *res, struct err *e)
 {
 	static const char *const no_env[] = {NULL};
 	int rc = 0;
@@ -305,21 +385,27 @@ int subprocess_run(const struct subprocess_spec *spec, struct subprocess_result 
 		goto out;
 	}
 	if (pid == 0)
-		child(&p);
-	/* Both sides set the group, so that it exists whichever runs first. EACCES once the
-	 * child has exec'd: it has set it itself by then. */
-	setpgid(pid, pid);
+		guard(&p);
 	close(out_p[1]);
 	close(rep_p[1]);
 	close(devnull);
 	out_p[1] = rep_p[1] = devnull = -1;
 
-	/* EOF on the report pipe means execve succeeded (it closed the O_CLOEXEC end). */
-	struct report rep;
+	/* The guard reports the program's pid; then EOF on the report pipe means execve
+	 * succeeded (the program's O_CLOEXEC end closed, the guard closed its own). */
+	struct report rep = {0};
+	pid_t prog = 0;
 	ssize_t n;
-	while ((n = read(rep_p[0], &rep, sizeof rep)) < 0 && errno == EINTR)
-		;
-	if (n == (ssize_t)sizeof rep) {
+	for (;;) {
+		while ((n = read(rep_p[0], &rep, sizeof rep)) < 0 && errno == EINTR)
+			;
+		if (n != (ssize_t)sizeof rep || rep.stage != STAGE_PID)
+			break;
+		prog = rep.err;
+	}
+	if (n == (ssize_t)sizeof rep || prog <= 0) {
+		if (n != (ssize_t)sizeof rep)
+			rep = (struct report){STAGE_SETUP, ECHILD};
 		int status;
 		reap(pid, &status);
 		const char *what = rep.stage == STAGE_EXEC    ? "cannot run"
@@ -329,10 +415,10 @@ int subprocess_run(const struct subprocess_spec *spec, struct subprocess_result 
 		goto out;
 	}
 
-	res->pid = pid;
+	res->pid = prog;
 	r.chunk = xmalloc(CHUNK);
 	r.fd = out_p[0];
-	wait_for_end(&r, pid, start);
+	wait_for_end(&r, pid, prog, start);
 
 	int status = 0;
 	bool reaped = reap(pid, &status);

@@ -7,9 +7,14 @@
  * Threads: subprocess_run blocks the calling thread until the program has ended and its
  * process group has been sent SIGKILL; on_output runs on that thread. Several threads may
  * run programs at once: each waits for its own pid only, never for "any child", so other
- * children of the process are left alone. The kernel's parent-death signal follows the
- * forking *thread*: when the thread that called subprocess_run exits, the program gets
- * SIGKILL — call it from a long-lived thread. The process must not ignore SIGCHLD (that
+ * children of the process are left alone. Between the server and the program runs a
+ * guard, a fork of the server that does nothing else: the program gets SIGKILL when the
+ * guard dies (parent-death signal), and the guard, told by its own parent-death signal
+ * when the thread that called subprocess_run ends — the server died, or that thread
+ * exited —, kills the program's whole process group, grandchildren included (the
+ * parent-death signal is not inherited across fork). Call it from a long-lived thread.
+ * The guard also kills what is left of the group when the program ends, and exits as
+ * the program did. The process must not ignore SIGCHLD (that
  * makes the kernel reap children before their status can be read); blocking it, as
  * thread_block_signals does, is fine.
  *
@@ -30,9 +35,9 @@
 #include "util/err.h"
 
 /* The defaults a zero field of struct subprocess_spec stands for. */
-#define SUBPROCESS_DEFAULT_PATH  "/usr/local/bin:/usr/bin:/bin"
+#define SUBPROCESS_DEFAULT_PATH	 "/usr/local/bin:/usr/bin:/bin"
 #define SUBPROCESS_DEFAULT_GRACE 5000
-#define SUBPROCESS_DEFAULT_LOG   ((size_t)1 << 20)
+#define SUBPROCESS_DEFAULT_LOG	 ((size_t)1 << 20)
 
 /* What to run. Read only; everything it points to must stay valid during the run. */
 struct subprocess_spec {
@@ -48,10 +53,12 @@ struct subprocess_spec {
 	const char *cwd;
 	/* The child's whole environment, NULL-terminated; NULL means an empty one. */
 	const char *const *envp;
-	/* Milliseconds from the start until the run is stopped (timed_out); 0 = none. */
+	/* Milliseconds from the start until the run is stopped (timed_out); 0 (or less)
+	 * = none. */
 	int64_t timeout_ms;
 	/* On timeout or cancel the process group gets SIGTERM, then SIGKILL this many
-	 * milliseconds later if the program has not ended; 0 → SUBPROCESS_DEFAULT_GRACE. */
+	 * milliseconds later if the program has not ended; 0 (or less) →
+	 * SUBPROCESS_DEFAULT_GRACE. */
 	int64_t kill_grace_ms;
 	/* Bytes of output kept in result->log (the tail); 0 → SUBPROCESS_DEFAULT_LOG. At
 	 * most about twice this is held in memory, whatever the program writes. */
@@ -67,11 +74,11 @@ struct subprocess_spec {
 
 /* How it went. */
 struct subprocess_result {
-	int exit_code;	  /* the exit status when it exited normally, else -1 */
-	int term_signal;  /* the signal that ended it, else 0 */
-	bool timed_out;	  /* stopped because timeout_ms passed */
-	bool cancelled;	  /* stopped because *cancel became true */
-	int64_t pid;	  /* the child's pid (also its process group id); 0 if not started */
+	int exit_code;	     /* the exit status when it exited normally, else -1 */
+	int term_signal;     /* the signal that ended it, else 0 */
+	bool timed_out;	     /* stopped because timeout_ms passed */
+	bool cancelled;	     /* stopped because *cancel became true */
+	int64_t pid;	     /* the child's pid (also its process group id); 0 if not started */
 	int64_t duration_ms; /* from start to its end (CLOCK_MONOTONIC) */
 	/* The last log_cap bytes of output, as written (not necessarily text). When more
 	 * was written, it starts with a line "[... N bytes of earlier output dropped ...]\n"
