@@ -317,3 +317,22 @@ def test_history_is_newest_first_and_paged(srv):
     assert srv.get(f"{BASE}/{iid}/actions/999999")[0] == 404
     other = incident(srv)
     assert srv.get(f"{BASE}/{other}/actions/{ids[0]}")[0] == 404
+
+
+def test_approval_is_evaluated_again_against_the_state_at_execute_time(srv):
+    name = unique("c")
+    canary(srv, name, 60)
+    iid = incident(srv)
+    a = dry_run(srv, iid, "adjust_canary_split",
+                {"canary": name, "version": "v2", "target_percent": 50},
+                token=srv.responder)["action"]
+    assert a["requires_approval"] is False
+    canary(srv, name, 40)  # meanwhile someone lowered it: 50 is now a raise
+    st, b = srv.post(f"{BASE}/{iid}/actions/execute", {"action_id": a["id"]}, token=srv.responder)
+    assert_error(st, b, 403, "approval_required")
+    assert srv.post(f"{BASE}/{iid}/actions/{a['id']}/approve", {}, token=srv.approver)[0] == 200
+    done = execute(srv, iid, a["id"], token=srv.responder, wait=10, expect=200)["action"]
+    assert done["status"] == "success"
+    # it moved from where the canary really was, not from the 60 it was planned at
+    assert done["result"]["from_percent"] == 40
+    assert [s["state"]["canary_pct"] for s in done["result"]["steps"]] == [50]
