@@ -193,8 +193,8 @@ static int split_plan(const struct config *cfg, struct store_conn *c, const json
 		 (long long)from, (long long)to, gradual ? " in steps of 10 points" : " at once");
 	out->plan = jpack("{ss sI sI so sI ss so ss s{sI sf}}", "message", msg, "from_percent",
 			  (json_int_t)from, "to_percent", (json_int_t)to, "steps", steps,
-			  "step_interval_seconds", (json_int_t)(cfg->actions.canary_step_ms / 1000),
-			  "setting", "", "systems", jpack("[s]", "canary traffic split"), "risk",
+			  "step_interval_ms", (json_int_t)cfg->actions.canary_step_ms, "setting",
+			  "", "systems", jpack("[s]", "canary traffic split"), "risk",
 			  to > from ? "medium" : "low", "estimates", "duration_seconds",
 			  (json_int_t)secs, "cost_usd", 0.0);
 	char key[128];

@@ -6,6 +6,7 @@
 
 #include "actions/action.h"
 #include "core/event.h"
+#include "core/settings.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -36,6 +37,7 @@ json_t *playbook_action_json(const struct action_row *a, bool with_log)
 		a->inverse != NULL || json_is_object(json_object_get(plan, "inverse")),
 		"requires_approval", req ? json_incref((json_t *)req) : json_false(), "created_at",
 		json_time_or_null(a->created_at), "lease_until", json_time_or_null(a->lease_until));
+	json_object_set_new(o, "cancel_requested", json_boolean(a->cancel_requested));
 	if (with_log)
 		json_object_set_new(o, "log", jstr(a->log ? a->log : ""));
 	return o;
@@ -427,8 +429,21 @@ static bool contains_any(const char *s, const char *const *words)
 	return false;
 }
 
+/* The current version of canary name, NULL when it is not set (new reference). */
+static json_t *canary_version(struct store_conn *c, const char *name)
+{
+	json_t *full = NULL;
+	struct err e;
+	err_clear(&e);
+	if (settings_canary_json(c, name, &full, &e))
+		return NULL;
+	json_t *v = json_incref(json_object_get(full, "version"));
+	json_decref(full);
+	return v;
+}
+
 /* Suggested params of type for inc, from its details. New reference. */
-static json_t *suggest(const struct incident *inc, const char *type)
+static json_t *suggest(struct store_conn *c, const struct incident *inc, const char *type)
 {
 	const json_t *d = inc->details;
 	json_t *p = json_object();
@@ -442,21 +457,20 @@ static json_t *suggest(const struct incident *inc, const char *type)
 		const char *task = json_get_str(d, "task_id");
 		if (task)
 			json_object_set_new(p, "task_id", json_string(task));
-	} else if (!strcmp(type, "rollback_planner")) {
+	} else if (!strcmp(type, "rollback_planner") || !strcmp(type, "adjust_canary_split")) {
+		/* The canary of the details (else the planner's), and the version from the
+		 * details, else the canary's current one. */
+		bool rollback = !strcmp(type, "rollback_planner");
 		const char *canary = json_get_str(d, "canary"),
 			   *version = json_get_str(d, "version");
-		if (canary)
-			json_object_set_new(p, "canary", json_string(canary));
-		if (version)
-			json_object_set_new(p, "from_version", json_string(version));
-	} else if (!strcmp(type, "adjust_canary_split")) {
-		const char *canary = json_get_str(d, "canary"),
-			   *version = json_get_str(d, "version");
-		if (canary)
-			json_object_set_new(p, "canary", json_string(canary));
-		if (version)
-			json_object_set_new(p, "version", json_string(version));
-		json_object_set_new(p, "target_percent", json_integer(0));
+		if (!canary)
+			canary = "planner";
+		json_object_set_new(p, "canary", json_string(canary));
+		json_t *v = version ? json_string(version) : canary_version(c, canary);
+		if (v)
+			json_object_set_new(p, rollback ? "from_version" : "version", v);
+		if (!rollback)
+			json_object_set_new(p, "target_percent", json_integer(0));
 	} else if (!strcmp(type, "refresh_synonyms") || !strcmp(type, "clear_cache")) {
 		const char *index = json_get_str(d, "index_name");
 		if (!index)
@@ -480,7 +494,7 @@ static void offer(json_t *list, const struct config *cfg, struct store_conn *c,
 		if (!strcmp(json_get_str(o, "action_type"), type))
 			return;
 	}
-	json_t *params = suggest(inc, type), *full = NULL;
+	json_t *params = suggest(c, inc, type), *full = NULL;
 	json_t *requires = json_null();
 	struct err e;
 	err_clear(&e);

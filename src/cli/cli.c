@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/client.h"
+
 static const struct {
 	const char *name;
 	int (*fn)(const struct cli *g, int argc, char **argv);
@@ -26,6 +28,8 @@ static const struct {
 	{"outbox", cli_outbox, "list|retry: the delivery ledger of a server"},
 	{"tracker", cli_tracker, "test: the tracker connection of a server"},
 	{"settings", cli_settings, "get|set: runtime settings of a server (tracker, canaries)"},
+	{"playbook", cli_playbook,
+	 "list|offered|dry-run|approve|execute|rollback|...: playbook actions on a server"},
 	{"gates", cli_gates, "run: evaluate the agents' budgets (exit 0/1/2/3 for CI)"},
 	{"watch", cli_watch, "--once: run a watcher cycle on a server now"},
 	{"eval", cli_eval, "push FILE: send eval results to a server"},

@@ -170,4 +170,8 @@ void client_print_events(const json_t *events);
  * follow; nothing otherwise. */
 void client_print_more(const json_t *reply, size_t shown);
 
+/* `intervene playbook list|offered|dry-run|approve|execute|rollback|cancel|history|show`
+ * (client_playbook.c): argv[0] is "playbook". Returns an exit code. */
+int cli_playbook(const struct cli *g, int argc, char **argv);
+
 #endif
