@@ -60,7 +60,8 @@ int action_params_validate(const struct action_type *t, const struct config *cfg
 	struct vfield *fields = xcalloc(n + 1, sizeof *fields);
 	for (size_t i = 0; i < n; i++)
 		fields[i] = t->params[i].v;
-	json_t *p = params ? json_deep_copy(params) : json_object();
+	/* JSON null is absent, as everywhere in the API: {}. */
+	json_t *p = params && !json_is_null(params) ? json_deep_copy(params) : json_object();
 	int rc = 0;
 	if (!json_is_object(p)) {
 		rc = err_field(e, ERR_INVALID, "params", "params must be an object");

@@ -4,9 +4,10 @@ Conventions of docs/api.md that this test relies on:
 * each route has a heading `### METHOD /path` (path templates as in openapi.json) followed
   by a line `Role: `<role>`` (`public` for routes without a token);
 * the "Every route" table lists `| METHOD | `/path` | role |` once per route;
-* ```sh blocks hold curl examples that use $BASE and $TOKEN and `curl -f`; they are run in
-  page order against one fresh server in which incident 1 exists (later blocks may depend
-  on earlier ones, e.g. the silence created before it is ended), each must exit 0 and each
+* ```sh blocks hold curl examples that use $BASE and $TOKEN (and $APPROVER_TOKEN, a second
+  person's token with the approver role, named bob) and `curl -f`; they are run in page
+  order against one fresh server in which incident 1 exists (later blocks may depend on
+  earlier ones, e.g. the silence created before it is ended), each must exit 0 and each
   curl must get a 2xx; curl appears in no other kind of block;
 * a ```json block right after a line `Request body:` must satisfy the route's request
   schema in openapi.json, one right after `Response NNN:` the response schema for NNN.
@@ -328,7 +329,7 @@ def test_every_json_block_is_json():
 def docs_server():
     """A server whose tracker is a stand-in GitHub: incident 1 has its issue (outbox row
     1), incident 2's create was refused with 401 (outbox row 2, dead: the retry example
-    sends it again)."""
+    sends it again). Yields (server, cwd, the token of bob, an approver)."""
     with FakeGitHub() as gh:
         s = Server({"tracker": {"provider": "github", "github": gh.config_block()}})
         try:
@@ -345,7 +346,10 @@ def docs_server():
             wait_for(lambda: s.get("/api/incidents/2/issue")[1]["delivery"]["state"] == "dead",
                      timeout=10, msg="incident 2's create dead")
             cwd = tempfile.mkdtemp(prefix="intervene-docs-", dir=s.dir)
-            yield s, cwd
+            approver = s.create_token("bob", "approver")
+            wait_for(lambda: s.get("/api/incidents", token=approver)[0] == 200, timeout=2.0,
+                     msg="bob's token accepted")
+            yield s, cwd, approver
         finally:
             s.cleanup()
 
@@ -357,8 +361,8 @@ WRAPPER = ("set -eo pipefail\n"
 @pytest.mark.parametrize("block", SH_BLOCKS,
                          ids=[f"L{b['line']}-{(b['section'] or ('', 'intro'))[1]}" for b in SH_BLOCKS])
 def test_curl_example_runs(docs_server, block):
-    s, cwd = docs_server
-    env = dict(os.environ, BASE=f"http://127.0.0.1:{s.port}", TOKEN=s.token)
+    s, cwd, approver = docs_server
+    env = dict(os.environ, BASE=f"http://127.0.0.1:{s.port}", TOKEN=s.token, APPROVER_TOKEN=approver)
     env.pop("INTERVENE_TOKEN", None)
     r = subprocess.run(["bash", "-c", WRAPPER + block["text"]], cwd=cwd, env=env,
                        capture_output=True, text=True, timeout=60)

@@ -118,7 +118,7 @@ def body_cases():
 def ctx(shared_server):
     s = shared_server
     iid = s.new_incident()
-    return {"id": str(iid), "verb": "acknowledge", "name": "nobody"}
+    return {"id": str(iid), "verb": "acknowledge", "name": "nobody", "action_id": "1"}
 
 
 def fill(path, ctx):
@@ -150,6 +150,8 @@ def minimal_body(method, path):
         return {"task_id": "t", "agent": "a", "timestamp": "2026-03-01T00:00:00Z", "success": True}
     if path == "/api/metrics/daily":
         return {"agent": "a", "date": "2026-03-01", "total_runs": 1, "successful_runs": 1}
+    if path.endswith("/actions/execute"):
+        return {"action_id": 1}
     if path == "/api/canary/runs":
         return {"canary": "c", "version": "v", "variant": "canary",
                 "timestamp": "2026-03-01T00:00:00Z"}
@@ -205,7 +207,8 @@ def raw_request(srv, method, path, body=None):
 def test_every_query_parameter_refuses_bad_values(shared_server, ctx, method, path, param, value,
                                                   why):
     url = fill(path, ctx) + f"?{param}={value}"
-    status, raw = raw_request(shared_server, method, url)
+    status, raw = raw_request(shared_server, method, url,
+                              minimal_body(method, path) if method == "POST" else None)
     check_4xx(status, raw, param, f"{method} {url} ({why})")
 
 

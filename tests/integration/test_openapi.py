@@ -19,12 +19,15 @@ import http.client
 import json
 import os
 import re
+import time
 import urllib.parse
 import warnings
 
 import jsonschema  # Debian python3-jsonschema (tools/deps.sh)
 import pytest
 
+from fakes import dbt_stub
+from fakes.elasticsearch import FakeElasticsearch
 from fakes.trackers import FakeGitHub
 from harness import ADMIN, REPO, fmt_ts, unique, wait_for
 
@@ -613,14 +616,20 @@ def fixtures(shared_server, role_tokens):
     st, b = s.post("/api/silences", {"key_glob": unique("oa-target-none") + "*", "reason": "t",
                                      "duration": "1h"})
     assert st == 201, b
+    # a stored plan (dry_run_failed: the canary is not set) for the playbook routes
+    st, a = s.post(f"/api/playbooks/incidents/{iid}/actions/dry-run",
+                   {"action_type": "adjust_canary_split",
+                    "params": {"canary": unique("oa-unset"), "version": "v1", "target_percent": 5}})
+    assert st == 200, a
     return {"id": iid, "silence": b["silence"]["id"], "verb": "acknowledge",
-            "name": role_tokens["viewer"][0], "roles": role_tokens}
+            "name": role_tokens["viewer"][0], "action": a["action"]["id"], "roles": role_tokens}
 
 
 def concrete(template, fx):
     silence = template.startswith("/api/silences/")
     return (template.replace("{id}", str(fx["silence"] if silence else fx["id"]))
-            .replace("{verb}", fx["verb"]).replace("{name}", fx["name"]))
+            .replace("{verb}", fx["verb"]).replace("{name}", fx["name"])
+            .replace("{action_id}", str(fx["action"])))
 
 
 ALL_OPS = [(p, m) for p, m, _ in operations()]
@@ -1108,6 +1117,387 @@ def test_settings(api, shared_server):
     api.call("GET", f"/api/settings/canary.{name}-unset", 404)
     api.call("GET", f"/api/canary/{name}-unset", 404)
     api.call("GET", "/api/canary/a%2Fb", 404)
+
+
+# --------------------------------------------------------------------------- playbooks
+
+PB = "/api/playbooks/incidents"
+OFFERED_TYPES = ["rerun_dbt", "refresh_dbt_dependencies", "refresh_synonyms", "clear_cache",
+                 "rollback_planner", "adjust_canary_split"]
+
+
+def _set_canary(api, name, pct, kill=False, version="v2"):
+    api.call("PUT", f"/api/settings/canary.{name}", 200,
+             body={"value": {"version": version, "baseline_version": "v1", "canary_pct": pct,
+                             "kill_switch": kill}, "reason": "openapi contract"})
+
+
+def _dry_run(api, iid, action_type, params=None, token=ADMIN, expect=200, **kw):
+    body = {"action_type": action_type}
+    if params is not None:
+        body["params"] = params
+    _, _, b = api.call("POST", f"{PB}/{iid}/actions/dry-run", expect, body=body, token=token, **kw)
+    return b["action"] if expect == 200 else b
+
+
+def _action(api, iid, aid, token=ADMIN):
+    _, _, b = api.call("GET", f"{PB}/{iid}/actions/{aid}", 200, token=token)
+    return b["action"]
+
+
+def _wait_status(api, iid, aid, statuses, timeout=10.0):
+    seen = {}
+
+    def ended():
+        seen["a"] = _action(api, iid, aid)
+        return seen["a"]["status"] in statuses
+    wait_for(ended, timeout=timeout, msg=f"action {aid} reaches {statuses}")
+    return seen["a"]
+
+
+def test_playbook_catalogue_and_offered(api, shared_server, role_tokens):
+    viewer = role_tokens["viewer"][1]
+    _, _, b = api.call("GET", "/api/playbooks/actions", 200, token=viewer)
+    assert [t["name"] for t in b["actions"]] == OFFERED_TYPES, b
+    split = next(t for t in b["actions"] if t["name"] == "adjust_canary_split")
+    pct = next(p for p in split["params"] if p["name"] == "target_percent")
+    assert (pct["type"], pct["required"], pct["min"], pct["max"]) == ("integer", True, 0, 100), pct
+    assert split["reversible"] is True and split["rollback"]
+    assert next(t for t in b["actions"] if t["name"] == "clear_cache")["rollback"] is None
+    api.call("GET", "/api/playbooks/actions?page=1", 400, breaks_doc=True)
+
+    name = unique("oa-offer")
+    _set_canary(api, name, 10)
+    # a declared incident: its playbooks, params suggested from its details
+    _, _, inc = api.call("POST", "/api/incidents", 201,
+                         body={"summary": "offered actions", "details": {"canary": name, "version": "v2"},
+                               "playbooks": ["adjust_canary_split", "rerun_dbt", "clear_cache"]})
+    iid = inc["incident"]["id"]
+    _, _, b = api.call("GET", f"{PB}/{iid}/actions", 200, token=viewer)
+    offered = {o["action_type"]: o for o in b["actions"]}
+    assert list(offered) == ["adjust_canary_split", "rerun_dbt", "clear_cache"], b
+    assert offered["adjust_canary_split"]["params"] == {"canary": name, "version": "v2", "target_percent": 0,
+                                                        "gradual": True}
+    assert offered["adjust_canary_split"]["requires_approval"] is False
+    assert offered["rerun_dbt"]["requires_approval"] is None  # no models to suggest
+    # suggestions by kind (SPEC §9.2)
+    _, _, s = api.call("POST", "/api/signals", 202,
+                       body=sig(unique("oa-planner"), kind="planner",
+                                details={"canary": name, "version": "v2"}))
+    _, _, b = api.call("GET", f"{PB}/{s['incident_id']}/actions", 200)
+    assert [o["action_type"] for o in b["actions"]] == ["rollback_planner", "adjust_canary_split"], b
+    assert b["actions"][0]["params"]["from_version"] == "v2" and b["actions"][0]["requires_approval"] is False
+    _, _, s = api.call("POST", "/api/signals", 202,
+                       body=sig(unique("oa-latency"), kind="budget",
+                                details={"budget_type": "latency_p95", "agent": "search-agent",
+                                         "index_name": "kb-articles"}))
+    _, _, b = api.call("GET", f"{PB}/{s['incident_id']}/actions", 200)
+    assert [o["action_type"] for o in b["actions"]] == ["clear_cache", "refresh_synonyms"], b
+    api.call("GET", f"{PB}/999999999/actions", 404)
+    api.call("GET", f"{PB}/{iid}/actions?x=1", 400, breaks_doc=True)
+
+
+def test_playbook_dry_run(api, shared_server, role_tokens):
+    responder = role_tokens["responder"][1]
+    name = unique("oa-dry")
+    _set_canary(api, name, 10)
+    iid = shared_server.new_incident(key=unique("oa-dry"))
+    split = {"canary": name, "version": "v2", "target_percent": 50, "gradual": False}
+    a = _dry_run(api, iid, "adjust_canary_split", split, token=responder)
+    assert a["status"] == "dry_run_success" and a["requires_approval"] is True and a["reversible"] is True
+    assert a["plan"]["steps"] == [50] and a["plan"]["inverse"]["params"]["target_percent"] == 10, a
+    assert a["requested_by"] == role_tokens["responder"][0] and a["target"] == f"canary:{name}"
+    a = _dry_run(api, iid, "adjust_canary_split", {"canary": name, "version": "v2", "target_percent": 0})
+    assert a["params"]["gradual"] is True and a["requires_approval"] is False
+    a = _dry_run(api, iid, "rollback_planner", {"canary": name, "from_version": "v2", "immediate": True})
+    assert a["requires_approval"] is True and a["plan"]["current"]["canary_pct"] == 10, a
+    a = _dry_run(api, iid, "refresh_synonyms", {"index_name": "kb-articles", "strategy": "reopen",
+                                                "synonym_filter": "kb_synonyms", "reindex": True})
+    assert a["requires_approval"] is True and len(a["plan"]["http_calls"]) == 3, a
+    a = _dry_run(api, iid, "clear_cache")  # params absent means {}
+    assert a["params"] == {"cache_types": ["query", "request"]} and a["target"] == "es:_all", a
+    _dry_run(api, iid, "clear_cache", {"index_name": "kb-articles", "cache_types": ["fielddata"]})
+    # valid params, but no plan can be made: stored as dry_run_failed with the reason
+    for t, p in (("adjust_canary_split", dict(split, version="v9")),                       # not current
+                 ("adjust_canary_split", dict(split, target_percent=10)),                  # no-op
+                 ("adjust_canary_split", dict(split, canary=unique("oa-unset"))),          # not set
+                 ("rerun_dbt", {"models": ["stg_orders", "+fct_orders"], "full_refresh": True}),  # no project
+                 ("refresh_dbt_dependencies", {})):
+        a = _dry_run(api, iid, t, p)
+        assert a["status"] == "dry_run_failed" and a["error"] and a["plan"]["message"] == a["error"], a
+    # params that break the schema: 400 naming the field, nothing stored
+    _, _, before = api.call("GET", f"{PB}/{iid}/actions/history", 200)
+    for t, p, field in (
+            ("adjust_canary_split", dict(split, target_percent=101), "params.target_percent"),
+            ("adjust_canary_split", {"canary": name, "version": "v2"}, "params.target_percent"),
+            ("adjust_canary_split", dict(split, canary="a/b"), "params.canary"),
+            ("adjust_canary_split", dict(split, speed=2), "params.speed"),
+            ("adjust_canary_split", None, "params.canary"),
+            ("rollback_planner", {"immediate": True}, "params.from_version"),
+            ("rerun_dbt", {"models": []}, "params.models"),
+            ("rerun_dbt", {"models": ["--vars"]}, "params.models"),
+            ("rerun_dbt", {"models": ["a b"]}, "params.models"),
+            ("rerun_dbt", {"models": ["m"], "threads": 0}, "params.threads"),
+            ("rerun_dbt", {"models": ["m"], "project_dir": "relative/dir"}, "params.project_dir"),
+            ("refresh_synonyms", {"index_name": "KB"}, "params.index_name"),
+            ("refresh_synonyms", {"index_name": "_kb"}, "params.index_name"),
+            ("refresh_synonyms", {"index_name": "kb", "strategy": "restart"}, "params.strategy"),
+            ("clear_cache", {"cache_types": ["query", "disk"]}, "params.cache_types"),
+            ("clear_cache", {"index_name": "a,b"}, "params.index_name")):
+        b = _dry_run(api, iid, t, p, expect=400, breaks_doc=True)
+        assert b["error"]["code"] == "validation_failed" and b["error"]["details"]["field"] == field, (t, p, b)
+    for body, field in (({}, "action_type"), ({"action_type": "reboot"}, "action_type"),
+                        ({"action_type": "restore_canary", "params": {"canary": name, "state": {}}},
+                         "action_type"),
+                        ({"action_type": "clear_cache", "params": []}, "params")):
+        _, _, b = api.call("POST", f"{PB}/{iid}/actions/dry-run", 400, body=body, breaks_doc=True)
+        assert b["error"]["details"]["field"] == field, b
+    # a project_dir that is not configured: only the server knows
+    _dry_run(api, iid, "rerun_dbt", {"models": ["m"], "project_dir": "/srv/dbt"}, expect=400)
+    _, _, after = api.call("GET", f"{PB}/{iid}/actions/history", 200)
+    assert after["total"] == before["total"]
+    _dry_run(api, 999999999, "clear_cache", expect=404)
+
+
+def test_playbook_approve_execute_rollback(api, shared_server, role_tokens):
+    responder, approver, viewer = (role_tokens[r][1] for r in ("responder", "approver", "viewer"))
+    name = unique("oa-exec")
+    _set_canary(api, name, 10)
+    iid = shared_server.new_incident(key=unique("oa-exec"))
+    other = shared_server.new_incident(key=unique("oa-other"))
+    base = f"{PB}/{iid}/actions"
+    a = _dry_run(api, iid, "adjust_canary_split",
+                 {"canary": name, "version": "v2", "target_percent": 50, "gradual": False}, token=responder)
+    aid = a["id"]
+
+    # execute without the approval the plan needs
+    _, _, b = api.call("POST", base + "/execute", 403, body={"action_id": aid}, token=responder)
+    assert b["error"]["code"] == "approval_required", b
+    # approve: four eyes, the approver role, this plan
+    _, _, b = api.call("POST", f"{base}/{aid}/approve", 403, body={}, token=responder)
+    assert b["error"]["code"] == "forbidden"
+    mine = _dry_run(api, iid, "adjust_canary_split",
+                    {"canary": name, "version": "v2", "target_percent": 60}, token=approver)
+    _, _, b = api.call("POST", f"{base}/{mine['id']}/approve", 403, body={}, token=approver)
+    assert b["error"]["code"] == "forbidden" and "second person" in b["error"]["message"], b
+    api.call("POST", f"{base}/{aid}/approve", 409, body={"plan_hash": "0" * 64}, token=approver)
+    api.call("POST", f"{base}/{aid}/approve", 400, body={"plan_hash": "abc"}, token=approver, breaks_doc=True)
+    api.call("POST", f"{base}/{aid}/approve", 400, body={"plan_hash": None}, token=approver, breaks_doc=True)
+    api.call("POST", f"{base}/999999999/approve", 404, body={}, token=approver)
+    api.call("POST", f"{PB}/{other}/actions/{aid}/approve", 404, body={}, token=approver)
+    _, _, b = api.call("POST", f"{base}/{aid}/approve", 200, body={"plan_hash": a["plan_hash"]}, token=approver)
+    assert b["action"]["status"] == "approved" and b["action"]["approved_by"] == role_tokens["approver"][0]
+    api.call("POST", f"{base}/{aid}/approve", 409, body={}, token=approver)  # not waiting any more
+    failed = _dry_run(api, iid, "adjust_canary_split",
+                      {"canary": name, "version": "v9", "target_percent": 60}, token=responder)
+    api.call("POST", f"{base}/{failed['id']}/approve", 409, raw=b"", content_type=None, token=approver)
+
+    # execute: bad requests, then for real (Idempotency-Key honoured)
+    for body, q in (({"action_id": 0}, ""), ({"action_id": str(aid)}, ""), ({}, ""),
+                    ({"action_id": aid}, "?wait=61"), ({"action_id": aid}, "?wait=-1"),
+                    ({"action_id": aid}, "?wait=soon"), ({"action_id": aid}, "?when=now")):
+        api.call("POST", base + "/execute" + q, 400, body=body, token=responder, breaks_doc=True)
+    api.call("POST", base + "/execute", 400, body={"action_id": aid}, token=responder,
+             headers={"Idempotency-Key": ""}, breaks_doc=True)
+    api.call("POST", base + "/execute", 404, body={"action_id": 999999999}, token=responder)
+    api.call("POST", f"{PB}/{other}/actions/execute", 404, body={"action_id": aid}, token=responder)
+    api.call("POST", base + "/execute", 409, body={"action_id": failed["id"]}, token=responder)
+    idem = {"Idempotency-Key": unique("oa-exec")}
+    st, _, b = api.call("POST", base + "/execute?wait=10", (200, 202), body={"action_id": aid},
+                        token=responder, headers=idem)
+    assert b["action"]["id"] == aid and b["action"]["executed_by"] == role_tokens["responder"][0]
+    if st == 200:
+        assert b["action"]["status"] == "success" and "log" in b["action"], b
+    done = _wait_status(api, iid, aid, {"success"})
+    assert done["result"]["to_percent"] == 50 and done["finished_at"], done
+    assert "step 1" in done["log"], done
+    _, _, b = api.call("GET", f"/api/canary/{name}", 200)
+    assert b["canary_pct"] == 50
+    st, _, again = api.call("POST", base + "/execute?wait=10", (200, 202), body={"action_id": aid},
+                            token=responder, headers=idem)
+    assert again["action"]["id"] == aid  # the stored reply; nothing ran again
+    api.call("POST", base + "/execute", 409, body={"action_id": aid}, token=responder)
+
+    # the action, the history
+    _, _, b = api.call("GET", f"{base}/{aid}", 200, token=viewer)
+    assert b["action"]["status"] == "success" and b["action"]["reversible"] is True
+    api.call("GET", f"{base}/999999999", 404)
+    api.call("GET", f"{PB}/{other}/actions/{aid}", 404)
+    api.call("GET", f"{base}/{aid}?verbose=1", 400, breaks_doc=True)
+    _, _, b = api.call("GET", base + "/history", 200, token=viewer)
+    ids = [x["id"] for x in b["actions"]]
+    assert ids == sorted(ids, reverse=True) and aid in ids and b["total"] == len(ids) == 3, b
+    _, _, b = api.call("GET", base + "/history?page=2&per_page=1", 200)
+    assert b["actions"][0]["id"] == ids[1] and (b["page"], b["per_page"], b["total"]) == (2, 1, 3)
+    _, _, b = api.call("GET", base + "/history?page=9", 200)
+    assert b["actions"] == []
+    api.call("GET", base + "/history?per_page=0", 400, breaks_doc=True)
+    api.call("GET", base + "/history?per_page=201", 400, breaks_doc=True)
+    api.call("GET", base + "/history?page=x", 400, breaks_doc=True)
+    api.call("GET", f"{PB}/999999999/actions/history", 404)
+
+    # rollback: a new plan, executed like any plan; the original becomes rolled_back
+    api.call("POST", f"{base}/{failed['id']}/rollback", 409, body={}, token=responder)
+    api.call("POST", f"{base}/{mine['id']}/rollback", 409, raw=b"", content_type=None, token=responder)
+    api.call("POST", f"{base}/999999999/rollback", 404, body={}, token=responder)
+    api.call("POST", f"{PB}/{other}/actions/{aid}/rollback", 404, body={}, token=responder)
+    _, _, b = api.call("POST", f"{base}/{aid}/rollback", 200, raw=b"", content_type=None, token=responder)
+    rb = b["action"]
+    assert rb["rollback_of"] == aid and rb["status"] == "dry_run_success" and rb["requires_approval"] is False
+    assert rb["params"]["target_percent"] == 10, rb
+    _, _, b = api.call("POST", base + "/execute?wait=10", (200, 202), body={"action_id": rb["id"]},
+                       token=responder)
+    _wait_status(api, iid, rb["id"], {"success"})
+    assert _action(api, iid, aid)["status"] == "rolled_back"
+    api.call("POST", f"{base}/{aid}/rollback", 409, body={}, token=responder)
+    # undoing the rollback raises the traffic again: it needs approval
+    _, _, b = api.call("POST", f"{base}/{rb['id']}/rollback", 200, body={}, token=responder)
+    assert b["action"]["requires_approval"] is True and b["action"]["params"]["target_percent"] == 50
+
+    # rollback_planner at once, then its rollback: restore_canary, which needs approval
+    rp = _dry_run(api, iid, "rollback_planner", {"canary": name, "from_version": "v2", "immediate": True},
+                  token=responder)
+    api.call("POST", f"{base}/{rp['id']}/approve", 200, body={}, token=approver)
+    api.call("POST", base + "/execute?wait=10", (200, 202), body={"action_id": rp["id"]}, token=responder)
+    done = _wait_status(api, iid, rp["id"], {"success"})
+    assert done["result"]["previous"]["canary_pct"] == 10, done
+    _, _, b = api.call("GET", f"/api/canary/{name}", 200)
+    assert (b["canary_pct"], b["kill_switch"]) == (0, True)
+    _, _, b = api.call("POST", f"{base}/{rp['id']}/rollback", 200, body={}, token=responder)
+    rs = b["action"]
+    assert rs["action_type"] == "restore_canary" and rs["requires_approval"] is True, rs
+    _, _, b = api.call("POST", base + "/execute", 403, body={"action_id": rs["id"]}, token=responder)
+    assert b["error"]["code"] == "approval_required"
+    api.call("POST", f"{base}/{rs['id']}/approve", 200, body={}, token=approver)
+    api.call("POST", base + "/execute?wait=10", (200, 202), body={"action_id": rs["id"]}, token=responder)
+    _wait_status(api, iid, rs["id"], {"success"})
+    assert _action(api, iid, rp["id"])["status"] == "rolled_back"
+    _, _, b = api.call("GET", f"/api/canary/{name}", 200)
+    assert (b["canary_pct"], b["kill_switch"]) == (10, False)
+
+    # every action event of this incident follows the Event schema
+    _, _, b = api.call("GET", f"/api/events?incident_id={iid}&limit=1000", 200)
+    types = {e["type"] for e in b["events"]}
+    assert {"action_planned", "action_approved", "action_started", "action_executed",
+            "action_rolled_back"} <= types, types
+
+
+def test_playbook_cancel_and_busy_target(api, shared_server, role_tokens):
+    responder = role_tokens["responder"][1]
+    name = unique("oa-cancel")
+    _set_canary(api, name, 10)
+    iid = shared_server.new_incident(key=unique("oa-cancel"))
+    base = f"{PB}/{iid}/actions"
+    # gradual rollback: half at once, 0 after actions.rollback_duration (15 min): it keeps running
+    slow = _dry_run(api, iid, "rollback_planner", {"canary": name, "from_version": "v2"}, token=responder)
+    assert slow["requires_approval"] is False and slow["plan"]["steps"] == [{"canary_pct": 5}, {"canary_pct": 0}]
+    st, _, b = api.call("POST", base + "/execute?wait=1", 202, body={"action_id": slow["id"]}, token=responder)
+    assert b["action"]["status"] == "running" and b["action"]["lease_until"], b
+    wait_for(lambda: shared_server.get(f"/api/canary/{name}")[1]["canary_pct"] == 5, timeout=5,
+             msg="the first step")
+    # one action per target
+    quick = _dry_run(api, iid, "adjust_canary_split",
+                     {"canary": name, "version": "v2", "target_percent": 0, "gradual": False}, token=responder)
+    _, _, b = api.call("POST", base + "/execute", 409, body={"action_id": quick["id"]}, token=responder)
+    assert b["error"]["code"] == "conflict" and str(slow["id"]) in b["error"]["message"], b
+    # cancel
+    api.call("POST", f"{base}/{quick['id']}/cancel", 409, body={}, token=responder)
+    api.call("POST", f"{base}/999999999/cancel", 404, body={}, token=responder)
+    api.call("POST", f"{PB}/{shared_server.new_incident(key=unique('oa-x'))}/actions/{slow['id']}/cancel", 404,
+             body={}, token=responder)
+    _, _, b = api.call("POST", f"{base}/{slow['id']}/cancel", 202, raw=b"", content_type=None, token=responder)
+    assert b["action"]["id"] == slow["id"]
+    done = _wait_status(api, iid, slow["id"], {"cancelled"})
+    assert done["finished_at"] and done["lease_until"] is None, done
+    api.call("POST", f"{base}/{slow['id']}/cancel", 409, body={}, token=responder)
+    api.call("POST", f"{base}/{slow['id']}/rollback", 409, body={}, token=responder)  # did not succeed
+    # the target is free again: no wait → 202 running (or already ended)
+    _, _, b = api.call("POST", base + "/execute", 202, body={"action_id": quick["id"]}, token=responder)
+    assert b["action"]["status"] == "running"
+    _wait_status(api, iid, quick["id"], {"success"})
+
+
+def test_playbook_approval_ttl_and_gradual_steps(make_server):
+    s = make_server({"actions": {"approval_ttl": "2s", "canary_step_interval": "200ms"}})
+    a = Api(s)
+    toks = {}
+    for role in ("responder", "approver"):
+        toks[role] = s.create_token(unique(role), role)
+        wait_for(lambda: s.get("/api/incidents", token=toks[role])[0] == 200, timeout=2.0,
+                 msg=f"{role} token accepted")
+    name = unique("oa-ttl")
+    _set_canary(a, name, 10)
+    iid = s.new_incident(key=unique("oa-ttl"))
+    base = f"{PB}/{iid}/actions"
+    params = {"canary": name, "version": "v2", "target_percent": 40}
+
+    def plan():
+        return _dry_run(a, iid, "adjust_canary_split", params, token=toks["responder"])
+    old = plan()
+    time.sleep(2.3)
+    _, _, b = a.call("POST", f"{base}/{old['id']}/approve", 409, body={}, token=toks["approver"])
+    assert "expired" in b["error"]["message"], b
+    stale = plan()
+    a.call("POST", f"{base}/{stale['id']}/approve", 200, body={}, token=toks["approver"])
+    time.sleep(2.3)
+    _, _, b = a.call("POST", base + "/execute", 403, body={"action_id": stale["id"]}, token=toks["responder"])
+    assert b["error"]["code"] == "approval_required" and "expired" in b["error"]["message"], b
+    fresh = plan()
+    a.call("POST", f"{base}/{fresh['id']}/approve", 200, body={"plan_hash": fresh["plan_hash"]},
+           token=toks["approver"])
+    _, _, b = a.call("POST", base + "/execute?wait=10", 200, body={"action_id": fresh["id"]},
+                     token=toks["responder"])
+    done = b["action"]
+    assert done["status"] == "success" and done["plan"]["steps"] == [20, 30, 40], done
+    assert [st["state"]["canary_pct"] for st in done["result"]["steps"]] == [20, 30, 40], done
+    assert "step 3" in done["log"]
+
+def test_playbook_dbt_and_elasticsearch(make_server, tmp_path):
+    """The dbt and Elasticsearch actions against the stand-ins: their plans and results."""
+    state = str(tmp_path / "dbtstate")
+    cmd = dbt_stub.install(state)
+    project = dbt_stub.make_project(tmp_path / "analytics", models=("orders", "customers"))
+    try:
+        with FakeElasticsearch(indices=("kb-articles",)) as es:
+            s = make_server({"actions": {"dbt": {"command": cmd, "project_dirs": [project],
+                                                 "env": ["PATH=/usr/bin"]},
+                                         "elasticsearch": es.config_block()}})
+            a = Api(s)
+            iid = s.new_incident(key=unique("oa-dbt"))
+            base = f"{PB}/{iid}/actions"
+
+            def run(action_type, params, status="success"):
+                plan = _dry_run(a, iid, action_type, params)
+                assert plan["status"] == "dry_run_success" and plan["requires_approval"] is False, plan
+                _, _, b = a.call("POST", base + "/execute?wait=30", 200, body={"action_id": plan["id"]})
+                assert b["action"]["status"] == status, b
+                return b["action"]
+
+            done = run("rerun_dbt", {"models": ["orders", "customers"], "task_id": "T-1"})
+            assert done["plan"]["commands"][0].endswith(f"--threads 4 --project-dir {project}"), done["plan"]
+            assert done["plan"]["env"] == ["PATH"] and done["target"] == f"dbt:{project}"
+            assert done["result"]["runs"][0]["exit_code"] == 0 and done["result"]["task_id"] == "T-1", done
+            assert set(done["result"]["run_results"]["models"].values()) == {"success"}, done["result"]
+            done = run("refresh_dbt_dependencies", {})
+            assert len(done["result"]["runs"]) == 2
+            dbt_stub.set_behaviour(state, mode="fail", exit_code=2)
+            done = run("rerun_dbt", {"models": ["orders"], "project_dir": project}, status="failed")
+            assert done["result"]["runs"][0]["exit_code"] == 2 and "status 2" in done["error"], done
+            dbt_stub.set_behaviour(state)
+
+            done = run("clear_cache", {"index_name": "kb-articles"})
+            assert done["result"]["_shards"]["failed"] == 0 and done["result"]["task"] is None, done
+            done = run("refresh_synonyms", {"index_name": "kb-articles", "synonym_filter": "kb_synonyms"})
+            assert done["result"]["calls"][0]["path"] == "/kb-articles/_reload_search_analyzers", done
+            done = run("clear_cache", {"index_name": "no-such-index", "cache_types": ["request"]},
+                       status="failed")
+            assert done["result"]["calls"][0]["status"] == 404 and "404" in done["error"], done
+            # every action is in the history, and every event of the incident validates
+            _, _, b = a.call("GET", base + "/history?per_page=200", 200)
+            assert b["total"] == 6 and all(x["status"] in ("success", "failed") for x in b["actions"])
+            a.call("GET", f"/api/events?incident_id={iid}&limit=1000", 200)
+    finally:
+        dbt_stub.kill_all(state)
 
 
 def test_delivery(api, shared_server, fixtures, make_server):
