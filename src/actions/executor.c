@@ -149,6 +149,7 @@ static int load_job(struct store_conn *c, void *arg, struct err *e)
 }
 
 struct finish {
+	const struct config *cfg;
 	int64_t id;
 	struct playbook_end end;
 	json_t *json;
@@ -157,7 +158,7 @@ struct finish {
 static int finish_job(struct store_conn *c, void *arg, struct err *e)
 {
 	struct finish *f = arg;
-	return playbook_finish(c, f->id, &f->end, &f->json, e);
+	return playbook_finish(c, f->cfg, f->id, &f->end, &f->json, e);
 }
 
 static int type_index(const char *name)
@@ -223,7 +224,7 @@ static void *worker(void *arg)
 	bool stopping;
 	pthread_mutex_lock(&x->mu);
 	stopping = x->stopping;
-	struct finish f = {.id = r->id};
+	struct finish f = {.cfg = x->cfg, .id = r->id};
 	f.end.status = out.cancelled && !stopping ? AS_CANCELLED
 		       : rc || out.cancelled	  ? AS_FAILED
 						  : AS_SUCCESS;
@@ -346,10 +347,15 @@ static int renew_job(struct store_conn *c, void *arg, struct err *e)
 	return playbook_renew(c, v->id, v->owner, v->until, v->log, e);
 }
 
+struct sweep {
+	const struct config *cfg;
+	int n;
+};
+
 static int sweep_job(struct store_conn *c, void *arg, struct err *e)
 {
-	int *n = arg;
-	return playbook_sweep(c, time_now_ms(), n, e);
+	struct sweep *s = arg;
+	return playbook_sweep(c, s->cfg, time_now_ms(), &s->n, e);
 }
 
 /* Join and free finished runs. Mutex held; joins happen with it released. */
@@ -418,10 +424,10 @@ static void *keeper(void *arg)
 		if (now >= next_sweep) {
 			next_sweep = now + EXECUTOR_RENEW_MS;
 			pthread_mutex_unlock(&x->mu);
-			int n = 0;
+			struct sweep sw = {.cfg = x->cfg};
 			struct err e;
 			err_clear(&e);
-			int rc = store_pool_call(x->pool, JOB_WRITE, sweep_job, &n, &e);
+			int rc = store_pool_call(x->pool, JOB_WRITE, sweep_job, &sw, &e);
 			atomic_store(&x->healthy_rc, 0);
 			if (rc)
 				log_warn("abandoned actions not swept", "error=\"%s\"", e.msg);

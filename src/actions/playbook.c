@@ -6,6 +6,8 @@
 
 #include "actions/action.h"
 #include "core/event.h"
+#include "core/incident.h"
+#include "core/outbox.h"
 #include "core/settings.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -43,11 +45,22 @@ json_t *playbook_action_json(const struct action_row *a, bool with_log)
 	return o;
 }
 
-static int event(struct store_conn *c, const char *type, const struct action_row *a,
-		 const char *actor, json_t *data, struct err *e)
+/* Record type about a's incident, and queue it for the webhooks of cfg that want it
+ * (cfg NULL: none). data (stolen) NULL: the action row. */
+static int event(struct store_conn *c, const struct config *cfg, const char *type,
+		 const struct action_row *a, const char *actor, json_t *data, struct err *e)
 {
-	return event_append(c, type, a->incident_id, actor,
-			    data ? data : playbook_action_json(a, false), NULL, e);
+	struct event ev = {0};
+	int rc = event_append_row(c, type, a->incident_id, actor,
+				  data ? data : playbook_action_json(a, false), &ev, e);
+	if (!rc && cfg && cfg->notify.n_webhooks) {
+		struct incident inc = {0};
+		if (!(rc = store_incident_get(c, a->incident_id, &inc, e)))
+			rc = outbox_incident_event(c, cfg, &ev, NULL, &inc, e);
+		incident_clear(&inc);
+	}
+	event_clear(&ev);
+	return rc;
 }
 
 /* The row of action_id, which must belong to incident_id. */
@@ -121,7 +134,7 @@ int playbook_dry_run(struct store_conn *c, const struct config *cfg, int64_t inc
 		if ((rc = store_action_update(c, out, e)))
 			goto fail;
 	}
-	if ((rc = event(c, "action_planned", out, actor, NULL, e)))
+	if ((rc = event(c, cfg, "action_planned", out, actor, NULL, e)))
 		goto fail;
 	return 0;
 fail:
@@ -167,7 +180,7 @@ int playbook_approve(struct store_conn *c, const struct config *cfg, int64_t inc
 	out->status = AS_APPROVED;
 	out->updated_at = now;
 	if ((rc = store_action_update(c, out, e)) ||
-	    (rc = event(c, "action_approved", out, actor, NULL, e)))
+	    (rc = event(c, cfg, "action_approved", out, actor, NULL, e)))
 		goto fail;
 	return 0;
 fail:
@@ -242,7 +255,7 @@ int playbook_start(struct store_conn *c, const struct config *cfg, int64_t incid
 	out->lease_until = lease_until;
 	out->updated_at = now;
 	if ((rc = store_action_update(c, out, e)) ||
-	    (rc = event(c, "action_started", out, actor, NULL, e)))
+	    (rc = event(c, cfg, "action_started", out, actor, NULL, e)))
 		goto fail;
 	json_decref(params);
 	action_plan_clear(&p);
@@ -306,8 +319,8 @@ out:
 	return rc;
 }
 
-int playbook_finish(struct store_conn *c, int64_t action_id, const struct playbook_end *end,
-		    json_t **json, struct err *e)
+int playbook_finish(struct store_conn *c, const struct config *cfg, int64_t action_id,
+		    const struct playbook_end *end, json_t **json, struct err *e)
 {
 	struct action_row a = {0};
 	int rc = store_action_get(c, action_id, &a, e);
@@ -335,7 +348,7 @@ int playbook_finish(struct store_conn *c, int64_t action_id, const struct playbo
 			     "result", parsed(a.result));
 	if (a.error)
 		json_object_set_new(data, "error", json_string(a.error));
-	if ((rc = event(c, "action_executed", &a, "system:executor", data, e)))
+	if ((rc = event(c, cfg, "action_executed", &a, "system:executor", data, e)))
 		goto out;
 	if (a.rollback_of && a.status == AS_SUCCESS) {
 		struct action_row orig = {0};
@@ -345,7 +358,7 @@ int playbook_finish(struct store_conn *c, int64_t action_id, const struct playbo
 		orig.updated_at = now;
 		rc = store_action_update(c, &orig, e);
 		if (!rc)
-			rc = event(c, "action_rolled_back", &orig, "system:executor",
+			rc = event(c, cfg, "action_rolled_back", &orig, "system:executor",
 				   jpack("{sI sI}", "action_id", (json_int_t)orig.id,
 					 "rollback_action_id", (json_int_t)a.id),
 				   e);
@@ -393,7 +406,8 @@ static int collect(const struct action_row *a, void *arg)
 	return 0;
 }
 
-int playbook_sweep(struct store_conn *c, int64_t now, int *n, struct err *e)
+int playbook_sweep(struct store_conn *c, const struct config *cfg, int64_t now, int *n,
+		   struct err *e)
 {
 	struct ids ids = {0};
 	*n = 0;
@@ -407,7 +421,7 @@ int playbook_sweep(struct store_conn *c, int64_t now, int *n, struct err *e)
 			.error = "interrupted",
 			.log = a.log,
 		};
-		rc = playbook_finish(c, a.id, &end, NULL, e);
+		rc = playbook_finish(c, cfg, a.id, &end, NULL, e);
 		if (!rc) {
 			log_warn("action interrupted", "action_id=%lld type=%s", (long long)a.id,
 				 a.action_type);

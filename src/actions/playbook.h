@@ -1,6 +1,7 @@
 /* playbook.h — the life of an action row (SPEC §9.3): plan, approve, start, cancel,
  * roll back, finish, abandon. Every step is a change of the row and an event in the
- * same transaction (the hash chain records who asked, who approved, who ran it).
+ * same transaction (the hash chain records who asked, who approved, who ran it), queued
+ * for the webhooks that want it (cfg's notify.webhooks).
  *
  * Every function runs on a store thread inside a job: reads on a reader, the rest
  * inside the writer's transaction. Rows in out-parameters belong to the caller
@@ -68,8 +69,8 @@ struct playbook_end {
 /* Record the end of action_id (status, result, error, log, inverse, finished_at),
  * action_executed, and — for a rollback that succeeded — the original's move to
  * rolled_back with action_rolled_back. *json (may be NULL): the row's API form. */
-int playbook_finish(struct store_conn *c, int64_t action_id, const struct playbook_end *end,
-		    json_t **json, struct err *e);
+int playbook_finish(struct store_conn *c, const struct config *cfg, int64_t action_id,
+		    const struct playbook_end *end, json_t **json, struct err *e);
 
 /* Renew the lease of a running action_id of owner and store its log so far. */
 int playbook_renew(struct store_conn *c, int64_t action_id, const char *owner, int64_t lease_until,
@@ -77,7 +78,8 @@ int playbook_renew(struct store_conn *c, int64_t action_id, const char *owner, i
 
 /* Fail every running action whose lease ended before now ("interrupted"), with
  * action_executed for each; *n: how many. */
-int playbook_sweep(struct store_conn *c, int64_t now, int *n, struct err *e);
+int playbook_sweep(struct store_conn *c, const struct config *cfg, int64_t now, int *n,
+		   struct err *e);
 
 /* GET .../incidents/{id}/actions: the incident's own playbooks and the suggestions of
  * SPEC §9.2, params pre-filled from its details. ERR_NOTFOUND. New reference. */

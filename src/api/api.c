@@ -19,6 +19,7 @@ static const char *const silence_params[] = {"all", "page", "per_page", NULL};
 static const char *const preview_params[] = {"kind", "key_glob", NULL};
 static const char *const outbox_params[] = {"status", "incident_id", "page", "per_page", NULL};
 static const char *const wait_params[] = {"wait", NULL};
+static const char *const sse_params[] = {"types", "incident_id", "last_event_id", "token", NULL};
 const struct route api_routes[] = {
 	{.method = M_GET,
 	 .pattern = "/healthz",
@@ -230,6 +231,13 @@ const struct route api_routes[] = {
 	 .params = event_params,
 	 .prepare = api_events_prepare,
 	 .run = api_events_run},
+
+	{.method = M_GET,
+	 .pattern = "/api/sse/events",
+	 .min_role = ROLE_VIEWER,
+	 .params = sse_params,
+	 .prepare = api_sse_prepare,
+	 .token_query = true},
 
 	{.method = M_POST,
 	 .pattern = "/api/gates/run",

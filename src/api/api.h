@@ -134,6 +134,8 @@ int api_setting_put_prepare(struct http_req *r);
 int api_setting_put_run(struct http_req *r, struct store_conn *c);
 int api_canary_get_run(struct http_req *r, struct store_conn *c);
 int api_version_prepare(struct http_req *r);
+/* the event stream (stream.c) */
+int api_sse_prepare(struct http_req *r);
 /* playbooks (playbooks.c) */
 int api_playbook_actions_prepare(struct http_req *r);
 int api_playbook_offered_run(struct http_req *r, struct store_conn *c);

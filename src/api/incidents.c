@@ -520,15 +520,6 @@ int api_timeline_run(struct http_req *r, struct store_conn *c)
 	return 0;
 }
 
-/* The event types of SPEC §6; a filter naming another type is a mistake. */
-static const char *const event_types[] = {
-	"incident_created", "incident_updated", "signal_suppressed",
-	"sla_breached",	    "action_planned",	"action_approved",
-	"action_started",   "action_executed",	"action_rolled_back",
-	"issue_delivered",  "issue_failed",	"settings_changed",
-	"silence_created",  "silence_ended",	"token_created",
-	"token_revoked",    "audit_anchor",	NULL};
-
 struct events_ctx {
 	struct event_filter f;
 	char **types;
@@ -555,7 +546,7 @@ int api_events_prepare(struct http_req *r)
 		size_t n = 0;
 		for (char **t = c->types; *t; t++, n++) {
 			bool known = false;
-			for (const char *const *k = event_types; *k && !known; k++)
+			for (const char *const *k = event_type_names; *k && !known; k++)
 				known = !strcmp(*k, *t);
 			if (!known)
 				return bad_query(r, "types", "unknown event type", *t);

@@ -128,7 +128,6 @@ static int check_public_url(const char *dir, char **s, struct buf *why)
 static const struct enum_name auth_modes[] = {
 	{"tokens", CONFIG_AUTH_TOKENS}, {"none", CONFIG_AUTH_NONE}, {NULL, 0}};
 
-#define SSE "the event stream"
 const struct key cfg_server_keys[] = {
 	KSTR("listen", C(server.listen), "127.0.0.1:8080", F_REQUIRED, check_listen),
 	KSTR("public_url", C(server.public_url), "", F_BASEURL, check_public_url),
@@ -136,8 +135,8 @@ const struct key cfg_server_keys[] = {
 	     INT64_C(64) * 1024 * 1024),
 	KDUR("read_timeout", C(server.read_timeout_ms), "10s", 100, HOUR, 0),
 	KINT("max_connections", C(server.max_connections), "10000", 1, 1000000),
-	KLATER(KF_DUR("sse_heartbeat", C(server.sse_heartbeat_ms), "15s", 100, HOUR, 0), SSE),
-	KLATER(KF_INT("sse_max_clients", C(server.sse_max_clients), "10000", 1, 1000000), SSE),
+	KROW(KF_DUR("sse_heartbeat", C(server.sse_heartbeat_ms), "15s", 100, HOUR, 0)),
+	KROW(KF_INT("sse_max_clients", C(server.sse_max_clients), "10000", 1, 1000000)),
 	KBOOL("metrics_public", C(server.metrics_public), "false"),
 	KLATER(KF_BOOL("web", C(server.web), "true"), "the web dashboard"),
 	KEND,

@@ -264,3 +264,19 @@ int event_audit(struct store_conn *c, struct audit_result *r, struct err *e)
 		audit_end(&s, &head);
 	return 0;
 }
+
+const char *const event_type_names[] = {
+	"incident_created", "incident_updated", "signal_suppressed",
+	"sla_breached",	    "action_planned",	"action_approved",
+	"action_started",   "action_executed",	"action_rolled_back",
+	"issue_delivered",  "issue_failed",	"settings_changed",
+	"silence_created",  "silence_ended",	"token_created",
+	"token_revoked",    "audit_anchor",	NULL};
+
+int event_type_index(const char *name)
+{
+	for (int i = 0; name && event_type_names[i]; i++)
+		if (!strcmp(event_type_names[i], name))
+			return i;
+	return -1;
+}

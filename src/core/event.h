@@ -59,4 +59,9 @@ int event_audit(struct store_conn *c, struct audit_result *r, struct err *e);
  * reference. */
 json_t *event_anchor_data(int64_t first_kept_id, const char *prev_hash);
 
+/* The event types of SPEC §6, NULL-terminated, and the index of name in it (-1 when
+ * it is not one). */
+extern const char *const event_type_names[];
+int event_type_index(const char *name);
+
 #endif

@@ -97,8 +97,12 @@ static int identify(const struct authn *a, const struct auth_cache *ac, struct h
 	const char *authz = http_head_get(h, "Authorization");
 	int64_t now = time_now_ms();
 	const struct auth_entry *en = NULL;
+	const char *qtoken = r->route && r->route->token_query ? req_query(r, "token") : NULL;
 	if (authz && !strncasecmp(authz, "Bearer ", 7)) {
 		en = auth_cache_check(ac, authz + 7, now);
+		r->via = en ? VIA_TOKEN : VIA_NONE;
+	} else if (!authz && qtoken) {
+		en = auth_cache_check(ac, qtoken, now);
 		r->via = en ? VIA_TOKEN : VIA_NONE;
 	} else if (!authz) {
 		char *sid = cookie_value(http_head_get(h, "Cookie"), SESSION_COOKIE);

@@ -39,7 +39,13 @@
 #define CHUNKED_READ_HIGH   65536
 #define PUBLIC_WARN_EVERY_S 10
 
-enum cstate { CS_IDLE, CS_HEAD, CS_BODY, CS_BUSY, CS_WRITE, CS_LINGER };
+enum cstate { CS_IDLE, CS_HEAD, CS_BODY, CS_BUSY, CS_WRITE, CS_LINGER, CS_STREAM, CS_STREAM_END };
+
+/* A stream's client sends nothing after its request; what it sends anyway is read and
+ * dropped, and more than this closes the stream. */
+#define STREAM_READ_MAX (64 * 1024)
+/* A vanished stream client is noticed when unacknowledged data is this old. */
+#define STREAM_USER_TIMEOUT_MS 45000
 
 struct conn {
 	struct conn_server *cs;
@@ -66,6 +72,7 @@ struct conn {
 
 	bool close_after;
 	size_t lingered;
+	struct conn_stream_handler sh; /* CS_STREAM, CS_STREAM_END */
 	char peer[INET6_ADDRSTRLEN + 8];
 };
 
@@ -91,6 +98,7 @@ static void conn_readcb(struct bufferevent *bev, void *arg);
 static void conn_writecb(struct bufferevent *bev, void *arg);
 static void conn_eventcb(struct bufferevent *bev, short what, void *arg);
 static void process(struct conn *c);
+static void stream_close(struct conn *c);
 
 static void free_body(const void *data, size_t len, void *arg)
 {
@@ -438,6 +446,93 @@ void conn_respond(struct conn *c, struct http_response *r)
 	timer_in(c, cs->lim.read_timeout_ms);
 }
 
+void conn_stream_begin(struct conn *c, int status, const char *content_type, const char *headers,
+		       const struct conn_stream_handler *h)
+{
+	struct conn_server *cs = c->cs;
+	if (c->owes) {
+		c->owes = false;
+		cs->n_owing--;
+	}
+	c->sh = *h;
+	c->state = CS_STREAM;
+	c->lingered = 0;
+	evtimer_del(c->timer);
+	if (!c->bev) {
+		/* the peer left while the owner decided */
+		stream_close(c);
+		return;
+	}
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	unsigned int uto = STREAM_USER_TIMEOUT_MS;
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof uto);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	evbuffer_add_printf(out,
+			    "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\n"
+			    "Connection: close\r\n%s\r\n",
+			    status, reason(status), http_date(cs), content_type,
+			    headers ? headers : "");
+	account(c, 0);
+	/* Read (and drop) whatever comes, to notice the close. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 4096);
+	bufferevent_enable(c->bev, EV_READ);
+	if (cs->stopping)
+		conn_stream_end(c, true);
+}
+
+void conn_stream_write(struct conn *c, const char *data, size_t n)
+{
+	if (c->bev && c->state == CS_STREAM)
+		evbuffer_add(bufferevent_get_output(c->bev), data, n);
+}
+
+struct stream_ref {
+	void (*unref)(void *arg);
+	void *arg;
+};
+
+static void stream_ref_done(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	struct stream_ref *r = arg;
+	r->unref(r->arg);
+	free(r);
+}
+
+void conn_stream_write_ref(struct conn *c, const char *data, size_t n, void (*unref)(void *arg),
+			   void *arg)
+{
+	if (!c->bev || c->state != CS_STREAM) {
+		unref(arg);
+		return;
+	}
+	struct stream_ref *r = xmalloc(sizeof *r);
+	r->unref = unref;
+	r->arg = arg;
+	if (evbuffer_add_reference(bufferevent_get_output(c->bev), data, n, stream_ref_done, r)) {
+		free(r);
+		unref(arg);
+	}
+}
+
+size_t conn_stream_unsent(const struct conn *c)
+{
+	return c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
+}
+
+void conn_stream_end(struct conn *c, bool flush)
+{
+	if (c->state != CS_STREAM)
+		return;
+	if (!flush || !c->bev || conn_stream_unsent(c) == 0) {
+		stream_close(c);
+		return;
+	}
+	c->state = CS_STREAM_END;
+	timer_in(c, c->cs->lim.read_timeout_ms);
+}
+
 void conn_abort(struct conn *c)
 {
 	if (c->owes) {
@@ -459,12 +554,26 @@ static void begin_linger(struct conn *c)
 	timer_in(c, LINGER_MS);
 }
 
+/* The end of a stream: its owner hears of it once, then c is gone. */
+static void stream_close(struct conn *c)
+{
+	struct conn_stream_handler sh = c->sh;
+	c->sh.on_close = NULL;
+	if (sh.on_close)
+		sh.on_close(sh.arg, c);
+	conn_free(c);
+}
+
 static void conn_writecb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	(void)bev;
+	if (c->state == CS_STREAM_END) {
+		stream_close(c); /* everything queued went out */
+		return;
+	}
 	if (c->state != CS_WRITE)
-		return; /* e.g. "100 Continue" went out */
+		return; /* e.g. "100 Continue" went out, or a stream's write */
 	if (c->close_after) {
 		if (c->unread && !c->cs->stopping)
 			begin_linger(c);
@@ -479,12 +588,14 @@ static void conn_writecb(struct bufferevent *bev, void *arg)
 static void conn_readcb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
-	if (c->state == CS_LINGER) {
+	if (c->state == CS_LINGER || c->state == CS_STREAM || c->state == CS_STREAM_END) {
 		struct evbuffer *in = bufferevent_get_input(bev);
 		c->lingered += evbuffer_get_length(in);
 		evbuffer_drain(in, evbuffer_get_length(in));
-		if (c->lingered > LINGER_BYTES)
+		if (c->state == CS_LINGER && c->lingered > LINGER_BYTES)
 			conn_free(c);
+		else if (c->state != CS_LINGER && c->lingered > STREAM_READ_MAX)
+			stream_close(c);
 		return;
 	}
 	process(c);
@@ -496,6 +607,10 @@ static void conn_eventcb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
 		return;
+	if (c->state == CS_STREAM || c->state == CS_STREAM_END) {
+		stream_close(c);
+		return;
+	}
 	if (!c->owes) {
 		conn_free(c);
 		return;
@@ -527,7 +642,9 @@ static void conn_timercb(evutil_socket_t fd, short what, void *arg)
 		if (!c->owes)
 			conn_free(c);
 		break;
-	case CS_BUSY: break;
+	case CS_BUSY:
+	case CS_STREAM: break;
+	case CS_STREAM_END: stream_close(c); break;
 	}
 }
 
@@ -668,7 +785,7 @@ void conn_server_address(const struct conn_server *cs, char *out, size_t outsz)
 static bool drained(const struct conn_server *cs)
 {
 	for (const struct conn *c = cs->conns; c; c = c->next)
-		if (c->owes || c->state == CS_WRITE)
+		if (c->owes || c->state == CS_WRITE || c->state == CS_STREAM_END)
 			return false;
 	return true;
 }
@@ -689,6 +806,12 @@ void conn_server_stop(struct conn_server *cs)
 		}
 		if (c->owes)
 			continue; /* its reply will close it */
+		if (c->state == CS_STREAM) {
+			conn_stream_end(c, true);
+			continue;
+		}
+		if (c->state == CS_STREAM_END)
+			continue;
 		if (c->state == CS_WRITE) {
 			c->close_after = true;
 			continue;

@@ -116,6 +116,39 @@ void conn_respond(struct conn *c, struct http_response *r);
  * answered); the owner's data of c is its own to free. */
 void conn_abort(struct conn *c);
 
+/* ---- streams (Server-Sent Events) ----
+ *
+ * A reply whose body is written as it happens, ended by closing the connection: no
+ * Content-Length, "Connection: close". From conn_stream_begin on, the connection owes
+ * no reply; it has no read deadline (what the client sends is read and dropped, at most
+ * STREAM_READ_MAX bytes, so it cannot pile up); on_close is called once when the peer
+ * goes away, the owner ends it, or the server stops (after what was queued went out, or
+ * at once when the socket is already gone) — the struct conn is freed right after. */
+struct conn_stream_handler {
+	void (*on_close)(void *arg, struct conn *c);
+	void *arg;
+};
+
+/* Answer the current request (which must be owed) with status and extra header lines
+ * ("Name: value\r\n" each, or NULL) and turn c into a stream. */
+void conn_stream_begin(struct conn *c, int status, const char *content_type, const char *headers,
+		       const struct conn_stream_handler *h);
+
+/* Queue n bytes of data, copied. */
+void conn_stream_write(struct conn *c, const char *data, size_t n);
+
+/* Queue a shared, immutable block by reference: ref(arg) is taken now and unref(arg)
+ * called once the bytes went out or the stream closed. */
+void conn_stream_write_ref(struct conn *c, const char *data, size_t n, void (*unref)(void *arg),
+			   void *arg);
+
+/* Bytes queued and not yet written to the socket. */
+size_t conn_stream_unsent(const struct conn *c);
+
+/* End the stream: with flush, once what is queued went out (bounded by the server's
+ * read_timeout), else at once. on_close follows. */
+void conn_stream_end(struct conn *c, bool flush);
+
 /* One pointer of the owner's per connection (its request in flight), NULL at first. */
 void conn_set_data(struct conn *c, void *data);
 void *conn_data(const struct conn *c);

@@ -17,6 +17,7 @@ int reply_status_of(int code)
 	case ERR_UNAUTHORIZED: return 401;
 	case ERR_FORBIDDEN: return 403;
 	case ERR_APPROVAL: return 403;
+	case ERR_FULL: return 503;
 	case ERR_NOTFOUND: return 404;
 	case ERR_METHOD: return 405;
 	case ERR_CONFLICT: return 409;

@@ -73,6 +73,7 @@ struct http_req {
 	char *set_cookie;	/* a Set-Cookie header value, or NULL */
 	char *allow;		/* the Allow header of a 405, or NULL */
 	bool deferred;		/* prepare() handed r to work that answers it later */
+	bool stream;		/* prepare() made r a stream subscription (ctx: sse_params) */
 	struct err error;	/* when status >= 400 and reply is empty */
 };
 

@@ -35,6 +35,8 @@ struct route {
 	bool auth_changed;   /* a success changes tokens/sessions: reload the auth
 				      * cache before replying, so the change holds at once */
 	bool metrics;	     /* public when server.metrics_public */
+	bool token_query;    /* a token may come as ?token= (the event stream: EventSource
+			      * cannot send headers); never logged */
 	/* Loop thread, after run() and its commit succeeded, before the reply is sent:
 	 * count what the request did (metrics). NULL: nothing. */
 	void (*finish)(struct http_req *r);

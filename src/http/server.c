@@ -45,6 +45,7 @@
 #include "http/idempotency.h"
 #include "http/loopq.h"
 #include "http/metrics.h"
+#include "http/sse.h"
 #include "tracker/delivery.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -80,6 +81,8 @@ struct server {
 	_Atomic(struct delivery *) delivery;
 	struct watcher *watcher;   /* set before the loop runs */
 	struct executor *executor; /* set before the loop runs */
+	struct sse_hub *sse;	   /* loop thread; set before the loop runs */
+	atomic_bool sse_ready;	   /* sse is set: the writer's commit hook may wake it */
 	bool stopping;
 	uint64_t req_counter;
 	char req_prefix[9];
@@ -209,6 +212,30 @@ static void send_reply(struct server *srv, struct http_req *r)
 	conn_respond(r->conn, &resp);
 	buf_free(&hdr);
 	req_free(r);
+}
+
+/* A subscription to the event stream: the hub takes the connection over, and the
+ * request is logged and counted now (its status is the stream's 200). */
+static void begin_stream(struct server *srv, struct http_req *r)
+{
+	double ms = (double)(time_mono_ms() - r->started_mono_ms);
+	log_msg(LOG_INFO, "request",
+		"request_id=%s method=%s route=\"%s\" status=200 ms=%.0f actor=\"%s\" stream=sse",
+		r->request_id, router_method_name(r->method), r->route->pattern, ms,
+		r->actor[0] ? r->actor : "-");
+	metrics_http(srv->metrics, r->route, 200, ms / 1000.0);
+	sse_subscribe(srv->sse, r->conn, r->ctx);
+	req_free(r);
+}
+
+bool server_sse_full(struct server *srv)
+{
+	return srv->sse == NULL || sse_hub_full(srv->sse);
+}
+
+size_t server_sse_subscribers(struct server *srv)
+{
+	return sse_hub_subscribers(srv->sse);
 }
 
 /* ---- phases of the head ---- */
@@ -551,7 +578,9 @@ static void on_body(void *arg, struct conn *c, char *body, size_t len)
 	free(body);
 	if (stop || idem_prepare(r, &r->head) || (r->route->prepare && r->route->prepare(r)) ||
 	    !r->route->run) {
-		if (!r->deferred)
+		if (r->stream)
+			begin_stream(srv, r);
+		else if (!r->deferred)
 			send_reply(srv, r);
 		return;
 	}
@@ -632,6 +661,10 @@ void server_delivery_metrics(struct server *srv, struct buf *out)
 	delivery_render_metrics(atomic_load(&srv->delivery), out);
 	watcher_render_metrics(srv->watcher, out);
 	executor_render_metrics(srv->executor, out);
+	buf_printf(out,
+		   "# HELP intervene_sse_subscribers Clients of the event stream now.\n"
+		   "# TYPE intervene_sse_subscribers gauge\nintervene_sse_subscribers %zu\n",
+		   sse_hub_subscribers(srv->sse));
 }
 
 /* ---- playbook actions ---- */
@@ -770,6 +803,7 @@ static void on_commit(void *arg, uint32_t due_targets)
 {
 	struct server *srv = arg;
 	delivery_wake(atomic_load(&srv->delivery), due_targets);
+	sse_hub_notify(atomic_load(&srv->sse_ready) ? srv->sse : NULL);
 }
 
 /* ---- start and stop ---- */
@@ -791,6 +825,7 @@ static void begin_stop(struct server *srv, const char *why)
 	/* Requests in flight get up to STOP_GRACE_S; then the loop ends regardless. */
 	struct timeval tv = {STOP_GRACE_S, 0};
 	evtimer_add(srv->stop_timer, &tv);
+	sse_hub_stop(srv->sse); /* every stream ends after what was queued for it */
 	conn_server_stop(srv->cs);
 }
 
@@ -919,6 +954,11 @@ int server_run(const struct config *cfg, struct store *s, const struct route *ro
 	}
 	if ((rc = executor_start(cfg, srv->pool, &srv->executor, e)))
 		goto out;
+	if (!(srv->sse = sse_hub_new(srv->base, srv->pool, srv->q, cfg, e))) {
+		rc = e->code ? e->code : ERR_IO;
+		goto out;
+	}
+	atomic_store(&srv->sse_ready, true);
 
 	struct sockaddr_storage ss;
 	int sslen;
@@ -973,7 +1013,9 @@ out:
 	executor_stop(srv->executor);
 	store_pool_stop(srv->pool);
 	srv->pool = NULL;
-	loopq_free(srv->q); /* discards the completions that will never be sent */
+	loopq_free(srv->q);		      /* discards the completions that will never be sent */
+	atomic_store(&srv->sse_ready, false); /* no writer left to wake it */
+	sse_hub_free(srv->sse);
 	conn_server_free(srv->cs);
 	auth_refresh_free(srv->auth);
 	housekeeping_free(srv->hk);

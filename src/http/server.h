@@ -44,6 +44,11 @@ void server_test_tracker(struct http_req *r);
  * route's prepare(): sets r->deferred). */
 void server_run_watcher(struct http_req *r);
 
+/* Whether the event stream has no room for another subscriber (server.sse_max_clients),
+ * and how many it has. Loop thread. */
+bool server_sse_full(struct server *srv);
+size_t server_sse_subscribers(struct server *srv);
+
 /* The playbook executor (actions/executor.h). */
 struct executor;
 struct executor *server_executor(struct server *srv);

@@ -61,6 +61,7 @@ const char *err_code_name(int code)
 	case ERR_UPSTREAM: return "upstream_failed";
 	case ERR_FORBIDDEN: return "forbidden";
 	case ERR_APPROVAL: return "approval_required";
+	case ERR_FULL: return "unavailable";
 	case ERR_UNAUTHORIZED: return "unauthorized";
 	case ERR_JSON: return "invalid_json";
 	case ERR_TOOLARGE: return "payload_too_large";

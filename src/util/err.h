@@ -26,6 +26,7 @@ enum err_code {
 	ERR_INTERNAL = -14,    /* a bug or an impossible state: 500 */
 	ERR_BUSY = -15,	       /* storage locked or newer schema: 503 */
 	ERR_APPROVAL = -16,    /* a plan needs an approval it lacks: approval_required (403) */
+	ERR_FULL = -17,	       /* a limit of the server is reached: unavailable (503) */
 };
 
 #define ERR_MSG_MAX   512

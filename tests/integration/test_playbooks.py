@@ -336,3 +336,26 @@ def test_approval_is_evaluated_again_against_the_state_at_execute_time(srv):
     # it moved from where the canary really was, not from the 60 it was planned at
     assert done["result"]["from_percent"] == 40
     assert [s["state"]["canary_pct"] for s in done["result"]["steps"]] == [50]
+
+
+def test_action_events_reach_the_webhooks_that_list_them():
+    from fakes.webhooks import JsonReceiver
+    with JsonReceiver(secret="whsecret") as rx:
+        s = Server({"notify": {"webhooks": [{
+            "name": "ops", "url": rx.url, "format": "json", "secret": "whsecret",
+            "events": ["action_planned", "action_started", "action_executed"]}]}})
+        try:
+            name = unique("c")
+            canary(s, name, 40)
+            iid = s.new_incident(unique("pb"))
+            a = dry_run(s, iid, "adjust_canary_split",
+                        {"canary": name, "version": "v2", "target_percent": 30})["action"]
+            execute(s, iid, a["id"], wait=10, expect=200)
+            got = rx.wait_for(3, timeout=15)
+            assert [r.json["type"] for r in got] == ["action_planned", "action_started",
+                                                     "action_executed"]
+            assert got[2].json["data"]["status"] == "success"
+            assert got[2].json["data"]["action_id"] == a["id"]
+            assert all(r.error is None for r in got)
+        finally:
+            s.cleanup()

@@ -1062,7 +1062,6 @@ static void test_dump_notes(void **state)
 	(void)state;
 	static const char notes[] =
 		"  max_avg_cost: 0.03\n"
-		"# note: server.sse_heartbeat and server.sse_max_clients are validated but take effect with the event stream (not in this version)\n"
 		"# note: server.web is validated but takes effect with the web dashboard (not in this version)\n";
 	struct config *c = config_defaults();
 	char *d = dump_str(c);
