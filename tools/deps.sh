@@ -16,7 +16,7 @@ if [ "${1:-test}" != build ]; then
   PKGS+=(
     clang libclang-rt-14-dev clang-format cppcheck git
     python3-pytest python3-jsonschema sqlite3 curl ca-certificates
-    prometheus-alertmanager
+    prometheus-alertmanager nginx-light
   )
 fi
 
@@ -32,5 +32,7 @@ if ((${#missing[@]})); then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # RUNLEVEL=1: packages that ship a service (nginx, alertmanager) must not start it;
+  # the tests start their own instances.
+  RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -133,16 +133,16 @@ static int read_job(struct store_conn *c, void *arg, struct err *e)
 /* ---- adjust_canary_split ---- */
 
 static const struct action_param split_params[] = {
-	{.v = {"canary", V_STRING, true, false, 1, 64},
+	{.v = {.name = "canary", .type = V_STRING, .required = true, .min = 1, .max = 64},
 	 .description = "the canary's name (the canary.<name> setting)"},
-	{.v = {"version", V_STRING, true, false, 1, 200},
+	{.v = {.name = "version", .type = V_STRING, .required = true, .min = 1, .max = 200},
 	 .description = "the canary version; must be the canary's current version"},
-	{.v = {"target_percent", V_INT, true, false, 0, 100},
+	{.v = {.name = "target_percent", .type = V_INT, .required = true, .max = 100},
 	 .description = "the share of traffic the canary should get"},
-	{.v = {"gradual", V_BOOL},
+	{.v = {.name = "gradual", .type = V_BOOL},
 	 .dflt = "true",
 	 .description = "steps of 10 points every actions.canary_step_interval (30 s)"},
-	{.v = {NULL}},
+	{.v = {.name = NULL}},
 };
 
 static int name_ok(const json_t *params, struct err *e)
@@ -263,18 +263,18 @@ const struct action_type action_adjust_canary_split = {
 /* ---- rollback_planner ---- */
 
 static const struct action_param rollback_params[] = {
-	{.v = {"canary", V_STRING, false, false, 1, 64},
+	{.v = {.name = "canary", .type = V_STRING, .min = 1, .max = 64},
 	 .dflt = "\"planner\"",
 	 .description = "the canary's name"},
-	{.v = {"from_version", V_STRING, true, false, 1, 200},
+	{.v = {.name = "from_version", .type = V_STRING, .required = true, .min = 1, .max = 200},
 	 .description = "the bad version; must be the canary's current version"},
-	{.v = {"to_version", V_STRING, false, false, 1, 200},
+	{.v = {.name = "to_version", .type = V_STRING, .min = 1, .max = 200},
 	 .description = "the version to serve (default: the canary's baseline_version)"},
-	{.v = {"immediate", V_BOOL},
+	{.v = {.name = "immediate", .type = V_BOOL},
 	 .dflt = "false",
 	 .description = "canary_pct 0 and kill_switch on at once; else current → half → 0 over "
 			"actions.rollback_duration (15 min)"},
-	{.v = {NULL}},
+	{.v = {.name = NULL}},
 };
 
 static int rollback_check(const struct config *cfg, const json_t *params, struct err *e)
@@ -398,11 +398,12 @@ const struct action_type action_rollback_planner = {
 /* ---- restore_canary: the undo of a rollback ---- */
 
 static const struct action_param restore_params[] = {
-	{.v = {"canary", V_STRING, true, false, 1, 64}, .description = "the canary's name"},
-	{.v = {"state", V_OBJECT, true, false, 0, 4096},
+	{.v = {.name = "canary", .type = V_STRING, .required = true, .min = 1, .max = 64},
+	 .description = "the canary's name"},
+	{.v = {.name = "state", .type = V_OBJECT, .required = true, .max = 4096},
 	 .description = "the state to restore: {version, baseline_version, canary_pct, "
 			"kill_switch}"},
-	{.v = {NULL}},
+	{.v = {.name = NULL}},
 };
 
 static int restore_check(const struct config *cfg, const json_t *params, struct err *e)

@@ -213,19 +213,23 @@ static json_t *env_names(const struct config *cfg)
 /* ---- plans ---- */
 
 static const struct action_param rerun_params[] = {
-	{.v = {"models", V_STRING_ARRAY, true, false, 1, 100},
+	{.v = {.name = "models", .type = V_STRING_ARRAY, .required = true, .min = 1, .max = 100},
 	 .description = "dbt selectors, each matching [A-Za-z0-9_.:+*/@-]+ and not starting with "
 			"'-'"},
-	{.v = {"full_refresh", V_BOOL}, .dflt = "false", .description = "pass --full-refresh"},
-	{.v = {"upstream", V_BOOL},
+	{.v = {.name = "full_refresh", .type = V_BOOL},
+	 .dflt = "false",
+	 .description = "pass --full-refresh"},
+	{.v = {.name = "upstream", .type = V_BOOL},
 	 .dflt = "false",
 	 .description = "prefix every selector with '+' (its parents run too)"},
-	{.v = {"threads", V_INT, false, false, 1, 64}, .dflt = "4", .description = "--threads"},
-	{.v = {"project_dir", V_STRING, false, false, 1, 4096},
+	{.v = {.name = "threads", .type = V_INT, .min = 1, .max = 64},
+	 .dflt = "4",
+	 .description = "--threads"},
+	{.v = {.name = "project_dir", .type = V_STRING, .min = 1, .max = 4096},
 	 .description = "one of actions.dbt.project_dirs (default: the first)"},
-	{.v = {"task_id", V_STRING, false, false, 1, 200},
+	{.v = {.name = "task_id", .type = V_STRING, .min = 1, .max = 200},
 	 .description = "an external task id, recorded"},
-	{.v = {NULL}},
+	{.v = {.name = NULL}},
 };
 
 static int rerun_plan(const struct config *cfg, struct store_conn *c, const json_t *params,
@@ -259,9 +263,9 @@ static int rerun_plan(const struct config *cfg, struct store_conn *c, const json
 }
 
 static const struct action_param deps_params[] = {
-	{.v = {"project_dir", V_STRING, false, false, 1, 4096},
+	{.v = {.name = "project_dir", .type = V_STRING, .min = 1, .max = 4096},
 	 .description = "one of actions.dbt.project_dirs (default: the first)"},
-	{.v = {NULL}},
+	{.v = {.name = NULL}},
 };
 
 static int deps_plan(const struct config *cfg, struct store_conn *c, const json_t *params,

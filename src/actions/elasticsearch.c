@@ -52,17 +52,17 @@ static void path_index(struct buf *b, const char *index)
 static const char *const strategies[] = {"reload", "reopen", NULL};
 
 static const struct action_param synonyms_params[] = {
-	{.v = {"index_name", V_STRING, true, false, 1, 255},
+	{.v = {.name = "index_name", .type = V_STRING, .required = true, .min = 1, .max = 255},
 	 .description = "the index whose search analyzers use the synonyms"},
-	{.v = {"synonym_filter", V_STRING, false, false, 1, 200},
+	{.v = {.name = "synonym_filter", .type = V_STRING, .min = 1, .max = 200},
 	 .description = "the synonym filter's name (recorded)"},
-	{.v = {"strategy", V_STRING, false, false, 0, 0, strategies},
+	{.v = {.name = "strategy", .type = V_STRING, .allowed = strategies},
 	 .dflt = "\"reload\"",
 	 .description = "reload: _reload_search_analyzers; reopen: _close then _open"},
-	{.v = {"reindex", V_BOOL},
+	{.v = {.name = "reindex", .type = V_BOOL},
 	 .dflt = "false",
 	 .description = "also start _update_by_query (conflicts=proceed, in the background)"},
-	{.v = {NULL}},
+	{.v = {.name = NULL}},
 };
 
 static int synonyms_check(const struct config *cfg, const json_t *params, struct err *e)
@@ -279,13 +279,13 @@ const struct action_type action_refresh_synonyms = {
 static const char *const cache_types[] = {"query", "request", "fielddata", NULL};
 
 static const struct action_param cache_params[] = {
-	{.v = {"index_name", V_STRING, false, false, 1, 255},
+	{.v = {.name = "index_name", .type = V_STRING, .min = 1, .max = 255},
 	 .description = "the index (default: all indices)"},
-	{.v = {"cache_types", V_STRING_ARRAY, false, false, 1, 3},
+	{.v = {.name = "cache_types", .type = V_STRING_ARRAY, .min = 1, .max = 3},
 	 .dflt = "[\"query\", \"request\"]",
 	 .items_allowed = cache_types,
 	 .description = "which caches to clear"},
-	{.v = {NULL}},
+	{.v = {.name = NULL}},
 };
 
 static int cache_check(const struct config *cfg, const json_t *params, struct err *e)

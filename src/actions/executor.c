@@ -163,7 +163,7 @@ static int finish_job(struct store_conn *c, void *arg, struct err *e)
 
 static int type_index(const char *name)
 {
-	for (int i = 0; action_types[i] && i < 16; i++)
+	for (int i = 0; i < 16 && action_types[i]; i++)
 		if (!strcmp(action_types[i]->name, name))
 			return i;
 	return -1;
@@ -475,7 +475,7 @@ void executor_render_metrics(struct executor *x, struct buf *out)
 		return;
 	buf_puts(out, "# HELP intervene_actions_total Playbook actions that ended, by type and "
 		      "status.\n# TYPE intervene_actions_total counter\n");
-	for (int i = 0; action_types[i] && i < 16; i++)
+	for (int i = 0; i < 16 && action_types[i]; i++)
 		for (int s = AS_SUCCESS; s <= AS_CANCELLED; s++)
 			buf_printf(out, "intervene_actions_total{type=\"%s\",status=\"%s\"} %lld\n",
 				   action_types[i]->name, action_status_name((enum action_status)s),

@@ -77,7 +77,7 @@ int api_playbook_offered_run(struct http_req *r, struct store_conn *c)
 static const struct vfield dry_run_fields[] = {
 	{"action_type", V_STRING, true, false, 1, 64, NULL},
 	{"params", V_OBJECT, false, true, 0, 65536, NULL},
-	{NULL},
+	{.name = NULL},
 };
 
 int api_playbook_dry_run_prepare(struct http_req *r)
@@ -123,7 +123,7 @@ int api_playbook_dry_run_run(struct http_req *r, struct store_conn *c)
 
 static const struct vfield approve_fields[] = {
 	{"plan_hash", V_STRING, false, false, 64, 64, NULL},
-	{NULL},
+	{.name = NULL},
 };
 
 int api_playbook_approve_prepare(struct http_req *r)
@@ -153,7 +153,7 @@ int api_playbook_approve_run(struct http_req *r, struct store_conn *c)
 
 static const struct vfield execute_fields[] = {
 	{"action_id", V_INT, true, false, 1, INT64_MAX, NULL},
-	{NULL},
+	{.name = NULL},
 };
 
 int api_playbook_execute_prepare(struct http_req *r)

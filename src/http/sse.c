@@ -426,7 +426,7 @@ static void replay_start(struct sub *s, int64_t after, int64_t upto, bool first)
 	r->upto = upto;
 	r->first = first;
 	size_t n = 0;
-	for (int i = 0; event_type_names[i] && i < 64; i++)
+	for (int i = 0; i < 64 && event_type_names[i]; i++)
 		if (s->p.types & (UINT64_C(1) << i))
 			r->types[n++] = event_type_names[i];
 	r->types[n] = NULL;
