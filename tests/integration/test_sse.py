@@ -313,14 +313,14 @@ def test_a_stalled_client_is_cut_off_and_delays_nobody(make_server):
                 evid = srv.all_events(types="signal_suppressed")[-1]["id"]
                 pool.until(lambda: all(s.last_id >= evid for s in pool.streams), timeout=10)
                 lat.append(time.monotonic() - t202)
-                if lat[-1] > 0.06:
-                    print(f"  slow event {i}: {lat[-1] * 1000:.0f} ms")
         lat.sort()
         p99 = lat[int(len(lat) * 0.99) - 1] if len(lat) >= 100 else lat[-1]
         print(f"stalled-client test: {len(lat)} events, last of 999 subscribers received each "
               f"{statistics.median(lat) * 1000:.1f} ms (median), {p99 * 1000:.1f} ms (p99), "
               f"{lat[-1] * 1000:.1f} ms (max) after its 202")
-        assert lat[-1] < 0.100
+        # The bar is for the real build; the sanitizer build runs several times slower.
+        bound = 0.500 if os.environ.get("INTERVENE_SANITIZE") else 0.100
+        assert lat[-1] < bound
         wait_for(lambda: "sse subscriber too slow" in srv.stderr_text(), timeout=10,
                  msg="the stalled subscriber to be cut off")
         # what it finds when it reads at last: what was sent, then the end
