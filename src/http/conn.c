@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -513,6 +514,40 @@ void conn_stream_write_ref(struct conn *c, const char *data, size_t n, void (*un
 	if (evbuffer_add_reference(bufferevent_get_output(c->bev), data, n, stream_ref_done, r)) {
 		free(r);
 		unref(arg);
+	}
+}
+
+void conn_stream_writev_ref(struct conn *c, const struct conn_block *b, size_t n,
+			    void (*unref)(void *arg))
+{
+	if (!c->bev || c->state != CS_STREAM) {
+		for (size_t i = 0; i < n; i++)
+			unref(b[i].arg);
+		return;
+	}
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t done = 0; /* bytes the socket took */
+	if (evbuffer_get_length(out) == 0) {
+		struct iovec iov[64];
+		size_t k = n < 64 ? n : 64;
+		for (size_t i = 0; i < k; i++)
+			iov[i] = (struct iovec){.iov_base = (void *)b[i].data, .iov_len = b[i].len};
+		ssize_t w;
+		do
+			w = writev(bufferevent_getfd(c->bev), iov, (int)k);
+		while (w < 0 && errno == EINTR);
+		/* EAGAIN: queue everything; another error: queue too, and the bufferevent's
+		 * own write reports it and closes the stream. */
+		done = w > 0 ? (size_t)w : 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (done >= b[i].len) {
+			done -= b[i].len;
+			unref(b[i].arg);
+			continue;
+		}
+		conn_stream_write_ref(c, b[i].data + done, b[i].len - done, unref, b[i].arg);
+		done = 0;
 	}
 }
 

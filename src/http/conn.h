@@ -142,6 +142,21 @@ void conn_stream_write(struct conn *c, const char *data, size_t n);
 void conn_stream_write_ref(struct conn *c, const char *data, size_t n, void (*unref)(void *arg),
 			   void *arg);
 
+/* One block of a vectored stream write: data[0..len) stays valid until unref(arg). */
+struct conn_block {
+	const char *data;
+	size_t len;
+	void *arg;
+};
+
+/* Queue n blocks in order, by reference: each block's arg is unref'd once its bytes went
+ * out or the stream closed. When nothing is queued before them they are written to
+ * the socket at once (one writev), and only what the socket does not take is queued —
+ * so a fan-out to many streams costs one system call per stream, not a buffer and two
+ * poll registrations. */
+void conn_stream_writev_ref(struct conn *c, const struct conn_block *b, size_t n,
+			    void (*unref)(void *arg));
+
 /* Bytes queued and not yet written to the socket. */
 size_t conn_stream_unsent(const struct conn *c);
 

@@ -183,35 +183,49 @@ static int fetch_run(struct job *j, struct store_conn *c)
 
 static void fetch_start(struct sse_hub *h);
 
-static void broadcast(struct sse_hub *h, const struct event *ev)
+/* Send a batch of new events (in id order) to every live subscriber: per subscriber the
+ * frames it wants, in one vectored write, each frame built once and shared. */
+static void broadcast(struct sse_hub *h, const struct event *evs, size_t n)
 {
-	struct frame *fr = NULL;
+	if (!n)
+		return;
+	struct frame **fr = xcalloc(n, sizeof *fr);
+	struct conn_block *blocks = xmalloc(n * sizeof *blocks);
 	for (struct sub *s = h->subs, *next; s; s = next) {
 		next = s->next;
-		if (!s->live || !s->c || ev->id <= s->cursor)
+		if (!s->live || !s->c)
 			continue;
-		s->cursor = ev->id;
-		if (!matches(s, ev))
-			continue;
-		if (!fr)
-			fr = frame_of(ev);
-		if (!sub_fits(s, fr->len))
-			continue;
-		fr->refs++;
-		conn_stream_write_ref(s->c, fr->data, fr->len, frame_unref, fr);
+		size_t k = 0, bytes = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (evs[i].id <= s->cursor || !matches(s, &evs[i]))
+				continue;
+			if (!fr[i])
+				fr[i] = frame_of(&evs[i]);
+			blocks[k++] = (struct conn_block){fr[i]->data, fr[i]->len, fr[i]};
+			bytes += fr[i]->len;
+		}
+		if (evs[n - 1].id > s->cursor)
+			s->cursor = evs[n - 1].id;
+		if (!k || !sub_fits(s, bytes))
+			continue; /* sub_fits may have freed s */
+		for (size_t i = 0; i < k; i++)
+			((struct frame *)blocks[i].arg)->refs++;
+		conn_stream_writev_ref(s->c, blocks, k, frame_unref);
 	}
-	if (fr)
-		frame_unref(fr);
-	if (ev->id > h->last_id)
-		h->last_id = ev->id;
+	for (size_t i = 0; i < n; i++)
+		if (fr[i])
+			frame_unref(fr[i]);
+	free(fr);
+	free(blocks);
+	if (evs[n - 1].id > h->last_id)
+		h->last_id = evs[n - 1].id;
 }
 
 static void fetch_apply(struct loop_task *t)
 {
 	struct fetch *f = (struct fetch *)((char *)t - offsetof(struct fetch, task));
 	struct sse_hub *h = f->h;
-	for (size_t i = 0; i < f->es.n; i++)
-		broadcast(h, &f->es.v[i]);
+	broadcast(h, f->es.v, f->es.n);
 	/* With nobody listening, the newest id is all that matters (a subscriber that
 	 * came meanwhile is live from the hub's id: a later fetch gives it what it missed). */
 	if (f->head_only && f->head_id > h->last_id && !h->n_subs)
