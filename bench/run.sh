@@ -15,6 +15,12 @@
 #   5./6.      1 and 4 with a tracker that never answers (issue 8)
 #   7. watcher a cycle over 1,000 agents x 30 days and 100,000 eval results, and ingest
 #              while cycles run (bench/watcher.py, its own server)
+#   8. sse     10,000 subscribers of GET /api/sse/events held by bench/sse_clients.c (a
+#              libevent client built into the temporary directory): time from each
+#              signal's 202 to the last subscriber receiving it, over 200 signals, and the
+#              server's memory with them (smoke: 2,000 subscribers, 20 signals)
+#   9. newsse  1 with 1,000 subscribers connected (sse_clients --hold), against 1
+#   (8 and 9 are skipped when the server answers 404 on /api/sse/events.)
 #
 # It prints figures only: a missed target never changes the exit status. It exits
 # non-zero only when it cannot run at all (no wrk, no binary, the server does not start).
@@ -34,7 +40,7 @@ for arg in "$@"; do
 	case "$arg" in
 	--smoke) MODE=smoke ;;
 	-h | --help)
-		sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+		sed -n '2,/^$/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -46,9 +52,13 @@ done
 
 if [ "$MODE" = smoke ]; then
 	WARM=1 DUR=2 SEED_TOTAL=10000 SEED_OPEN=1000 LIMIT=150
+	SSE_SUBS=2000 SSE_EVENTS=20 SSE_TIMEOUT=60
 else
 	WARM=5 DUR=30 SEED_TOTAL=100000 SEED_OPEN=1000 LIMIT=900
+	SSE_SUBS=10000 SSE_EVENTS=200 SSE_TIMEOUT=180
 fi
+SSE_HOLD_SUBS=1000 # scenario 9
+SSE_GAP_MS=20      # between two signals of scenario 8
 THREADS=2
 CONNS=64
 DEDUP_KEYS=100
@@ -58,11 +68,15 @@ BIN="$ROOT/build-release/intervene"
 
 # Targets of issue 3, acceptance point 5 (printed next to the figures, never enforced).
 T_NEW=10000 T_DEDUP=15000 T_P99_MS=20 T_BATCH=30000 T_LIST=5000 T_IDLE_ANON_KB=10240
+# Issue 11, point 5: 10,000 subscribers, p99 from 202 to the last one, server RSS; ingest
+# with 1,000 subscribers within this many percent of scenario 1.
+T_SSE_P99_MS=100 T_SSE_RSS_KB=81920 T_SSE_INGEST_PCT=20
 
 TMP=""
 SERVER_PID=""
 SAMPLER_PID=""
 CHILD_PID=""
+SSE_PID="" # scenario 9's subscribers (sse_clients --hold), while they are held
 
 # run_bg CMD...: runs CMD in the background and waits for it, so that a signal reaches
 # the trap at once (bash runs traps only between foreground commands); returns its status.
@@ -109,6 +123,11 @@ cleanup() {
 		kill -TERM "$CHILD_PID" 2>/dev/null
 		wait "$CHILD_PID" 2>/dev/null
 		CHILD_PID=""
+	fi
+	if [ -n "$SSE_PID" ]; then
+		kill -TERM "$SSE_PID" 2>/dev/null
+		wait "$SSE_PID" 2>/dev/null
+		SSE_PID=""
 	fi
 	stop_sampler
 	stop_server
@@ -159,14 +178,16 @@ CLK_TCK=$(getconf CLK_TCK)
 
 # --- helpers ----------------------------------------------------------------------------
 
-# start_server NAME [EXTRA_YAML]: a fresh server on a free port with its own database
-# (EXTRA_YAML: more top-level sections); sets SERVER_PID and PORT, or returns 1.
+# start_server NAME [EXTRA_YAML [SERVER_KEYS]]: a fresh server on a free port with its own
+# database (EXTRA_YAML: more top-level sections; SERVER_KEYS: more lines of `server:`,
+# indented by two spaces); sets SERVER_PID and PORT, or returns 1.
 start_server() {
 	local dir="$TMP/$1"
 	mkdir -p "$dir"
 	cat >"$dir/config.yaml" <<EOF
 server:
   listen: 127.0.0.1:0
+${3:-}
 storage:
   url: sqlite://$dir/bench.db
 watcher:
@@ -204,6 +225,12 @@ rss() {
 # cpu_ticks: user+system clock ticks the server has used so far.
 cpu_ticks() {
 	awk '{print $14 + $15}' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0
+}
+
+# pid_ticks [PID]: user+system clock ticks PID has used so far (0 without one).
+pid_ticks() {
+	[ -n "${1:-}" ] || { echo 0; return; }
+	awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
 # busy_ticks: clock ticks all CPUs spent busy so far (not idle, not waiting for I/O).
@@ -262,7 +289,10 @@ run_wrk() {
 declare -A R_OTHER R_SPS R_P50 R_P99 R_IDLE_ANON R_PEAK R_BYTES R_ERR
 
 # measure NAME SCRIPT PATH MULT ARGPREFIX SAMPLE_CMD...: warm-up, then the measured run
-# with memory sampling, then one sample request with curl for the response size.
+# with memory sampling, then one sample request with curl for the response size. The CPU
+# of ALSO_PID (a load process of the scenario other than wrk, when set) is shown apart.
+ALSO_PID=""
+ALSO_NAME=""
 measure() {
 	local name=$1 script=$2 path=$3 mult=$4 argp=$5
 	shift 5
@@ -274,15 +304,17 @@ measure() {
 		return 1
 	fi
 	idle=$(rss)
-	local t0 c0 w0 b0 t1 c1 w1 b1
+	local t0 c0 w0 b0 t1 c1 w1 b1 x0 x1
 	children_cpu_s >"$TMP/w0"
 	t0=$(date +%s.%N) c0=$(cpu_ticks) w0=$(cat "$TMP/w0") b0=$(busy_ticks)
+	x0=$(pid_ticks "$ALSO_PID")
 	start_sampler "$TMP/$name.rss"
 	run_wrk "$name" "$script" "$path" "$DUR" "$argp-run"
 	local ok=$?
 	stop_sampler
 	children_cpu_s >"$TMP/w1"
 	t1=$(date +%s.%N) c1=$(cpu_ticks) w1=$(cat "$TMP/w1") b1=$(busy_ticks)
+	x1=$(pid_ticks "$ALSO_PID")
 	local after peak
 	after=$(rss)
 	peak=$(awk '$1 > r {r = $1} $2 > a {a = $2} END {printf "%d %d\n", r, a}' "$TMP/$name.rss")
@@ -306,15 +338,17 @@ measure() {
 	p50ms=$(awk -v u="$p50" 'BEGIN {printf "%.2f", u / 1000}')
 	p99ms=$(awk -v u="$p99" 'BEGIN {printf "%.2f", u / 1000}')
 	avgbytes=$(awk -v b="$bytes" -v r="$req" 'BEGIN {printf "%.0f", (r > 0 ? b / r : 0)}')
-	local srv_cpu wrk_cpu other_cpu
+	local srv_cpu wrk_cpu other_cpu also_cpu
 	srv_cpu=$(awk -v a="$c0" -v b="$c1" -v t="$CLK_TCK" -v s="$t0" -v e="$t1" \
 		'BEGIN {printf "%.0f", (e > s ? (b - a) / t / (e - s) * 100 : 0)}')
 	wrk_cpu=$(awk -v a="$w0" -v b="$w1" -v s="$t0" -v e="$t1" \
 		'BEGIN {printf "%.0f", (e > s ? (b - a) / (e - s) * 100 : 0)}')
+	also_cpu=$(awk -v a="$x0" -v b="$x1" -v t="$CLK_TCK" -v s="$t0" -v e="$t1" \
+		'BEGIN {printf "%.0f", (e > s ? (b - a) / t / (e - s) * 100 : 0)}')
 	# Everything else the machine ran meanwhile: other processes disturb the figures.
 	other_cpu=$(awk -v a="$b0" -v b="$b1" -v t="$CLK_TCK" -v s="$t0" -v e="$t1" \
-		-v srv="$srv_cpu" -v w="$wrk_cpu" \
-		'BEGIN {o = (e > s ? (b - a) / t / (e - s) * 100 : 0) - srv - w; printf "%.0f", (o < 0 ? 0 : o)}')
+		-v srv="$srv_cpu" -v w="$wrk_cpu" -v x="$also_cpu" \
+		'BEGIN {o = (e > s ? (b - a) / t / (e - s) * 100 : 0) - srv - w - x; printf "%.0f", (o < 0 ? 0 : o)}')
 
 	# One request of the same shape, for the exact response size.
 	local size
@@ -332,7 +366,8 @@ measure() {
 	echo "  memory idle:       RSS $(kb_mb "${idle% *}"), RssAnon $(kb_mb "${idle#* }") (after warm-up)"
 	echo "  memory under load: RSS $(kb_mb "${peak% *}"), RssAnon $(kb_mb "${peak#* }") (peak of samples every 0.2 s)"
 	echo "  memory after:      RSS $(kb_mb "${after% *}"), RssAnon $(kb_mb "${after#* }")"
-	echo "  CPU:               server $srv_cpu %, wrk $wrk_cpu %, everything else $other_cpu %" \
+	echo "  CPU:               server $srv_cpu %, wrk $wrk_cpu %," \
+		"${ALSO_PID:+$ALSO_NAME $also_cpu %, }everything else $other_cpu %" \
 		"(100 % = one core; $(nproc) cores)"
 	R_OTHER[$name]=$other_cpu
 	R_SPS[$name]=$sps R_P50[$name]=$p50ms R_P99[$name]=$p99ms
@@ -520,6 +555,200 @@ if ! over_time; then
 	echo
 fi
 
+# --- 8, 9. Server-Sent Events (issue 11): subscribers held by bench/sse_clients.c ------
+
+# The client (C17, libevent) is built into the temporary directory the first time it is
+# needed; without a compiler or libevent's headers both scenarios are skipped.
+SSE_BIN=""
+SSE_ABSENT="" # set once a server answered 404: it has no /api/sse/events
+SSE_BUILD=""  # "" not tried, ok, failed
+sse_ready() {
+	case "$SSE_BUILD" in
+	ok) return 0 ;;
+	failed)
+		echo "  skipped: bench/sse_clients.c did not build (see scenario 8)"
+		return 1
+		;;
+	esac
+	if timeout 120 "${CC:-cc}" -O2 -std=c17 -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
+		"$BENCH_DIR/sse_clients.c" -levent -o "$TMP/sse_clients" >"$TMP/sse_build.log" 2>&1; then
+		SSE_BIN="$TMP/sse_clients" SSE_BUILD=ok
+		return 0
+	fi
+	SSE_BUILD=failed
+	tail -n 20 "$TMP/sse_build.log" | sed 's/^/    | /'
+	echo "  scenarios 8 and 9 skipped: bench/sse_clients.c did not build (it needs a C" \
+		"compiler and libevent's headers, Debian libevent-dev)"
+	return 1
+}
+
+# Both scenarios hold thousands of connections open on each side: the server raises its
+# own soft descriptor limit to the hard one, the client too, and this shell does it for
+# the rest. With a hard limit too low for the count, fewer subscribers.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+SSE_NOFILE=$(ulimit -n)
+if [ "$SSE_NOFILE" != unlimited ] && [ $((SSE_SUBS + 200)) -gt "$SSE_NOFILE" ]; then
+	echo "bench: the descriptor limit is $SSE_NOFILE; scenario 8 holds" \
+		"$((SSE_NOFILE - 200)) subscribers instead of $SSE_SUBS"
+	SSE_SUBS=$((SSE_NOFILE - 200))
+fi
+# server.sse_max_clients and server.max_connections with room for every subscriber, wrk
+# and the probes.
+SSE_MAX=$((SSE_SUBS > 10000 ? SSE_SUBS : 10000))
+SSE_KEYS=$(printf '  max_connections: %d\n  sse_max_clients: %d' $((SSE_MAX + 1000)) "$SSE_MAX")
+
+# sse_probe SCENARIO: 0 when the server streams GET /api/sse/events; says why not else.
+sse_probe() {
+	local code
+	code=$(curl -s -o /dev/null --max-time 1 -w '%{http_code}' \
+		-H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/sse/events")
+	case "$code" in
+	200) return 0 ;;
+	404)
+		SSE_ABSENT=1
+		echo "  scenario 8/9 skipped: the server has no /api/sse/events"
+		;;
+	*) echo "  scenario $1 skipped: GET /api/sse/events answered HTTP ${code:-?}" ;;
+	esac
+	return 1
+}
+
+# wait_line FILE REGEX PID SECONDS: 0 once FILE has a line matching REGEX; 1 when PID
+# ended without one or the time ran out.
+wait_line() {
+	local i
+	for ((i = 0; i < $4 * 10; i++)); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		kill -0 "$3" 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -q "$2" "$1" 2>/dev/null
+}
+
+declare -A R_SSE
+
+# Scenario 8: one sse_clients run; RSS with the subscribers connected (the client waits
+# 1 s between the last `connected` and the first signal) and during the signals.
+sse_latency() {
+	local out="$TMP/sse.out" idle conn peak after rc
+	idle=$(rss)
+	timeout -k 5 $((SSE_TIMEOUT + 30)) "$SSE_BIN" --port "$PORT" --token "$TOKEN" \
+		--subscribers "$SSE_SUBS" --events "$SSE_EVENTS" --gap-ms "$SSE_GAP_MS" \
+		--timeout-s "$SSE_TIMEOUT" --settle-ms 1000 >"$out" 2>"$TMP/sse.err" &
+	CHILD_PID=$!
+	conn=""
+	if wait_line "$out" '^SSEHOLD ' "$CHILD_PID" $((SSE_TIMEOUT + 30)); then
+		sleep 0.5
+		conn=$(rss)
+	fi
+	local t0 c0 t1 c1
+	t0=$(date +%s.%N) c0=$(cpu_ticks)
+	start_sampler "$TMP/sse.rss"
+	wait "$CHILD_PID"
+	rc=$?
+	CHILD_PID=""
+	stop_sampler
+	t1=$(date +%s.%N) c1=$(cpu_ticks)
+	after=$(rss)
+	peak=$(awk '$1 > r {r = $1} $2 > a {a = $2} END {printf "%d %d\n", r, a}' "$TMP/sse.rss")
+	local line
+	line=$(grep '^SSEBENCH ' "$out" | tail -1)
+	if [ -z "$line" ] || [ -z "$conn" ]; then
+		echo "  sse_clients ended with status $rc without its figures; its output:"
+		sed 's/^/    | /' "$out" "$TMP/sse.err"
+		return 1
+	fi
+	sed 's/^/    | /' "$TMP/sse.err" | head -n 10
+	local f
+	for f in connected failed dropped missing p50_ms p99_ms max_ms mean_ms measured sent \
+		acked send_errors connect_s send_s client_cpu_s first_p50_ms timeout; do
+		R_SSE[$f]=$(field "$f" "$line")
+	done
+	local per_sub srv_s
+	per_sub=$(awk -v c="${conn% *}" -v i="${idle% *}" -v n="${R_SSE[connected]}" \
+		'BEGIN {printf "%.1f", (n > 0 ? (c - i) / n : 0)}')
+	srv_s=$(awk -v a="$c0" -v b="$c1" -v t="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
+	echo "  subscribers:       ${R_SSE[connected]} of $SSE_SUBS connected in ${R_SSE[connect_s]} s" \
+		"(gave up: ${R_SSE[failed]}); streams closed by the server during the run: ${R_SSE[dropped]}"
+	local end="all delivered ${R_SSE[send_s]} s after the first"
+	[ "${R_SSE[timeout]}" = 1 ] && end="NOT all delivered: the client's timeout ended the wait"
+	echo "  signals:           ${R_SSE[sent]} sent ${SSE_GAP_MS} ms apart, ${R_SSE[acked]} answered 202" \
+		"(other answers: ${R_SSE[send_errors]}); $end"
+	echo "  latency:           p50 ${R_SSE[p50_ms]} ms, p99 ${R_SSE[p99_ms]} ms, max ${R_SSE[max_ms]} ms," \
+		"mean ${R_SSE[mean_ms]} ms (202 -> the last subscriber; ${R_SSE[measured]} signals);" \
+		"to the first subscriber: p50 ${R_SSE[first_p50_ms]} ms"
+	echo "  missing:           ${R_SSE[missing]} (subscriber, event) pairs never received"
+	echo "  memory idle:       RSS $(kb_mb "${idle% *}"), RssAnon $(kb_mb "${idle#* }") (no subscriber)"
+	echo "  memory connected:  RSS $(kb_mb "${conn% *}"), RssAnon $(kb_mb "${conn#* }")" \
+		"(${R_SSE[connected]} subscribers, no signal yet: $per_sub kB per subscriber)"
+	echo "  memory signals:    RSS $(kb_mb "${peak% *}"), RssAnon $(kb_mb "${peak#* }") (peak of samples every 0.2 s)"
+	echo "  memory after:      RSS $(kb_mb "${after% *}"), RssAnon $(kb_mb "${after#* }")"
+	echo "  CPU:               server $srv_s s while the signals went out" \
+		"($(awk -v s="$srv_s" -v n="${R_SSE[sent]}" 'BEGIN {printf "%.1f", (n > 0 ? s * 1000 / n : 0)}') ms" \
+		"per signal), sse_clients ${R_SSE[client_cpu_s]} s (same machine)"
+	R_P50[sse]=${R_SSE[p50_ms]} R_P99[sse]=${R_SSE[p99_ms]}
+	R_PEAK[sse]=$(( ${peak% *} > ${conn% *} ? ${peak% *} : ${conn% *} ))
+	return 0
+}
+
+echo "== 8. Server-Sent Events, $SSE_SUBS subscribers, $SSE_EVENTS new-key signals: GET /api/sse/events"
+if ! over_time && sse_ready && start_server sse "" "$SSE_KEYS"; then
+	idle_at_start sse
+	sse_probe 8 && sse_latency
+	stop_server
+fi
+echo
+
+# Scenario 9's subscribers: held (read and dropped) while wrk runs.
+sse_hold_start() {
+	timeout -k 5 $((LIMIT + 120)) "$SSE_BIN" --hold --port "$PORT" --token "$TOKEN" \
+		--subscribers "$SSE_HOLD_SUBS" --timeout-s 60 >"$TMP/hold.out" 2>"$TMP/hold.err" &
+	SSE_PID=$!
+	if ! wait_line "$TMP/hold.out" '^SSEHOLD connected=' "$SSE_PID" 70; then
+		echo "  the subscribers did not connect; scenario 9 skipped. sse_clients said:"
+		sed 's/^/    | /' "$TMP/hold.err"
+		sse_hold_stop
+		return 1
+	fi
+	local line r
+	line=$(grep '^SSEHOLD connected=' "$TMP/hold.out" | head -1)
+	r=$(rss)
+	echo "  subscribers:       $(field connected "$line") of $SSE_HOLD_SUBS connected in" \
+		"$(field connect_s "$line") s; server RSS $(kb_mb "${r% *}"), RssAnon $(kb_mb "${r#* }")"
+	# its CPU apart in measure (the client is the child of `timeout`)
+	ALSO_PID=$(pgrep -P "$SSE_PID" | head -1) ALSO_NAME=sse_clients
+	return 0
+}
+sse_hold_stop() {
+	ALSO_PID="" ALSO_NAME=""
+	[ -n "$SSE_PID" ] || return 0
+	kill -TERM "$SSE_PID" 2>/dev/null
+	wait "$SSE_PID" 2>/dev/null
+	SSE_PID=""
+	local line
+	line=$(grep '^SSEHOLD end ' "$TMP/hold.out" | tail -1)
+	[ -n "$line" ] || return 0
+	R_SSE[hold_dropped]=$(field dropped "$line")
+	echo "  subscribers after: $(field live "$line") still connected, $(field dropped "$line")" \
+		"closed by the server; $(awk -v b="$(field bytes "$line")" 'BEGIN {printf "%.1f", b / 1048576}') MB" \
+		"of events read"
+}
+
+echo "== 9. single signals, new keys, $SSE_HOLD_SUBS SSE subscribers connected: POST /api/signals"
+if [ -n "$SSE_ABSENT" ]; then
+	echo "  scenario 8/9 skipped: the server has no /api/sse/events"
+elif ! over_time && sse_ready && start_server newsse "" "$SSE_KEYS"; then
+	idle_at_start newsse
+	if sse_probe 9 && sse_hold_start; then
+		printf '{"kind":"manual","key":"sample-new","summary":"bench new key"}' >"$TMP/new.json"
+		measure newsse signal_new.lua /api/signals 1 newsse \
+			curl_size POST /api/signals "$TMP/new.json"
+		sse_hold_stop
+	fi
+	stop_server
+fi
+echo
+
 # --- summary ----------------------------------------------------------------------------
 
 # verdict VALUE TARGET [le]: "met" or "missed by X %".
@@ -553,19 +782,31 @@ row dedup "2 dedup hits" ">= $T_DEDUP/s, p99 <= $T_P99_MS ms" "$(p99v dedup $T_D
 row batch "3 batches of 100" ">= $T_BATCH signals/s" "$(verdict "${R_SPS[batch]:-}" $T_BATCH)"
 row list "4 list pages (req/s)" ">= $T_LIST pages/s" "$(verdict "${R_SPS[list]:-}" $T_LIST)"
 # within PCT % of BASE's figure (issue 8: a hanging tracker must not show)
-near() { # near VALUE BASE PCT [le]
-	local v=$1 b=$2 pct=$3 dir=${4:-ge}
+near() { # near VALUE BASE PCT [ge|le [WHAT: the base, "no tracker"]]
+	local v=$1 b=$2 pct=$3 dir=${4:-ge} what=${5:-no tracker}
 	{ [ -n "$v" ] && [ -n "$b" ]; } || { echo "not measured"; return; }
-	awk -v v="$v" -v b="$b" -v p="$pct" -v d="$dir" 'BEGIN {
+	awk -v v="$v" -v b="$b" -v p="$pct" -v d="$dir" -v w="$what" 'BEGIN {
 		ch = (v - b) / b * 100
 		ok = (d == "ge") ? (v >= b * (1 - p / 100)) : (v <= b * (1 + p / 100))
-		printf "%+.1f %% against no tracker: %s\n", ch, ok ? "met" : "missed" }'
+		printf "%+.1f %% against %s: %s\n", ch, w, ok ? "met" : "missed" }'
 }
 row newhang "5 new keys, tracker hung" "within 10 % of 1" "$(near "${R_SPS[newhang]:-}" "${R_SPS[new]:-}" 10)"
 row listhang "6 list, tracker hung" "p99 within 10 % of 4" "$(near "${R_P99[listhang]:-}" "${R_P99[list]:-}" 10 le)"
+# Scenario 8: p99 and the server's peak VmRSS, and whether every subscriber got every event.
+sse_verdict() {
+	case "${R_P99[sse]:-NA}" in NA | "") echo "not measured"; return ;; esac
+	local v
+	v="p99 $(verdict "${R_P99[sse]}" "$T_SSE_P99_MS" le); RSS $(verdict "${R_PEAK[sse]}" "$T_SSE_RSS_KB" le)"
+	[ "${R_SSE[missing]:-0}" = 0 ] || v="$v; ${R_SSE[missing]} deliveries missing"
+	[ "$SSE_SUBS" -ge 10000 ] || v="$v ($SSE_SUBS subscribers, not 10,000)"
+	echo "$v"
+}
+row sse "8 SSE, $SSE_SUBS subs" "p99 <= $T_SSE_P99_MS ms, RSS <= $(kb_mb $T_SSE_RSS_KB)" "$(sse_verdict)"
+row newsse "9 new keys, $SSE_HOLD_SUBS subs" "within $T_SSE_INGEST_PCT % of 1" \
+	"$(near "${R_SPS[newsse]:-}" "${R_SPS[new]:-}" "$T_SSE_INGEST_PCT" ge "no subscribers")"
 echo "  idle RssAnon at start (fresh server): $(kb_mb "${R_IDLE_ANON[new]:-0}");" \
 	"target <= $(kb_mb $T_IDLE_ANON_KB): $(verdict "${R_IDLE_ANON[new]:-}" $T_IDLE_ANON_KB le)"
-for n in new dedup batch list newhang listhang; do
+for n in new dedup batch list newhang listhang newsse; do
 	if [ "${R_ERR[$n]:-0}" != 0 ]; then
 		echo "  WARNING: scenario $n had ${R_ERR[$n]} failed or non-2xx requests"
 	fi
@@ -574,6 +815,14 @@ for n in new dedup batch list newhang listhang; do
 			"its figures are low"
 	fi
 done
+if [ "${R_SSE[dropped]:-0}" != 0 ] || [ "${R_SSE[failed]:-0}" != 0 ]; then
+	echo "  WARNING: scenario 8: ${R_SSE[failed]} subscribers never connected," \
+		"${R_SSE[dropped]} streams were closed by the server"
+fi
+if [ "${R_SSE[hold_dropped]:-0}" != 0 ]; then
+	echo "  WARNING: scenario 9: the server closed ${R_SSE[hold_dropped]} of the $SSE_HOLD_SUBS" \
+		"streams during the run (slow consumers); its figure is ingest with fewer subscribers"
+fi
 echo "  response sizes: new ${R_BYTES[new]:-?}; dedup ${R_BYTES[dedup]:-?};" \
 	"batch ${R_BYTES[batch]:-?}; list ${R_BYTES[list]:-?}"
 echo "  total time: $(($(date +%s) - START_TS)) s"

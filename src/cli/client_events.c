@@ -1,18 +1,23 @@
 /* client_events.c — `intervene events`: the event log, once or followed (SPEC §6, §12).
  *
- * --follow polls GET /api/events?after_id= every second (follow_poll). When the SSE
- * stream exists, a follow_sse with the same contract replaces it; the printing side
- * (emit_event) stays. */
+ * Once: one page of GET /api/events, as a table. --follow reads the Server-Sent Events
+ * stream GET /api/sse/events (follow_sse): frames are parsed as they arrive, each
+ * event is printed once in id order, and a dropped connection is made again with
+ * Last-Event-ID set to the last id seen, so nothing is missed or repeated. The stream
+ * carries each event's id, type and data; the full envelope (actor, incident_id,
+ * created_at, hashes) is GET /api/events's. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cli/client.h"
 #include "cli/textout.h"
 #include "util/json.h"
+#include "util/time.h"
 
 /* ---- one event as text ---- */
 
@@ -113,39 +118,62 @@ struct emitter {
 	bool header_done;
 };
 
-/* One followed event on stdout: a JSON line (the server's canonical form), or a row
- * of fixed-width columns (a streamed table cannot measure rows it has not seen). */
-static void emit_event(struct emitter *em, const json_t *ev)
+/* The incident an event's data names, or 0. */
+static long long data_incident(const char *type, const json_t *data)
+{
+	const json_t *v;
+	if (!strcmp(type, "incident_created"))
+		v = json_object_get(data, "id");
+	else if (!strcmp(type, "incident_updated"))
+		v = dig(data, "incident.id");
+	else
+		v = json_object_get(data, "incident_id");
+	return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+}
+
+/* One followed event (ev: {id, type, data}) on stdout: a JSON line, or a row of
+ * fixed-width columns (a streamed table cannot measure rows it has not seen) with
+ * the time it was received. Returns -1 when stdout fails. */
+static int emit_event(struct emitter *em, const json_t *ev)
 {
 	if (em->json) {
 		char *s = json_dumps(ev, JSON_CANON_FLAGS);
 		printf("%s\n", s ? s : "null");
 		free(s);
-		return;
+		return fflush(stdout) ? -1 : 0;
 	}
-	static const int widths[] = {8, 24, 18, 8, 16};
+	static const struct table_col cols[] = {
+		{"ID", 0}, {"RECEIVED", 0}, {"TYPE", 0}, {"INCIDENT", 0}, {"DATA", 100}};
+	static const int widths[] = {8, 24, 18, 8};
 	if (!em->header_done) {
-		for (size_t k = 0; k < 5; k++)
-			printf("%-*s  ", widths[k], event_cols[k].head);
-		printf("%s\n", event_cols[5].head);
+		for (size_t k = 0; k < 4; k++)
+			printf("%-*s  ", widths[k], cols[k].head);
+		printf("%s\n", cols[4].head);
 		em->header_done = true;
 	}
-	char id[24], inc[24];
-	const char *cells[6];
-	event_cells(ev, id, inc, cells);
-	struct buf line = BUF_INIT;
-	for (size_t k = 0; k < 6; k++) {
+	const char *type = json_get_str(ev, "type");
+	char id[24], now[TIME_RFC3339_LEN], inc[24] = "-";
+	snprintf(id, sizeof id, "%lld", (long long)json_get_int(ev, "id", 0));
+	time_format_ms(time_now_ms(), now);
+	long long iid = data_incident(type, json_object_get(ev, "data"));
+	if (iid)
+		snprintf(inc, sizeof inc, "%lld", iid);
+	struct buf brief = BUF_INIT, line = BUF_INIT;
+	event_brief(&brief, ev);
+	const char *cells[5] = {id, now, type, inc, brief.data};
+	for (size_t k = 0; k < 5; k++) {
 		struct buf cell = BUF_INIT;
-		text_safe(&cell, cells[k] ? cells[k] : "-", k == 5 ? event_cols[5].max : 0);
-		if (k < 5)
-			buf_printf(&line, "%-*s  ", widths[k], cell.data);
+		text_safe(&cell, cells[k] ? cells[k] : "-", cols[k].max);
+		if (k < 4)
+			buf_printf(&line, "%-*s  ", widths[k], buf_cstr(&cell));
 		else
-			buf_puts(&line, cell.data);
+			buf_puts(&line, buf_cstr(&cell));
 		buf_free(&cell);
 	}
 	printf("%s\n", line.data);
 	buf_free(&line);
-	free((char *)cells[5]);
+	buf_free(&brief);
+	return fflush(stdout) ? -1 : 0;
 }
 
 static volatile sig_atomic_t stop_requested;
@@ -164,12 +192,248 @@ static void nap(long ms)
 		;
 }
 
-/* Follow the log after after_id with the given extra query (filters, "" or "&k=v..."),
- * emitting every event in id order until SIGINT/SIGTERM. Polling: the page size is
- * limit; a full page is followed at once, otherwise after a second. Returns EXIT_OK
- * when stopped, EXIT_FAIL when a request fails. */
-static int follow_poll(struct client *c, long long after_id, const char *filters, long long limit,
-		       struct emitter *em)
+/* Reconnection delays: doubled after each failed attempt, back to the first after a
+ * connection that got as far as `connected`. */
+#define BACKOFF_MIN_MS 500L
+#define BACKOFF_MAX_MS 10000L
+
+/* The longest line or frame accepted from the stream. */
+#define FRAME_MAX HTTP_CLIENT_MAX_RESPONSE
+
+/* A followed stream: the frame being read and where the stream stands. */
+struct follow {
+	struct client *c;
+	struct emitter *em;
+	const struct http_response *resp; /* of the connection in progress */
+	/* the frame being read (SSE: `field: value` lines, a blank line ends it) */
+	struct buf line, event, data, id;
+	bool has_data, has_id;
+	bool after_cr; /* the last byte was CR: an LF next ends no second line */
+	bool checked;  /* the connection's Content-Type was looked at */
+	/* the stream */
+	bool have_cursor;
+	long long cursor;	/* the last event printed, or the id the stream went live after */
+	long long asked;	/* the Last-Event-ID this connection sent */
+	long long connected_id; /* `connected`'s last_event_id on this connection, -1 before */
+	bool connected;		/* this connection got as far as `connected` */
+	bool fatal;		/* stop for good, exit 1 (the message is printed) */
+};
+
+static void frame_clear(struct follow *f)
+{
+	buf_reset(&f->event);
+	buf_reset(&f->data);
+	buf_reset(&f->id);
+	f->has_data = f->has_id = false;
+}
+
+/* An event frame: printed once, in id order. */
+static void on_event(struct follow *f, const char *type)
+{
+	char *end = NULL;
+	errno = 0;
+	long long id = strtoll(buf_cstr(&f->id), &end, 10);
+	if (!f->id.len || *end || errno || id <= 0 || memchr(f->id.data, '\0', f->id.len)) {
+		fprintf(stderr, "intervene: ignored an event whose id is not a number\n");
+		return;
+	}
+	if (f->have_cursor && id <= f->cursor)
+		return; /* printed already */
+	f->have_cursor = true;
+	f->cursor = id;
+	struct err e;
+	err_clear(&e);
+	json_t *data = json_parse_strict(buf_cstr(&f->data), f->data.len, &e);
+	json_t *t = json_string(type);
+	if (!data || !t) {
+		fprintf(stderr, "intervene: event %lld: its %s is not valid; skipped\n", id,
+			data ? "type" : "data");
+		json_decref(data);
+		json_decref(t);
+		return;
+	}
+	json_t *ev = json_object();
+	json_object_set_new(ev, "id", json_integer(id));
+	json_object_set_new(ev, "type", t);
+	json_object_set_new(ev, "data", data);
+	if (emit_event(f->em, ev)) {
+		if (errno != EPIPE)
+			fprintf(stderr, "intervene: cannot write to stdout: %s\n", strerror(errno));
+		f->fatal = true;
+	}
+	json_decref(ev);
+}
+
+/* A whole frame. Frames without an id: connected, heartbeat, reset. */
+static void dispatch(struct follow *f)
+{
+	const char *type = f->event.len ? buf_cstr(&f->event) : "message";
+	if (!f->has_data) {
+		/* nothing to deliver (SSE ignores such frames) */
+	} else if (f->has_id) {
+		on_event(f, type);
+	} else if (!strcmp(type, "connected")) {
+		json_t *d = json_parse_strict(buf_cstr(&f->data), f->data.len, NULL);
+		const json_t *last = json_object_get(d, "last_event_id");
+		f->connected = true;
+		if (json_is_integer(last)) {
+			f->connected_id = (long long)json_integer_value(last);
+			if (!f->have_cursor) {
+				/* live from here: a reconnection resumes after this id */
+				f->have_cursor = true;
+				f->cursor = f->connected_id;
+			}
+		}
+		json_decref(d);
+	} else if (!strcmp(type, "reset")) {
+		fprintf(stderr,
+			"intervene: the stream reset: events after %lld are no longer in the log; "
+			"continuing with new events\n",
+			f->asked);
+		/* the server went live from the id it announced */
+		if (f->connected_id >= 0) {
+			f->have_cursor = true;
+			f->cursor = f->connected_id;
+		}
+	}
+	frame_clear(f);
+}
+
+/* One line of the stream (f->line, without its end). */
+static void stream_line(struct follow *f)
+{
+	const char *l = buf_cstr(&f->line);
+	size_t n = f->line.len;
+	if (!n) {
+		dispatch(f);
+		return;
+	}
+	if (l[0] == ':')
+		return; /* a comment */
+	const char *colon = memchr(l, ':', n);
+	size_t fl = colon ? (size_t)(colon - l) : n;
+	const char *v = colon ? colon + 1 : l + n;
+	if (*v == ' ')
+		v++;
+	size_t vl = n - (size_t)(v - l);
+	if (fl == 5 && !memcmp(l, "event", 5)) {
+		buf_reset(&f->event);
+		buf_append(&f->event, v, vl);
+	} else if (fl == 4 && !memcmp(l, "data", 4)) {
+		if (f->has_data)
+			buf_putc(&f->data, '\n');
+		buf_append(&f->data, v, vl);
+		f->has_data = true;
+	} else if (fl == 2 && !memcmp(l, "id", 2)) {
+		buf_reset(&f->id);
+		buf_append(&f->id, v, vl);
+		f->has_id = true;
+	}
+	/* retry and unknown fields: nothing to do */
+}
+
+/* http_stream_fn: split the bytes into lines (LF, CRLF or CR). */
+static int on_stream_data(void *arg, const char *p, size_t n)
+{
+	struct follow *f = arg;
+	if (!f->checked) {
+		f->checked = true;
+		if (strncasecmp(f->resp->content_type, "text/event-stream", 17)) {
+			struct buf ct = BUF_INIT;
+			text_safe(&ct, f->resp->content_type, 60);
+			fprintf(stderr,
+				"intervene: the server at %s answered with Content-Type '%s', not an "
+				"event stream\n",
+				http_client_base(f->c->http), ct.data);
+			buf_free(&ct);
+			f->fatal = true;
+			return 1;
+		}
+	}
+	for (size_t i = 0; i < n && !f->fatal; i++) {
+		char ch = p[i];
+		if (ch == '\n' && f->after_cr) {
+			f->after_cr = false;
+			continue;
+		}
+		f->after_cr = ch == '\r';
+		if (ch == '\n' || ch == '\r') {
+			stream_line(f);
+			buf_reset(&f->line);
+			continue;
+		}
+		if (f->line.len + f->data.len >= FRAME_MAX) {
+			fprintf(stderr, "intervene: the event stream sent a frame over %zu bytes\n",
+				(size_t)FRAME_MAX);
+			f->fatal = true;
+			break;
+		}
+		buf_putc(&f->line, ch);
+	}
+	return f->fatal || stop_requested;
+}
+
+/* An error reply to the subscription, as client.h says errors are printed:
+ * "intervene: <message> (<code>, HTTP <status>)" and the details. */
+static void report_error(const struct client *c, const char *path, const struct http_response *resp)
+{
+	json_t *body = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
+	const json_t *err = json_object_get(body, "error");
+	const char *code = json_get_str(err, "code"), *msg = json_get_str(err, "message");
+	struct buf b = BUF_INIT;
+	if (c->json && resp->body.len)
+		client_put_body(resp);
+	if (code && msg) {
+		buf_puts(&b, "intervene: ");
+		text_safe(&b, msg, 0);
+		buf_puts(&b, " (");
+		text_safe(&b, code, 0);
+		buf_printf(&b, ", HTTP %ld)\n", resp->status);
+		const char *k;
+		const json_t *v;
+		json_object_foreach((json_t *)json_object_get(err, "details"), k, v)
+		{
+			struct buf val = BUF_INIT;
+			text_scalar(&val, v);
+			buf_puts(&b, "  ");
+			text_safe(&b, k, 0);
+			buf_puts(&b, ": ");
+			text_safe(&b, val.data, 200);
+			buf_putc(&b, '\n');
+			buf_free(&val);
+		}
+		if (resp->status == 401 && !c->token && !getenv("INTERVENE_TOKEN"))
+			buf_puts(&b, "  (no token given: use --token or set INTERVENE_TOKEN)\n");
+	} else {
+		buf_printf(&b, "intervene: HTTP %ld from %s%s", resp->status,
+			   http_client_base(c->http), path);
+		if (resp->body.len) {
+			buf_puts(&b, ": ");
+			text_safe(&b, resp->body.data, 200);
+		}
+		buf_putc(&b, '\n');
+	}
+	fputs(b.data, stderr);
+	buf_free(&b);
+	json_decref(body);
+}
+
+/* A refusal that asking again will not change (a bad token, filter or path); 408,
+ * 429 and 5xx are worth another try. */
+static bool final_status(long status)
+{
+	return status >= 400 && status <= 499 && status != 408 && status != 429;
+}
+
+/* Follow GET /api/sse/events<query> (query: "" or "?types=...&incident_id=..."),
+ * printing every event once, in id order, until SIGINT/SIGTERM. With resume, start
+ * after event after_id (Last-Event-ID), else with the events from now on. A connection
+ * that drops is made again with Last-Event-ID set to the last event seen; only the
+ * first connection's failure to reach the server, an HTTP 4xx refusal, or a stream
+ * that cannot be read ends it. Returns EXIT_OK when stopped by a signal, else
+ * EXIT_FAIL (the reason printed). */
+static int follow_sse(struct client *c, long long after_id, bool resume, const char *query,
+		      struct emitter *em)
 {
 	struct sigaction sa = {0}, old_int, old_term;
 	sa.sa_handler = on_stop; /* no SA_RESTART: a sleep ends at once */
@@ -178,39 +442,86 @@ static int follow_poll(struct client *c, long long after_id, const char *filters
 	sigaction(SIGTERM, &sa, &old_term);
 	http_client_cancel_on(c->http, &stop_requested);
 	struct http_response resp = {0};
-	struct buf path = BUF_INIT;
+	struct follow f = {.c = c,
+			   .em = em,
+			   .resp = &resp,
+			   .line = BUF_INIT,
+			   .event = BUF_INIT,
+			   .data = BUF_INIT,
+			   .id = BUF_INIT,
+			   .have_cursor = resume,
+			   .cursor = after_id};
+	struct buf path = BUF_INIT, why = BUF_INIT;
+	buf_printf(&path, "/api/sse/events%s", query);
+	long backoff = BACKOFF_MIN_MS;
+	bool ever_connected = false;
 	int code = EXIT_OK;
 	while (!stop_requested) {
-		buf_reset(&path);
-		buf_printf(&path, "/api/events?after_id=%lld&limit=%lld%s", after_id, limit,
-			   filters);
-		json_t *reply = NULL;
-		code = client_request(c, "GET", path.data, NULL, 0, NULL, 0, &resp, &reply);
-		if (code) {
-			json_decref(reply);
-			if (stop_requested)
-				code = EXIT_OK;
+		struct http_header h[2] = {{"Accept", "text/event-stream"}};
+		char last[24];
+		size_t nh = 1;
+		if (f.have_cursor) {
+			snprintf(last, sizeof last, "%lld", f.cursor);
+			h[nh++] = (struct http_header){"Last-Event-ID", last};
+		}
+		frame_clear(&f);
+		buf_reset(&f.line);
+		f.after_cr = f.checked = f.connected = false;
+		f.connected_id = -1;
+		f.asked = f.cursor;
+		struct err e;
+		err_clear(&e);
+		int rc = http_client_stream(c->http, path.data, h, nh, on_stream_data, &f, &resp,
+					    &e);
+		if (stop_requested)
+			break;
+		if (f.fatal) {
+			code = EXIT_FAIL;
 			break;
 		}
-		const json_t *events = json_object_get(reply, "events");
-		size_t i;
-		const json_t *ev;
-		json_array_foreach(events, i, ev)
-		{
-			emit_event(em, ev);
-			after_id = json_get_int(ev, "id", after_id);
+		if (f.connected) {
+			ever_connected = true;
+			backoff = BACKOFF_MIN_MS;
 		}
-		fflush(stdout);
-		bool full = json_array_size(events) >= (size_t)limit;
-		json_decref(reply);
-		if (!full)
-			nap(1000);
+		buf_reset(&why);
+		if (rc == ERR_UPSTREAM && (ever_connected || resp.status)) {
+			text_safe(&why, e.msg, 0);
+		} else if (rc) {
+			/* the server is not there at all, or the request cannot be made */
+			text_safe(&why, e.msg, 0);
+			fprintf(stderr, "intervene: %s\n", why.data);
+			code = rc == ERR_INVALID ? EXIT_USAGE : EXIT_FAIL;
+			break;
+		} else if (resp.status < 200 || resp.status > 299) {
+			if (final_status(resp.status)) {
+				report_error(c, path.data, &resp);
+				code = EXIT_FAIL;
+				break;
+			}
+			buf_printf(&why, "the server answered HTTP %ld", resp.status);
+		} else {
+			buf_puts(&why, "the server ended the event stream");
+		}
+		if (f.have_cursor)
+			fprintf(stderr,
+				"intervene: %s; reconnecting in %.1f s (after event %lld)\n",
+				why.data, (double)backoff / 1000, f.cursor);
+		else
+			fprintf(stderr, "intervene: %s; reconnecting in %.1f s\n", why.data,
+				(double)backoff / 1000);
+		nap(backoff);
+		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 	}
 	http_client_cancel_on(c->http, NULL);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	http_response_clear(&resp);
+	buf_free(&f.line);
+	buf_free(&f.event);
+	buf_free(&f.data);
+	buf_free(&f.id);
 	buf_free(&path);
+	buf_free(&why);
 	return code;
 }
 
@@ -220,14 +531,15 @@ enum { OPT_AFTER, OPT_TYPES, OPT_INCIDENT, OPT_LIMIT, OPT_FOLLOW };
 
 static const struct copt events_opts[] = {
 	[OPT_AFTER] = {"--after-id", NULL, COPT_INT, TO_LOCAL, "after_id", NULL, 0, 0, "N",
-		       "only events with a larger id (default 0: from the oldest kept)"},
+		       "only events with a larger id (default: the oldest kept; --follow: "
+		       "from now on)"},
 	[OPT_TYPES] = COPT_QUERY("--types", COPT_LIST, "types", "T1,T2", "only these event types"),
 	[OPT_INCIDENT] = COPT_QUERY("--incident-id", COPT_ID, "incident_id", "N",
 				    "only this incident's events"),
 	[OPT_LIMIT] = {"--limit", NULL, COPT_INT, TO_LOCAL, "limit", NULL, 0, 0, "N",
-		       "events per request, 1..1000 (default 100)"},
+		       "events per request, 1..1000 (default 100; not used by --follow)"},
 	[OPT_FOLLOW] = {"--follow", "-f", COPT_FLAG, TO_LOCAL, NULL, NULL, 0, 0, NULL,
-			"keep printing new events until interrupted (Ctrl-C)"},
+			"follow the event stream until interrupted (Ctrl-C)"},
 	COPT_END,
 };
 
@@ -258,15 +570,9 @@ static int events_run(struct client *c, const struct client_cmd *cmd, struct cli
 		a->query = q;
 		return client_call(c, cmd, a);
 	}
-	const char *filters = buf_cstr(&a->query);
-	struct buf f = BUF_INIT;
-	if (*filters)
-		buf_printf(&f, "&%s", filters + 1);
 	struct emitter em = {.json = c->json};
-	int code = follow_poll(c, after ? strtoll(after, NULL, 10) : 0, buf_cstr(&f),
-			       limit ? strtoll(limit, NULL, 10) : 1000, &em);
-	buf_free(&f);
-	return code;
+	return follow_sse(c, after ? strtoll(after, NULL, 10) : 0, after != NULL,
+			  buf_cstr(&a->query), &em);
 }
 
 static const struct client_cmd events_cmd = {
@@ -277,8 +583,12 @@ static const struct client_cmd events_cmd = {
 	events_opts,
 	"print the event log",
 	"Print the event log in id order: ID, TIME, TYPE, INCIDENT, ACTOR and the gist of\n"
-	"the data. With --follow, keep printing new events (polling every second) until\n"
-	"interrupted; with --format json each followed event is one JSON line.",
+	"the data. With --follow, follow the server's event stream (/api/sse/events) and\n"
+	"print each event as it happens (ID, RECEIVED, TYPE, INCIDENT, DATA), from now on or\n"
+	"after --after-id, until interrupted; a dropped connection is resumed from the last\n"
+	"id printed, so no event is missed or repeated. With --format json each followed\n"
+	"event is one JSON line {\"id\",\"type\",\"data\"} (the stream carries the event's\n"
+	"data; actor, incident_id and created_at are in the event log).",
 	print_events,
 	events_run,
 	NULL,

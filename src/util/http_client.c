@@ -21,15 +21,27 @@ struct http_client {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+/* Where a streamed 2xx body goes (http_client_stream). */
+struct stream_to {
+	http_stream_fn on_data;
+	void *arg;
+	bool stopped; /* on_data asked to stop */
+};
+
 struct sink {
 	struct buf *body;
 	size_t cap;
 	bool over;
 	struct http_response *resp;
 	size_t header_bytes;
+	struct stream_to *stream; /* NULL: collect the whole body */
 };
 
 #define MAX_HEADER_BYTES 65536
+/* A stream's error reply (not 2xx) is collected up to this for the caller to show. */
+#define STREAM_ERROR_BODY_MAX ((size_t)64 * 1024)
+/* A stream that delivers nothing for this long (heartbeats or not) is dead. */
+#define STREAM_STALL_S 60L
 
 static bool has_ctl_or_space(const char *s)
 {
@@ -153,6 +165,13 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
 	struct sink *s = arg;
 	size_t len = size * n;
+	if (s->stream && s->resp->status >= 200 && s->resp->status <= 299) {
+		if (s->stream->on_data(s->stream->arg, p, len)) {
+			s->stream->stopped = true;
+			return 0; /* libcurl stops with CURLE_WRITE_ERROR */
+		}
+		return len;
+	}
 	if (s->body->len + len > s->cap) {
 		s->over = true;
 		return 0; /* libcurl stops with CURLE_WRITE_ERROR */
@@ -185,6 +204,13 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	if (len >= 5 && !strncmp(p, "HTTP/", 5)) {
 		clear_headers(r);
 		r->content_type[0] = '\0';
+		/* "HTTP/1.1 200 OK": a stream's body callback needs the status before the
+		 * transfer ends */
+		const char *sp = memchr(p, ' ', len);
+		size_t at = sp ? (size_t)(sp - p) + 1 : len;
+		r->status = 0;
+		for (size_t i = at; i < len && i < at + 3 && p[i] >= '0' && p[i] <= '9'; i++)
+			r->status = r->status * 10 + (p[i] - '0');
 		return len;
 	}
 	const char *colon = memchr(p, ':', len);
@@ -291,9 +317,11 @@ static int build_headers(const struct http_client *c, bool has_body,
 	return 0;
 }
 
-int http_client_request(struct http_client *c, const char *method, const char *path,
-			const char *body, size_t body_len, const struct http_header *extra,
-			size_t n_extra, struct http_response *resp, struct err *e)
+/* One request: http_client_request's contract, or with stream set
+ * http_client_stream's (no total timeout, a stall limit, a 2xx body to the callback). */
+static int perform(struct http_client *c, const char *method, const char *path, const char *body,
+		   size_t body_len, const struct http_header *extra, size_t n_extra,
+		   struct stream_to *stream, struct http_response *resp, struct err *e)
 {
 	struct curl_slist *hdrs = NULL;
 	struct buf url = BUF_INIT;
@@ -317,7 +345,8 @@ int http_client_request(struct http_client *c, const char *method, const char *p
 
 	CURL *h = c->h;
 	curl_easy_reset(h); /* keeps the connection cache */
-	struct sink sink = {.body = &resp->body, .cap = c->max_response, .resp = resp};
+	size_t cap = stream ? STREAM_ERROR_BODY_MAX : c->max_response;
+	struct sink sink = {.body = &resp->body, .cap = cap, .resp = resp, .stream = stream};
 	c->errbuf[0] = '\0';
 	/* Every option is checked: one refused (an old libcurl without
 	 * CURLOPT_PROTOCOLS_STR, say) would silently change what is sent. */
@@ -337,8 +366,14 @@ int http_client_request(struct http_client *c, const char *method, const char *p
 	SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
 	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, c->connect_ms);
-	SETOPT(CURLOPT_TIMEOUT_MS, c->total_ms);
-	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response);
+	if (stream) {
+		/* open-ended: only a connection that goes silent ends it */
+		SETOPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
+		SETOPT(CURLOPT_LOW_SPEED_TIME, STREAM_STALL_S);
+	} else {
+		SETOPT(CURLOPT_TIMEOUT_MS, c->total_ms);
+		SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response);
+	}
 	SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
 	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
 	SETOPT(CURLOPT_USERAGENT, "intervene/" INTERVENE_VERSION);
@@ -372,9 +407,11 @@ int http_client_request(struct http_client *c, const char *method, const char *p
 	}
 
 	CURLcode cc = curl_easy_perform(h);
+	if (cc == CURLE_WRITE_ERROR && stream && stream->stopped)
+		cc = CURLE_OK; /* the caller's own stop */
 	if ((cc == CURLE_WRITE_ERROR && sink.over) || cc == CURLE_FILESIZE_EXCEEDED) {
 		rc = err_set(e, ERR_TOOLARGE, "the response from %s is larger than %zu bytes",
-			     url.data, c->max_response);
+			     url.data, cap);
 		goto out;
 	}
 	if (cc == CURLE_ABORTED_BY_CALLBACK) {
@@ -383,9 +420,20 @@ int http_client_request(struct http_client *c, const char *method, const char *p
 	}
 	if (cc != CURLE_OK) {
 		resp->fail = fail_of(cc);
-		rc = err_set(e, ERR_UPSTREAM, "cannot reach the server at %s (%s error): %s",
-			     c->base, http_fail_name(resp->fail),
-			     c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
+		if (stream && resp->status && cc == CURLE_OPERATION_TIMEDOUT)
+			rc = err_set(e, ERR_UPSTREAM,
+				     "the stream from %s sent nothing for %ld s; the connection "
+				     "is taken as lost",
+				     c->base, STREAM_STALL_S);
+		else if (stream && resp->status)
+			rc = err_set(e, ERR_UPSTREAM, "the stream from %s broke (%s error): %s",
+				     c->base, http_fail_name(resp->fail),
+				     c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
+		else
+			rc = err_set(e, ERR_UPSTREAM,
+				     "cannot reach the server at %s (%s error): %s", c->base,
+				     http_fail_name(resp->fail),
+				     c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
 		goto out;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -397,6 +445,24 @@ out:
 	if (rc)
 		buf_reset(&resp->body);
 	return rc;
+}
+
+int http_client_request(struct http_client *c, const char *method, const char *path,
+			const char *body, size_t body_len, const struct http_header *extra,
+			size_t n_extra, struct http_response *resp, struct err *e)
+{
+	int rc = perform(c, method, path, body, body_len, extra, n_extra, NULL, resp, e);
+	if (rc)
+		resp->status = 0; /* no (complete) response */
+	return rc;
+}
+
+int http_client_stream(struct http_client *c, const char *path, const struct http_header *extra,
+		       size_t n_extra, http_stream_fn on_data, void *arg,
+		       struct http_response *resp, struct err *e)
+{
+	struct stream_to st = {.on_data = on_data, .arg = arg};
+	return perform(c, "GET", path, NULL, 0, extra, n_extra, &st, resp, e);
 }
 
 void http_response_clear(struct http_response *resp)

@@ -7,7 +7,8 @@
  * 30 s, a cap on the response body (64 MiB by default; see http_client_set_limits),
  * User-Agent intervene/<version>, `Accept: application/json` unless a header sets
  * another, and no `Expect: 100-continue`. Header names must be tokens and values must
- * not hold CR or LF (libcurl would send them verbatim).
+ * not hold CR or LF (libcurl would send them verbatim). http_client_stream reads an
+ * open-ended body (an event stream) as it arrives, without the total timeout.
  *
  * Threads: curl_global_init must have run (main() does it). One client is used by one
  * thread at a time. */
@@ -98,6 +99,29 @@ void http_client_cancel_thread(volatile sig_atomic_t *flag);
 int http_client_request(struct http_client *c, const char *method, const char *path,
 			const char *body, size_t body_len, const struct http_header *extra,
 			size_t n_extra, struct http_response *resp, struct err *e);
+
+/* Receives a streamed body as it arrives: n bytes at data (n > 0; not NUL-terminated,
+ * valid during the call only; chunk boundaries are wherever the network put them).
+ * Returns 0 to go on, non-zero to end the transfer. */
+typedef int (*http_stream_fn)(void *arg, const char *data, size_t n);
+
+/* GET path (as http_client_request takes it) and hand a 2xx body to on_data chunk by
+ * chunk as it arrives, for open-ended responses (Server-Sent Events). As
+ * http_client_request, but: no total timeout (the connect timeout stays); a transfer
+ * that receives nothing for 60 s is abandoned as a lost connection (a live stream
+ * sends heartbeats); the response body cap does not apply. Pass `Accept` in extra
+ * (the default is application/json). on_data runs on the calling thread, after the
+ * headers: resp->status and resp->headers are already set when it runs.
+ * Returns 0 when a response arrived and ended, or on_data ended it: with a 2xx status
+ * resp->body stays empty, otherwise it holds the error reply (up to 64 KiB). Errors:
+ * ERR_INVALID, ERR_INTERNAL (libcurl refused an option), ERR_UPSTREAM (no response,
+ * or the connection broke or went silent during the body: resp->status is then the
+ * status of the response that had begun, 0 if none had, and resp->fail says how),
+ * ERR_TOOLARGE (an error reply beyond 64 KiB), ERR_IO (interrupted through the cancel
+ * flag). */
+int http_client_stream(struct http_client *c, const char *path, const struct http_header *extra,
+		       size_t n_extra, http_stream_fn on_data, void *arg,
+		       struct http_response *resp, struct err *e);
 
 /* Release resp's body and headers; resp can be reused. */
 void http_response_clear(struct http_response *resp);

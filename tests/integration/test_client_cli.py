@@ -4,17 +4,14 @@ codes 0 (success), 1 (HTTP error, server unreachable), 2 (usage error)."""
 import http.client
 import json
 import os
-import queue
 import re
-import signal
 import socket
 import subprocess
 import tempfile
-import threading
 
 import pytest
 
-from harness import BIN, free_port, unique, wait_for
+from harness import BIN, free_port, unique
 
 # --------------------------------------------------------------------------- helpers
 
@@ -646,77 +643,4 @@ def test_events_text_and_json(shared_server):
     assert "field: types" in r.stderr
 
 
-class Follower:
-    """`intervene events --follow ...` with its stdout read by a thread."""
-
-    def __init__(self, srv, *args):
-        e = srv.env()
-        e.pop("INTERVENE_BOOTSTRAP_TOKEN", None)
-        self.proc = subprocess.Popen(
-            [BIN, "--config", srv.config_path, "events", "--follow", "--token", srv.token, *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
-        self.lines = queue.Queue()
-        self.seen = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def wait_line(self, pred, timeout=10):
-        def poll():
-            while True:
-                try:
-                    self.seen.append(self.lines.get_nowait())
-                except queue.Empty:
-                    break
-            return next((l for l in self.seen if pred(l)), None)
-        return wait_for(poll, timeout=timeout, msg="a followed event")
-
-    def stop(self, sig=signal.SIGINT):
-        self.proc.send_signal(sig)
-        rc = self.proc.wait(timeout=10)
-        err = self.proc.stderr.read()
-        return rc, err
-
-
-@pytest.mark.parametrize("fmt", ["text", "json"])
-def test_events_follow(shared_server, fmt):
-    s = shared_server
-    start = s.all_events()[-1]["id"]
-    f = Follower(s, "--after-id", str(start), "--format", fmt)
-    try:
-        key = unique("fol")
-        iid = s.new_incident(key=key)
-        if fmt == "json":
-            line = f.wait_line(lambda l: key in l)
-            ev = json.loads(line)
-            assert ev["type"] == "incident_created" and ev["incident_id"] == iid
-            st, body = raw(s, "GET", f"/api/events?after_id={ev['id'] - 1}&limit=1")
-            assert json.loads(body)["events"][0] == ev
-            assert line == json.dumps(ev, separators=(",", ":"), sort_keys=True, ensure_ascii=False) + "\n"
-        else:
-            f.wait_line(lambda l: l.startswith("ID ") and "TYPE" in l)
-            line = f.wait_line(lambda l: key in l)
-            assert re.match(rf"^\d+\s+\S+Z\s+incident_created\s+{iid}\s", line), line
-        # a later event arrives too (the poll goes on)
-        s.transition(iid, "acknowledge")
-        f.wait_line(lambda l: "acknowledged" in l and str(iid) in l)
-    finally:
-        rc, err = f.stop(signal.SIGINT if fmt == "text" else signal.SIGTERM)
-    assert rc == 0, err
-    assert err == "", err
-
-
-def test_events_follow_server_gone_exit_1(make_server):
-    s = make_server()
-    f = Follower(s)
-    try:
-        s.kill9()
-        rc = f.proc.wait(timeout=20)
-        err = f.proc.stderr.read()
-    finally:
-        if f.proc.poll() is None:
-            f.proc.kill()
-            f.proc.wait()
-    assert rc == 1 and "cannot reach" in err, (rc, err)
+# `events --follow` (the event stream): test_cli_events_follow.py
