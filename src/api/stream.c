@@ -71,6 +71,12 @@ int api_sse_prepare(struct http_req *r)
 		}
 		p->resume = true;
 	}
+	if (r->method == M_HEAD) {
+		/* The head of the stream without the stream. */
+		r->status = 200;
+		r->reply_type = "text/event-stream; charset=utf-8";
+		return 1;
+	}
 	if (server_sse_full(r->srv)) {
 		err_set(&e, ERR_FULL,
 			"the event stream has server.sse_max_clients subscribers; retry later");

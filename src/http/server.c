@@ -224,7 +224,7 @@ static void begin_stream(struct server *srv, struct http_req *r)
 		r->request_id, router_method_name(r->method), r->route->pattern, ms,
 		r->actor[0] ? r->actor : "-");
 	metrics_http(srv->metrics, r->route, 200, ms / 1000.0);
-	sse_subscribe(srv->sse, r->conn, r->ctx);
+	sse_subscribe(srv->sse, r->conn, r->ctx, r->request_id);
 	req_free(r);
 }
 

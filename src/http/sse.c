@@ -39,7 +39,7 @@ struct sse_hub {
 	struct store_pool *pool;
 	struct loopq *q;
 	const struct config *cfg;
-	struct event *wake, *heartbeat;
+	struct event *wake, *heartbeat, *poll;
 	struct sub *subs;
 	size_t n_subs;
 	uint64_t next_sub_id;
@@ -455,7 +455,8 @@ bool sse_hub_full(const struct sse_hub *h)
 	return (int64_t)h->n_subs >= h->cfg->server.sse_max_clients;
 }
 
-void sse_subscribe(struct sse_hub *h, struct conn *c, const struct sse_params *p)
+void sse_subscribe(struct sse_hub *h, struct conn *c, const struct sse_params *p,
+		   const char *request_id)
 {
 	struct sub *s = xcalloc(1, sizeof *s);
 	s->h = h;
@@ -469,8 +470,11 @@ void sse_subscribe(struct sse_hub *h, struct conn *c, const struct sse_params *p
 	h->subs = s;
 	h->n_subs++;
 	struct conn_stream_handler sh = {.on_close = on_close, .arg = s};
-	conn_stream_begin(c, 200, "text/event-stream; charset=utf-8",
-			  "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n", &sh);
+	char headers[160];
+	snprintf(headers, sizeof headers,
+		 "X-Request-Id: %s\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n",
+		 request_id);
+	conn_stream_begin(c, 200, "text/event-stream; charset=utf-8", headers, &sh);
 	if (!s->c)
 		return; /* the peer had gone: on_close freed it */
 	char hello[160];
@@ -513,6 +517,17 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 	frame_unref(fr);
 }
 
+/* Once a second while anyone listens: events of other processes have no commit hook
+ * of ours to wake the hub. */
+static void on_poll(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct sse_hub *h = arg;
+	if (h->n_subs && !h->stopping && !h->fetching)
+		fetch_start(h);
+}
+
 /* ---- life ---- */
 
 struct head_arg {
@@ -542,7 +557,8 @@ struct sse_hub *sse_hub_new(struct event_base *base, struct store_pool *pool, st
 	h->last_id = ha.last_id;
 	h->wake = event_new(base, -1, 0, on_wake, h);
 	h->heartbeat = event_new(base, -1, EV_PERSIST, on_heartbeat, h);
-	if (!h->wake || !h->heartbeat) {
+	h->poll = event_new(base, -1, EV_PERSIST, on_poll, h);
+	if (!h->wake || !h->heartbeat || !h->poll) {
 		sse_hub_free(h);
 		err_set(e, ERR_IO, "cannot create the event stream's events");
 		return NULL;
@@ -550,6 +566,8 @@ struct sse_hub *sse_hub_new(struct event_base *base, struct store_pool *pool, st
 	int64_t ms = cfg->server.sse_heartbeat_ms;
 	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
 	event_add(h->heartbeat, &tv);
+	struct timeval second = {1, 0};
+	event_add(h->poll, &second);
 	return h;
 }
 
@@ -559,6 +577,7 @@ void sse_hub_stop(struct sse_hub *h)
 		return;
 	h->stopping = true;
 	event_del(h->heartbeat);
+	event_del(h->poll);
 	for (struct sub *s = h->subs, *next; s; s = next) {
 		next = s->next;
 		if (s->c)
@@ -576,5 +595,7 @@ void sse_hub_free(struct sse_hub *h)
 		event_free(h->wake);
 	if (h->heartbeat)
 		event_free(h->heartbeat);
+	if (h->poll)
+		event_free(h->poll);
 	free(h);
 }

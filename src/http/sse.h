@@ -14,6 +14,10 @@
  * retained log or newer than the newest gets `event: reset` (no id) instead, and the
  * live events from there.
  *
+ * Besides the wake-ups, while anyone listens the hub looks for new events once a second:
+ * events another process committed to the same store (a local `intervene token create`)
+ * reach the streams within a second.
+ *
  * Every function runs on the loop thread, except sse_hub_notify (any thread). */
 #ifndef INTERVENE_HTTP_SSE_H
 #define INTERVENE_HTTP_SSE_H
@@ -55,7 +59,8 @@ bool sse_hub_full(const struct sse_hub *h);
 
 /* Turn c, whose request is owed a reply, into a subscriber: the stream's head, `retry`,
  * `connected`, then replay or live events. */
-void sse_subscribe(struct sse_hub *h, struct conn *c, const struct sse_params *p);
+void sse_subscribe(struct sse_hub *h, struct conn *c, const struct sse_params *p,
+		   const char *request_id);
 
 /* Subscribers now (intervene_sse_subscribers). */
 size_t sse_hub_subscribers(const struct sse_hub *h);

@@ -9,6 +9,9 @@ Conventions of docs/api.md that this test relies on:
   order against one fresh server in which incident 1 exists (later blocks may depend on
   earlier ones, e.g. the silence created before it is ended), each must exit 0 and each
   curl must get a 2xx; curl appears in no other kind of block;
+* a route whose 200 is an endless text/event-stream (GET /api/sse/events) is called with
+  `curl -N --max-time N` (and no other route with --max-time): its timeout (exit 28) is
+  how the example ends, once the 2xx and the `connected` message arrived;
 * a ```json block right after a line `Request body:` must satisfy the route's request
   schema in openapi.json, one right after `Response NNN:` the response schema for NNN.
 """
@@ -160,6 +163,20 @@ def curl_target(cmd):
     return method, url[len("$BASE"):].split("?")[0]
 
 
+def streams(op):
+    """Whether the operation's 200 is an endless text/event-stream."""
+    return "text/event-stream" in resolve((op or {}).get("responses", {}).get("200", {})).get("content", {})
+
+
+def target_op(target):
+    """The documented operation a curl target (METHOD, path) calls, or None."""
+    method, path = target
+    for (m, p), op in OPS.items():
+        if (m == method or (m, method) == ("GET", "HEAD")) and template_regex(p, op).match(path):
+            return op
+    return None
+
+
 def template_regex(template, op):
     parts = []
     for seg in template.strip("/").split("/"):
@@ -271,9 +288,17 @@ def test_curl_examples_follow_the_conventions():
             if "$BASE" not in c:
                 problems.append(f"docs/api.md:{b['line']}: curl without $BASE: {c[:80]}")
             target = curl_target(c)
-            if not any(template_regex(p, op).match(target[1]) and (m == target[0] or (m, target[0]) == ("GET", "HEAD"))
-                       for (m, p), op in OPS.items()):
+            op = target_op(target)
+            if op is None:
                 problems.append(f"docs/api.md:{b['line']}: {target[0]} {target[1]} is no documented route")
+                continue
+            timed = "--max-time" in words or "-m" in words
+            if streams(op) and target[0] == "GET":
+                if not timed or not any(re.fullmatch(r"-[A-Za-z]*N[A-Za-z]*", w) or w == "--no-buffer"
+                                        for w in words[1:]):
+                    problems.append(f"docs/api.md:{b['line']}: an endless stream needs curl -N --max-time: {c[:80]}")
+            elif timed:
+                problems.append(f"docs/api.md:{b['line']}: --max-time only ends stream examples: {c[:80]}")
     assert not problems, "\n".join(problems)
 
 
@@ -354,8 +379,15 @@ def docs_server():
             s.cleanup()
 
 
+# curl reports each reply's status on stderr; a curl with --max-time (only stream examples
+# have one: test_curl_examples_follow_the_conventions) ends by its timeout, exit 28.
 WRAPPER = ("set -eo pipefail\n"
-           "curl() { command curl --write-out '%{stderr}" + STATUS_MARK + " %{http_code}\\n' \"$@\"; }\n")
+           "curl() {\n"
+           "  local rc=0\n"
+           "  command curl --write-out '%{stderr}" + STATUS_MARK + " %{http_code}\\n' \"$@\" || rc=$?\n"
+           "  if [ \"$rc\" = 28 ] && [[ \" $* \" == *\" --max-time \"* || \" $* \" == *\" -m \"* ]]; then rc=0; fi\n"
+           "  return $rc\n"
+           "}\n")
 
 
 @pytest.mark.parametrize("block", SH_BLOCKS,
@@ -373,3 +405,7 @@ def test_curl_example_runs(docs_server, block):
     n_curls = sum(1 for c in split_commands(block["text"]) if c.startswith("curl "))
     assert len(statuses) == n_curls, f"{where}: {n_curls} curl commands, {len(statuses)} replies{detail}"
     assert all(200 <= st < 300 for st in statuses), f"{where}: statuses {statuses}{detail}"
+    n_streams = sum(1 for c in split_commands(block["text"])
+                    if c.startswith("curl ") and streams(target_op(curl_target(c))))
+    assert r.stdout.count("\nevent: connected\ndata: ") == n_streams, \
+        f"{where}: {n_streams} event streams, but not each sent its connected message{detail}"

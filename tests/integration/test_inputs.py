@@ -186,10 +186,10 @@ def check_4xx(status, raw, field, what):
     assert err["details"].get("field") == field, f"{what}: want details.field={field!r}: {doc}"
 
 
-def raw_request(srv, method, path, body=None):
+def raw_request(srv, method, path, body=None, headers=None):
     import http.client
     conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
-    h = {"Authorization": f"Bearer {srv.token}"}
+    h = {"Authorization": f"Bearer {srv.token}", **(headers or {})}
     data = None
     if body is not None:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
@@ -197,6 +197,11 @@ def raw_request(srv, method, path, body=None):
     try:
         conn.request(method, path, body=data, headers=h)
         r = conn.getresponse()
+        if r.getheader("Content-Type", "").startswith("text/event-stream"):
+            # GET /api/sse/events accepted the request: its body never ends, so it is not
+            # read (a bad value must have been refused before the stream started)
+            r.close()
+            return r.status, b"<an endless text/event-stream>"
         return r.status, r.read()
     finally:
         conn.close()
@@ -234,6 +239,15 @@ def test_the_cases_cover_every_route_with_inputs():
             assert (method, path) in qroutes, (method, path)
         if op.get("requestBody"):
             assert (method, path) in broutes, (method, path)
+
+
+@pytest.mark.parametrize("value", ["a" + E40, "1" + E40, "-1", "1.5", "9" * 30])
+def test_the_last_event_id_header_refuses_bad_values(shared_server, value):
+    """The one documented header parameter that is a number (GET /api/sse/events): a bad
+    value is refused before the stream starts, naming the header."""
+    status, raw = raw_request(shared_server, "GET", "/api/sse/events",
+                              headers={"Last-Event-ID": value.encode("utf-8")})
+    check_4xx(status, raw, "Last-Event-ID", f"Last-Event-ID: {value[:20]}")
 
 
 def test_the_reported_case(shared_server):

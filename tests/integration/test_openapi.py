@@ -8,7 +8,8 @@
     document does not list for the operation fails; requests the server accepts must
     also satisfy the documented request schema, and requests marked as breaking the
     documented rules must be rejected by it (so the document is neither too loose nor
-    too strict);
+    too strict); a text/event-stream 200 (GET /api/sse/events, which never ends) is read
+    only up to its first messages, each validated against the media type's x-itemSchema;
 (c) the server's route table (src/api/api.c `api_routes`) and the document name the
     same routes, with the same minimum roles.
 
@@ -30,6 +31,7 @@ from fakes import dbt_stub
 from fakes.elasticsearch import FakeElasticsearch
 from fakes.trackers import FakeGitHub
 from harness import ADMIN, REPO, fmt_ts, unique, wait_for
+from sse import Stream
 
 DOC_PATH = os.path.join(REPO, "src", "api", "openapi.json")
 API_C = os.path.join(REPO, "src", "api", "api.c")
@@ -368,6 +370,11 @@ def test_route_table_details_match_document():
             assert not empty_ok and not ndjson_ok, f"{where}: takes a body the document does not describe"
         assert (("header", "idempotency-key") in params) == idem, \
             f"{where}: Idempotency-Key parameter vs idempotent_key={idem}"
+        token_query = e.get("token_query", "false") == "true"
+        assert ({"tokenQuery": []} in op.get("security", [])) == token_query, \
+            f"{where}: security tokenQuery vs token_query={token_query}"
+        assert (("query", "token") in params) == token_query, \
+            f"{where}: a ?token= parameter vs token_query={token_query}"
 
 
 # --------------------------------------------------------------------------- (b) the contract
@@ -477,6 +484,86 @@ def request_problems(path_item, op, query, path_params, headers, body, sent_body
     return probs
 
 
+# --------------------------------------------------------------------------- event streams
+
+STREAM_TIMEOUT = 10.0  # seconds to wait for the next line of an event stream
+
+
+def sse_messages(payload):
+    """The complete messages of a text/event-stream body read so far, each as an object of
+    its fields (SseMessage): `retry` an integer, the others text; several `data` lines are
+    joined with a newline; comment lines (`:`) are skipped."""
+    out = []
+    text = payload.decode("utf-8")
+    blocks = re.split(r"\r?\n\r?\n", text)
+    for block in blocks[:-1]:  # the last one is not complete yet (or empty)
+        msg = {}
+        for line in block.splitlines():
+            if not line or line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "data" and "data" in msg:
+                msg["data"] += "\n" + value
+            elif name == "retry":
+                msg[name] = int(value) if value.isdigit() else value
+            else:
+                msg[name] = value
+        if msg:
+            out.append(msg)
+    return out
+
+
+def connected_seen(messages):
+    """The default end of a stream read: its `connected` message arrived."""
+    return any(m.get("event") == "connected" for m in messages)
+
+
+def read_stream(resp, sock, until, timeout=STREAM_TIMEOUT):
+    """Read an endless response's body line by line until until(messages) holds; every
+    line must come within timeout seconds (a heartbeat is 15 s apart by default: tests
+    that wait for one configure it shorter)."""
+    sock.settimeout(timeout)
+    payload = b""
+    while not until(sse_messages(payload)):
+        try:
+            line = resp.fp.readline()
+        except TimeoutError as e:
+            raise AssertionError(f"event stream: nothing for {timeout}s; read so far: {payload[-600:]!r}") from e
+        if not line:
+            raise AssertionError(f"event stream closed early; read: {payload[-600:]!r}")
+        payload += line
+    return payload
+
+
+def sse_problems(item_schema, msg):
+    """Reasons msg breaks the documented message schema (oneOf branches; a `data` with
+    contentMediaType application/json is parsed and held to its contentSchema; the data of
+    an event message to Event's rules for its type)."""
+    probs = schema_errors(item_schema, msg)
+    if probs:
+        return probs
+    branches = [resolve(b) for b in resolve(item_schema).get("oneOf", [item_schema])]
+    [branch] = [b for b in branches if not schema_errors(b, msg)]
+    for name, prop in branch.get("properties", {}).items():
+        prop = resolve(prop)
+        if name not in msg or prop.get("contentMediaType") != "application/json":
+            continue
+        try:
+            value = json.loads(msg[name])
+        except ValueError:
+            return [f"{name}: not JSON: {msg[name][:200]!r}"]
+        if "\n" in msg[name]:
+            probs.append(f"{name}: more than one line")
+        if "contentSchema" in prop:
+            probs += [f"{name}: {e}" for e in schema_errors(prop["contentSchema"], value)]
+        elif "id" in msg:
+            event = resolve({"$ref": "#/components/schemas/Event"})
+            probs += [f"{name}: {e}" for e in schema_errors({"allOf": event["allOf"]},
+                                                             {"type": msg["event"], "data": value})]
+    return probs
+
+
 class Api:
     """Calls the server and holds every response to the document."""
 
@@ -484,7 +571,8 @@ class Api:
         self.s = server
 
     def raw(self, method, path, body=None, token=ADMIN, headers=None, raw=None,
-            content_type="application/json"):
+            content_type="application/json", stream_until=connected_seen):
+        """A text/event-stream reply is read only until stream_until(messages) holds."""
         h = {}
         if token is ADMIN:
             token = self.s.token
@@ -499,24 +587,34 @@ class Api:
             h["Content-Type"] = content_type
         h.update(headers or {})
         conn = http.client.HTTPConnection("127.0.0.1", self.s.port, timeout=30)
+        resp = None
         try:
+            conn.connect()
+            sock = conn.sock
             conn.request(method, path, body=data, headers=h)
             resp = conn.getresponse()
-            payload = resp.read()
             hdrs = {}
             for k, v in resp.getheaders():
                 hdrs.setdefault(k.lower(), v)
+            if method != "HEAD" and hdrs.get("content-type", "").lower().startswith("text/event-stream"):
+                payload = read_stream(resp, sock, stream_until)
+            else:
+                payload = resp.read()
             return resp.status, hdrs, payload, h, data
         finally:
+            if resp is not None:
+                resp.close()
             conn.close()
 
     def call(self, method, path, expect=None, body=None, token=ADMIN, headers=None, raw=None,
-             content_type="application/json", breaks_doc=None):
+             content_type="application/json", breaks_doc=None, stream_until=connected_seen):
         """Send the request, validate the response against the document, return (status,
         headers, parsed body). breaks_doc=True: the request breaks the documented rules and
-        the document must say so; False: it must follow them. Default: a 2xx must follow them."""
+        the document must say so; False: it must follow them. Default: a 2xx must follow them.
+        A text/event-stream body is read until stream_until(messages) holds and parsed into
+        its messages (sse_messages)."""
         st, hdrs, payload, sent_headers, data = self.raw(method, path, body, token, headers, raw,
-                                                         content_type)
+                                                         content_type, stream_until)
         text = payload.decode("utf-8", errors="replace")
         where = f"{method} {path} → {st}"
         ctype = hdrs.get("content-type", "").split(";")[0].strip().lower()
@@ -526,6 +624,8 @@ class Api:
                 parsed = json.loads(text)
             except ValueError:
                 raise AssertionError(f"{where}: Content-Type application/json but not JSON: {text[:300]!r}")
+        elif ctype == "text/event-stream" and method != "HEAD":
+            parsed = sse_messages(payload)
         route_path, _, qs = path.partition("?")
         template, path_params = CONTRACT.match(route_path)
         item = DOC["paths"].get(template) if template else None
@@ -595,6 +695,15 @@ class Api:
             assert payload == b"", f"{where}: no body documented, got {payload[:200]!r}"
             return
         assert ctype in content, f"{where}: Content-Type {ctype!r} not documented ({sorted(content)})"
+        if ctype == "text/event-stream":
+            # endless: no Content-Length; the messages read so far, each to x-itemSchema
+            assert "content-length" not in hdrs, f"{where}: a stream with a Content-Length"
+            assert "x-itemSchema" in content[ctype], f"{where}: the stream's messages are not documented"
+            assert not schema_errors(content[ctype]["schema"], payload.decode("utf-8")), where
+            for msg in parsed:
+                errs = sse_problems(content[ctype]["x-itemSchema"], msg)
+                assert not errs, f"{where}: message {msg} does not match the document: {errs}"
+            return
         schema = content[ctype]["schema"]
         errs = schema_errors(schema, parsed)
         assert not errs, f"{where}: response does not match the document:\n  " + "\n  ".join(errs[:20]) \
@@ -950,6 +1059,108 @@ def test_events(api, shared_server):
         after = b["events"][-1]["id"]
     for q in ("types=nope", "types=", "limit=0", "limit=1001", "after_id=-1", "incident_id=0"):
         api.call("GET", "/api/events?" + q, 400, breaks_doc=True)
+
+
+# --------------------------------------------------------------------------- the event stream
+
+SSE = "/api/sse/events"
+
+
+def _event_msgs(msgs):
+    return [m for m in msgs if "id" in m]
+
+
+def _caught_up(msgs):
+    """stream_until: connected arrived, and an event with its last_event_id (the newest id
+    when the stream opened) or a later one."""
+    head = [json.loads(m["data"]) for m in msgs if m.get("event") == "connected"]
+    return bool(head) and (head[0]["last_event_id"] == 0 or
+                           any(int(m["id"]) >= head[0]["last_event_id"] for m in _event_msgs(msgs)))
+
+
+def _got(event):
+    return lambda msgs: any(m.get("event") == event for m in msgs)
+
+
+def test_event_stream(api, shared_server, role_tokens):
+    """GET /api/sse/events: its head and first messages (the generic reader stops after
+    `connected`), replays validated message by message, and its errors."""
+    s = shared_server
+    viewer = role_tokens["viewer"][1]
+    iid = s.new_incident(key=unique("oa-sse"))
+    s.transition(iid, "acknowledge")
+    mine = s.all_events(incident_id=iid)
+    created, acked = mine[0]["id"], mine[-1]["id"]
+    assert [e["type"] for e in mine] == ["incident_created", "incident_updated"], mine
+
+    # the head: a viewer is enough; retry first, then connected
+    _, h, msgs = api.call("GET", SSE, 200, token=viewer)
+    assert h["content-type"].lower().replace(" ", "") == "text/event-stream;charset=utf-8", h
+    assert msgs[0] == {"retry": 3000} and msgs[1]["event"] == "connected", msgs
+    assert json.loads(msgs[1]["data"])["last_event_id"] >= acked, msgs
+    # the three ways to authenticate: header (above), ?token= and the session cookie
+    api.call("GET", f"{SSE}?token={viewer}", 200, token=None)
+    _, hc, _ = api.call("POST", "/api/session", 200, body={"token": viewer}, token=None)
+    jar = {"Cookie": f"intervene_session={_cookie(hc)}"}
+    wait_for(lambda: api.raw("GET", "/api/session", token=None, headers=jar)[0] == 200, timeout=2.0,
+             msg="the session cookie is accepted")
+    api.call("GET", SSE, 200, token=None, headers=jar)
+    # filters, repeated and comma-separated
+    api.call("GET", f"{SSE}?types=incident_created,incident_updated&types=silence_created&incident_id={iid}", 200)
+
+    # a replay from 0: every event of the log, as GET /api/events has it
+    _, _, msgs = api.call("GET", f"{SSE}?last_event_id=0", 200, stream_until=_caught_up)
+    newest = json.loads(msgs[1]["data"])["last_event_id"]
+    got = [(int(m["id"]), m["event"], json.loads(m["data"])) for m in _event_msgs(msgs)
+           if int(m["id"]) <= newest]
+    assert got == [(e["id"], e["type"], e["data"]) for e in s.all_events() if e["id"] <= newest]
+    # a filtered replay: only this incident's incident_updated
+    _, _, msgs = api.call("GET", f"{SSE}?last_event_id=0&types=incident_updated&incident_id={iid}", 200,
+                          stream_until=lambda ms: any(int(m["id"]) >= acked for m in _event_msgs(ms)))
+    assert [int(m["id"]) for m in _event_msgs(msgs)] == [acked], msgs
+    # the Last-Event-ID header wins over ?last_event_id=
+    _, _, msgs = api.call("GET", f"{SSE}?last_event_id={newest}&incident_id={iid}", 200,
+                          headers={"Last-Event-ID": str(created - 1)},
+                          stream_until=lambda ms: any(int(m["id"]) >= acked for m in _event_msgs(ms)))
+    assert [int(m["id"]) for m in _event_msgs(msgs)] == [created, acked], msgs
+    # an id beyond the newest: reset, without an id
+    big = 9223372036854775807
+    _, _, msgs = api.call("GET", SSE, 200, headers={"Last-Event-ID": str(big)}, stream_until=_got("reset"))
+    [reset] = [m for m in msgs if m.get("event") == "reset"]
+    r = json.loads(reset["data"])
+    assert "id" not in reset and r["last_event_id"] == big and r["newest_id"] >= newest, reset
+
+    # errors: answered as JSON before any stream starts
+    for q, field in (("types=nope", "types"), ("types=", "types"), ("incident_id=0", "incident_id"),
+                     ("last_event_id=-1", "last_event_id"), ("last_event_id=x", "last_event_id"),
+                     ("no_such=1", "no_such")):
+        _, _, b = api.call("GET", f"{SSE}?{q}", 400, breaks_doc=True)
+        assert b["error"]["code"] == "validation_failed" and b["error"]["details"]["field"] == field, b
+    for value in ("x", "-1", "1.5"):
+        _, _, b = api.call("GET", f"{SSE}?last_event_id=1", 400, headers={"Last-Event-ID": value},
+                           breaks_doc=True)
+        assert b["error"]["details"]["field"] == "Last-Event-ID", b
+    api.call("GET", f"{SSE}?token=not-a-valid-token", 401, token=None)
+    # with an Authorization header, ?token= is not looked at
+    api.call("GET", f"{SSE}?token={viewer}", 401, token="not-a-valid-token")
+
+
+def test_event_stream_heartbeat_and_limit(make_server):
+    s = make_server({"server": {"sse_heartbeat": "200ms", "sse_max_clients": 1}})
+    a = Api(s)
+    _, _, msgs = a.call("GET", SSE, 200, stream_until=_got("heartbeat"))
+    [hb] = [m for m in msgs if m.get("event") == "heartbeat"][:1]
+    assert "id" not in hb, hb
+    # server.sse_max_clients streams open: 503 unavailable
+    wait_for(lambda: "\nintervene_sse_subscribers 0\n" in s.get("/metrics")[1], timeout=5,
+             msg="the server saw the stream close")
+    held = Stream(s.port, SSE, token=s.token)
+    try:
+        held.until(lambda st: st.connected)
+        _, _, b = a.call("GET", SSE, 503)
+        assert b["error"]["code"] == "unavailable", b
+    finally:
+        held.close()
 
 
 # --------------------------------------------------------------------------- silences

@@ -331,3 +331,22 @@ def test_a_stalled_client_is_cut_off_and_delays_nobody(make_server):
     finally:
         stalled.close()
         pool.close()
+
+
+def test_events_of_another_process_arrive_within_a_second(server):
+    s = sub(server)
+    try:
+        name = unique("cli-tok")
+        t0 = time.monotonic()
+        server.create_token(name, "viewer")  # a local command: another process writes
+        s.until(lambda st: any(f.event == "token_created" and f.data["name"] == name
+                               for f in st.events()), timeout=5)
+        assert time.monotonic() - t0 < 2.5
+        assert s.headers.get("x-request-id")
+    finally:
+        s.close()
+
+
+def test_head_gives_the_stream_head_without_a_stream(server):
+    st, h, body = server.request("HEAD", "/api/sse/events")
+    assert st == 200 and h["content-type"].startswith("text/event-stream") and not body
