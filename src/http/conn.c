@@ -487,36 +487,6 @@ void conn_stream_write(struct conn *c, const char *data, size_t n)
 		evbuffer_add(bufferevent_get_output(c->bev), data, n);
 }
 
-struct stream_ref {
-	void (*unref)(void *arg);
-	void *arg;
-};
-
-static void stream_ref_done(const void *data, size_t len, void *arg)
-{
-	(void)data;
-	(void)len;
-	struct stream_ref *r = arg;
-	r->unref(r->arg);
-	free(r);
-}
-
-void conn_stream_write_ref(struct conn *c, const char *data, size_t n, void (*unref)(void *arg),
-			   void *arg)
-{
-	if (!c->bev || c->state != CS_STREAM) {
-		unref(arg);
-		return;
-	}
-	struct stream_ref *r = xmalloc(sizeof *r);
-	r->unref = unref;
-	r->arg = arg;
-	if (evbuffer_add_reference(bufferevent_get_output(c->bev), data, n, stream_ref_done, r)) {
-		free(r);
-		unref(arg);
-	}
-}
-
 void conn_stream_writev_ref(struct conn *c, const struct conn_block *b, size_t n,
 			    void (*unref)(void *arg))
 {
@@ -541,13 +511,10 @@ void conn_stream_writev_ref(struct conn *c, const struct conn_block *b, size_t n
 		done = w > 0 ? (size_t)w : 0;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (done >= b[i].len) {
-			done -= b[i].len;
-			unref(b[i].arg);
-			continue;
-		}
-		conn_stream_write_ref(c, b[i].data + done, b[i].len - done, unref, b[i].arg);
-		done = 0;
+		if (done < b[i].len)
+			evbuffer_add(out, b[i].data + done, b[i].len - done);
+		done = done > b[i].len ? done - b[i].len : 0;
+		unref(b[i].arg);
 	}
 }
 

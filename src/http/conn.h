@@ -137,11 +137,6 @@ void conn_stream_begin(struct conn *c, int status, const char *content_type, con
 /* Queue n bytes of data, copied. */
 void conn_stream_write(struct conn *c, const char *data, size_t n);
 
-/* Queue a shared, immutable block by reference: ref(arg) is taken now and unref(arg)
- * called once the bytes went out or the stream closed. */
-void conn_stream_write_ref(struct conn *c, const char *data, size_t n, void (*unref)(void *arg),
-			   void *arg);
-
 /* One block of a vectored stream write: data[0..len) stays valid until unref(arg). */
 struct conn_block {
 	const char *data;
@@ -149,11 +144,11 @@ struct conn_block {
 	void *arg;
 };
 
-/* Queue n blocks in order, by reference: each block's arg is unref'd once its bytes went
- * out or the stream closed. When nothing is queued before them they are written to
- * the socket at once (one writev), and only what the socket does not take is queued —
+/* Write n blocks in order. When nothing is queued before them they go to the socket at
+ * once (one writev), and only what the socket does not take is queued (copied: a
+ * queue of small blocks by reference would cost a buffer chunk of at least 1 KiB each) —
  * so a fan-out to many streams costs one system call per stream, not a buffer and two
- * poll registrations. */
+ * poll registrations. Each block's arg is unref'd before this returns. */
 void conn_stream_writev_ref(struct conn *c, const struct conn_block *b, size_t n,
 			    void (*unref)(void *arg));
 

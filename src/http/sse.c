@@ -14,7 +14,7 @@
 
 /* Events read per job: by the hub after a commit, and per replay round. */
 #define FETCH_MAX  500
-#define REPLAY_MAX 1000
+#define REPLAY_MAX 200
 
 /* One event as it goes out, shared by every subscriber it is written to. */
 struct frame {
@@ -29,9 +29,10 @@ struct sub {
 	struct conn *c; /* NULL once the stream closed */
 	uint64_t id;
 	struct sse_params p;
-	int64_t cursor; /* the last event id it was sent (or skipped) */
-	bool live;	/* replay done: the hub's broadcasts reach it */
-	bool busy;	/* a replay job of it is in flight */
+	int64_t cursor;		       /* the last event id it was sent (or skipped) */
+	bool live;		       /* replay done: the hub's broadcasts reach it */
+	bool busy;		       /* a replay round of it is in flight or waiting */
+	int64_t wait_after, wait_upto; /* the round waiting for the client to read */
 };
 
 struct sse_hub {
@@ -331,6 +332,7 @@ out:
 }
 
 static void replay_start(struct sub *s, int64_t after, int64_t upto, bool first);
+static void replay_next(struct sub *s, int64_t after, int64_t upto);
 
 static void replay_free(struct replay *r)
 {
@@ -383,19 +385,18 @@ static void replay_apply(struct loop_task *t)
 		send_reset(s, r);
 		s->cursor = r->upto;
 	} else {
-		for (size_t i = 0; i < r->es.n && s->c; i++) {
+		/* A round is written whole (its size is bounded); the next one waits until
+		 * the client has taken it (replay_next), so replay is paced by the reader. */
+		for (size_t i = 0; i < r->es.n; i++) {
 			struct frame *fr = frame_of(&r->es.v[i]);
-			if (sub_fits(s, fr->len))
-				conn_stream_write(s->c, fr->data, fr->len);
+			conn_stream_write(s->c, fr->data, fr->len);
 			s->cursor = r->es.v[i].id;
 			frame_unref(fr);
 		}
-		if (gone(s, r))
-			return;
 		if (r->es.n == REPLAY_MAX && !r->es.beyond) {
 			int64_t upto = r->upto, after = s->cursor;
 			replay_free(r);
-			replay_start(s, after, upto, false);
+			replay_next(s, after, upto);
 			return;
 		}
 		s->cursor = r->upto > L ? r->upto : L;
@@ -403,7 +404,7 @@ static void replay_apply(struct loop_task *t)
 	replay_free(r);
 	/* Caught up with what the hub has sent? Else another round to there. */
 	if (h->last_id > s->cursor) {
-		replay_start(s, s->cursor, h->last_id, false);
+		replay_next(s, s->cursor, h->last_id);
 		return;
 	}
 	s->busy = false;
@@ -412,6 +413,34 @@ static void replay_apply(struct loop_task *t)
 		return;
 	}
 	s->live = true;
+}
+
+static void replay_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct sub *s = arg;
+	replay_next(s, s->wait_after, s->wait_upto);
+}
+
+/* The next replay round of s (busy), once what it was sent has mostly gone out. */
+static void replay_next(struct sub *s, int64_t after, int64_t upto)
+{
+	struct sse_hub *h = s->h;
+	if (!s->c || h->stopping) {
+		s->busy = false;
+		if (!s->c)
+			sub_free(s);
+		return;
+	}
+	if (conn_stream_unsent(s->c) > SSE_CLIENT_CAP) {
+		s->wait_after = after;
+		s->wait_upto = upto;
+		struct timeval tv = {0, 20000};
+		event_base_once(h->base, -1, EV_TIMEOUT, replay_wait_cb, s, &tv);
+		return;
+	}
+	replay_start(s, after, upto, false);
 }
 
 static void replay_discard(struct loop_task *t)
@@ -511,8 +540,7 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 		next = s->next;
 		if (!s->c || !sub_fits(s, fr->len))
 			continue;
-		fr->refs++;
-		conn_stream_write_ref(s->c, fr->data, fr->len, frame_unref, fr);
+		conn_stream_write(s->c, fr->data, fr->len);
 	}
 	frame_unref(fr);
 }
