@@ -440,6 +440,17 @@ static void report_http_error(const struct client *c, const char *path,
 	buf_free(&b);
 }
 
+void client_report_error(const struct client *c, const char *path, const struct http_response *resp)
+{
+	json_t *body = resp->body.len
+			       ? json_loadb(resp->body.data, resp->body.len, JSON_DECODE_ANY, NULL)
+			       : NULL;
+	if (c->json && resp->body.len)
+		client_put_body(resp);
+	report_http_error(c, path, resp, body);
+	json_decref(body);
+}
+
 int client_request(struct client *c, const char *method, const char *path, const char *body,
 		   size_t body_len, const struct http_header *headers, size_t n_headers,
 		   struct http_response *resp, json_t **reply)
@@ -462,10 +473,8 @@ int client_request(struct client *c, const char *method, const char *path, const
 			    ? json_loadb(resp->body.data, resp->body.len, JSON_DECODE_ANY, NULL)
 			    : json_null();
 	if (resp->status < 200 || resp->status > 299) {
-		if (c->json && resp->body.len)
-			client_put_body(resp);
-		report_http_error(c, path, resp, j);
 		json_decref(j);
+		client_report_error(c, path, resp);
 		return EXIT_FAIL;
 	}
 	if (!j && !c->json) {
@@ -584,4 +593,23 @@ int client_group(const struct cli *g, const char *group, const char *desc,
 int client_single(const struct cli *g, const struct client_cmd *cmd, int argc, char **argv)
 {
 	return run_cmd(g, cmd, cmd->name, argc, argv);
+}
+
+int client_read_all(const char *path, struct buf *b)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	if (!f)
+		return -1;
+	char chunk[65536];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		buf_append(b, chunk, n);
+	int bad = ferror(f);
+	if (f != stdin)
+		fclose(f);
+	if (bad) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
 }

@@ -152,6 +152,15 @@ int client_request(struct client *c, const char *method, const char *path, const
  * --format json, else cmd->print. Returns an exit code. */
 int client_call(struct client *c, const struct client_cmd *cmd, struct client_args *a);
 
+/* An error reply to a request of path, as every command prints it: with --format json
+ * the body on stdout; on stderr "intervene: <message> (<code>, HTTP <status>)" and the
+ * details, one per line (or the status and the start of a body that is not the API's). */
+void client_report_error(const struct client *c, const char *path,
+			 const struct http_response *resp);
+
+/* Read all of path ("-" = stdin) into b (appended); 0, or -1 with errno set. */
+int client_read_all(const char *path, struct buf *b);
+
 /* Print a usage error for c's command ("intervene <cmd>: <message>" and a pointer to
  * --help) and return EXIT_USAGE. */
 int client_usage_error(const struct client *c, const char *fmt, ...)

@@ -373,51 +373,6 @@ static int on_stream_data(void *arg, const char *p, size_t n)
 	return f->fatal || stop_requested;
 }
 
-/* An error reply to the subscription, as client.h says errors are printed:
- * "intervene: <message> (<code>, HTTP <status>)" and the details. */
-static void report_error(const struct client *c, const char *path, const struct http_response *resp)
-{
-	json_t *body = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
-	const json_t *err = json_object_get(body, "error");
-	const char *code = json_get_str(err, "code"), *msg = json_get_str(err, "message");
-	struct buf b = BUF_INIT;
-	if (c->json && resp->body.len)
-		client_put_body(resp);
-	if (code && msg) {
-		buf_puts(&b, "intervene: ");
-		text_safe(&b, msg, 0);
-		buf_puts(&b, " (");
-		text_safe(&b, code, 0);
-		buf_printf(&b, ", HTTP %ld)\n", resp->status);
-		const char *k;
-		const json_t *v;
-		json_object_foreach((json_t *)json_object_get(err, "details"), k, v)
-		{
-			struct buf val = BUF_INIT;
-			text_scalar(&val, v);
-			buf_puts(&b, "  ");
-			text_safe(&b, k, 0);
-			buf_puts(&b, ": ");
-			text_safe(&b, val.data, 200);
-			buf_putc(&b, '\n');
-			buf_free(&val);
-		}
-		if (resp->status == 401 && !c->token && !getenv("INTERVENE_TOKEN"))
-			buf_puts(&b, "  (no token given: use --token or set INTERVENE_TOKEN)\n");
-	} else {
-		buf_printf(&b, "intervene: HTTP %ld from %s%s", resp->status,
-			   http_client_base(c->http), path);
-		if (resp->body.len) {
-			buf_puts(&b, ": ");
-			text_safe(&b, resp->body.data, 200);
-		}
-		buf_putc(&b, '\n');
-	}
-	fputs(b.data, stderr);
-	buf_free(&b);
-	json_decref(body);
-}
-
 /* A refusal that asking again will not change (a bad token, filter or path); 408,
  * 429 and 5xx are worth another try. */
 static bool final_status(long status)
@@ -494,7 +449,7 @@ static int follow_sse(struct client *c, long long after_id, bool resume, const c
 			break;
 		} else if (resp.status < 200 || resp.status > 299) {
 			if (final_status(resp.status)) {
-				report_error(c, path.data, &resp);
+				client_report_error(c, path.data, &resp);
 				code = EXIT_FAIL;
 				break;
 			}

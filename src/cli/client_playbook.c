@@ -299,26 +299,6 @@ out:
 
 enum { DR_INC, DR_TYPE, DR_PARAM, DR_PARAMS, DR_PARAMS_FILE };
 
-/* Read all of path ("-" = stdin) into b; 0 or -1 with errno. */
-static int read_all(const char *path, struct buf *b)
-{
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	if (!f)
-		return -1;
-	char chunk[65536];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		buf_append(b, chunk, n);
-	int bad = ferror(f);
-	if (f != stdin)
-		fclose(f);
-	if (bad) {
-		errno = EIO;
-		return -1;
-	}
-	return 0;
-}
-
 /* The params object of --params, --params-file or neither ({}); NULL after a message
  * (*code says which exit). New reference. */
 static json_t *base_params(struct client *c, struct client_args *a, int *code)
@@ -332,7 +312,7 @@ static json_t *base_params(struct client *c, struct client_args *a, int *code)
 	struct buf text = BUF_INIT;
 	json_t *v = NULL;
 	json_error_t je;
-	if (read_all(path, &text)) {
+	if (client_read_all(path, &text)) {
 		fprintf(stderr, "intervene %s: cannot read %s: %s\n", c->cmd, path,
 			strerror(errno));
 		*code = EXIT_FAIL;

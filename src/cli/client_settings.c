@@ -67,26 +67,6 @@ static int run_get(struct client *c, const struct client_cmd *cmd, struct client
 
 /* ---- set ---- */
 
-/* Read all of path ("-" = stdin) into b; 0 or -1 with errno. */
-static int read_all(const char *path, struct buf *b)
-{
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	if (!f)
-		return -1;
-	char chunk[65536];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		buf_append(b, chunk, n);
-	int bad = ferror(f);
-	if (f != stdin)
-		fclose(f);
-	if (bad) {
-		errno = EIO;
-		return -1;
-	}
-	return 0;
-}
-
 enum { SET_KEY, SET_VALUE, SET_VALUE_FILE, SET_REASON };
 
 static int run_set(struct client *c, const struct client_cmd *cmd, struct client_args *a)
@@ -97,7 +77,7 @@ static int run_set(struct client *c, const struct client_cmd *cmd, struct client
 	struct buf text = BUF_INIT;
 	json_t *v = NULL;
 	int code;
-	if (read_all(path, &text)) {
+	if (client_read_all(path, &text)) {
 		fprintf(stderr, "intervene %s: cannot read %s: %s\n", c->cmd, path,
 			strerror(errno));
 		code = EXIT_FAIL;

@@ -89,26 +89,6 @@ static void print_results(const struct results *rs, size_t n_sent)
 
 /* ---- the file ---- */
 
-/* Read all of path ("-" = stdin) into b; 0 or -1 with errno. */
-static int read_all(const char *path, struct buf *b)
-{
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	if (!f)
-		return -1;
-	char chunk[65536];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		buf_append(b, chunk, n);
-	int bad = ferror(f);
-	if (f != stdin)
-		fclose(f);
-	if (bad) {
-		errno = EIO;
-		return -1;
-	}
-	return 0;
-}
-
 /* Serialize every item of arr (compact); usage error when one is not an object or
  * cannot fit in a request by itself. texts[i] is malloc'd. */
 static int serialize_items(const struct client *c, const char *path, const json_t *arr,
@@ -202,7 +182,7 @@ static int send_file(struct client *c, const char *path)
 	struct buf text = BUF_INIT;
 	json_t *v = NULL;
 	int code = EXIT_OK;
-	if (read_all(path, &text)) {
+	if (client_read_all(path, &text)) {
 		fprintf(stderr, "intervene signal: cannot read %s: %s\n", path, strerror(errno));
 		code = EXIT_FAIL;
 		goto out;
