@@ -232,6 +232,29 @@ static const struct action_param rerun_params[] = {
 	{.v = {.name = NULL}},
 };
 
+/* The plan of dbt commands (argv lists, each shown as a command line) in dir. */
+static void dbt_plan(const struct config *cfg, const char *dir, const char *message,
+		     struct argv *cmds, size_t n_cmds, const char *risk, int64_t secs, double cost,
+		     bool approval, struct action_plan *out)
+{
+	json_t *lines = json_array(), *systems = jpack("[s]", "dbt");
+	for (size_t i = 0; i < n_cmds; i++) {
+		char *line = shown(&cmds[i]);
+		json_array_append_new(lines, jstr(line));
+		free(line);
+	}
+	if (!strcmp(risk, "high") || !strcmp(risk, "medium"))
+		json_array_append_new(systems, json_string("warehouse"));
+	out->plan = jpack("{ss so so ss so ss s{sI sf} sI}", "message", message, "commands", lines,
+			  "env", env_names(cfg), "cwd", dir, "systems", systems, "risk", risk,
+			  "estimates", "duration_seconds", (json_int_t)secs, "cost_usd", cost,
+			  "timeout_seconds", (json_int_t)(cfg->actions.dbt.timeout_ms / 1000));
+	snprintf(out->target, sizeof out->target, "dbt:%s", dir);
+	out->requires_approval = approval;
+	for (size_t i = 0; i < n_cmds; i++)
+		argv_free(&cmds[i]);
+}
+
 static int rerun_plan(const struct config *cfg, struct store_conn *c, const json_t *params,
 		      struct action_plan *out, struct err *e)
 {
@@ -242,23 +265,13 @@ static int rerun_plan(const struct config *cfg, struct store_conn *c, const json
 		return rc;
 	struct argv a = {0};
 	rerun_argv(cfg, params, dir, &a);
-	char *line = shown(&a);
 	size_t n = json_array_size(json_object_get(params, "models"));
 	bool full = json_get_bool(params, "full_refresh", false);
 	char msg[300];
 	snprintf(msg, sizeof msg, "run %zu dbt selector%s%s in %s", n, n == 1 ? "" : "s",
 		 full ? " with a full refresh" : "", dir);
-	out->plan = jpack("{ss s[s] so ss s[ss] ss s{sI sf}}", "message", msg, "commands", line,
-			  "env", env_names(cfg), "cwd", dir, "systems", "dbt", "warehouse", "risk",
-			  full ? "high" : "medium", "estimates", "duration_seconds",
-			  (json_int_t)(n * (full ? 300 : 120)), "cost_usd",
-			  (double)n * (full ? 0.15 : 0.05));
-	json_object_set_new(out->plan, "timeout_seconds",
-			    json_integer(cfg->actions.dbt.timeout_ms / 1000));
-	snprintf(out->target, sizeof out->target, "dbt:%s", dir);
-	out->requires_approval = full;
-	free(line);
-	argv_free(&a);
+	dbt_plan(cfg, dir, msg, &a, 1, full ? "high" : "medium", (int64_t)n * (full ? 300 : 120),
+		 (double)n * (full ? 0.15 : 0.05), full, out);
 	return 0;
 }
 
@@ -276,21 +289,12 @@ static int deps_plan(const struct config *cfg, struct store_conn *c, const json_
 	int rc = project_ready(cfg, params, &dir, e);
 	if (rc)
 		return rc;
-	struct argv d = {0}, k = {0};
-	simple_argv(cfg, "deps", dir, &d);
-	simple_argv(cfg, "compile", dir, &k);
-	char *l1 = shown(&d), *l2 = shown(&k);
+	struct argv cmds[2] = {{0}};
+	simple_argv(cfg, "deps", dir, &cmds[0]);
+	simple_argv(cfg, "compile", dir, &cmds[1]);
 	char msg[300];
 	snprintf(msg, sizeof msg, "refresh the dbt packages of %s, then compile it", dir);
-	out->plan = jpack("{ss s[ss] so ss s[s] ss s{sI sf}}", "message", msg, "commands", l1, l2,
-			  "env", env_names(cfg), "cwd", dir, "systems", "dbt", "risk", "low",
-			  "estimates", "duration_seconds", (json_int_t)120, "cost_usd", 0.0);
-	snprintf(out->target, sizeof out->target, "dbt:%s", dir);
-	out->requires_approval = false;
-	free(l1);
-	free(l2);
-	argv_free(&d);
-	argv_free(&k);
+	dbt_plan(cfg, dir, msg, cmds, 2, "low", 120, 0.0, false, out);
 	return 0;
 }
 

@@ -490,8 +490,7 @@ int client_request(struct client *c, const char *method, const char *path, const
 	return EXIT_OK;
 }
 
-/* cmd->path with each {} replaced by the next path argument, then the query. */
-static void build_path(struct buf *out, const struct client_cmd *cmd, const struct client_args *a)
+void client_build_path(struct buf *out, const struct client_cmd *cmd, const struct client_args *a)
 {
 	size_t k = 0;
 	for (const char *p = cmd->path; *p; p++) {
@@ -518,7 +517,7 @@ int client_call(struct client *c, const struct client_cmd *cmd, struct client_ar
 	}
 	if (strcmp(cmd->method, "GET") && strcmp(cmd->method, "DELETE"))
 		body = json_dumps(a->body, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
-	build_path(&path, cmd, a);
+	client_build_path(&path, cmd, a);
 	code = client_request(c, cmd->method, path.data, body, body ? strlen(body) : 0, a->headers,
 			      a->n_headers, &resp, &reply);
 	if (code)

@@ -158,6 +158,10 @@ int client_call(struct client *c, const struct client_cmd *cmd, struct client_ar
 void client_report_error(const struct client *c, const char *path,
 			 const struct http_response *resp);
 
+/* cmd->path with each {} replaced by the next path argument (percent-encoded), then
+ * the query a collected. */
+void client_build_path(struct buf *out, const struct client_cmd *cmd, const struct client_args *a);
+
 /* Read all of path ("-" = stdin) into b (appended); 0, or -1 with errno set. */
 int client_read_all(const char *path, struct buf *b);
 

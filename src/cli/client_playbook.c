@@ -240,21 +240,6 @@ static int print_action(struct client *c, const struct client_cmd *cmd, const js
 
 /* ---- requests whose exit code depends on the action ---- */
 
-/* cmd->path with each {} replaced by the next path argument, then the query. */
-static void build_path(struct buf *out, const struct client_cmd *cmd, const struct client_args *a)
-{
-	size_t k = 0;
-	for (const char *p = cmd->path; *p; p++) {
-		if (p[0] == '{' && p[1] == '}' && k < a->n_path) {
-			http_query_escape(out, a->path_args[k++]);
-			p++;
-		} else {
-			buf_putc(out, *p);
-		}
-	}
-	buf_puts(out, buf_cstr(&a->query));
-}
-
 /* Send cmd's request with a->body, print the {action} it answers (the body unchanged
  * with --format json) and judge it by cmd->data: a failed plan, or an execution that
  * ended failed or cancelled, is EXIT_FAIL with the reason on stderr. */
@@ -263,7 +248,7 @@ static int run_judged(struct client *c, const struct client_cmd *cmd, struct cli
 	struct buf path = BUF_INIT;
 	struct http_response resp = {0};
 	json_t *reply = NULL;
-	build_path(&path, cmd, a);
+	client_build_path(&path, cmd, a);
 	char *body = json_canon(a->body);
 	int code = client_request(c, cmd->method, path.data, body, strlen(body), a->headers,
 				  a->n_headers, &resp, &reply);
