@@ -45,10 +45,8 @@ void action_plan_clear(struct action_plan *p);
 /* What a running action may use (executor.c fills it). */
 struct action_run {
 	const struct config *cfg;
-	int64_t action_id, incident_id;
-	const char *actor;     /* the executor's actor for events ("system:executor") */
-	const char *requested; /* who executed it */
-	const json_t *params;  /* with defaults filled */
+	int64_t action_id;
+	const json_t *params; /* with defaults filled */
 	const atomic_bool *cancel;
 	volatile sig_atomic_t *cancel_sig; /* the same, for http_client_cancel_on */
 	/* Append text to the action's log (any size; the executor keeps the last 1 MiB). */
@@ -62,10 +60,10 @@ struct action_run {
 	void *priv;
 };
 
-/* Outcome of execute: result (new reference, stored as the action's result), inverse
- * ({action_type, params} of the undo, new reference, NULL when not reversible) and, on
- * failure, an error text in e. Return 0 on success, ERR_CANCELLED-like: *cancelled set
- * when it stopped because of a cancel. */
+/* What execute hands back: result (new reference, stored as the action's result),
+ * inverse ({action_type, params} of the undo, new reference, NULL when not reversible)
+ * and cancelled (it stopped because of a cancel). execute returns 0, or an error with
+ * its text in e — the action's error. */
 struct action_outcome {
 	json_t *result;
 	json_t *inverse;

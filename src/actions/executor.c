@@ -61,7 +61,6 @@ struct executor {
 	struct waiter *waiters;
 	struct recent recent[RECENT_MAX];
 	size_t recent_next;
-	atomic_int healthy_rc;
 	/* intervene_actions_total{type,status}: [type index][status] */
 	atomic_llong counts[16][AS_STATUS_COUNT];
 };
@@ -207,9 +206,6 @@ static void *worker(void *arg)
 		r->ar = (struct action_run){
 			.cfg = x->cfg,
 			.action_id = r->id,
-			.incident_id = l.row.incident_id,
-			.actor = "system:executor",
-			.requested = l.row.executed_by,
 			.params = params,
 			.cancel = &r->cancel,
 			.cancel_sig = &r->cancel_sig,
@@ -428,7 +424,6 @@ static void *keeper(void *arg)
 			struct err e;
 			err_clear(&e);
 			int rc = store_pool_call(x->pool, JOB_WRITE, sweep_job, &sw, &e);
-			atomic_store(&x->healthy_rc, 0);
 			if (rc)
 				log_warn("abandoned actions not swept", "error=\"%s\"", e.msg);
 			pthread_mutex_lock(&x->mu);

@@ -338,7 +338,8 @@ int playbook_finish(struct store_conn *c, const struct config *cfg, int64_t acti
 	a.error = end->error ? xstrdup(end->error) : NULL;
 	free(a.log);
 	a.log = xstrdup(end->log ? end->log : "");
-	a.lease_owner = (free(a.lease_owner), NULL);
+	free(a.lease_owner);
+	a.lease_owner = NULL;
 	a.lease_until = 0;
 	if ((rc = store_action_update(c, &a, e)))
 		goto out;

@@ -21,6 +21,7 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -47,6 +48,10 @@ enum cstate { CS_IDLE, CS_HEAD, CS_BODY, CS_BUSY, CS_WRITE, CS_LINGER, CS_STREAM
 #define STREAM_READ_MAX (64 * 1024)
 /* A vanished stream client is noticed when unacknowledged data is this old. */
 #define STREAM_USER_TIMEOUT_MS 45000
+/* writev's limit (Linux's UIO_MAXIOV); the hub writes at most 500 frames at a time. */
+#ifndef IOV_MAX
+#define IOV_MAX 1024
+#endif
 
 struct conn {
 	struct conn_server *cs;
@@ -487,34 +492,26 @@ void conn_stream_write(struct conn *c, const char *data, size_t n)
 		evbuffer_add(bufferevent_get_output(c->bev), data, n);
 }
 
-void conn_stream_writev_ref(struct conn *c, const struct conn_block *b, size_t n,
-			    void (*unref)(void *arg))
+void conn_stream_writev(struct conn *c, const struct iovec *iov, size_t n)
 {
-	if (!c->bev || c->state != CS_STREAM) {
-		for (size_t i = 0; i < n; i++)
-			unref(b[i].arg);
+	if (!c->bev || c->state != CS_STREAM)
 		return;
-	}
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	size_t done = 0; /* bytes the socket took */
 	if (evbuffer_get_length(out) == 0) {
-		struct iovec iov[64];
-		size_t k = n < 64 ? n : 64;
-		for (size_t i = 0; i < k; i++)
-			iov[i] = (struct iovec){.iov_base = (void *)b[i].data, .iov_len = b[i].len};
 		ssize_t w;
 		do
-			w = writev(bufferevent_getfd(c->bev), iov, (int)k);
+			w = writev(bufferevent_getfd(c->bev), iov, n < IOV_MAX ? (int)n : IOV_MAX);
 		while (w < 0 && errno == EINTR);
 		/* EAGAIN: queue everything; another error: queue too, and the bufferevent's
 		 * own write reports it and closes the stream. */
 		done = w > 0 ? (size_t)w : 0;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (done < b[i].len)
-			evbuffer_add(out, b[i].data + done, b[i].len - done);
-		done = done > b[i].len ? done - b[i].len : 0;
-		unref(b[i].arg);
+		if (done < iov[i].iov_len)
+			evbuffer_add(out, (const char *)iov[i].iov_base + done,
+				     iov[i].iov_len - done);
+		done = done > iov[i].iov_len ? done - iov[i].iov_len : 0;
 	}
 }
 

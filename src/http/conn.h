@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "http/parse.h"
 #include "util/err.h"
@@ -137,20 +138,11 @@ void conn_stream_begin(struct conn *c, int status, const char *content_type, con
 /* Queue n bytes of data, copied. */
 void conn_stream_write(struct conn *c, const char *data, size_t n);
 
-/* One block of a vectored stream write: data[0..len) stays valid until unref(arg). */
-struct conn_block {
-	const char *data;
-	size_t len;
-	void *arg;
-};
-
-/* Write n blocks in order. When nothing is queued before them they go to the socket at
- * once (one writev), and only what the socket does not take is queued (copied: a
- * queue of small blocks by reference would cost a buffer chunk of at least 1 KiB each) —
- * so a fan-out to many streams costs one system call per stream, not a buffer and two
- * poll registrations. Each block's arg is unref'd before this returns. */
-void conn_stream_writev_ref(struct conn *c, const struct conn_block *b, size_t n,
-			    void (*unref)(void *arg));
+/* Write n blocks (iov) in order. When nothing is queued before them they go to the
+ * socket at once (one writev), and only what the socket does not take is queued, copied
+ * — so a fan-out to many streams costs one system call per stream, not a buffer and two
+ * poll registrations. The blocks are the caller's again when this returns. */
+void conn_stream_writev(struct conn *c, const struct iovec *iov, size_t n);
 
 /* Bytes queued and not yet written to the socket. */
 size_t conn_stream_unsent(const struct conn *c);

@@ -16,9 +16,8 @@
 #define FETCH_MAX  500
 #define REPLAY_MAX 200
 
-/* One event as it goes out, shared by every subscriber it is written to. */
+/* One event as it goes out, built once for every subscriber it is written to. */
 struct frame {
-	int refs;
 	size_t len;
 	char data[];
 };
@@ -57,15 +56,7 @@ static struct frame *frame_of(const struct event *ev)
 	int n = snprintf(f->data, cap, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)ev->id,
 			 ev->type, ev->data);
 	f->len = (size_t)n;
-	f->refs = 1;
 	return f;
-}
-
-static void frame_unref(void *arg)
-{
-	struct frame *f = arg;
-	if (--f->refs == 0)
-		free(f);
 }
 
 static bool matches(const struct sub *s, const struct event *ev)
@@ -191,7 +182,7 @@ static void broadcast(struct sse_hub *h, const struct event *evs, size_t n)
 	if (!n)
 		return;
 	struct frame **fr = xcalloc(n, sizeof *fr);
-	struct conn_block *blocks = xmalloc(n * sizeof *blocks);
+	struct iovec *iov = xmalloc(n * sizeof *iov);
 	for (struct sub *s = h->subs, *next; s; s = next) {
 		next = s->next;
 		if (!s->live || !s->c)
@@ -202,22 +193,19 @@ static void broadcast(struct sse_hub *h, const struct event *evs, size_t n)
 				continue;
 			if (!fr[i])
 				fr[i] = frame_of(&evs[i]);
-			blocks[k++] = (struct conn_block){fr[i]->data, fr[i]->len, fr[i]};
+			iov[k++] = (struct iovec){fr[i]->data, fr[i]->len};
 			bytes += fr[i]->len;
 		}
 		if (evs[n - 1].id > s->cursor)
 			s->cursor = evs[n - 1].id;
 		if (!k || !sub_fits(s, bytes))
 			continue; /* sub_fits may have freed s */
-		for (size_t i = 0; i < k; i++)
-			((struct frame *)blocks[i].arg)->refs++;
-		conn_stream_writev_ref(s->c, blocks, k, frame_unref);
+		conn_stream_writev(s->c, iov, k);
 	}
 	for (size_t i = 0; i < n; i++)
-		if (fr[i])
-			frame_unref(fr[i]);
+		free(fr[i]);
 	free(fr);
-	free(blocks);
+	free(iov);
 	if (evs[n - 1].id > h->last_id)
 		h->last_id = evs[n - 1].id;
 }
@@ -391,7 +379,7 @@ static void replay_apply(struct loop_task *t)
 			struct frame *fr = frame_of(&r->es.v[i]);
 			conn_stream_write(s->c, fr->data, fr->len);
 			s->cursor = r->es.v[i].id;
-			frame_unref(fr);
+			free(fr);
 		}
 		if (r->es.n == REPLAY_MAX && !r->es.beyond) {
 			int64_t upto = r->upto, after = s->cursor;
@@ -530,19 +518,15 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct sse_hub *h = arg;
-	char ts[TIME_RFC3339_LEN];
+	char ts[TIME_RFC3339_LEN], beat[96];
 	time_format_ms(time_now_ms(), ts);
-	struct frame *fr = xmalloc(sizeof *fr + 96);
-	fr->len = (size_t)snprintf(fr->data, 96,
-				   "event: heartbeat\ndata: {\"timestamp\":\"%s\"}\n\n", ts);
-	fr->refs = 1;
+	int len = snprintf(beat, sizeof beat, "event: heartbeat\ndata: {\"timestamp\":\"%s\"}\n\n",
+			   ts);
 	for (struct sub *s = h->subs, *next; s; s = next) {
 		next = s->next;
-		if (!s->c || !sub_fits(s, fr->len))
-			continue;
-		conn_stream_write(s->c, fr->data, fr->len);
+		if (s->c && sub_fits(s, (size_t)len))
+			conn_stream_write(s->c, beat, (size_t)len);
 	}
-	frame_unref(fr);
 }
 
 /* Once a second while anyone listens: events of other processes have no commit hook
