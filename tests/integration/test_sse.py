@@ -350,3 +350,38 @@ def test_events_of_another_process_arrive_within_a_second(server):
 def test_head_gives_the_stream_head_without_a_stream(server):
     st, h, body = server.request("HEAD", "/api/sse/events")
     assert st == 200 and h["content-type"].startswith("text/event-stream") and not body
+
+
+def test_stalled_subscribers_cost_bounded_memory(make_server):
+    """300 subscribers that never read, while 6,000 incidents are created (~1.3 kB events):
+    each is cut off at its cap, and the server's memory stays small (what a socket does
+    not take is queued by copy, up to 128 KiB; referencing each frame cost a libevent chunk
+    of 1 KiB or more, and with a 1 MiB cap 300 such queues took hundreds of MB)."""
+    srv = make_server({"server": {"max_connections": 2000},
+                       "policy": {"rate_limit": {"max": 1000000}}})
+
+    def rss_kb():
+        with open(f"/proc/{srv.proc.pid}/status") as f:
+            return int(next(l for l in f if l.startswith("RssAnon:")).split()[1])
+
+    stalled = [Stream(srv.port, "/api/sse/events", srv.token, rcvbuf=4096) for _ in range(300)]
+    try:
+        wait_for(lambda: "intervene_sse_subscribers 300" in srv.request("GET", "/metrics")[2],
+                 timeout=20, msg="300 subscribers")
+        before = rss_kb()
+        peak = before
+        for i in range(60):
+            st, _ = srv.post("/api/signals", [{"kind": "manual", "key": unique("many"),
+                                               "summary": "many"} for _ in range(100)])
+            assert st == 202
+            peak = max(peak, rss_kb())
+        wait_for(lambda: srv.stderr_text().count("sse subscriber too slow") == 300, timeout=30,
+                 msg="every stalled subscriber cut off")
+        peak = max(peak, rss_kb())
+        print(f"300 stalled subscribers: server RssAnon {before / 1024:.1f} MB before, "
+              f"{peak / 1024:.1f} MB at the peak")
+        if not os.environ.get("INTERVENE_SANITIZE"):  # ASan keeps freed memory in quarantine
+            assert peak - before < 80 * 1024
+    finally:
+        for s in stalled:
+            s.close()
