@@ -16,8 +16,11 @@ if [ "${1:-test}" != build ]; then
   PKGS+=(
     clang libclang-rt-14-dev clang-format cppcheck git
     python3-pytest python3-jsonschema sqlite3 curl ca-certificates
-    prometheus-alertmanager nginx-light
+    prometheus-alertmanager nginx-light chromium
   )
+  # The browser tests run on Node.js (any recent one will do: the machine's own, or
+  # Debian's when there is none).
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 fi
 
 missing=()

@@ -2,6 +2,7 @@
 # The whole test-suite, in passes:
 #   selftest  the harness's own tests (tools/selftest: summary, recording, lookups)
 #   normal    build, unit tests (cmocka), integration tests (pytest, real binary)
+#   browser   the dashboard in Chromium (tests/browser, Node's test runner)
 #   sanitize  the same on an AddressSanitizer + UBSan build (leaks checked at exit)
 #   lint      clang-format, cppcheck
 #   fuzz      clang build, short libFuzzer runs, ADF schema check of the grown corpus
@@ -54,7 +55,7 @@ trap finish EXIT
 PASSES=(normal lint)
 [ "$QUICK" = 0 ] && PASSES=(normal sanitize lint fuzz)
 FUZZ_TARGETS=(mustache adf http)
-step_plan selftest
+step_plan selftest browser
 for p in normal sanitize; do
 	[[ " ${PASSES[*]} " == *" $p "* ]] && step_plan "$p-build" "$p-unit" "$p-integration"
 done
@@ -73,6 +74,18 @@ pytest_step selftest 300 tools/selftest
 pass_end selftest
 
 run_pass normal build -Dbuildtype=debugoptimized -Db_sanitize=none
+
+# The dashboard in a real browser (Debian's Chromium driven by playwright-core, Node's
+# test runner): tests/browser/run.sh writes browser.junit.xml.
+pass_begin browser
+if [ -x build/intervene ]; then
+	echo "=== browser: dashboard tests"
+	INTERVENE_BIN="$PWD/build/intervene" limited 900 bash tests/browser/run.sh "$RESULTS"
+	step_exit browser $? 900
+else
+	step_not_run browser "normal build failed"
+fi
+pass_end browser
 
 if [ "$QUICK" = 0 ]; then
 	# Leaks are checked at exit (the harness stops servers with SIGTERM); a report

@@ -24,6 +24,14 @@ int api_debug_fault_get_prepare(struct http_req *r);
 int api_debug_fault_disarm_prepare(struct http_req *r);
 #endif
 
+/* The dashboard (web.c): its pages and hashed assets, public routes answered on the
+ * loop thread. Not part of the API (not in the OpenAPI document); joined to the table
+ * when server.web is true. */
+extern const struct route web_routes[];
+extern const size_t web_n_routes;
+int api_web_page_prepare(struct http_req *r);
+int api_web_asset_prepare(struct http_req *r);
+
 /* ---- helpers (any thread owning r) ---- */
 
 /* page (>= 1, default 1) and per_page (1..max, default dflt) from the query;

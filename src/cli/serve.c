@@ -90,21 +90,22 @@ int cli_serve(const struct cli *g, int argc, char **argv)
 		fprintf(stderr, "intervene: bootstrap token: %s\n", e.msg);
 		goto out;
 	}
-	const struct route *routes = api_routes;
-	size_t n_routes = api_n_routes;
+	/* The API, the dashboard when server.web is on, and in a test build the
+	 * fault-injection routes. */
+	size_t n_web = cfg->server.web ? web_n_routes : 0, n_debug = 0;
 #ifdef INTERVENE_FAULT_INJECTION
-	/* A test build: the fault-injection routes join the table. */
-	struct route *all = xcalloc(api_n_routes + api_debug_n_routes, sizeof *all);
-	memcpy(all, api_routes, api_n_routes * sizeof *all);
-	memcpy(all + api_n_routes, api_debug_routes, api_debug_n_routes * sizeof *all);
-	routes = all;
-	n_routes += api_debug_n_routes;
+	n_debug = api_debug_n_routes;
 	log_warn("this is a test build: /api/debug/faults can make storage fail on purpose", NULL);
 #endif
-	int run_rc = server_run(cfg, s, routes, n_routes, &e);
+	size_t n_routes = api_n_routes + n_web + n_debug;
+	struct route *routes = xcalloc(n_routes, sizeof *routes);
+	memcpy(routes, api_routes, api_n_routes * sizeof *routes);
+	memcpy(routes + api_n_routes, web_routes, n_web * sizeof *routes);
 #ifdef INTERVENE_FAULT_INJECTION
-	free(all);
+	memcpy(routes + api_n_routes + n_web, api_debug_routes, n_debug * sizeof *routes);
 #endif
+	int run_rc = server_run(cfg, s, routes, n_routes, &e);
+	free(routes);
 	if (run_rc) {
 		fprintf(stderr, "intervene: %s\n", e.msg);
 		goto out;

@@ -138,7 +138,7 @@ const struct key cfg_server_keys[] = {
 	KROW(KF_DUR("sse_heartbeat", C(server.sse_heartbeat_ms), "15s", 100, HOUR, 0)),
 	KROW(KF_INT("sse_max_clients", C(server.sse_max_clients), "10000", 1, 1000000)),
 	KBOOL("metrics_public", C(server.metrics_public), "false"),
-	KLATER(KF_BOOL("web", C(server.web), "true"), "the web dashboard"),
+	KBOOL("web", C(server.web), "true"),
 	KEND,
 };
 

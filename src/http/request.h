@@ -72,6 +72,9 @@ struct http_req {
 	const char *reply_type; /* Content-Type; NULL = application/json */
 	char *set_cookie;	/* a Set-Cookie header value, or NULL */
 	char *allow;		/* the Allow header of a 405, or NULL */
+	char *headers;		/* more header lines, each ending in CRLF, or NULL; when set
+				 * they replace the default Cache-Control: no-store (the
+				 * dashboard's pages and assets: api/web.c) */
 	bool deferred;		/* prepare() handed r to work that answers it later */
 	bool stream;		/* prepare() made r a stream subscription (ctx: sse_params) */
 	struct err error;	/* when status >= 400 and reply is empty */

@@ -37,6 +37,8 @@ struct route {
 	bool metrics;	     /* public when server.metrics_public */
 	bool token_query;    /* a token may come as ?token= (the event stream: EventSource
 			      * cannot send headers); never logged */
+	bool any_query;	     /* every query parameter is accepted (the dashboard's pages:
+			      * the query is the app's) */
 	/* Loop thread, after run() and its commit succeeded, before the reply is sent:
 	 * count what the request did (metrics). NULL: nothing. */
 	void (*finish)(struct http_req *r);

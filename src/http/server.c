@@ -165,6 +165,7 @@ static void req_free(struct http_req *r)
 	free(r->session_id);
 	free(r->set_cookie);
 	free(r->allow);
+	free(r->headers);
 	http_head_free(&r->head);
 	buf_free(&r->reply);
 	free(r);
@@ -185,7 +186,8 @@ static void send_reply(struct server *srv, struct http_req *r)
 	if (r->status >= 400 && r->reply.len == 0)
 		req_reply_err(r, &r->error);
 	struct buf hdr = BUF_INIT;
-	buf_printf(&hdr, "X-Request-Id: %s\r\nCache-Control: no-store\r\n", r->request_id);
+	buf_printf(&hdr, "X-Request-Id: %s\r\n%s", r->request_id,
+		   r->headers ? r->headers : "Cache-Control: no-store\r\n");
 	if (r->set_cookie)
 		buf_printf(&hdr, "Set-Cookie: %s\r\n", r->set_cookie);
 	if (r->allow)
@@ -385,7 +387,7 @@ static int phase_route(struct server *srv, struct http_req *r)
 
 static int phase_query(struct http_req *r)
 {
-	for (size_t i = 0; i < r->n_query; i++) {
+	for (size_t i = 0; i < r->n_query && !r->route->any_query; i++) {
 		bool known = false;
 		for (const char *const *p = r->route->params; p && *p && !known; p++)
 			known = !strcmp(*p, r->query[i].key);
