@@ -132,10 +132,17 @@ def add_junit(t, step, path):
         return 0
     # pytest writes a second <testcase> of the same name when a test fails and then
     # errors in teardown: one test, one result.
+    # Node's test runner names every case's class "test": the suite (a describe
+    # block, one per file) tells its cases apart.
     tests = {}
-    for case in root.iter("testcase"):
-        name = f"{case.get('classname', '')}::{case.get('name', '?')}".lstrip(":")
-        tests.setdefault(name, []).extend(case)
+    suites = [s for s in root.iter("testsuite")] or [root]
+    for suite in suites:
+        for case in suite.findall("testcase"):
+            cls = case.get("classname", "")
+            if cls == "test" and suite.get("name"):
+                cls = suite.get("name")
+            name = f"{cls}::{case.get('name', '?')}".lstrip(":")
+            tests.setdefault(name, []).extend(case)
     for name, children in tests.items():
         bad = [c for c in children if c.tag in ("failure", "error")]
         skip = next((c for c in children if c.tag == "skipped"), None)

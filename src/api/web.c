@@ -14,7 +14,9 @@
 
 #include "api/api.h"
 #include "api/web_assets.h"
+#include "core/auth.h"
 #include "http/server.h"
+#include "util/json.h"
 
 #define WEB_CSP                                                                                    \
 	"Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; "       \
@@ -50,6 +52,48 @@ static bool accepts_gzip(const char *v)
 	return false;
 }
 
+/* The meta element the index carries, filled in for a signed-in browser. */
+#define SESSION_META "<meta name=\"intervene-session\" content=\"\">"
+
+/* The index for a browser that is signed in (by its session cookie, or auth.mode:
+ * none): the session meta element carries {actor, role} (HTML-escaped JSON), so the
+ * page can show the first view without asking GET /api/session first. It names the
+ * user, so no shared cache may keep it. */
+static int serve_signed_in(struct http_req *r, const struct web_asset *a)
+{
+	const char *text = (const char *)a->data;
+	const char *at = strstr(text, SESSION_META);
+	if (!at) {
+		req_reply_error(r, ERR_INTERNAL, "the dashboard's index has no session element");
+		return 1;
+	}
+	size_t head = (size_t)(at - text) + strlen(SESSION_META) - 2; /* up to content=" */
+	json_t *who = jpack("{ss ss}", "actor", r->actor, "role", auth_role_name(r->role));
+	char *json = json_dumps(who, JSON_COMPACT);
+	json_decref(who);
+	if (!json) {
+		req_reply_error(r, ERR_INTERNAL, "out of memory");
+		return 1;
+	}
+	buf_append(&r->reply, text, head);
+	for (const char *p = json; *p; p++) {
+		switch (*p) {
+		case '"': buf_puts(&r->reply, "&quot;"); break;
+		case '&': buf_puts(&r->reply, "&amp;"); break;
+		case '<': buf_puts(&r->reply, "&lt;"); break;
+		case '>': buf_puts(&r->reply, "&gt;"); break;
+		case '\'': buf_puts(&r->reply, "&#39;"); break;
+		default: buf_putc(&r->reply, *p);
+		}
+	}
+	free(json);
+	buf_append(&r->reply, text + head, a->len - head);
+	r->headers = xstrdup("Cache-Control: private, no-cache\r\n" WEB_COMMON);
+	r->status = 200;
+	r->reply_type = a->type;
+	return 1;
+}
+
 static int serve(struct http_req *r, const struct web_asset *a, const char *cache)
 {
 	bool gz = a->gz && accepts_gzip(http_head_get(&r->head, "accept-encoding"));
@@ -71,7 +115,9 @@ int api_web_page_prepare(struct http_req *r)
 		req_reply_error(r, ERR_INTERNAL, "the dashboard's index page is not embedded");
 		return 1;
 	}
-	return serve(r, a, "no-cache");
+	if (r->actor[0])
+		return serve_signed_in(r, a);
+	return serve(r, a, "private, no-cache");
 }
 
 int api_web_asset_prepare(struct http_req *r)

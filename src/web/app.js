@@ -4,11 +4,16 @@
 import { get, del, setUnauthorizedHandler } from "./api.js";
 import * as live from "./live.js";
 import { h, fill, heading } from "./ui.js";
-import * as signin from "./signin.js";
-import * as list from "./list.js";
-import * as detail from "./detail.js";
-import * as silences from "./silences.js";
-import * as gates from "./gates.js";
+
+// The list, where most visits start, comes with the app; the other views are loaded
+// when first shown (the build rewrites these names like static imports).
+import * as listView from "./list.js";
+
+const signin = () => import("./signin.js");
+const list = () => listView;
+const detail = () => import("./detail.js");
+const silences = () => import("./silences.js");
+const gates = () => import("./gates.js");
 
 const main = document.getElementById("main");
 const header = document.getElementById("top");
@@ -49,7 +54,12 @@ function unmount() {
   current = null;
 }
 
-function render() {
+let renderSeq = 0;
+
+// Show the view of the current URL. A view's module may still be loading: only the
+// latest render mounts (a click during the load wins).
+async function render() {
+  const my = ++renderSeq;
   unmount();
   const path = location.pathname;
   if (!session) {
@@ -58,7 +68,9 @@ function render() {
       history.replaceState(null, "", "/signin?next=" + encodeURIComponent(here));
     }
     header.hidden = true;
-    current = signin.mount(main, { onSignedIn, setTitle });
+    const view = await load(signin);
+    if (!view || my !== renderSeq) return;
+    current = view.mount(main, { onSignedIn, setTitle });
     focusHeading();
     return;
   }
@@ -75,9 +87,25 @@ function render() {
     fill(main, h("section.view", null, heading("Page not found"),
       h("p", null, "There is nothing at this address. ", h("a", { href: "/", text: "Back to the incidents" }))));
   } else {
-    current = m.view.mount(main, { session, navigate, setTitle, params: m.params });
+    const view = await load(m.view);
+    if (!view || my !== renderSeq) return;
+    current = view.mount(main, { session, navigate, setTitle, params: m.params });
   }
   focusHeading();
+}
+
+// A view's module; when it cannot be loaded (the server was upgraded and the page is
+// older than its assets, or the network is gone), say so instead of a blank page.
+async function load(importer) {
+  try {
+    const view = importer();
+    return view instanceof Promise ? await view : view;
+  } catch (e) {
+    setTitle("Unavailable");
+    fill(main, h("section.view", null, heading("This page could not be loaded"),
+      h("p", { role: "alert", text: "Reload the page to get the current version of the dashboard." })));
+    return null;
+  }
 }
 
 // Moving to a view focuses its <h1> (screen readers announce it; Tab continues there).
@@ -215,7 +243,29 @@ setUnauthorizedHandler(() => {
   if (session) toSignin();
 });
 
+// The server fills the index's session element for a signed-in browser, so the first
+// view needs no GET /api/session round trip; a session that ended since shows as the
+// first 401 (back to sign-in).
+function sessionOfPage() {
+  const meta = document.querySelector('meta[name="intervene-session"]');
+  try {
+    const s = meta && meta.content ? JSON.parse(meta.content) : null;
+    return s && typeof s.actor === "string" && typeof s.role === "string" ? s : null;
+  } catch {
+    return null;
+  }
+}
+
 async function boot() {
+  const known = sessionOfPage();
+  if (known) {
+    setSession(known);
+    render();
+    return;
+  }
+  // The view's module loads while the session is asked for.
+  const m = match(location.pathname);
+  if (m) Promise.resolve(m.view()).catch(() => { /* render() reports it */ });
   try {
     const s = await get("/api/session", { quiet401: true });
     setSession(s);

@@ -5,7 +5,7 @@ import { get, post, ApiError } from "./api.js";
 import { subscribe, concerns } from "./live.js";
 import {
   h, fill, field, heading, alertBox, debounce, timeEl, sevBadge, statusBadge, duration,
-  showError, clearErrors, atLeast, keepFocus,
+  showError, clearErrors, atLeast, keepFocus, absolute,
 } from "./ui.js";
 import * as playbooks from "./playbooks.js";
 
@@ -46,7 +46,7 @@ function describe(ev) {
   const title = TYPES[ev.type] || ev.type.replace(/_/g, " ");
   switch (ev.type) {
     case "incident_created": return [title, clip(d.summary)];
-    case "sla_breached": return [title, `${d.stage} was due ${new Date(d.due_at).toLocaleString()}`];
+    case "sla_breached": return [title, `${d.stage} was due ${absolute(d.due_at)}`];
     case "action_planned": case "action_approved": case "action_started":
       return [title, `#${d.id} ${d.action_type} (${String(d.status).replace(/_/g, " ")})`];
     case "action_executed": return [title, `#${d.action_id} ${d.action_type}: ${d.status}` + (d.error ? " — " + clip(d.error) : "")];
@@ -175,7 +175,7 @@ export function mount(main, ctx) {
       const due = inc.sla && inc.sla[k] && inc.sla[k].due_at;
       return h("li", { "data-stage": k, class: "sla-" + state },
         h("span.sla-stage", { text: label }), " ",
-        h("span.sla-value", { title: due ? "due " + new Date(due).toLocaleString() : null, text }));
+        h("span.sla-value", { title: due ? "due " + absolute(due) : null, text }));
     }));
   }
   const slaTimer = setInterval(renderSla, 1000);

@@ -3,7 +3,7 @@
 
 import { get, qs } from "./api.js";
 import { subscribe } from "./live.js";
-import { h, fill, field, heading, alertBox, debounce, timeEl, sevBadge, statusBadge, keepFocus } from "./ui.js";
+import { h, fill, field, heading, alertBox, debounce, throttle, timeEl, sevBadge, statusBadge, keepFocus } from "./ui.js";
 
 const PER_PAGE = 50;
 const STATUSES = [["active", "Active"], ["open", "Open"], ["acknowledged", "Acknowledged"], ["mitigated", "Mitigated"],
@@ -121,8 +121,11 @@ export function mount(main, ctx) {
     } catch { /* the page load shows the error */ }
   }
 
-  // The page first; the counts after it, so that they do not compete with it.
-  const refresh = () => loadPage().then(loadCounts);
+  // The page first; the counts after it, so that they do not compete with it. The
+  // counts are asked at most once a second: each is a count over the active
+  // incidents, which a storm of events would otherwise repeat many times a second.
+  const countsLater = throttle(loadCounts, 1000);
+  const refresh = () => loadPage().then(countsLater);
 
   function apply() {
     f.status = status.value;
@@ -155,6 +158,7 @@ export function mount(main, ctx) {
       alive = false;
       unsub();
       later.cancel();
+      countsLater.cancel();
       searchLater.cancel();
     },
   };

@@ -70,13 +70,20 @@ export function relative(iso) {
   if (a < 3600) s = Math.round(a / 60) + " min";
   else if (a < 86400) s = Math.round(a / 3600) + " h";
   else if (a < 86400 * 60) s = Math.round(a / 86400) + " d";
-  else return new Date(t).toLocaleDateString();
+  else return absolute(iso).slice(0, 10);
   return diff >= 0 ? s + " ago" : "in " + s;
 }
 
+// "2026-12-08 01:30:36 UTC+01:00", in the browser's time zone. Written by hand: the
+// first toLocaleString() of a page initialises the locale data, tens of milliseconds
+// on the first render, and an unambiguous timestamp is what on-call needs anyway.
 export function absolute(iso) {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
+  if (Number.isNaN(d.getTime())) return String(iso);
+  const p = (n) => String(n).padStart(2, "0");
+  const off = -d.getTimezoneOffset();
+  const zone = off === 0 ? "UTC" : `UTC${off > 0 ? "+" : "-"}${p(Math.floor(Math.abs(off) / 60))}:${p(Math.abs(off) % 60)}`;
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ${zone}`;
 }
 
 // <time datetime title>5 min ago</time>; refreshed by the interval below.
@@ -173,6 +180,31 @@ export function debounce(fn, ms) {
     t = setTimeout(() => fn(...a), ms);
   };
   d.cancel = () => clearTimeout(t);
+  return d;
+}
+
+// throttle(fn, ms): fn at most once per ms; a call inside the interval runs once at
+// its end (trailing), so the last change is never lost.
+export function throttle(fn, ms) {
+  let last = -Infinity;
+  let t = 0;
+  const d = () => {
+    const wait = last + ms - performance.now();
+    if (wait <= 0) {
+      last = performance.now();
+      fn();
+    } else if (!t) {
+      t = setTimeout(() => {
+        t = 0;
+        last = performance.now();
+        fn();
+      }, wait);
+    }
+  };
+  d.cancel = () => {
+    clearTimeout(t);
+    t = 0;
+  };
   return d;
 }
 

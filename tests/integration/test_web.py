@@ -3,6 +3,8 @@ assets compiled into the binary, caching, gzip, the Content-Security-Policy, no 
 references, the size budget. What the page does is tested in a browser
 (tests/browser/)."""
 import gzip
+import html as htmllib
+import json
 import http.client
 import re
 
@@ -69,7 +71,7 @@ def test_every_page_path_serves_the_index_without_auth(shared_server):
         st, h, body = fetch(shared_server, p)
         assert st == 200, (p, st, body[:200])
         assert h["content-type"] == "text/html; charset=utf-8", p
-        assert h["cache-control"] == "no-cache", p
+        assert h["cache-control"] == "private, no-cache", p
         first = first or body
         assert body == first, f"{p} serves another page"
     st, h, body = fetch(shared_server, "/", method="HEAD")
@@ -174,3 +176,44 @@ def test_web_off_serves_no_page(make_server):
     assert st == 200
     st, _, body = s.request("GET", "/assets/x.js")
     assert_error(st, body, 404, "not_found")
+
+
+def session_meta(html):
+    m = re.search(r'<meta name="intervene-session" content="([^"]*)">', html)
+    assert m, "the index has no session element"
+    return m.group(1)
+
+
+def test_the_index_names_a_signed_in_browser_and_nobody_else(make_server):
+    """A browser signed in by its cookie gets the index with {actor, role} in the
+    session element (HTML-escaped JSON), so the first view needs no GET /api/session;
+    without a valid cookie the element is empty. Either way no shared cache keeps it."""
+    s = make_server()
+    st, h, body = fetch(s, "/")
+    assert st == 200 and session_meta(body.decode()) == ""
+    assert h["cache-control"] == "private, no-cache"
+    tok = s.create_token("ops.bob@x-1", "approver")
+    st, sh, _ = s.request("POST", "/api/session", {"token": tok}, token=None)
+    assert st == 200
+    cookie = sh["set-cookie"].split(";")[0]
+    st, h, body = fetch(s, "/incidents/9?x=1", headers={"Cookie": cookie, "Accept-Encoding": "gzip"})
+    assert st == 200 and "content-encoding" not in h
+    assert h["cache-control"] == "private, no-cache"
+    raw = session_meta(body.decode())
+    assert "<" not in raw and "'" not in raw and '"' not in raw, raw
+    assert json.loads(htmllib.unescape(raw)) == {"actor": "ops.bob@x-1", "role": "approver"}
+    # the rest of the page is the same index
+    st, _, plain = fetch(s, "/")
+    assert body.replace(f'content="{raw}"'.encode(), b'content=""') == plain
+    # a bad cookie names nobody
+    st, h, body = fetch(s, "/", headers={"Cookie": "intervene_session=nope"})
+    assert st == 200 and session_meta(body.decode()) == ""
+    s.request("DELETE", "/api/session", token=None, headers={"Cookie": cookie, "Origin": f"http://127.0.0.1:{s.port}"})
+    st, h, body = fetch(s, "/", headers={"Cookie": cookie})
+    assert session_meta(body.decode()) == "", "a signed-out session still named"
+
+
+def test_the_index_names_the_local_admin_without_auth(make_server):
+    s = make_server({"auth": {"mode": "none"}}, bootstrap_token=False)
+    st, h, body = fetch(s, "/")
+    assert json.loads(htmllib.unescape(session_meta(body.decode()))) == {"actor": "local", "role": "admin"}

@@ -233,3 +233,31 @@ def _crash_rc(res):
         rec = json.loads(line)
         if rec["name"] == "tap_crash":
             return rec["returncode"]
+
+
+def test_node_junit_cases_are_told_apart_by_their_suite(tmp_path):
+    """Node's test runner (the browser pass) names every case's class "test": the same
+    case name in two files (each file's own "server stops cleanly") counts twice, and a
+    failure in one of them is that suite's failure."""
+    (tmp_path / "browser.junit.xml").write_text(textwrap.dedent("""\
+        <?xml version="1.0" encoding="utf-8"?>
+        <testsuites>
+        <testsuite name="incident list" tests="2" failures="0">
+        <testcase name="filters" time="1" classname="test"/>
+        <testcase name="the server stops cleanly" time="0.1" classname="test"/>
+        </testsuite>
+        <testsuite name="incident detail" tests="2" failures="1">
+        <testcase name="acknowledge" time="1" classname="test"/>
+        <testcase name="the server stops cleanly" time="0.1" classname="test"><failure message="exit 66">x</failure></testcase>
+        </testsuite>
+        <testsuite name="playbooks"><testsuite name="nested">
+        <testcase name="the server stops cleanly" time="0.1" classname="test"><skipped message="no chromium"/></testcase>
+        </testsuite></testsuite>
+        </testsuites>
+        """))
+    (tmp_path / "browser.exit").write_text("1\n")
+    rc, lines = run_summary(tmp_path)
+    assert rc == 1
+    assert lines[-1] == "3 passed, 1 failed", lines
+    assert lines[-2] == "1 skipped", lines
+    assert any("incident detail::the server stops cleanly" in l and l.startswith("failed:") for l in lines), lines
