@@ -7,6 +7,7 @@
  * once. Both carry a strict Content-Security-Policy: the page runs only its own
  * scripts and styles and talks only to this server. Gzip is sent to clients that
  * accept it. Loop thread, no storage. */
+#define _GNU_SOURCE /* memmem */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,7 @@ static bool accepts_gzip(const char *v)
 static int serve_signed_in(struct http_req *r, const struct web_asset *a)
 {
 	const char *text = (const char *)a->data;
-	const char *at = strstr(text, SESSION_META);
+	const char *at = memmem(text, a->len, SESSION_META, strlen(SESSION_META));
 	if (!at) {
 		req_reply_error(r, ERR_INTERNAL, "the dashboard's index has no session element");
 		return 1;
