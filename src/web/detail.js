@@ -217,7 +217,9 @@ export function mount(main, ctx) {
     const url = (issue && issue.issue_url) || (inc && inc.issue_url);
     const ref = (issue && issue.issue_ref) || (inc && inc.issue_ref);
     const parts = [];
-    if (url) parts.push(h("p", null, h("a", { href: url, rel: "noopener noreferrer", target: "_blank", text: ref ? `${ref.provider} ${ref.id}` : "issue" })));
+    // Only web links: the tracker's answer is data, and a javascript: or data: URL
+    // must never become a link.
+    if (url && /^https?:\/\//i.test(url)) parts.push(h("p", null, h("a", { href: url, rel: "noopener noreferrer", target: "_blank", text: ref ? `${ref.provider} ${ref.id}` : "issue" })));
     if (issue) {
       const d = issue.delivery || {};
       if (!ref && d.state === "none" && trackerProvider === "none") parts.push(h("p.muted", { text: "No tracker configured" }));

@@ -10,6 +10,9 @@ const env = useSuite();
 const N = Number(process.env.BROWSER_PERF_INCIDENTS || 100000);
 const FIRST_RENDER_MS = 300;
 const NEW_VISIBLE_MS = 500;
+// Cold loads of the list (the figure is their median: one load's time on a shared
+// 2-core machine swings by ±50 ms) and new incidents timed (the figure is the worst).
+const LOADS = 5;
 const RUNS = 3;
 
 // The time of the first incident row, from the page's own clock: performance.now() is
@@ -60,13 +63,17 @@ async function seed() {
 describe('performance', () => {
   test(`list over ${N} incidents: first render ≤ ${FIRST_RENDER_MS} ms, a new incident visible ≤ ${NEW_VISIBLE_MS} ms after its 202`, async () => {
     await seed();
+    // Let the server settle (its background checkpoint folds the seeding's write-ahead
+    // log back into the database): the figure is for a store at rest, not one still
+    // digesting 100,000 inserts.
+    await new Promise((r) => setTimeout(r, 2000));
     const s = env.server;
 
     // first render: a fresh context (cold cache) each run, signed in by cookie
     const figures = [];
     const walls = [];
     const breakdowns = [];
-    for (let i = 0; i < RUNS; i++) {
+    for (let i = 0; i < LOADS; i++) {
       const { context, page, rec } = await newPage(env.browser, s);
       try {
         await signInContext(context, s, s.users.viewer.token);
@@ -96,6 +103,13 @@ describe('performance', () => {
         );
         assert.equal(await page.locator('[data-testid="incident-row"]').count(), 50, 'a page of 50 rows');
         await page.getByTestId('pager-info').filter({ hasText: `${N.toLocaleString('en-US')} incidents` }).or(page.getByTestId('pager-info').filter({ hasText: `${N} incidents` })).waitFor();
+        // The page has finished its work once the counts are in (three counts over the
+        // 100,000 open incidents, asked after the first render): the next cold load
+        // starts on an idle server, not behind this one's counts.
+        for (const c of ['count-sev1', 'count-sev2', 'count-open']) {
+          await page.getByTestId(c).locator('strong').filter({ hasText: /^\d+$/ }).waitFor({ timeout: 10000 });
+        }
+        assert.equal(await page.getByTestId('count-open').locator('strong').textContent(), String(N));
         await rec.assertClean();
       } finally {
         await context.close();
@@ -103,7 +117,7 @@ describe('performance', () => {
     }
     const sorted = [...figures].sort((a, b) => a - b);
     const median = sorted[Math.floor(sorted.length / 2)];
-    console.log(`first render over ${N} incidents: ${median} ms (median of ${RUNS} cold loads: ${figures.join(', ')} ms after navigation start; wall clock from page.goto: ${walls.join(', ')} ms)`);
+    console.log(`first render over ${N} incidents: ${median} ms (median of ${LOADS} cold loads: ${figures.join(', ')} ms after navigation start; wall clock from page.goto: ${walls.join(', ')} ms)`);
     console.log(`  where the time went (ms after navigation start), run by run:\n    ${breakdowns.map((b, i) => `${figures[i]} ms: ${b}`).join('\n    ')}`);
 
     // a new incident: from the 202 of its signal to its row in the open list
