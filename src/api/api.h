@@ -29,8 +29,6 @@ int api_debug_fault_disarm_prepare(struct http_req *r);
  * when server.web is true. */
 extern const struct route web_routes[];
 extern const size_t web_n_routes;
-int api_web_page_prepare(struct http_req *r);
-int api_web_asset_prepare(struct http_req *r);
 
 /* ---- helpers (any thread owning r) ---- */
 

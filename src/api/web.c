@@ -109,7 +109,7 @@ static int serve(struct http_req *r, const struct web_asset *a, const char *cach
 	return 1;
 }
 
-int api_web_page_prepare(struct http_req *r)
+static int web_page_prepare(struct http_req *r)
 {
 	const struct web_asset *a = find_asset("index.html");
 	if (!a) {
@@ -121,7 +121,7 @@ int api_web_page_prepare(struct http_req *r)
 	return serve(r, a, "private, no-cache");
 }
 
-int api_web_asset_prepare(struct http_req *r)
+static int web_asset_prepare(struct http_req *r)
 {
 	const struct web_asset *a = r->param ? find_asset(r->param) : NULL;
 	if (!a || !strcmp(a->name, "index.html")) {
@@ -136,7 +136,7 @@ int api_web_asset_prepare(struct http_req *r)
 #define PAGE(p)                                                                                    \
 	{                                                                                          \
 		.method = M_GET, .pattern = p, .min_role = ROLE_NONE, .any_query = true,           \
-		.prepare = api_web_page_prepare                                                    \
+		.prepare = web_page_prepare                                                        \
 	}
 const struct route web_routes[] = {
 	PAGE("/"),
@@ -148,6 +148,6 @@ const struct route web_routes[] = {
 	{.method = M_GET,
 	 .pattern = "/assets/{name}",
 	 .min_role = ROLE_NONE,
-	 .prepare = api_web_asset_prepare},
+	 .prepare = web_asset_prepare},
 };
 const size_t web_n_routes = sizeof web_routes / sizeof web_routes[0];

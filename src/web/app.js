@@ -98,8 +98,7 @@ async function render() {
 // older than its assets, or the network is gone), say so instead of a blank page.
 async function load(importer) {
   try {
-    const view = importer();
-    return view instanceof Promise ? await view : view;
+    return await importer(); // a module namespace, or the promise of one
   } catch (e) {
     setTitle("Unavailable");
     fill(main, h("section.view", null, heading("This page could not be loaded"),

@@ -3,7 +3,7 @@
 // axe-core, screenshots.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useSuite, openAs, markWindow, axeCheck, screenshot, assertNoHorizontalScroll, unique, waitFor, DESKTOP, PHONE, endSuite } from './harness.mjs';
+import { useSuite, openAs, rowOf, markWindow, axeCheck, screenshot, assertNoHorizontalScroll, unique, waitFor, DESKTOP, PHONE, endSuite } from './harness.mjs';
 
 const env = useSuite();
 
@@ -146,6 +146,24 @@ describe('incident detail', () => {
       assert.equal(cs.length, 1);
       assert.equal(cs[0].body, body);
       assert.equal(cs[0].author, 'carol');
+      await rec.assertClean();
+    } finally {
+      await close();
+    }
+  });
+
+  test('a view whose module cannot be loaded says so and offers the reload', async () => {
+    const s = env.server;
+    const id = await s.newIncident({ summary: 'behind a missing module', severity: 'sev3' });
+    const { page, rec, close } = await openAs(env, 'viewer', '/');
+    try {
+      // the detail view's module is loaded only when first shown: make it unreachable,
+      // as after a server upgrade under an open page
+      await page.route(/\/assets\/detail\.[0-9a-f]{12}\.js$/, (r) => r.abort());
+      rec.allow({ kind: 'failed', path: /^\/assets\/detail\.[0-9a-f]{12}\.js$/ });
+      await rowOf(page, id).getByRole('link', { name: 'behind a missing module' }).click();
+      await page.getByRole('heading', { level: 1, name: 'This page could not be loaded' }).waitFor();
+      await page.getByRole('alert').filter({ hasText: 'Reload the page' }).waitFor();
       await rec.assertClean();
     } finally {
       await close();

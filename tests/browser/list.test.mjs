@@ -231,6 +231,37 @@ describe('incident list', () => {
     }
   });
 
+  test('a storm of events asks for the counts at most once a second', async () => {
+    const s = env.server;
+    const { page, rec, close } = await openAs(env, 'viewer', '/');
+    try {
+      await page.getByTestId('live').and(page.locator('[data-state="live"]')).waitFor();
+      await page.getByTestId('count-open').locator('strong').filter({ hasText: /^\d+$/ }).waitFor();
+      const isCount = (r) => { const u = new URL(r.url); return u.pathname === '/api/incidents' && u.searchParams.get('per_page') === '1'; };
+      const before = rec.requests.filter(isCount).length;
+      const t0 = Date.now();
+      // 3 s of new incidents, one every ~100 ms: each refreshes the page
+      let lastId = 0;
+      let n = 0;
+      while (Date.now() - t0 < 3000) {
+        n++;
+        lastId = await s.newIncident({ summary: `storm ${unique('s')}`, severity: 'sev3' });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await rowOf(page, lastId).waitFor({ timeout: 3000 });
+      const open = (await s.api('GET', '/api/incidents?status=open&per_page=1')).total;
+      await page.getByTestId('count-open').locator('strong').filter({ hasText: new RegExp(`^${open}$`) }).waitFor({ timeout: 3000 });
+      const rounds = (rec.requests.filter(isCount).length - before) / 3; // three counts a round
+      const secs = (Date.now() - t0) / 1000;
+      console.log(`count rounds during a ${secs.toFixed(1)} s storm of ${n} incidents: ${rounds}`);
+      assert.ok(rounds >= 2, `the counts did not follow the storm (${rounds} rounds)`);
+      assert.ok(rounds <= Math.ceil(secs) + 1, `${rounds} rounds of counts in ${secs.toFixed(1)} s: more than one a second`);
+      await rec.assertClean();
+    } finally {
+      await close();
+    }
+  });
+
   test('notifications for new sev1/sev2: permission asked only when ticked, one per such incident', async () => {
     const s = env.server;
     const { page, rec, close } = await openAs(env, 'viewer', '/', { waitFor: false });

@@ -70,6 +70,25 @@ describe('sign-in and sign-out', () => {
     }
   });
 
+  test('a signed-in load is named by the page itself: the first view asks no GET /api/session', async () => {
+    const { page, rec, close } = await openAs(env, 'approver', '/');
+    try {
+      await page.locator('[data-testid="incident-row"], [data-testid="empty"]:visible').first().waitFor();
+      await page.getByTestId('whoami').filter({ hasText: 'bob (approver)' }).waitFor();
+      await rec.reload();
+      await page.getByRole('heading', { level: 1, name: 'Incidents' }).waitFor();
+      await page.getByTestId('whoami').filter({ hasText: 'bob (approver)' }).waitFor();
+      const asked = rec.requests.filter((r) => new URL(r.url).pathname === '/api/session');
+      assert.deepEqual(asked.map((r) => r.method), [], 'the page asked for the session it was served with');
+      // the index's session element says who is signed in
+      const meta = await page.locator('meta[name="intervene-session"]').getAttribute('content');
+      assert.deepEqual(JSON.parse(meta), { actor: 'bob', role: 'approver' });
+      await rec.assertClean();
+    } finally {
+      await close();
+    }
+  });
+
   test('sign-in view at 390x844 has no horizontal scrolling and signing in goes to the list', async () => {
     const { context, page, rec } = await newPage(env.browser, env.server, { viewport: PHONE });
     try {
