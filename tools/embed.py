@@ -10,6 +10,14 @@ import os
 import sys
 
 
+def c_array(f, name, data: bytes) -> None:
+    """Write `static const unsigned char name[] = {...};` holding data (not empty)."""
+    f.write(f"static const unsigned char {name}[{len(data)}] = {{\n")
+    for off in range(0, len(data), 16):
+        f.write("  " + ", ".join(str(b) for b in data[off:off + 16]) + ",\n")
+    f.write("};\n\n")
+
+
 def main() -> None:
     symbol, output, inputs = sys.argv[1], sys.argv[2], sys.argv[3:]
     with open(output, "w", encoding="utf-8") as f:
@@ -17,11 +25,7 @@ def main() -> None:
         f.write("#include <stddef.h>\n#include \"util/embed.h\"\n\n")
         for i, path in enumerate(inputs):
             with open(path, "rb") as src:
-                data = src.read() + b"\0"
-            f.write(f"static const unsigned char {symbol}_{i}[{len(data)}] = {{\n")
-            for off in range(0, len(data), 16):
-                f.write("  " + ", ".join(str(b) for b in data[off:off + 16]) + ",\n")
-            f.write("};\n\n")
+                c_array(f, f"{symbol}_{i}", src.read() + b"\0")
         f.write(f"const struct embedded_file {symbol}[] = {{\n")
         for i, path in enumerate(inputs):
             f.write(f"  {{\"{os.path.basename(path)}\", (const char *){symbol}_{i}}},\n")
