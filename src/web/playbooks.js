@@ -208,7 +208,19 @@ export function mount(host, ctx) {
     return b;
   }
 
+  // The plan's card stays the same element while it shows the same action (its
+  // content is replaced), and an update that changes nothing is not drawn again:
+  // the live events and the poll re-read the action often, and a reader, a pointer
+  // or a keyboard user should not lose what they were on.
+  let drawn = "";
   function renderPlan(a, focus) {
+    const sig = JSON.stringify(a);
+    const cur = planHost.firstElementChild;
+    if (sig === drawn && cur && cur.getAttribute("data-action-id") === String(a.id)) {
+      if (focus) cur.querySelector("h3").focus();
+      return;
+    }
+    drawn = sig;
     // Keep keyboard focus on the same button across re-renders.
     const had = planHost.contains(document.activeElement) ? document.activeElement.textContent : null;
     const oldLog = planHost.querySelector("pre.log");
@@ -226,7 +238,12 @@ export function mount(host, ctx) {
       ? h("pre.log", { "data-testid": "action-log", tabindex: "0", "aria-label": "Action log", text: a.log || "(no output)" })
       : null;
     const alertEl = alertBox();
-    fill(planHost, h("article.card.inner.plan", { "data-testid": "plan" },
+    let card = planHost.firstElementChild;
+    if (!card || card.getAttribute("data-action-id") !== String(a.id)) {
+      card = h("article.card.inner.plan", { "data-testid": "plan", "data-action-id": String(a.id) });
+      fill(planHost, card);
+    }
+    fill(card,
       title,
       plan.message ? h("p.message", { text: plan.message }) : null,
       a.rollback_of ? h("p.muted", { text: `Rolls back action #${a.rollback_of}.` }) : null,
@@ -250,7 +267,7 @@ export function mount(host, ctx) {
       a.result ? h("details", null, h("summary", { text: "Result" }), h("pre.json", { text: JSON.stringify(a.result, null, 2) })) : null,
       log,
       alertEl,
-      h("div.actions", null, buttons(a))));
+      h("div.actions", null, buttons(a)));
     const newLog = planHost.querySelector("pre.log");
     if (newLog) newLog.scrollTop = stick ? newLog.scrollHeight : oldLog.scrollTop;
     if (had) {

@@ -70,6 +70,10 @@ describe('playbooks', () => {
       assert.equal(await plan.getByRole('button', { name: 'Approve' }).count(), 0, 'Approve offered to the requester');
       assert.equal(await plan.getByRole('button', { name: 'Execute' }).count(), 0, 'Execute offered before the approval');
 
+      // the card stays the same element while its action changes (live updates do
+      // not pull it from under the reader)
+      const card = await plan.elementHandle();
+
       // screenshots of the plan at both sizes
       await plan.scrollIntoViewIfNeeded();
       await screenshot(page, 'playbook-plan');
@@ -97,6 +101,7 @@ describe('playbooks', () => {
 
       // the responder's view follows (live) and offers Execute
       await plan.getByTestId('action-status').filter({ hasText: 'approved' }).waitFor({ timeout: 3000 });
+      assert.equal(await card.evaluate((e) => e.isConnected), true, 'the plan card was replaced by the update');
       await plan.getByRole('button', { name: 'Execute' }).click();
       await plan.getByTestId('action-status').filter({ hasText: 'success' }).waitFor({ timeout: 10000 });
       const done = (await s.get(`${BASE}/${id}/actions/${a.id}`)).action;
